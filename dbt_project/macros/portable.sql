@@ -1,0 +1,56 @@
+{#- Functions whose spelling differs between engines. Each has a default that
+    follows standard SQL and a DuckDB spelling; dbt-spark falls back to the default
+    or gets its own `spark__` version. -#}
+
+{% macro median(expression) -%}
+    {{ return(adapter.dispatch('median', 'govperf')(expression)) }}
+{%- endmacro %}
+{% macro default__median(expression) -%}
+    percentile_cont(0.5) within group (order by {{ expression }})
+{%- endmacro %}
+{% macro duckdb__median(expression) -%}
+    quantile_cont({{ expression }}, 0.5)
+{%- endmacro %}
+{% macro spark__median(expression) -%}
+    percentile({{ expression }}, 0.5)
+{%- endmacro %}
+
+{#- Hours between two timestamps, as a double. -#}
+{% macro hours_between(start, finish) -%}
+    {{ return(adapter.dispatch('hours_between', 'govperf')(start, finish)) }}
+{%- endmacro %}
+{% macro default__hours_between(start, finish) -%}
+    ({{ dbt.datediff(start, finish, 'second') }} / 3600.0)
+{%- endmacro %}
+
+{#- One row per day between two dates, inclusive, as column calendar_date. -#}
+{% macro date_series(first_day, last_day) -%}
+    {{ return(adapter.dispatch('date_series', 'govperf')(first_day, last_day)) }}
+{%- endmacro %}
+{% macro default__date_series(first_day, last_day) -%}
+    select cast(d as date) as calendar_date
+    from (select explode(sequence(cast('{{ first_day }}' as date), cast('{{ last_day }}' as date))) as d) as days
+{%- endmacro %}
+{% macro duckdb__date_series(first_day, last_day) -%}
+    select cast(d as date) as calendar_date
+    from range(cast('{{ first_day }}' as date), cast('{{ last_day }}' as date) + interval 1 day, interval 1 day) as t(d)
+{%- endmacro %}
+
+{#- Day of week, 1 = Monday ... 7 = Sunday. -#}
+{% macro iso_day_of_week(expression) -%}
+    {{ return(adapter.dispatch('iso_day_of_week', 'govperf')(expression)) }}
+{%- endmacro %}
+{% macro default__iso_day_of_week(expression) -%}
+    extract(isodow from {{ expression }})
+{%- endmacro %}
+{% macro spark__iso_day_of_week(expression) -%}
+    (((dayofweek({{ expression }}) + 5) % 7) + 1)
+{%- endmacro %}
+
+{#- Rounding used for every stored score, so reruns are byte-identical. -#}
+{% macro stored_score(expression) -%}
+    cast(round({{ expression }}, 4) as double)
+{%- endmacro %}
+{% macro stored_value(expression) -%}
+    cast(round({{ expression }}, 6) as double)
+{%- endmacro %}

@@ -1,0 +1,34 @@
+-- Budget deviation: |year-to-date actual / year-to-date plan - 1|, in percent.
+with monthly as (
+    select department_id, budget_month, sum(planned_amount) as planned, sum(actual_amount) as actual
+    from {{ ref('stg_lake__budget_execution') }}
+    group by 1, 2
+),
+
+year_to_date as (
+    select
+        department_id,
+        budget_month as period,
+        sum(planned) over (
+            partition by department_id, {{ dbt.date_trunc('year', 'budget_month') }}
+            order by budget_month rows between unbounded preceding and current row
+        ) as planned_ytd,
+        sum(actual) over (
+            partition by department_id, {{ dbt.date_trunc('year', 'budget_month') }}
+            order by budget_month rows between unbounded preceding and current row
+        ) as actual_ytd,
+        count(*) over (
+            partition by department_id, {{ dbt.date_trunc('year', 'budget_month') }}
+            order by budget_month rows between unbounded preceding and current row
+        ) as months_reported
+    from monthly
+)
+
+select
+    period,
+    department_id,
+    'budget_deviation' as indicator_id,
+    100.0 * abs(actual_ytd / planned_ytd - 1) as raw_value,
+    months_reported as n_obs
+from year_to_date
+where planned_ytd > 0 and {{ in_lookback_scope('period') }}

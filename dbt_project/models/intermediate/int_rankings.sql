@@ -1,0 +1,105 @@
+-- Composite score after bonus and penalty points (within the catalogue's caps),
+-- grade (等次) by thresholds, quota and veto (一票否决), and ranks overall and
+-- within peer group on the score rounded to 2 decimals, ties at the minimum rank.
+with composite as (
+    select period, department_id, catalogue_version, score as base_score
+    from {{ ref('int_scores__aggregated') }}
+    where node_id = 'composite'
+),
+
+departments as (
+    select * from {{ ref('stg_reference__departments') }}
+),
+
+versions as (
+    select * from {{ ref('stg_reference__catalogue_versions') }}
+),
+
+adjustments as (
+    select
+        department_id,
+        adjustment_month as period,
+        sum(case when kind = 'bonus' then points else 0 end) as bonus,
+        sum(case when kind = 'penalty' then points else 0 end) as penalty,
+        {{ dbt.listagg("case when kind = 'veto' then reason end", "'；'", "order by reason") }} as veto_reason
+    from {{ ref('stg_lake__adjustments') }}
+    group by 1, 2
+),
+
+adjusted as (
+    select
+        composite.period,
+        composite.department_id,
+        composite.catalogue_version,
+        departments.peer_group,
+        composite.base_score,
+        least(coalesce(adjustments.bonus, 0), versions.bonus_cap)
+            + greatest(coalesce(adjustments.penalty, 0), -versions.penalty_cap) as bonus_points,
+        nullif(adjustments.veto_reason, '') as veto_reason
+    from composite
+    inner join departments on departments.department_id = composite.department_id
+    inner join versions on versions.catalogue_version = composite.catalogue_version
+    left join adjustments
+        on adjustments.department_id = composite.department_id and adjustments.period = composite.period
+),
+
+scored as (
+    select
+        *,
+        {{ stored_score('least(greatest(base_score + bonus_points, 0), 100)') }} as composite_score
+    from adjusted
+),
+
+ranked as (
+    select
+        *,
+        rank() over (partition by period order by round(composite_score, 2) desc) as overall_rank,
+        rank() over (partition by period, peer_group order by round(composite_score, 2) desc) as group_rank,
+        count(*) over (partition by period) as n_ranked
+    from scored
+),
+
+-- Grade by threshold first: the best grade whose minimum the score reaches.
+threshold_grade as (
+    select ranked.*, grades.grade_order, grades.max_share
+    from ranked
+    inner join {{ ref('stg_reference__catalogue_grades') }} as grades
+        on grades.catalogue_version = ranked.catalogue_version
+       and grades.min_score <= round(ranked.composite_score, 2)
+    qualify row_number() over (partition by ranked.period, ranked.department_id order by grades.grade_order) = 1
+),
+
+-- Then the quota: beyond max_share of all ranked departments, a grade drops one step.
+quota_applied as (
+    select
+        *,
+        case when max_share is not null
+              and rank() over (partition by period, grade_order order by round(composite_score, 2) desc)
+                  > floor(max_share * n_ranked)
+             then grade_order + 1 else grade_order end as quota_grade_order
+    from threshold_grade
+),
+
+final as (
+    select
+        q.period,
+        q.department_id,
+        q.peer_group,
+        q.catalogue_version,
+        q.base_score,
+        q.bonus_points,
+        q.veto_reason,
+        q.composite_score,
+        q.overall_rank,
+        q.group_rank,
+        case when q.veto_reason is not null then worst.grade else g.grade end as grade
+    from quota_applied as q
+    inner join {{ ref('stg_reference__catalogue_grades') }} as g
+        on g.catalogue_version = q.catalogue_version and g.grade_order = q.quota_grade_order
+    inner join (
+        select catalogue_version, grade from {{ ref('stg_reference__catalogue_grades') }}
+        qualify row_number() over (partition by catalogue_version order by grade_order desc) = 1
+    ) as worst on worst.catalogue_version = q.catalogue_version
+)
+
+select * from final

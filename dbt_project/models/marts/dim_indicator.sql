@@ -1,0 +1,21 @@
+-- One row per indicator and catalogue version. `dimension` is the indicator's
+-- parent node; `weight` is relative within that parent.
+select
+    cast(node_id as varchar) as indicator_id,
+    cast(node_name as varchar) as indicator_name,
+    cast(parent_id as varchar) as dimension,
+    cast(direction as varchar) as direction,
+    cast(weight as double) as weight,
+    cast(unit as varchar) as unit,
+    cast(normalisation as varchar) as normalisation,
+    cast(target as double) as target,
+    cast(catalogue_version as varchar) as catalogue_version,
+    cast(goalpost_lo as double) as goalpost_lo,
+    cast(goalpost_hi as double) as goalpost_hi,
+    cast(min_obs as integer) as min_obs,
+    cast(warn_amber as double) as warn_amber,
+    cast(warn_red as double) as warn_red,
+    cast(effective_from as date) as effective_from,
+    cast(effective_to as date) as effective_to
+from {{ ref('stg_reference__catalogue_nodes') }}
+where is_indicator

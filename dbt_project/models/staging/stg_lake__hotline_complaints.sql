@@ -1,0 +1,15 @@
+with source as (
+    select * from {{ source('lake', 'hotline_complaints') }}
+)
+
+select
+    ticket_id,
+    department_id,
+    received_at,
+    closed_at,
+    category,
+    substantiated,
+    {{ month_of('received_at') }} as received_month,
+    _file_hash as file_hash,
+    _line as source_line
+from source

@@ -1,0 +1,30 @@
+-- One row per case. Month attribution follows PRODUCT.md: time and on-time
+-- indicators use the completion month, volume and channel the receipt month.
+with source as (
+    select * from {{ source('lake', 'service_transactions') }}
+),
+
+final as (
+    select
+        case_id,
+        department_id,
+        service_item,
+        channel,
+        received_at,
+        completed_at,
+        time_limit_days,
+        materials_required,
+        materials_submitted,
+        rating,
+        rectified,
+        rectified_at,
+        appealed,
+        appeal_upheld,
+        {{ month_of('received_at') }} as received_month,
+        {{ month_of('completed_at') }} as completed_month,
+        _file_hash as file_hash,
+        _line as source_line
+    from source
+)
+
+select * from final

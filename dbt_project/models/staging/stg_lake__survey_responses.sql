@@ -1,0 +1,15 @@
+-- One row per response and question (the export is unpivoted at ingest).
+with source as (
+    select * from {{ source('lake', 'survey_responses') }}
+)
+
+select
+    response_id,
+    department_id,
+    responded_on,
+    question,
+    score,
+    {{ month_of('responded_on') }} as response_month,
+    _file_hash as file_hash,
+    _line as source_line
+from source

@@ -1,0 +1,9 @@
+select
+    department_id,
+    department_name,
+    peer_group,
+    parent_id,
+    valid_from,
+    valid_to,
+    merged_into
+from {{ source('reference', 'departments') }}

@@ -1,0 +1,98 @@
+"""The quality gate's memory: check outcomes stored per source and month.
+
+A blocking asset check stops downstream assets in its own run only. A scoring or
+bulletin run started later (by another schedule, or by hand) learns that a month
+failed from what is stored here, and refuses. The store is Parquet in the lake,
+so dbt reads the same records into marts.fct_data_quality.
+
+    lake/check_results/<source>/<YYYY-MM>/<check set>.parquet
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CHECK_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("period", pa.date32()),
+        ("file_hash", pa.string()),
+        ("check_name", pa.string()),
+        ("severity", pa.string()),
+        ("passed", pa.bool_()),
+        ("details", pa.string()),
+    ]
+)
+
+
+class GateClosed(Exception):
+    """A month failed a blocking check; nothing may be scored or published from it."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    source: str
+    period: dt.date
+    file_hash: str | None
+    check_name: str
+    severity: str  # 'error' blocks scoring and the bulletin; 'warning' is listed only
+    passed: bool
+    details: str
+
+    @property
+    def blocks(self) -> bool:
+        return self.severity == "error" and not self.passed
+
+
+def check_results_dir(lake: Path) -> Path:
+    return lake / "check_results"
+
+
+def record(lake: Path, source: str, period: dt.date, check_set: str, outcomes: list[CheckOutcome]) -> Path:
+    """Replace the stored outcomes of one check set for a source and month."""
+    target = check_results_dir(lake) / source / f"{period:%Y-%m}" / f"{check_set}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    rows = sorted((asdict(o) for o in outcomes), key=lambda r: (r["check_name"], r["file_hash"] or ""))
+    temporary = target.with_suffix(".partial")
+    pq.write_table(pa.Table.from_pylist(rows, schema=CHECK_SCHEMA), temporary)
+    temporary.replace(target)
+    return target
+
+
+def stored_outcomes(lake: Path, period: dt.date) -> list[CheckOutcome]:
+    files = sorted(check_results_dir(lake).glob(f"*/{period:%Y-%m}/*.parquet"))
+    outcomes = []
+    for path in files:
+        for row in pq.read_table(path, schema=CHECK_SCHEMA).to_pylist():
+            outcomes.append(CheckOutcome(**row))
+    return outcomes
+
+
+def blocking_failures(lake: Path, period: dt.date) -> list[CheckOutcome]:
+    return [o for o in stored_outcomes(lake, period) if o.blocks]
+
+
+def assert_open(lake: Path, periods: list[dt.date], purpose: str) -> None:
+    """Raise GateClosed naming every failed blocking check of these months."""
+    failures = [f for p in periods for f in blocking_failures(lake, p)]
+    if failures:
+        listed = "; ".join(f"{f.period:%Y-%m} {f.source}/{f.check_name}: {f.details}" for f in failures[:20])
+        more = f" (and {len(failures) - 20} more)" if len(failures) > 20 else ""
+        raise GateClosed(
+            f"{purpose} refused: {len(failures)} blocking check(s) failed for "
+            f"{', '.join(sorted({f'{f.period:%Y-%m}' for f in failures}))}: {listed}{more}. "
+            "Fix or resubmit the extract and ingest the month again."
+        )
+
+
+def empty_check_file(lake: Path) -> None:
+    """A zero-row file so dbt can read the store before any check ran."""
+    target = check_results_dir(lake) / "_schema" / "_schema" / "empty.parquet"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist([], schema=CHECK_SCHEMA), target)

@@ -1,0 +1,178 @@
+"""The canonical tables every extract is mapped onto.
+
+This is the contract between ingest and dbt staging: a mapping file says which
+source column feeds which canonical column; this module says what each canonical
+column must hold and which row rules make a row unusable (and so quarantined).
+Rules are SQL over already typed columns and name the column they are about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnType = Literal["string", "integer", "number", "date", "timestamp", "boolean"]
+
+DUCKDB_TYPES: dict[ColumnType, str] = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "boolean": "BOOLEAN",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    required: bool = False
+    # Allowed canonical values (after the mapping's value map), for coded columns.
+    allowed: tuple[str, ...] = ()
+    # Holds a department reference (id or name) to resolve against the registry.
+    department: bool = False
+
+
+@dataclass(frozen=True)
+class RowRule:
+    column: str
+    sql: str  # true when the row is valid; NULLs count as valid (required is separate)
+    reason: str  # what a person can act on
+
+
+@dataclass(frozen=True)
+class CanonicalTable:
+    name: str
+    columns: tuple[Column, ...]
+    # The column whose date decides which month a row is about, for the
+    # department-in-office check and the gate's completeness check.
+    activity_date: str | None = None
+    rules: tuple[RowRule, ...] = field(default_factory=tuple)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+DEPARTMENT = Column("department_id", "string", required=True, department=True)
+
+CANONICAL: dict[str, CanonicalTable] = {
+    t.name: t
+    for t in [
+        CanonicalTable(
+            "service_transactions",
+            (
+                Column("case_id", "string", required=True),
+                DEPARTMENT,
+                Column("service_item", "string", required=True),
+                Column("channel", "string", required=True, allowed=("online", "offline")),
+                Column("received_at", "timestamp", required=True),
+                Column("completed_at", "timestamp"),
+                Column("time_limit_days", "integer", required=True),
+                Column("materials_required", "integer"),
+                Column("materials_submitted", "integer"),
+                Column("rating", "integer"),
+                Column("comment", "string"),
+                Column("rectified", "boolean"),
+                Column("rectified_at", "timestamp"),
+                Column("appealed", "boolean"),
+                Column("appeal_upheld", "boolean"),
+            ),
+            activity_date="received_at",
+            rules=(
+                RowRule("rating", "rating between 1 and 5", "评价等级超出1-5范围 (rating out of range 1-5)"),
+                RowRule("completed_at", "completed_at >= received_at", "办结时间早于受理时间 (completed before received)"),
+                RowRule("time_limit_days", "time_limit_days >= 0", "承诺时限为负数 (negative time limit)"),
+                RowRule(
+                    "materials_submitted",
+                    "materials_submitted between 0 and materials_required",
+                    "实交材料数不在0与应交材料数之间 (materials submitted outside 0..required)",
+                ),
+            ),
+        ),
+        CanonicalTable(
+            "hotline_complaints",
+            (
+                Column("ticket_id", "string", required=True),
+                DEPARTMENT,
+                Column("received_at", "timestamp", required=True),
+                Column("closed_at", "timestamp"),
+                Column("category", "string"),
+                Column("substantiated", "boolean", required=True),
+                Column("content", "string"),
+            ),
+            activity_date="received_at",
+            rules=(RowRule("closed_at", "closed_at >= received_at", "办结时间早于受理时间 (closed before received)"),),
+        ),
+        CanonicalTable(
+            "survey_responses",
+            (
+                Column("response_id", "string", required=True),
+                DEPARTMENT,
+                Column("responded_on", "date", required=True),
+                Column("question", "string", required=True),
+                Column("score", "number"),
+                Column("comment", "string"),
+            ),
+            activity_date="responded_on",
+            rules=(RowRule("score", "score between 0 and 100", "问卷得分超出0-100范围 (score out of range 0-100)"),),
+        ),
+        CanonicalTable(
+            "leader_reviews",
+            (
+                DEPARTMENT,
+                Column("year", "integer", required=True),
+                Column("quarter", "integer", required=True),
+                Column("score", "number", required=True),
+                Column("remarks", "string"),
+            ),
+            rules=(
+                RowRule("quarter", "quarter between 1 and 4", "季度不在1-4之间 (quarter not 1-4)"),
+                RowRule("score", "score between 0 and 100", "评分超出0-100范围 (score out of range 0-100)"),
+            ),
+        ),
+        CanonicalTable(
+            "budget_execution",
+            (
+                DEPARTMENT,
+                Column("month", "date", required=True),
+                Column("planned_amount", "number", required=True),
+                Column("actual_amount", "number", required=True),
+            ),
+            activity_date="month",
+            rules=(
+                RowRule("planned_amount", "planned_amount >= 0", "预算数为负数 (negative planned amount)"),
+                RowRule("actual_amount", "actual_amount >= 0", "执行数为负数 (negative actual amount)"),
+            ),
+        ),
+        CanonicalTable(
+            "key_projects",
+            (
+                Column("project_id", "string", required=True),
+                DEPARTMENT,
+                Column("project_name", "string"),
+                Column("milestone", "string", required=True),
+                Column("planned_on", "date", required=True),
+                Column("completed_on", "date"),
+            ),
+            activity_date="planned_on",
+        ),
+        CanonicalTable(
+            "adjustments",
+            (
+                DEPARTMENT,
+                Column("kind", "string", required=True, allowed=("bonus", "penalty", "veto")),
+                Column("points", "number"),
+                Column("reason", "string", required=True),
+                Column("evidence_ref", "string"),
+            ),
+            rules=(
+                RowRule(
+                    "points",
+                    "(kind = 'bonus' and points > 0) or (kind = 'penalty' and points < 0) or kind = 'veto'",
+                    "加分须为正、减分须为负 (bonus must be positive, penalty negative)",
+                ),
+            ),
+        ),
+    ]
+}

@@ -1,0 +1,454 @@
+"""Land one extract file: archive it, read it, clean and validate every row in SQL,
+and write the accepted rows and the quarantined rows as Parquet.
+
+Layout under the lake (one file per accepted original, named by its SHA-256):
+    lake/<source>/<YYYY-MM>/<sha256>.parquet            accepted rows, canonical columns
+    lake/quarantine/<source>/<YYYY-MM>/<sha256>.parquet rows that failed, with line and reason
+    lake/file_loads/<source>/<YYYY-MM>/<sha256>.parquet one row: counts, encoding, load time
+
+Everything here runs in a private in-memory DuckDB, never in the warehouse file,
+so ingest steps can run in parallel processes without fighting over its lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable, Column
+from pipelines.ingest.mapping import SourceMapping
+from pipelines.ingest.masking import mask_sql
+from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
+from pipelines.reference import DepartmentRegistry
+
+FULL_WIDTH = "０１２３４５６７８９．，－＋：／　"
+HALF_WIDTH = "0123456789.,-+:/ "
+TYPE_WORDS = {
+    "integer": "整数 (integer)",
+    "number": "数值 (number)",
+    "date": "日期 (date)",
+    "timestamp": "日期时间 (timestamp)",
+    "boolean": "是/否 (yes/no)",
+    "string": "文本 (text)",
+}
+BOOLEAN_TRUE = ("是", "true", "1", "y", "yes", "t", "√")
+BOOLEAN_FALSE = ("否", "false", "0", "n", "no", "f", "×")
+# Free-text columns that may carry citizens' personal data.
+FREE_TEXT = {"comment", "content", "remarks", "reason"}
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("period", pa.date32()),
+        ("file_name", pa.string()),
+        ("file_hash", pa.string()),
+        ("line", pa.int64()),
+        ("raw_text", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+FILE_LOAD_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("period", pa.date32()),
+        ("file_name", pa.string()),
+        ("file_hash", pa.string()),
+        ("file_format", pa.string()),
+        ("encoding", pa.string()),
+        ("header_line", pa.int64()),
+        ("rows_read", pa.int64()),
+        ("rows_accepted", pa.int64()),
+        ("rows_quarantined", pa.int64()),
+        ("notes_rows", pa.int64()),
+        ("file_error", pa.string()),
+        ("archive_path", pa.string()),
+        ("loaded_at", pa.timestamp("us")),
+    ]
+)
+
+
+@dataclass
+class FileLanding:
+    source: str
+    period: dt.date
+    file_name: str
+    file_hash: str
+    file_format: str
+    encoding: str | None
+    header_line: int | None
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    notes_rows: int
+    file_error: str | None
+    archive_path: str
+    loaded_at: dt.datetime
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_accepted + self.rows_quarantined
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def archive_original(path: Path, file_hash: str, archive_dir: Path) -> Path:
+    """Keep the original bytes under their hash; a second copy of the same file is a no-op."""
+    target = archive_dir / file_hash[:2] / f"{file_hash}{''.join(path.suffixes[-1:]).lower()}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".partial")
+        shutil.copyfile(path, temporary)
+        temporary.replace(target)
+    return target
+
+
+def lake_paths(lake: Path, source: str, period: dt.date, file_hash: str) -> dict[str, Path]:
+    month = f"{period:%Y-%m}"
+    return {
+        "accepted": lake / source / month / f"{file_hash}.parquet",
+        "quarantine": lake / "quarantine" / source / month / f"{file_hash}.parquet",
+        "file_load": lake / "file_loads" / source / month / f"{file_hash}.parquet",
+    }
+
+
+def read_file_load(path: Path) -> FileLanding:
+    row = pq.read_table(path).to_pylist()[0]
+    return FileLanding(**row)
+
+
+def land_file(
+    path: Path,
+    file_name: str,
+    mapping: SourceMapping,
+    registry: DepartmentRegistry,
+    lake: Path,
+    archive_dir: Path,
+) -> FileLanding:
+    """Land one file. Loading the same bytes again returns the earlier landing unchanged."""
+    period = mapping.period_of(file_name)
+    if period is None:
+        raise ExtractError(f"{file_name}: the file name carries no period matching {mapping.period_pattern!r}")
+    file_hash = sha256_of(path)
+    paths = lake_paths(lake, mapping.source, period, file_hash)
+    if paths["file_load"].exists() and paths["accepted"].exists():
+        return read_file_load(paths["file_load"])
+
+    archived = archive_original(path, file_hash, archive_dir)
+    landing = FileLanding(
+        source=mapping.source,
+        period=period,
+        file_name=file_name,
+        file_hash=file_hash,
+        file_format=mapping.format,
+        encoding=None,
+        header_line=None,
+        rows_read=0,
+        rows_accepted=0,
+        rows_quarantined=0,
+        notes_rows=0,
+        file_error=None,
+        archive_path=str(archived.relative_to(archive_dir.parent)),
+        loaded_at=dt.datetime.now().replace(microsecond=0),
+    )
+    for target in paths.values():
+        target.parent.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix="govperf-ingest-") as workdir:
+        con = duckdb.connect()
+        try:
+            con.execute(f"set temp_directory='{workdir}'")
+            try:
+                if mapping.format == "csv":
+                    result = read_csv(con, path, mapping, Path(workdir))
+                else:
+                    result = read_spreadsheet(con, path, mapping)
+            except ExtractError as exc:
+                landing.file_error = str(exc)
+                _quarantine_whole_file(con, path, landing, mapping, paths)
+                _write_file_load(landing, paths["file_load"])
+                return landing
+            landing.encoding = result.encoding
+            landing.header_line = result.header_line
+            landing.rows_read = result.rows_read
+            landing.notes_rows = result.notes_rows
+
+            _register_departments(con, registry)
+            con.execute(f"create or replace table extract_checked as {_clean_sql(mapping, period)}")
+            landing.rows_accepted, landing.rows_quarantined = _write_outputs(con, mapping, landing, paths)
+        finally:
+            con.close()
+    _write_file_load(landing, paths["file_load"])
+    return landing
+
+
+# ------------------------------------------------------------------ cleaning SQL
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _list(values: list[str]) -> str:
+    return "[" + ", ".join(_lit(v) for v in values) + "]"
+
+
+def _text_expr(header: str, mapping: SourceMapping) -> str:
+    """Trimmed text, NULL for the placeholders offices use for 'no value'."""
+    trimmed = f"trim(regexp_replace({_ident(header)}, '[\\s\u3000]+', ' ', 'g'))"
+    return f"(case when {trimmed} in ({', '.join(_lit(v) for v in mapping.missing_values)}) then null else {trimmed} end)"
+
+
+def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
+    half = f"translate({text}, {_lit(FULL_WIDTH)}, {_lit(HALF_WIDTH)})"
+    number_text = f"nullif(regexp_extract(replace({half}, ',', ''), '^\\s*([+-]?[0-9]+(\\.[0-9]+)?)', 1), '')"
+    if column.type == "string":
+        return text
+    if column.type == "number":
+        return f"try_cast({number_text} as double)"
+    if column.type == "integer":
+        return (
+            f"(case when try_cast({number_text} as double) = floor(try_cast({number_text} as double)) "
+            f"then try_cast(try_cast({number_text} as double) as bigint) end)"
+        )
+    if column.type == "date":
+        formats = _list(mapping.date_formats + mapping.timestamp_formats + ["%Y年%m月"])
+        return f"try_strptime({half}, {formats})::date"
+    if column.type == "timestamp":
+        formats = _list(mapping.timestamp_formats + mapping.date_formats)
+        return f"try_strptime({half}, {formats})"
+    if column.type == "boolean":
+        return (
+            f"(case when lower({text}) in ({', '.join(_lit(v) for v in BOOLEAN_TRUE)}) then true "
+            f"when lower({text}) in ({', '.join(_lit(v) for v in BOOLEAN_FALSE)}) then false end)"
+        )
+    raise AssertionError(column.type)
+
+
+def _mapped_value(column: str, text: str, mapping: SourceMapping) -> str:
+    value_map = mapping.values.get(column)
+    if not value_map:
+        return text
+    cases = " ".join(f"when {_lit(k)} then {_lit(v)}" for k, v in value_map.items())
+    return f"(case {text} {cases} else {text} end)"
+
+
+def _clean_sql(mapping: SourceMapping, period: dt.date) -> str:
+    """One SELECT giving typed canonical columns, _line, _raw and the reasons a row fails."""
+    table: CanonicalTable = mapping.table
+    source_rows = "extract_rows"
+    header_of = dict(mapping.columns)
+    if mapping.unpivot:
+        unpivot = mapping.unpivot
+        keys = ", ".join(_ident(h) for h in unpivot.columns)
+        question_map = " ".join(f"when {_lit(h)} then {_lit(q)}" for h, q in unpivot.columns.items())
+        source_rows = (
+            f"(select *, case __question {question_map} end as __question_id "
+            f"from extract_rows unpivot (__value for __question in ({keys})))"
+        )
+        header_of[unpivot.name_column] = "__question_id"
+        header_of[unpivot.value_column] = "__value"
+
+    texts, typed, reasons = [], [], []
+    for column in table.columns:
+        header = header_of.get(column.name)
+        if header is None and column.name in mapping.constants:
+            text = _lit(mapping.constants[column.name])
+            label = f"常量 {column.name}"
+        elif header is None:
+            typed.append(f"null::{DUCKDB_TYPES[column.type]} as {column.name}")
+            continue
+        else:
+            text = _mapped_value(column.name, _text_expr(header, mapping), mapping)
+            label = header
+        texts.append(f"{text} as __text_{column.name}")
+        value = _typed_expr(column, f"__text_{column.name}", mapping)
+        if column.name in FREE_TEXT:
+            value = mask_sql(value)
+        if column.department:
+            typed.append(f"__dept.department_id as {column.name}")
+        else:
+            typed.append(f"{value} as {column.name}")
+            if column.type != "string":
+                reasons.append(
+                    f"case when __text_{column.name} is not null and ({value}) is null then "
+                    f"'列「{label}」的值「' || left(__text_{column.name}, 40) || '」不是有效的{TYPE_WORDS[column.type]}' end"
+                )
+        if column.required:
+            reasons.append(f"case when __text_{column.name} is null then '必填列「{label}」为空 (required value missing)' end")
+        if column.allowed:
+            allowed = ", ".join(_lit(v) for v in column.allowed)
+            shown = "/".join(column.allowed)
+            reasons.append(
+                f"case when __text_{column.name} is not null and __text_{column.name} not in ({allowed}) then "
+                f"'列「{label}」的值「' || left(__text_{column.name}, 40) || '」不在允许值 ({shown}) 之中' end"
+            )
+        if column.department:
+            activity = f"__typed_activity" if table.activity_date else f"date '{period.isoformat()}'"
+            reasons.append(
+                f"case when __text_{column.name} is not null and __dept.department_id is null then "
+                f"'未知部门「' || __text_{column.name} || '」 (unknown department; add it to departments.yaml or fix the extract)' "
+                f"when __dept.department_id is not null and {activity} is not null and "
+                f"({activity}::date < __dept.valid_from or {activity}::date > coalesce(__dept.valid_to, date '9999-12-31')) then "
+                f"'部门「' || __text_{column.name} || '」在 ' || strftime({activity}::date, '%Y-%m-%d') || ' 不在存续期 (' || "
+                f"strftime(__dept.valid_from, '%Y-%m-%d') || ' 至 ' || coalesce(strftime(__dept.valid_to, '%Y-%m-%d'), '今') || ')' "
+                f"|| coalesce('，已并入 ' || __dept.merged_into, '') end"
+            )
+
+    dept_column = next(c for c in table.columns if c.department)
+    activity_select = ""
+    if table.activity_date:
+        activity_column = table.column(table.activity_date)
+        activity_select = f", {_typed_expr(activity_column, f'__text_{activity_column.name}', mapping)} as __typed_activity"
+    typed_names = {c.name for c in table.columns}
+    rules = [
+        f"case when not coalesce({rule.sql}, true) then '{rule.reason}' end"
+        for rule in table.rules
+        if {rule.column} <= typed_names
+    ]
+    # Rules read typed values, so they run one level up.
+    return f"""
+        with texts as (
+            select _line, _raw, {', '.join(texts)} from {source_rows}
+        ),
+        typed as (
+            select texts.*{activity_select}, __dept.department_id as __dept_id,
+                   {', '.join(typed)},
+                   concat_ws('; ', {', '.join(reasons) or "null"}) as __field_reasons
+            from texts
+            left join department_lookup as __dept on __dept.ref = texts.__text_{dept_column.name}
+        )
+        select * exclude (__field_reasons),
+               nullif(concat_ws('; ', nullif(__field_reasons, ''), {', '.join(rules) or "null"}), '') as _reason
+        from typed
+    """
+
+
+def _register_departments(con: duckdb.DuckDBPyConnection, registry: DepartmentRegistry) -> None:
+    rows = []
+    for d in registry.departments:
+        for ref in {d.id, d.name, *d.aliases}:
+            rows.append(
+                {"ref": ref, "department_id": d.id, "valid_from": d.valid_from, "valid_to": d.valid_to,
+                 "merged_into": d.merged_into}
+            )
+    con.register("department_lookup_arrow", pa.Table.from_pylist(rows))
+    con.execute("create or replace table department_lookup as select * from department_lookup_arrow")
+    con.unregister("department_lookup_arrow")
+
+
+# ------------------------------------------------------------------ outputs
+
+def _write_outputs(
+    con: duckdb.DuckDBPyConnection, mapping: SourceMapping, landing: FileLanding, paths: dict[str, Path]
+) -> tuple[int, int]:
+    columns = ", ".join(c.name for c in mapping.table.columns)
+    if mapping.unpivot:
+        # A record fails as a whole when any of its unpivoted rows fails.
+        con.execute(
+            "create or replace table extract_checked as select * replace ("
+            "string_agg(distinct _reason, '; ') over (partition by _line) as _reason) from extract_checked"
+        )
+    meta = (
+        f"{_lit(landing.file_name)} as _file_name, {_lit(landing.file_hash)} as _file_hash, "
+        f"date '{landing.period.isoformat()}' as _period"
+    )
+    _copy(con, f"select {columns}, {meta}, _line from extract_checked where _reason is null", paths["accepted"])
+    quarantine_sql = f"""
+        select {_lit(landing.source)} as source, date '{landing.period.isoformat()}' as period,
+               {_lit(landing.file_name)} as file_name, {_lit(landing.file_hash)} as file_hash,
+               _line as line, {mask_sql('_raw')} as raw_text, reason
+        from (
+            select distinct _line, _raw, _reason as reason from extract_checked where _reason is not null
+            union all
+            select _line, _raw, reason from extract_rejects
+        )
+        order by line
+    """
+    _copy(con, quarantine_sql, paths["quarantine"])
+    accepted = con.execute(
+        "select count(distinct _line) from extract_checked where _reason is null"
+    ).fetchone()[0]
+    quarantined = con.execute(
+        "select (select count(distinct _line) from extract_checked where _reason is not null)"
+        " + (select count(*) from extract_rejects)"
+    ).fetchone()[0]
+    return int(accepted), int(quarantined)
+
+
+def _copy(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
+    temporary = target.with_suffix(".partial")
+    con.execute(f"copy ({sql}) to '{temporary}' (format parquet, compression zstd)")
+    temporary.replace(target)
+
+
+def _quarantine_whole_file(
+    con: duckdb.DuckDBPyConnection, path: Path, landing: FileLanding, mapping: SourceMapping, paths: dict[str, Path]
+) -> None:
+    """A file that cannot be read at all: every non-blank line goes to quarantine with the reason."""
+    text = path.read_bytes().decode(landing.encoding or "utf-8", errors="replace")
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    rows = pa.table(
+        {
+            "source": [landing.source] * len(lines),
+            "period": [landing.period] * len(lines),
+            "file_name": [landing.file_name] * len(lines),
+            "file_hash": [landing.file_hash] * len(lines),
+            "line": [n for n, _ in lines],
+            "raw_text": [line for _, line in lines],
+            "reason": [landing.file_error] * len(lines),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    con.register("whole_file", rows)
+    _copy(con, f"select * replace ({mask_sql('raw_text')} as raw_text) from whole_file", paths["quarantine"])
+    landing.rows_read = landing.rows_quarantined = len(lines)
+    # An empty accepted file with the canonical columns, so the lake stays uniform.
+    columns = ", ".join(f"null::{DUCKDB_TYPES[c.type]} as {c.name}" for c in mapping.table.columns)
+    _copy(
+        con,
+        f"select {columns}, null::varchar as _file_name, null::varchar as _file_hash, null::date as _period, "
+        "null::bigint as _line where false",
+        paths["accepted"],
+    )
+
+
+def _write_file_load(landing: FileLanding, target: Path) -> None:
+    table = pa.Table.from_pylist([asdict(landing)], schema=FILE_LOAD_SCHEMA)
+    temporary = target.with_suffix(".partial")
+    pq.write_table(table, temporary)
+    temporary.replace(target)
+
+
+def empty_source_file(lake: Path, mapping_table: CanonicalTable) -> Path:
+    """A zero-row Parquet file with the canonical columns, so a source with no
+    extracts yet still has a schema for dbt to read."""
+    target = lake / mapping_table.name / "_schema" / "empty.parquet"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        columns = ", ".join(f"null::{DUCKDB_TYPES[c.type]} as {c.name}" for c in mapping_table.columns)
+        _copy(
+            con,
+            f"select {columns}, null::varchar as _file_name, null::varchar as _file_hash, null::date as _period, "
+            "null::bigint as _line where false",
+            target,
+        )
+        con.close()
+    return target

@@ -1,0 +1,122 @@
+"""Source mapping files: how one kind of departmental extract is read.
+
+Onboarding a new extract means writing one YAML file under sources/mappings/,
+not code. The file is validated against the canonical table it feeds, and every
+mistake is reported with the file and the key it is under.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipelines.ingest.canonical import CANONICAL, CanonicalTable
+from pipelines.reference import ConfigError, load_yaml_model
+
+DEFAULT_PLACEHOLDERS = ["", "—", "－", "-", "--", "/", "无", "空", "NULL", "null", "N/A", "n/a", "#N/A"]
+DEFAULT_NOTES = r"^\s*(注|数据来源|说明|备注|制表|填报说明)\s*[:：]"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Unpivot(_Strict):
+    """Wide question columns become (question, score) rows, as surveys need."""
+
+    columns: dict[str, str] = Field(min_length=1)  # source header -> question id
+    name_column: str  # canonical column receiving the question id
+    value_column: str  # canonical column receiving the value
+
+
+class SourceMapping(_Strict):
+    source: str
+    description: str = ""
+    file_pattern: str  # glob relative to the inbox, e.g. "service_transactions/好差评明细_*.csv"
+    # Which period a file covers, from its name: groups year and month, or year and quarter.
+    period_pattern: str = r"(?P<year>\d{4})-?(?P<month>\d{2})"
+    format: Literal["csv", "xlsx", "xls"]
+    encoding: str = "auto"
+    sheet: str | int | None = None  # xlsx/xls: sheet name or 0-based index; default: first with the header
+    header_row: int | Literal["auto"] = "auto"  # 1-based; auto = first row holding all mapped headers
+    columns: dict[str, str]  # canonical column -> source header
+    constants: dict[str, str] = {}  # canonical column -> fixed value for every row
+    unpivot: Unpivot | None = None
+    values: dict[str, dict[str, str]] = {}  # canonical column -> {source value: canonical value}
+    date_formats: list[str] = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d"]
+    timestamp_formats: list[str] = ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M"]
+    missing_values: list[str] = DEFAULT_PLACEHOLDERS
+    notes_pattern: str = DEFAULT_NOTES
+    submission_deadline_day: int = Field(default=5, ge=1, le=28)  # of the month after the period
+    max_quarantine_share: float = Field(default=0.05, ge=0, le=1)  # above it the file fails the gate
+
+    @model_validator(mode="after")
+    def _fits_canonical(self) -> "SourceMapping":
+        if self.source not in CANONICAL:
+            raise ValueError(f"source {self.source!r} is not a canonical table; known: {sorted(CANONICAL)}")
+        table = self.table
+        known = {c.name for c in table.columns}
+        fed = set(self.columns) | set(self.constants)
+        if self.unpivot:
+            fed |= {self.unpivot.name_column, self.unpivot.value_column}
+        unknown = sorted(fed - known)
+        if unknown:
+            raise ValueError(f"columns {unknown} are not in canonical table {self.source}; known: {sorted(known)}")
+        missing = sorted(c.name for c in table.columns if c.required and c.name not in fed)
+        if missing:
+            raise ValueError(f"required canonical columns not mapped: {missing}")
+        for column in self.values:
+            if column not in fed:
+                raise ValueError(f"values given for {column!r}, which is not mapped")
+        groups = set(re.compile(self.period_pattern).groupindex)
+        if not ({"year", "month"} <= groups or {"year", "quarter"} <= groups):
+            raise ValueError("period_pattern needs named groups year and month, or year and quarter")
+        return self
+
+    @property
+    def table(self) -> CanonicalTable:
+        return CANONICAL[self.source]
+
+    @property
+    def source_headers(self) -> list[str]:
+        """Every header the file must have."""
+        headers = list(self.columns.values())
+        if self.unpivot:
+            headers += list(self.unpivot.columns)
+        return headers
+
+    def period_of(self, file_name: str) -> dt.date | None:
+        """First day of the period a file covers, from its name; None if the name has none."""
+        match = re.search(self.period_pattern, file_name)
+        if not match:
+            return None
+        parts = match.groupdict()
+        year = int(parts["year"])
+        if parts.get("month"):
+            month = int(parts["month"])
+        else:
+            month = 3 * (int(parts["quarter"]) - 1) + 1
+        if not 1 <= month <= 12:
+            return None
+        return dt.date(year, month, 1)
+
+
+def load_mapping(path: Path) -> SourceMapping:
+    return load_yaml_model(path, SourceMapping)  # type: ignore[return-value]
+
+
+def load_mappings(mappings_dir: Path) -> dict[str, SourceMapping]:
+    """Every mapping file, keyed by source. Two files for one source is an error."""
+    mappings: dict[str, SourceMapping] = {}
+    for path in sorted(mappings_dir.glob("*.yaml")):
+        mapping = load_mapping(path)
+        if mapping.source in mappings:
+            raise ConfigError(f"{path}: a second mapping for source {mapping.source!r}")
+        mappings[mapping.source] = mapping
+    if not mappings:
+        raise ConfigError(f"{mappings_dir}: no mapping files (*.yaml)")
+    return mappings

@@ -1,0 +1,354 @@
+"""Readers: turn one extract file into rows of text inside DuckDB.
+
+Every reader produces the same thing: a DuckDB table `extract_rows` holding the
+file's data records as VARCHAR columns named by the file's own headers, plus
+`_line` (the record's line in the file, or its row in the sheet) and `_raw` (the
+record's text). Records the parser cannot split into the header's columns go to
+`extract_rejects(_line, _raw, reason)`. Nothing is typed here; cleaning and
+validation happen in SQL afterwards, the same way for every format.
+
+Rows read are counted separately from the parser (see `count_csv_records`), so
+that a parser skipping a line cannot hide it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.ingest.mapping import SourceMapping
+
+SNIFF_BYTES = 1 << 20
+HEADER_SEARCH_ROWS = 30
+# GBK and GB2312 files are decoded as GB18030, their superset, so that a rare
+# character outside GBK does not fail a file the office believes to be GBK.
+CHINESE_ENCODINGS = {"gb2312", "gbk", "gb18030", "hz", "cp936"}
+
+
+class ExtractError(Exception):
+    """The file as a whole cannot be read. The message names file, line and column."""
+
+
+@dataclass
+class ReadResult:
+    encoding: str | None
+    header_line: int
+    rows_read: int  # data records, counted from the raw file
+    notes_rows: int  # title/notes lines that are not records
+
+
+# ------------------------------------------------------------------ encoding
+
+def detect_encoding(path: Path) -> str:
+    """Name the file's encoding: UTF-8 (with or without BOM) or what the detector says."""
+    from charset_normalizer import from_bytes
+
+    with path.open("rb") as handle:
+        sample = handle.read(SNIFF_BYTES)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    cut = sample.rfind(b"\n") + 1 if len(sample) == SNIFF_BYTES else len(sample)
+    try:
+        sample[: cut or len(sample)].decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(sample[: cut or len(sample)]).best()
+    if best is None:
+        raise ExtractError(f"{path.name}: cannot tell the text encoding; set `encoding` in the mapping")
+    name = best.encoding.lower().replace("_", "")
+    return "gb18030" if name in CHINESE_ENCODINGS else best.encoding
+
+
+def transcode_to_utf8(path: Path, encoding: str, target: Path) -> None:
+    """Decode `path` strictly and write it as UTF-8, in chunks; report the first bad byte."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(1 << 24):
+            try:
+                dst.write(decoder.decode(chunk))
+            except UnicodeDecodeError as exc:
+                raise _decode_error(path, encoding, offset + exc.start) from exc
+            offset += len(chunk)
+        try:
+            dst.write(decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:
+            raise _decode_error(path, encoding, offset) from exc
+
+
+def _decode_error(path: Path, encoding: str, byte_offset: int) -> ExtractError:
+    with path.open("rb") as handle:
+        head = handle.read(byte_offset)
+    line = head.count(b"\n") + 1
+    column = byte_offset - (head.rfind(b"\n") + 1) + 1
+    return ExtractError(
+        f"{path.name}: line {line}, column {column} (byte {byte_offset}): not valid {encoding}; "
+        "the file is in another encoding or damaged"
+    )
+
+
+# ------------------------------------------------------------------ header
+
+def _normalise_header(value: object) -> str:
+    return re.sub(r"\s+", "", str(value if value is not None else "")).lstrip("\ufeff")
+
+
+def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str) -> int:
+    """0-based index of the header row among `rows` (the file's first rows)."""
+    wanted = [_normalise_header(h) for h in mapping.source_headers]
+    if mapping.header_row != "auto":
+        index = mapping.header_row - 1
+        if index >= len(rows):
+            raise ExtractError(f"{file_name}: header_row {mapping.header_row} is past the end of the file")
+        candidates = [index]
+    else:
+        candidates = list(range(len(rows)))
+    best_missing: list[str] | None = None
+    for index in candidates:
+        present = {_normalise_header(v) for v in rows[index]}
+        missing = [h for h in wanted if h not in present]
+        if not missing:
+            return index
+        if best_missing is None or len(missing) < len(best_missing):
+            best_missing = missing
+    if not any(any(_normalise_header(v) for v in row) for row in rows):
+        raise ExtractError(f"{file_name}: the file is empty")
+    raise ExtractError(
+        f"{file_name}: no header row with the mapped columns in the first {len(rows)} rows; "
+        f"missing columns: {', '.join(best_missing or wanted)}"
+    )
+
+
+# ------------------------------------------------------------------ CSV
+
+def count_csv_records(utf8_path: Path, header_line: int, notes: re.Pattern[str]) -> tuple[int, int]:
+    """(data records, notes lines) after the header, counted without the DuckDB parser.
+
+    Without quotes every non-blank line is a record, so counting lines is exact
+    and fast. With quotes, records may span lines, so Python's csv module counts.
+    """
+    records = notes_rows = 0
+    with utf8_path.open("rb") as handle:
+        has_quotes = any(b'"' in chunk for chunk in iter(lambda: handle.read(1 << 24), b""))
+    with utf8_path.open("r", encoding="utf-8", newline="") as handle:
+        if has_quotes:
+            rows = csv.reader(handle)
+            for _ in range(header_line):
+                next(rows, None)
+            for row in rows:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if notes.match(row[0]) and not any(cell.strip() for cell in row[1:]):
+                    notes_rows += 1
+                else:
+                    records += 1
+        else:
+            for number, line in enumerate(handle, start=1):
+                if number <= header_line or not line.strip().strip(","):
+                    continue
+                if notes.match(line):
+                    notes_rows += 1
+                else:
+                    records += 1
+    return records, notes_rows
+
+
+def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping, workdir: Path) -> ReadResult:
+    encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
+    if encoding.lower().replace("-", "") in ("utf8", "ascii"):
+        utf8_path = path
+        try:
+            _check_utf8(path)
+        except ExtractError:
+            raise
+    else:
+        utf8_path = workdir / "transcoded.csv"
+        transcode_to_utf8(path, encoding, utf8_path)
+
+    with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
+        head = list(csv.reader(io.StringIO("".join(handle.readline() for _ in range(HEADER_SEARCH_ROWS)))))
+    header_index = find_header(head, mapping, path.name)
+    header = [_normalise_header(h) for h in head[header_index]]
+    if len(set(header)) != len(header):
+        duplicated = sorted({h for h in header if header.count(h) > 1})
+        raise ExtractError(f"{path.name}: line {header_index + 1}: repeated column headers {duplicated}")
+    header_line = header_index + 1  # title rows are single lines
+
+    notes = re.compile(mapping.notes_pattern)
+    rows_read, notes_rows = count_csv_records(utf8_path, header_line, notes)
+
+    columns = ", ".join(f"'{_sql_str(h)}': 'VARCHAR'" for h in header)
+    con.execute(
+        f"""
+        create or replace table extract_parsed as
+        select * from read_csv('{_sql_str(str(utf8_path))}', columns={{{columns}}}, header=true,
+            skip={header_index}, auto_detect=false, delim=',', quote='"', escape='"',
+            store_rejects=true, rejects_table='extract_reject_errors', rejects_scan='extract_reject_scans',
+            null_padding=false, strict_mode=true, max_line_size=4194304)
+        """
+    )
+    # Lines of accepted rows: the parser keeps file order, so a row's line is the
+    # header line plus its position among records (exact unless records span lines).
+    quoted_headers = ", ".join(f'coalesce("{_sql_ident(h)}", \'\')' for h in header)
+    con.execute(
+        f"""
+        create or replace table extract_rows as
+        select {header_line} + row_number() over () as _line,
+               concat_ws(',', {quoted_headers}) as _raw,
+               *
+        from extract_parsed
+        """
+    )
+    con.execute(
+        f"""
+        create or replace table extract_rejects as
+        select line::bigint as _line, trim(csv_line, E'\\r\\n') as _raw,
+               case error_type
+                 when 'MISSING COLUMNS' then '列数不足 (missing columns): ' || error_message
+                 when 'TOO MANY COLUMNS' then '列数过多 (too many columns): ' || error_message
+                 when 'UNQUOTED VALUE' then '引号不匹配 (unbalanced quotes): ' || error_message
+                 when 'LINE SIZE OVER MAXIMUM' then '行过长 (line too long): ' || error_message
+                 else error_type::varchar || ': ' || error_message
+               end as reason
+        from extract_reject_errors
+        where not regexp_matches(trim(csv_line, E'\\r\\n'), '{_sql_str(mapping.notes_pattern)}')
+        qualify row_number() over (partition by line order by column_idx) = 1
+        """
+    )
+    return ReadResult(encoding=encoding, header_line=header_line, rows_read=rows_read, notes_rows=notes_rows)
+
+
+def _check_utf8(path: Path) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    offset = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 24):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise _decode_error(path, "utf-8", offset + exc.start) from exc
+            offset += len(chunk)
+
+
+# ------------------------------------------------------------------ spreadsheets
+
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") if value.time() != dt.time() else value.strftime("%Y-%m-%d")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _sheet_rows_xlsx(path: Path, mapping: SourceMapping) -> list[tuple[str, list[list[object]]]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise ExtractError(f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from exc
+    try:
+        sheets = []
+        for sheet in workbook.worksheets:
+            # Some exporters declare a wrong sheet dimension (e.g. "A1"); a
+            # read-only reader trusting it would see one row. Recompute it.
+            sheet.reset_dimensions()
+            sheets.append((sheet.title, [list(row) for row in sheet.iter_rows(values_only=True)]))
+        return sheets
+    finally:
+        workbook.close()
+
+
+def _sheet_rows_xls(path: Path) -> list[tuple[str, list[list[object]]]]:
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path))
+    except Exception as exc:
+        raise ExtractError(f"{path.name}: not a readable XLS workbook ({type(exc).__name__}: {exc})") from exc
+    sheets = []
+    for sheet in book.sheets():
+        rows = []
+        for r in range(sheet.nrows):
+            row: list[object] = []
+            for c in range(sheet.ncols):
+                cell = sheet.cell(r, c)
+                if cell.ctype == xlrd.XL_CELL_DATE:
+                    row.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
+                elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    row.append(None)
+                else:
+                    row.append(cell.value)
+            rows.append(row)
+        sheets.append((sheet.name, rows))
+    return sheets
+
+
+def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping) -> ReadResult:
+    sheets = _sheet_rows_xlsx(path, mapping) if mapping.format == "xlsx" else _sheet_rows_xls(path)
+    if isinstance(mapping.sheet, int):
+        if mapping.sheet >= len(sheets):
+            raise ExtractError(f"{path.name}: sheet index {mapping.sheet} but the workbook has {len(sheets)}")
+        candidates = [sheets[mapping.sheet]]
+    elif isinstance(mapping.sheet, str):
+        candidates = [s for s in sheets if s[0] == mapping.sheet]
+        if not candidates:
+            raise ExtractError(f"{path.name}: no sheet named {mapping.sheet!r}; sheets: {[s[0] for s in sheets]}")
+    else:
+        candidates = sheets
+    error: ExtractError | None = None
+    for title, rows in candidates:
+        try:
+            header_index = find_header(rows[:HEADER_SEARCH_ROWS], mapping, f"{path.name} [{title}]")
+            break
+        except ExtractError as exc:
+            error = error or exc
+    else:
+        raise error or ExtractError(f"{path.name}: the workbook has no sheets")
+
+    header = [_normalise_header(h) for h in rows[header_index]]
+    notes = re.compile(mapping.notes_pattern)
+    lines, raws, values = [], [], [[] for _ in header]
+    notes_rows = 0
+    for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
+        texts = [_cell_text(v) for v in row]
+        filled = [t for t in texts if t is not None and t.strip()]
+        if not filled:
+            continue
+        if len(filled) == 1 and notes.match(filled[0]):
+            notes_rows += 1
+            continue
+        lines.append(offset)
+        raws.append("\t".join(t or "" for t in texts).rstrip("\t"))
+        for i in range(len(header)):
+            values[i].append(texts[i] if i < len(texts) else None)
+    table = pa.table(
+        {"_line": pa.array(lines, pa.int64()), "_raw": pa.array(raws, pa.string())}
+        | {h or f"column{i + 1}": pa.array(values[i], pa.string()) for i, h in enumerate(header)}
+    )
+    con.register("extract_arrow", table)
+    con.execute("create or replace table extract_rows as select * from extract_arrow")
+    con.unregister("extract_arrow")
+    con.execute("create or replace table extract_rejects (_line bigint, _raw varchar, reason varchar)")
+    return ReadResult(encoding=None, header_line=header_index + 1, rows_read=len(lines), notes_rows=notes_rows)
+
+
+def _sql_str(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _sql_ident(value: str) -> str:
+    return value.replace('"', '""')

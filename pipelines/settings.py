@@ -1,0 +1,72 @@
+"""Where govperf reads its configuration and writes its data.
+
+Every path can be moved with an environment variable; the defaults keep everything
+inside the project folder so that a fresh clone works with no set-up.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+QUALITY_DIR = PROJECT_ROOT / "quality"
+REPORTS_DIR = PROJECT_ROOT / "reports"
+
+
+def _path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations. Read them through `settings()` so tests can move them."""
+
+    home: Path  # GOVPERF_HOME: everything the pipeline writes
+    config_dir: Path  # GOVPERF_CONFIG: mappings/ and reference/
+    inbox: Path  # GOVPERF_INBOX: where departments' extracts arrive
+    duckdb_path: Path  # GOVPERF_DUCKDB: the warehouse (public contract: schema marts)
+
+    @property
+    def lake(self) -> Path:
+        """Canonical Parquet, one folder per source, one file per accepted extract."""
+        return self.home / "lake"
+
+    @property
+    def archive(self) -> Path:
+        """Every accepted original file, addressed by its SHA-256."""
+        return self.home / "archive"
+
+    @property
+    def bulletins(self) -> Path:
+        return self.home / "bulletins"
+
+    @property
+    def gate_dir(self) -> Path:
+        """Stored check outcomes: how a later run learns that a month failed its gate."""
+        return self.home / "gate"
+
+    @property
+    def mappings_dir(self) -> Path:
+        return self.config_dir / "mappings"
+
+    @property
+    def reference_dir(self) -> Path:
+        return self.config_dir / "reference"
+
+    @property
+    def dagster_home(self) -> Path:
+        return _path("DAGSTER_HOME", self.home / "dagster_home")
+
+
+def settings() -> Settings:
+    home = _path("GOVPERF_HOME", PROJECT_ROOT / "var")
+    return Settings(
+        home=home,
+        config_dir=_path("GOVPERF_CONFIG", PROJECT_ROOT / "sources"),
+        inbox=_path("GOVPERF_INBOX", PROJECT_ROOT / "sources" / "sample"),
+        duckdb_path=_path("GOVPERF_DUCKDB", home / "warehouse" / "govperf.duckdb"),
+    )

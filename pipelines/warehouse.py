@@ -1,0 +1,56 @@
+"""Access to the DuckDB warehouse file, one writer at a time.
+
+DuckDB lets one process write a database file, and while it does, no other
+process can open the file even to read ("Could not set lock on file"). Dagster
+runs steps in separate processes, so every opening of the warehouse goes through
+here: writers take an exclusive advisory lock on a sidecar file and readers a
+shared one, and each waits its turn instead of failing. Ingest never opens the
+warehouse at all (it writes Parquet), and neither does loading the Dagster
+definitions, so the UI can stay up beside a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from pipelines.settings import settings
+
+
+@contextlib.contextmanager
+def warehouse_lock(exclusive: bool, path: Path | None = None, timeout_s: float = 3600) -> Iterator[Path]:
+    """Hold the warehouse's advisory lock; yields the database path."""
+    db_path = path or settings().duckdb_path
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    with lock_path.open("a+") as handle:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"waited {timeout_s:.0f} s for the warehouse lock {lock_path}")
+                time.sleep(0.2)
+        try:
+            yield db_path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def read_warehouse(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, opened under the shared lock."""
+    with warehouse_lock(exclusive=False, path=path) as db_path:
+        con = duckdb.connect(str(db_path), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
