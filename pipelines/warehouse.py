@@ -27,7 +27,14 @@ def warehouse_lock(exclusive: bool, path: Path | None = None, timeout_s: float =
     """Hold the warehouse's advisory lock; yields the database path."""
     db_path = path or settings().duckdb_path
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = db_path.with_name(db_path.name + ".lock")
+    with file_lock(db_path.with_name(db_path.name + ".lock"), exclusive, timeout_s):
+        yield db_path
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: Path, exclusive: bool, timeout_s: float = 3600) -> Iterator[None]:
+    """An advisory lock between processes (flock), waiting up to timeout_s."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a+") as handle:
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         deadline = time.monotonic() + timeout_s
@@ -37,10 +44,10 @@ def warehouse_lock(exclusive: bool, path: Path | None = None, timeout_s: float =
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"waited {timeout_s:.0f} s for the warehouse lock {lock_path}")
+                    raise TimeoutError(f"waited {timeout_s:.0f} s for the lock {lock_path}")
                 time.sleep(0.2)
         try:
-            yield db_path
+            yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -1,24 +1,30 @@
 """Deterministic, seeded generator for the sample city's source extracts.
 
-``generate_city(out_dir, departments_yaml=...)`` writes one month-by-month set of
-extracts, shaped like the files the real city's systems hand over, for every
-department in ``sources/reference/departments.yaml``.  ``M`` below stands for
-every month from ``first_month`` to ``last_month``; ``YYYYMM`` is e.g. 202503.
+``generate_city(out_dir, departments_yaml=...)`` writes the extracts the sample
+city's systems would hand over, one file per month (``YYYYMM``, e.g. 202503)
+from ``first_month`` to ``last_month``, for the departments in
+``sources/reference/departments.yaml``:
 
-==============================================  ===========================  =====
-file                                            format                       rows
-==============================================  ===========================  =====
-service_transactions/好差评明细_YYYYMM.csv        GBK, CRLF                    cases received that month
-hotline_complaints/12345工单_YYYYMM.csv          UTF-8 with BOM, LF           12345 tickets received that month
-surveys/万人评机关_YYYYMM.xlsx                    sheet 问卷结果, title row 1,  20-120 responses per department
-                                                header row 3
-leader_reviews/领导点评_YYYYQq.xlsx               sheet 领导点评, header row 1  one per department (quarters fully
-                                                                             inside the range)
-budget/预算执行_YYYYMM.xlsx                       data on 2nd sheet 执行情况,   one per department
-                                                2 title rows, notes row
-projects/重点项目_YYYYMM.csv                      UTF-8, LF                    milestones planned for that month
-adjustments/加减分_YYYYMM.csv                     GBK, LF                      a few bonus/penalty events
-==============================================  ===========================  =====
+* ``service_transactions/好差评明细_YYYYMM.csv`` - GBK, CRLF.  One row per case
+  received that month (办件编号 ... 申诉结果); the bulk of the data.
+* ``hotline_complaints/12345工单_YYYYMM.csv`` - UTF-8 with BOM, LF.  12345
+  tickets received that month; names the department (承办部门), not its id.
+* ``surveys/万人评机关_YYYYMM.xlsx`` - sheet 问卷结果: merged title in row 1,
+  row 2 empty, header in row 3.  20-120 responses per department (a few
+  quiet departments sometimes fewer than 10).
+* ``leader_reviews/领导点评_YYYYQq.xlsx`` - sheet 领导点评, header in row 1.
+  One row per department existing at quarter end; only quarters whose three
+  months are all in the range.
+* ``budget/预算执行_YYYYMM.xlsx`` - first sheet 说明 (notes), data on the second
+  sheet 执行情况: title row, unit row, header in row 3, data, one empty row and
+  a 注： row.
+* ``projects/重点项目_YYYYMM.csv`` - UTF-8, LF.  Key-project milestones planned
+  for that month, 0-4 per department.
+* ``adjustments/加减分_YYYYMM.csv`` - GBK, LF.  A few bonus/penalty rows a month
+  and exactly one 一票否决 in the whole range.
+
+Timestamps are ``YYYY-MM-DD HH:MM:SS`` and dates ``YYYY-MM-DD`` (text, also in
+the workbooks).  Column headers are listed in the ``*_COLUMNS`` constants.
 
 How the city behaves
 --------------------
@@ -272,6 +278,9 @@ DOCUMENT_PREFIXES = ("市政办", "市委办", "市考核办", "市督查办")
 BONUS_POINTS = (0.5, 1.0, 1.5, 2.0, 3.0)
 PENALTY_POINTS = (-0.5, -1.0, -1.5, -2.0)
 
+# A writer's progress callback receives its running row count.
+Report = Callable[[int], None]
+
 # Stable integer keys mixed into the seed so each source has its own stream.
 _STREAMS = {"model": 1, "allocation": 2, "projects": 3, "adjustments": 4, "leader_reviews": 5,
             "service_transactions": 11, "hotline_complaints": 12, "surveys": 13, "budget": 14}
@@ -423,10 +432,6 @@ class Month:
     def label(self) -> str:
         return f"{self.year}年{self.month}月"
 
-    @property
-    def days(self) -> range:
-        return range(self.first_day, self.first_day + self.n_days)
-
 
 def _parse_month(text: str) -> dt.date:
     try:
@@ -471,29 +476,30 @@ class Calendar:
     def day_number(self, day: dt.date) -> int:
         return (day - self.origin).days
 
-    def advance_work_time(self, workday_ordinal: np.ndarray, offset: np.ndarray,
-                          seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Move ``seconds`` of working time forward from (working day, offset).
+    def work_position(self, day: int | np.ndarray, clock: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(working-day ordinal, working seconds already gone that day) at a moment.
 
-        Returns (day number, clock second, new working-day ordinal) and the new
-        offset is implied by the clock; results never precede the start.
+        Moments outside working hours count as the next working moment.
         """
+        offset = (np.clip(clock - MORNING[0], 0, MORNING[1] - MORNING[0])
+                  + np.clip(clock - AFTERNOON[0], 0, AFTERNOON[1] - AFTERNOON[0]))
+        return np.broadcast_to(self.next_workday[day], clock.shape), np.where(self.is_workday[day], offset, 0)
+
+    def advance_work_time(self, ordinal: np.ndarray, offset: np.ndarray,
+                          seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Working position ``seconds`` of working time later (never earlier)."""
         total = offset + seconds
-        ordinal = np.minimum(workday_ordinal + total // WORK_SECONDS_PER_DAY, self.workdays.size - 1)
-        new_offset = total % WORK_SECONDS_PER_DAY
-        return self.workdays[ordinal], _work_offset_to_clock(new_offset), ordinal
+        return (np.minimum(ordinal + total // WORK_SECONDS_PER_DAY, self.workdays.size - 1),
+                total % WORK_SECONDS_PER_DAY)
+
+    def moment(self, ordinal: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(day number, clock second) of a working position."""
+        morning = MORNING[1] - MORNING[0]
+        clock = np.where(offset < morning, MORNING[0] + offset, AFTERNOON[0] + offset - morning)
+        return self.workdays[ordinal], clock
 
 
 TIME_OF_DAY = np.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)], dtype=object)
-
-
-def _clock_to_work_offset(clock: np.ndarray) -> np.ndarray:
-    return np.where(clock < MORNING[1], clock - MORNING[0], clock - AFTERNOON[0] + MORNING[1] - MORNING[0])
-
-
-def _work_offset_to_clock(offset: np.ndarray) -> np.ndarray:
-    morning_length = MORNING[1] - MORNING[0]
-    return np.where(offset < morning_length, MORNING[0] + offset, AFTERNOON[0] + offset - morning_length)
 
 
 class ClockProfile:
@@ -587,20 +593,13 @@ class CityModel:
         days = np.arange(month.first_day, month.first_day + month.n_days)
         return (days[None, :] >= self.valid_from[:, None]) & (days[None, :] <= self.valid_to[:, None])
 
-    def receipt_day_weights(self, month: Month) -> np.ndarray:
+    def _weekday_weights(self, month: Month) -> np.ndarray:
+        """Relative case intake of each day of the month (weekends are quiet)."""
         days = np.arange(month.first_day, month.first_day + month.n_days)
-        weights = np.where(self.calendar.is_workday[days], 1.0, WEEKEND_WEIGHT)
-        return self.valid_days(month) * weights[None, :]
+        return np.where(self.calendar.is_workday[days], 1.0, WEEKEND_WEIGHT)
 
-    def _share_of_month(self, month: Month, after: np.ndarray | None = None) -> np.ndarray:
-        """Share of the month's receipt weight within validity (or after a day)."""
-        days = np.arange(month.first_day, month.first_day + month.n_days)
-        weights = np.where(self.calendar.is_workday[days], 1.0, WEEKEND_WEIGHT)
-        if after is None:
-            mask = self.valid_days(month)
-        else:
-            mask = days[None, :] > after[:, None]
-        return (mask * weights).sum(axis=1) / weights.sum()
+    def receipt_day_weights(self, month: Month) -> np.ndarray:
+        return self.valid_days(month) * self._weekday_weights(month)[None, :]
 
     # -- profiles and quality ----------------------------------------------
 
@@ -665,12 +664,18 @@ class CityModel:
     def _build_volumes(self, rng: np.random.Generator) -> None:
         n = len(self.departments)
         self.base_volume = np.array([GROUP_VOLUME[d.peer_group] for d in self.departments]) * rng.lognormal(0, 0.5, n)
-        self.valid_share = np.stack([self._share_of_month(m) for m in self.months], axis=1)
-        self.absorbed_share = np.zeros((n, len(self.months)))  # share of month after a merger
-        for merged, absorbing in self.mergers:
-            after = np.full(n, self.valid_to[merged])
-            for m in self.months:
-                self.absorbed_share[merged, m.index] = self._share_of_month(m, after)[merged] * self.valid_share[absorbing, m.index]
+        # Share of each month's intake a department is around for, and (for a
+        # merged department) the share its absorbing department handles for it.
+        self.valid_share = np.zeros((n, len(self.months)))
+        self.absorbed_share = np.zeros((n, len(self.months)))
+        for m in self.months:
+            weights = self._weekday_weights(m)
+            valid = self.valid_days(m)
+            self.valid_share[:, m.index] = (valid * weights).sum(axis=1) / weights.sum()
+            days = np.arange(m.first_day, m.first_day + m.n_days)
+            for merged, absorbing in self.mergers:
+                taken_over = (days > self.valid_to[merged]) & valid[absorbing]
+                self.absorbed_share[merged, m.index] = (taken_over * weights).sum() / weights.sum()
         self.item_tables = [self._item_table(m) for m in self.months]
 
     def _item_table(self, month: Month) -> tuple[np.ndarray, np.ndarray]:
@@ -746,11 +751,12 @@ class CityModel:
         return summary
 
     def _build_survey_sizes(self, rng: np.random.Generator) -> None:
-        # Bigger departments are sampled more: 20 responses up to 120.
+        # Departments with many service users are sampled more: most get 20-50
+        # responses, the busiest window departments up to 120.
         log_volume = np.log(self.base_volume)
         scale = (log_volume - log_volume.min()) / max(np.ptp(log_volume), 1e-9)
         n, m = len(self.departments), len(self.months)
-        sizes = np.clip(np.rint(20 + 100 * scale[:, None] ** 1.5 + rng.normal(0, 6, (n, m))), 20, 120)
+        sizes = np.clip(np.rint(22 + 98 * scale[:, None] ** 3 + rng.normal(0, 6, (n, m))), 20, 120)
         # A few low-profile departments sometimes get too few respondents.
         quiet = [i for i in np.argsort(self.base_volume) if self.profiles[i] != "gaps" and self.active_whole_range[i]]
         for i in quiet[:SMALL_SURVEY_DEPARTMENTS]:
@@ -767,7 +773,7 @@ class CityModel:
 class _ProgressCounter:
     """Counts rows for one source and reports every PROGRESS_EVERY rows."""
 
-    def __init__(self, report: Callable[[int], None]):
+    def __init__(self, report: Report):
         self.report = report
         self.rows = 0
         self._last = 0
@@ -792,7 +798,7 @@ def _daily_batches(counts: np.ndarray, day_weights: np.ndarray, rng: np.random.G
     """
     totals = day_weights.sum(axis=1, keepdims=True)
     if np.any((counts > 0) & (totals[:, 0] == 0)):
-        raise AssertionError("rows allocated to a department with no valid day")
+        raise RuntimeError("rows allocated to a department with no valid day")
     uniform = np.full_like(day_weights, 1.0 / day_weights.shape[1])
     per_day = rng.multinomial(counts, np.divide(day_weights, totals, out=uniform, where=totals > 0))
     departments = np.arange(counts.size)
@@ -807,6 +813,25 @@ def _daily_batches(counts: np.ndarray, day_weights: np.ndarray, rng: np.random.G
             batch = np.repeat(departments, split[:, s])
             rng.shuffle(batch)
             yield day, batch, (s + np.sort(rng.random(batch.size))) / slices
+
+
+def _write_daily_csv(path: Path, header: list[str], encoding: str, line_end: str, counts: np.ndarray,
+                     day_weights: np.ndarray, rng: np.random.Generator,
+                     build_columns: Callable[[int, np.ndarray, np.ndarray, int], list[list]],
+                     counter: "_ProgressCounter") -> None:
+    """Stream one month of rows to CSV, batch by batch, numbering rows from 1.
+
+    ``build_columns(day of month, department per row, sorted uniforms, first
+    row number)`` turns a batch into CSV columns.
+    """
+    handle, writer = _open_csv(path, encoding, line_end)
+    with handle:
+        writer.writerow(header)
+        next_number = 1
+        for day, departments, u in _daily_batches(counts, day_weights, rng, CHUNK_ROWS):
+            writer.writerows(zip(*build_columns(day, departments, u, next_number)))
+            next_number += departments.size
+            counter.add(departments.size)
 
 
 def _pick(options: Sequence[str], rng: np.random.Generator, size: int) -> np.ndarray:
@@ -857,22 +882,18 @@ def _stamp_after(calendar: Calendar, month: Month) -> dt.datetime:
 # --------------------------------------------------------------------------
 
 
-def write_service_transactions(city: CityModel, target: Path, report) -> tuple[list[Path], int]:
+def write_service_transactions(city: CityModel, target: Path, report: Report) -> tuple[list[Path], int]:
     counter = _ProgressCounter(report)
     files = []
     for month in city.months:
         path = target / f"好差评明细_{month.yyyymm}.csv"
         rng = _rng(city.seed, "service_transactions", month.index)
-        handle, writer = _open_csv(path, "gbk", "\r\n")
-        with handle:
-            writer.writerow(TRANSACTION_COLUMNS)
-            next_number = 1
-            batches = _daily_batches(city.transactions[:, month.index], city.receipt_day_weights(month), rng, CHUNK_ROWS)
-            for day, departments, u in batches:
-                columns = _transaction_columns(city, month, month.first_day + day, departments, u, rng, next_number)
-                writer.writerows(zip(*columns))
-                next_number += departments.size
-                counter.add(departments.size)
+
+        def build(day, departments, u, first_number, month=month, rng=rng):
+            return _transaction_columns(city, month, month.first_day + day, departments, u, rng, first_number)
+
+        _write_daily_csv(path, TRANSACTION_COLUMNS, "gbk", "\r\n", city.transactions[:, month.index],
+                         city.receipt_day_weights(month), rng, build, counter)
         files.append(path)
         counter.flush()
     return files, counter.rows
@@ -899,9 +920,9 @@ def _transaction_columns(city: CityModel, month: Month, day: int, departments: n
     work_seconds = np.clip(hours * 3600, 60, limit * WORK_SECONDS_PER_DAY * 6).astype(np.int64)
     late = work_seconds > limit * WORK_SECONDS_PER_DAY
     # Weekend receipts start being worked on the next working day.
-    start_offset = _clock_to_work_offset(clock) if cal.is_workday[day] else np.zeros(n, dtype=np.int64)
-    start = np.full(n, cal.next_workday[day])
-    done_day, done_clock, done_ordinal = cal.advance_work_time(start, start_offset, work_seconds)
+    received = cal.work_position(day, clock)
+    done = cal.advance_work_time(*received, work_seconds)
+    done_day, done_clock = cal.moment(*done)
     closed = done_day < cal.extract_day
 
     # Ratings only for finished cases; late cases are rated worse.
@@ -915,14 +936,14 @@ def _transaction_columns(city: CityModel, month: Month, day: int, departments: n
     # Bad ratings are followed up: rectification (if done by the extract day) and appeals.
     bad = level <= 1
     rectify_seconds = (3600 * rng.lognormal(np.log(10), 0.8, n)).astype(np.int64)
-    fix_day, fix_clock, _ = cal.advance_work_time(done_ordinal, _clock_to_work_offset(done_clock), rectify_seconds)
+    fix_day, fix_clock = cal.moment(*cal.advance_work_time(*done, rectify_seconds))
     rectified = bad & (rng.random(n) < np.clip(0.8 + 0.08 * quality, 0.4, 0.97)) & (fix_day < cal.extract_day)
     appealed = bad & (rng.random(n) < 0.15)
     upheld = appealed & (rng.random(n) < 0.35)
 
-    prefix = cal.date_prefix[day]
+    prefix, case_prefix = cal.date_prefix[day], f"SX{month.yyyymm}"
     return [
-        [f"SX{month.yyyymm}{k:06d}" for k in range(first_number, first_number + n)],
+        [f"{case_prefix}{k:06d}" for k in range(first_number, first_number + n)],
         city.ids[departments].tolist(),
         city.names[departments].tolist(),
         city.item_names[items].tolist(),
@@ -946,7 +967,7 @@ def _transaction_columns(city: CityModel, month: Month, day: int, departments: n
 # --------------------------------------------------------------------------
 
 
-def write_hotline_complaints(city: CityModel, target: Path, report) -> tuple[list[Path], int]:
+def write_hotline_complaints(city: CityModel, target: Path, report: Report) -> tuple[list[Path], int]:
     counter = _ProgressCounter(report)
     files = []
     for month in city.months:
@@ -957,15 +978,11 @@ def write_hotline_complaints(city: CityModel, target: Path, report) -> tuple[lis
                     + HOTLINE_BASE_PER_MONTH * city.valid_share[:, month.index])
         counts = rng.poisson(expected) * ~city.gap_mask["hotline_complaints"][:, month.index]
         day_weights = city.valid_days(month).astype(np.float64)  # 12345 works every day
-        handle, writer = _open_csv(path, "utf-8-sig", "\n")
-        with handle:
-            writer.writerow(HOTLINE_COLUMNS)
-            next_number = 1
-            for day, departments, u in _daily_batches(counts, day_weights, rng, CHUNK_ROWS):
-                columns = _hotline_columns(city, month, month.first_day + day, departments, u, rng, next_number)
-                writer.writerows(zip(*columns))
-                next_number += departments.size
-                counter.add(departments.size)
+
+        def build(day, departments, u, first_number, month=month, rng=rng):
+            return _hotline_columns(city, month, month.first_day + day, departments, u, rng, first_number)
+
+        _write_daily_csv(path, HOTLINE_COLUMNS, "utf-8-sig", "\n", counts, day_weights, rng, build, counter)
         files.append(path)
         counter.flush()
     return files, counter.rows
@@ -977,10 +994,9 @@ def _hotline_columns(city: CityModel, month: Month, day: int, departments: np.nd
     n = departments.size
     clock = HOTLINE_CLOCK.seconds(u)
     quality = city.quality[departments, month.index]
-    # Tickets are handled within a few days, poor departments take longer.
-    hours = rng.lognormal(np.log(40) - 0.25 * quality, 0.7, n)
-    finish = day * 86400 + clock + (hours * 3600).astype(np.int64)
-    finish_day = np.minimum(finish // 86400, len(cal.dates) - 1)
+    # Tickets are answered in working hours within a few days; poor departments take longer.
+    work_seconds = (3600 * rng.lognormal(np.log(14) - 0.25 * quality, 0.8, n)).astype(np.int64) + 60
+    finish_day, finish_clock = cal.moment(*cal.advance_work_time(*cal.work_position(day, clock), work_seconds))
     closed = finish_day < cal.extract_day
 
     category = rng.choice(len(HOTLINE_CATEGORIES), size=n, p=HOTLINE_CATEGORY_SHARE)
@@ -998,12 +1014,12 @@ def _hotline_columns(city: CityModel, month: Month, day: int, departments: np.nd
         templates = HOTLINE_TEMPLATES[HOTLINE_CATEGORIES[c]]
         content.append(templates[int(t * len(templates))].format(item=item))
 
-    prefix = cal.date_prefix[day]
+    prefix, ticket_prefix = cal.date_prefix[day], f"GD{month.yyyymm}"
     return [
-        [f"GD{month.yyyymm}{k:06d}" for k in range(first_number, first_number + n)],
+        [f"{ticket_prefix}{k:06d}" for k in range(first_number, first_number + n)],
         city.names[departments].tolist(),
         [prefix + t for t in TIME_OF_DAY[clock].tolist()],
-        np.where(closed, cal.date_prefix[finish_day] + TIME_OF_DAY[finish % 86400], "").tolist(),
+        np.where(closed, cal.date_prefix[finish_day] + TIME_OF_DAY[finish_clock], "").tolist(),
         np.array(HOTLINE_CATEGORIES, dtype=object)[category].tolist(),
         np.array(HOTLINE_VERACITY, dtype=object)[veracity].tolist(),
         content,
@@ -1015,7 +1031,7 @@ def _hotline_columns(city: CityModel, month: Month, day: int, departments: np.nd
 # --------------------------------------------------------------------------
 
 
-def write_surveys(city: CityModel, target: Path, report) -> tuple[list[Path], int]:
+def write_surveys(city: CityModel, target: Path, report: Report) -> tuple[list[Path], int]:
     counter = _ProgressCounter(report)
     files = []
     for month in city.months:
@@ -1069,7 +1085,7 @@ def _survey_rows(city: CityModel, month: Month, rng: np.random.Generator) -> lis
 # --------------------------------------------------------------------------
 
 
-def write_leader_reviews(city: CityModel, target: Path, report) -> tuple[list[Path], int]:
+def write_leader_reviews(city: CityModel, target: Path, report: Report) -> tuple[list[Path], int]:
     counter = _ProgressCounter(report)
     files = []
     previous: dict[int, float] = {}
@@ -1085,7 +1101,7 @@ def write_leader_reviews(city: CityModel, target: Path, report) -> tuple[list[Pa
             if not city.valid_from[i] <= last_day <= city.valid_to[i]:
                 continue  # reviewed only if the department exists at quarter end
             quality = city.quality[i, first.index:first.index + 3].mean()
-            score = round(float(np.clip(84 + 4.5 * quality + rng.normal(0, 2.5), 40, 99)), 1)
+            score = round(float(np.clip(83 + 6 * quality + rng.normal(0, 2.5), 40, 99)), 1)
             remarks = next(r for floor, r in LEADER_REMARKS if score >= floor)
             remark = remarks[int(rng.integers(len(remarks)))]
             if i in previous and score - previous[i] > 3:
@@ -1112,7 +1128,7 @@ def write_leader_reviews(city: CityModel, target: Path, report) -> tuple[list[Pa
 # --------------------------------------------------------------------------
 
 
-def write_budget(city: CityModel, target: Path, report) -> tuple[list[Path], int]:
+def write_budget(city: CityModel, target: Path, report: Report) -> tuple[list[Path], int]:
     counter = _ProgressCounter(report)
     files = []
     for month in city.months:
@@ -1155,7 +1171,7 @@ def write_budget(city: CityModel, target: Path, report) -> tuple[list[Path], int
 # --------------------------------------------------------------------------
 
 
-def write_projects(city: CityModel, target: Path, report) -> tuple[list[Path], int]:
+def write_projects(city: CityModel, target: Path, report: Report) -> tuple[list[Path], int]:
     counter = _ProgressCounter(report)
     by_month = _milestone_schedule(city)
     files = []
@@ -1211,7 +1227,7 @@ def _milestone_schedule(city: CityModel) -> dict[int, list[list[str]]]:
 # --------------------------------------------------------------------------
 
 
-def write_adjustments(city: CityModel, target: Path, report) -> tuple[list[Path], int]:
+def write_adjustments(city: CityModel, target: Path, report: Report) -> tuple[list[Path], int]:
     counter = _ProgressCounter(report)
     by_month = _adjustment_events(city)
     files = []

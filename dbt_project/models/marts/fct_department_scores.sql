@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['period', 'period_type']) }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['period', 'period_type'], on_schema_change='fail') }}
 -- Scores of every aggregate node (dimension 'composite' is the overall score,
 -- before bonus and penalty points; fct_rankings has the score after them).
 select

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['period', 'period_type']) }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['period', 'period_type'], on_schema_change='fail') }}
 -- Raw value and 0-100 score of every indicator, per department and month. A value
 -- below the indicator's minimum sample keeps its raw value and gets no score.
 with values_in_scope as (

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['period', 'period_type']) }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['period', 'period_type'], on_schema_change='fail') }}
 -- Composite score, ranks, rank change and grade per department and month.
 -- rank_change = previous month's rank - this month's (positive is better), NULL
 -- for a department not ranked the month before. rank_p05/rank_p95 (the rank

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['period', 'period_type']) }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['period', 'period_type'], on_schema_change='fail') }}
 -- Red and amber warnings: an indicator beyond its catalogue threshold, a fail
 -- grade, and a composite score that fell sharply against the month before.
 with values_in_scope as (

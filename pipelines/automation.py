@@ -1,0 +1,86 @@
+"""Jobs, schedules and the sensor an analyst turns on in the UI.
+
+- daily ingest: every morning, the current and the previous month (late files);
+- monthly scoring and bulletin: on the 8th, for the month before, after the
+  submission deadlines; it refuses a month whose latest ingest failed its gate;
+- new-extract sensor: a file appearing (or changing) in the inbox starts the
+  ingest of the month its name carries.
+"""
+
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from pipelines.ingest.mapping import load_mappings
+from pipelines.partitions import monthly
+from pipelines.settings import settings
+
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.groups("reference", "ingest"),
+    partitions_def=monthly,
+    description="Land the month's extracts as Parquet and run the quality gate.",
+)
+
+scoring_and_bulletin_job = dg.define_asset_job(
+    "monthly_scoring_and_bulletin_job",
+    selection=dg.AssetSelection.groups("reference", "staging", "intermediate", "marts", "publish"),
+    partitions_def=monthly,
+    description="Score the month with dbt, check the marts, render the bulletin.",
+)
+
+full_pipeline_job = dg.define_asset_job(
+    "full_pipeline_job",
+    selection=dg.AssetSelection.all(),
+    partitions_def=monthly,
+    description="Everything from extract to bulletin (what `govperf run` launches).",
+)
+
+
+def _month_key(day: dt.date) -> str:
+    return day.replace(day=1).isoformat()
+
+
+def _previous_month(day: dt.date) -> dt.date:
+    return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+@dg.schedule(job=ingest_job, cron_schedule="0 6 * * *", execution_timezone="Asia/Shanghai")
+def daily_ingest_schedule(context: dg.ScheduleEvaluationContext):
+    today = context.scheduled_execution_time.date()
+    for month in (_previous_month(today), today.replace(day=1)):
+        yield dg.RunRequest(run_key=f"{today}:{month:%Y-%m}", partition_key=_month_key(month))
+
+
+@dg.schedule(job=scoring_and_bulletin_job, cron_schedule="0 7 8 * *", execution_timezone="Asia/Shanghai")
+def monthly_scoring_schedule(context: dg.ScheduleEvaluationContext):
+    month = _previous_month(context.scheduled_execution_time.date())
+    return dg.RunRequest(run_key=f"{month:%Y-%m}", partition_key=_month_key(month))
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
+def new_extract_sensor(context: dg.SensorEvaluationContext):
+    """Compares each extract's size and modification time with the cursor."""
+    s = settings()
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    months: dict[str, list[str]] = {}
+    for mapping in load_mappings(s.mappings_dir).values():
+        for path in sorted(s.inbox.glob(mapping.file_pattern)):
+            period = mapping.period_of(path.name)
+            if period is None or not path.is_file():
+                continue
+            stat = path.stat()
+            signature = f"{stat.st_size}:{stat.st_mtime_ns}"
+            name = path.relative_to(s.inbox).as_posix()
+            if seen.get(name) != signature:
+                seen[name] = signature
+                months.setdefault(_month_key(period), []).append(name)
+    for key, names in sorted(months.items()):
+        yield dg.RunRequest(
+            run_key=f"{key}:{hash(tuple(names)) & 0xFFFFFFFF:x}:{len(seen)}",
+            partition_key=key,
+            tags={"govperf/new_files": ", ".join(names)[:1000]},
+        )
+    context.update_cursor(json.dumps(seen, sort_keys=True))

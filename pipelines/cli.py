@@ -1,0 +1,211 @@
+"""`govperf`: the command line for analysts and operators."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from pipelines.settings import PROJECT_ROOT, settings
+
+MONTH = re.compile(r"^\d{4}-\d{2}$")
+
+
+def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not MONTH.match(value):
+        raise click.BadParameter(f"{value!r} is not a month like 2025-03")
+    return value
+
+
+class _Progress:
+    """Prints a line at most once a second: rows written per source."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, label: str, rows: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            self.last = now
+            click.echo(f"  {label}: {rows:,} rows", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """govperf: government performance management warehouse (政府绩效管理数据平台).
+
+    \b
+    Paths come from the environment (defaults in brackets):
+      GOVPERF_HOME    everything a run writes            [./var]
+      GOVPERF_DUCKDB  the warehouse file                 [$GOVPERF_HOME/warehouse/govperf.duckdb]
+      GOVPERF_INBOX   where departments' extracts arrive [./sources/sample]
+      GOVPERF_CONFIG  mappings/ and reference/           [./sources]
+      DAGSTER_HOME    Dagster run history                [$GOVPERF_HOME/dagster_home]
+    """
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Target folder [GOVPERF_INBOX].")
+@click.option("--seed", type=int, default=20250101, show_default=True)
+@click.option("--first-month", default="2025-01", show_default=True, callback=_month)
+@click.option("--last-month", default="2026-03", show_default=True, callback=_month)
+@click.option("--transactions", type=int, default=None, help="Total service transactions [about 60,000].")
+def sample(out: Path | None, seed: int, first_month: str, last_month: str, transactions: int | None) -> None:
+    """Generate the sample city's extracts (deterministic for a seed).
+
+    \b
+    Example:
+      govperf sample                       # the small default sample
+      govperf sample --out /data/bench --transactions 10000000
+    """
+    from pipelines.sample.generator import generate_city
+
+    target = out or settings().inbox
+    started = time.monotonic()
+    summary = generate_city(
+        target,
+        departments_yaml=settings().reference_dir / "departments.yaml",
+        seed=seed,
+        first_month=first_month,
+        last_month=last_month,
+        transactions=transactions,
+        progress=_Progress(),
+    )
+    click.echo(
+        f"wrote {len(summary.files)} files for {summary.departments} departments to {target} "
+        f"in {time.monotonic() - started:.1f} s: "
+        + ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
+    )
+
+
+def _months_in_inbox() -> list[str]:
+    from pipelines.ingest.mapping import load_mappings
+
+    s = settings()
+    months = set()
+    for mapping in load_mappings(s.mappings_dir).values():
+        for path in s.inbox.glob(mapping.file_pattern):
+            period = mapping.period_of(path.name)
+            if period is not None:
+                months.add(f"{period:%Y-%m}")
+    return sorted(months)
+
+
+@main.command()
+@click.option("--from", "first", default=None, callback=_month, help="First month [earliest in the inbox].")
+@click.option("--to", "last", default=None, callback=_month, help="Last month [latest in the inbox].")
+@click.option("--job", type=click.Choice(["full", "ingest", "scoring"]), default="full", show_default=True,
+              help="full: extract to bulletin; ingest: land and check only; scoring: dbt and bulletin only.")
+@click.option("--multiprocess", is_flag=True, help="Run steps in parallel processes.")
+def run(first: str | None, last: str | None, job: str, multiprocess: bool) -> None:
+    """Materialize the Dagster graph for a range of months, through Dagster.
+
+    The run is recorded in DAGSTER_HOME and shows in the UI like any other.
+    If the inbox is the bundled sample folder and is empty, the sample is
+    generated first.
+
+    \b
+    Example:
+      govperf run                          # every month in the inbox
+      govperf run --from 2025-03 --to 2025-03 --job scoring
+    """
+    s = settings()
+    if not any(s.inbox.rglob("*.*")) and s.inbox == PROJECT_ROOT / "sources" / "sample":
+        click.echo(f"no extracts in {s.inbox}; generating the sample city first", err=True)
+        click.get_current_context().invoke(sample)
+    months = _months_in_inbox()
+    if not months and not first:
+        raise click.ClickException(f"no extracts matching any mapping in {s.inbox}")
+    first = first or months[0]
+    last = last or (months[-1] if months else first)
+    if last < first:
+        raise click.ClickException(f"--to {last} is before --from {first}")
+
+    from pipelines.runner import bulletin_paths, failure_messages, launch
+
+    click.echo(f"running the {job} job for {first}..{last} (Dagster home: {s.dagster_home})", err=True)
+    started = time.monotonic()
+    result = launch(first, last, job=job, multiprocess=multiprocess)
+    elapsed = time.monotonic() - started
+    if not result.success:
+        click.echo(f"run {result.run_id} failed after {elapsed:.0f} s:", err=True)
+        for message in failure_messages(result):
+            click.echo(f"  - {message}", err=True)
+        sys.exit(1)
+    click.echo(f"run {result.run_id} succeeded in {elapsed:.0f} s")
+    click.echo(f"warehouse: {s.duckdb_path}")
+    if job != "ingest":
+        month_list = _month_range(first, last)
+        paths = [p for p in bulletin_paths(month_list) if p.exists()]
+        click.echo(f"bulletins: {s.bulletins / 'monthly'} ({len(paths)} written)")
+        if paths:
+            click.echo(f"latest bulletin: {paths[-1]}")
+
+
+def _month_range(first: str, last: str) -> list[str]:
+    months, current = [], dt.date.fromisoformat(f"{first}-01")
+    end = dt.date.fromisoformat(f"{last}-01")
+    while current <= end:
+        months.append(f"{current:%Y-%m}")
+        current = (current.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return months
+
+
+@main.command()
+@click.option("--read-only", is_flag=True, help="The auditors' UI: browse everything, launch nothing.")
+@click.option("--port", type=int, default=3000, show_default=True)
+def ui(read_only: bool, port: int) -> None:
+    """Open the Dagster UI on this project (history kept in DAGSTER_HOME).
+
+    \b
+    Example:
+      govperf ui                 # analysts: dagster dev, with schedules and sensors
+      govperf ui --read-only     # auditors: dagster-webserver --read-only
+    """
+    from pipelines.runner import instance
+
+    instance()  # makes DAGSTER_HOME and its dagster.yaml
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    bin_dir = Path(sys.executable).parent
+    if read_only:
+        command = [str(bin_dir / "dagster-webserver"), "-w", workspace, "--read-only", "-p", str(port)]
+    else:
+        command = [str(bin_dir / "dagster"), "dev", "-w", workspace, "-p", str(port)]
+    os.chdir(PROJECT_ROOT)
+    os.execv(command[0], command)
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Validate every mapping, reference and quality file, and say what is wrong.
+
+    \b
+    Example:
+      govperf check-config
+    """
+    from pipelines.checks.suites import load_suites
+    from pipelines.ingest.mapping import load_mappings
+    from pipelines.reference import ConfigError, reference_tables
+    from pipelines.settings import QUALITY_DIR
+
+    s = settings()
+    try:
+        tables = reference_tables(s.reference_dir)
+        mappings = load_mappings(s.mappings_dir)
+        suites = load_suites(QUALITY_DIR)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"ok: {len(tables['departments'])} departments, "
+        f"{len(tables['catalogue_versions'])} catalogue version(s), "
+        f"{len(mappings)} source mappings, {len(suites)} quality suites"
+    )
+
+
+if __name__ == "__main__":
+    main()

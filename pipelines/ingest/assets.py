@@ -1,0 +1,270 @@
+"""Dagster assets that bring data in: reference data, and one ingest asset per
+source mapping. They write Parquet only and never open the warehouse file.
+
+Each ingest asset lands the month's files of its source and reports, as blocking
+checks, what a performance office must know before it scores: that every file
+could be read, that no row was lost, that few rows were quarantined, and (as a
+warning) which departments sent nothing.
+"""
+
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.checks import gate
+from pipelines.checks.gate import CheckOutcome
+from pipelines.ingest.canonical import CANONICAL
+from pipelines.ingest.land import (
+    FILE_LOAD_SCHEMA,
+    QUARANTINE_SCHEMA,
+    FileLanding,
+    empty_source_file,
+    land_file,
+    lake_paths,
+)
+from pipelines.ingest.mapping import SourceMapping, load_mappings
+from pipelines.partitions import monthly, months_of
+from pipelines.reference import DepartmentRegistry, load_departments, reference_tables
+from pipelines.checks.suites import load_suites
+from pipelines.settings import QUALITY_DIR, settings
+
+REFERENCE_TABLES = ("departments", "catalogue_nodes", "catalogue_grades", "catalogue_versions", "calendar_exceptions")
+DEPARTMENTS_KEY = dg.AssetKey(["reference", "departments"])
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+FILE_CHECKS = {
+    "file_readable": ("error", "Every file of the month could be decoded and has the mapped columns."),
+    "rows_balanced": ("error", "Per file, rows read from the raw records = rows accepted + rows quarantined."),
+    "quarantine_within_limit": ("error", "Per file, the quarantined share is within the mapping's limit."),
+    "departments_reported": ("warning", "Every department in office sent data for the month."),
+}
+
+
+def ingest_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["ingest", source])
+
+
+# ------------------------------------------------------------------ reference data
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["reference", name],
+            group_name="reference",
+            kinds={"yaml", "parquet"},
+            description=f"Reference table {name}, validated from sources/reference/*.yaml.",
+        )
+        for name in REFERENCE_TABLES
+    ],
+    partitions_def=monthly,
+    backfill_policy=SINGLE_RUN,
+    name="reference_data",
+)
+def reference_data(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+    """Departments, indicator catalogue and holiday calendar: validated YAML → Parquet.
+    Validated at every run, so a month is scored with the reference data as it stands."""
+    s = settings()
+    tables = reference_tables(s.reference_dir)
+    target_dir = s.lake / "reference"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_lake_schemas(s.lake)
+    for name in REFERENCE_TABLES:
+        path = target_dir / f"{name}.parquet"
+        _write_parquet(tables[name], path)
+        yield dg.MaterializeResult(
+            asset_key=dg.AssetKey(["reference", name]),
+            metadata={"rows": len(tables[name]), "path": dg.MetadataValue.path(str(path))},
+        )
+
+
+def _write_parquet(table: pa.Table, target: Path) -> None:
+    temporary = target.with_suffix(".partial")
+    pq.write_table(table, temporary)
+    temporary.replace(target)
+
+
+def _ensure_lake_schemas(lake: Path) -> None:
+    """Zero-row files so that dbt can read every source before its first extract."""
+    for table in CANONICAL.values():
+        empty_source_file(lake, table)
+    for folder, schema in (("file_loads", FILE_LOAD_SCHEMA), ("quarantine", QUARANTINE_SCHEMA)):
+        target = lake / folder / "_schema" / "_schema" / "empty.parquet"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pylist([], schema=schema), target)
+    gate.empty_check_file(lake)
+
+
+# ------------------------------------------------------------------ ingest
+
+def files_for_month(inbox: Path, mapping: SourceMapping, month: dt.date) -> list[Path]:
+    return [p for p in sorted(inbox.glob(mapping.file_pattern)) if p.is_file() and mapping.period_of(p.name) == month]
+
+
+def is_period_start(mapping: SourceMapping, month: dt.date) -> bool:
+    """Quarterly sources have files only for a quarter's first month."""
+    quarterly = "quarter" in mapping.period_pattern
+    return not quarterly or month.month in (1, 4, 7, 10)
+
+
+def ingest_month(
+    mapping: SourceMapping,
+    month: dt.date,
+    registry: DepartmentRegistry,
+    inbox: Path,
+    lake: Path,
+    archive: Path,
+    expects_every_department: bool = True,
+) -> tuple[list[FileLanding], list[CheckOutcome]]:
+    """Land every file of one source and month; return the landings and the file checks."""
+    files = files_for_month(inbox, mapping, month)
+    landings = [land_file(p, p.relative_to(inbox).as_posix(), mapping, registry, lake, archive) for p in files]
+    _drop_withdrawn_files(lake, mapping.source, month, {landing.file_hash for landing in landings})
+    outcomes = file_check_outcomes(mapping, month, landings)
+    if expects_every_department and is_period_start(mapping, month):
+        outcomes.append(_departments_reported(mapping, month, landings, registry, lake))
+    return landings, outcomes
+
+
+def _drop_withdrawn_files(lake: Path, source: str, month: dt.date, current: set[str]) -> None:
+    """A file no longer in the inbox no longer feeds the month (its original stays archived)."""
+    for kind in ("accepted", "quarantine", "file_load"):
+        folder = lake_paths(lake, source, month, "x")[kind].parent
+        for path in folder.glob("*.parquet"):
+            if path.stem not in current:
+                path.unlink()
+
+
+def file_check_outcomes(mapping: SourceMapping, month: dt.date, landings: list[FileLanding]) -> list[CheckOutcome]:
+    outcomes = []
+    for landing in landings:
+        share = landing.rows_quarantined / landing.rows_read if landing.rows_read else 0.0
+        common = {"source": mapping.source, "period": month, "file_hash": landing.file_hash}
+        outcomes += [
+            CheckOutcome(
+                **common, check_name="file_readable", severity="error", passed=landing.file_error is None,
+                details=landing.file_error or f"{landing.file_name}: 编码 {landing.encoding or mapping.format}",
+            ),
+            CheckOutcome(
+                **common, check_name="rows_balanced", severity="error", passed=landing.balanced,
+                details=(
+                    f"{landing.file_name}: 读入 {landing.rows_read} = 接收 {landing.rows_accepted}"
+                    f" + 隔离 {landing.rows_quarantined}"
+                    + ("" if landing.balanced else " 不相等：有行丢失 (rows lost)")
+                ),
+            ),
+            CheckOutcome(
+                **common, check_name="quarantine_within_limit", severity="error",
+                passed=landing.file_error is None and share <= mapping.max_quarantine_share,
+                details=f"{landing.file_name}: 隔离比例 {share:.2%}，上限 {mapping.max_quarantine_share:.2%}",
+            ),
+        ]
+    return outcomes
+
+
+def _departments_reported(
+    mapping: SourceMapping, month: dt.date, landings: list[FileLanding], registry: DepartmentRegistry, lake: Path
+) -> CheckOutcome:
+    next_month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    active = {
+        d.id for d in registry.departments
+        if d.valid_from < next_month and (d.valid_to is None or d.valid_to >= month)
+    }
+    reported: set[str] = set()
+    accepted = [lake_paths(lake, mapping.source, month, x.file_hash)["accepted"] for x in landings]
+    if accepted:
+        files = ", ".join(f"'{p.as_posix()}'" for p in accepted)
+        reported = {r[0] for r in duckdb.sql(f"select distinct department_id from read_parquet([{files}])").fetchall()}
+    missing = sorted(active - reported)
+    if not landings:
+        details = f"{month:%Y-%m} 未收到 {mapping.source} 文件 (no file received)"
+    elif missing:
+        details = f"{len(missing)} 个部门未报送 (not reported): {', '.join(missing)}"
+    else:
+        details = f"{len(active)} 个在职部门均已报送"
+    return CheckOutcome(
+        source=mapping.source, period=month, file_hash=None, check_name="departments_reported",
+        severity="warning", passed=not missing and bool(landings), details=details,
+    )
+
+
+def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
+    key = ingest_key(mapping.source)
+    specs = [
+        dg.AssetCheckSpec(name, asset=key, blocking=severity == "error", description=text)
+        for name, (severity, text) in FILE_CHECKS.items()
+    ]
+
+    @dg.asset(
+        key=key,
+        deps=[DEPARTMENTS_KEY],
+        partitions_def=monthly,
+        backfill_policy=SINGLE_RUN,
+        group_name="ingest",
+        kinds={"parquet"},
+        check_specs=specs,
+        description=f"{mapping.description}. Files matching `{mapping.file_pattern}` → canonical Parquet.",
+        metadata={"mapping": dg.MetadataValue.path(f"sources/mappings/{mapping.source}.yaml")},
+    )
+    def _ingest(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        s = settings()
+        registry = load_departments(s.reference_dir)
+        suite = load_suites(QUALITY_DIR).get(mapping.source)
+        complete = suite.completeness if suite else True
+        all_landings: list[FileLanding] = []
+        all_outcomes: list[CheckOutcome] = []
+        for month in months_of(context):
+            landings, outcomes = ingest_month(mapping, month, registry, s.inbox, s.lake, s.archive, complete)
+            gate.record(s.lake, mapping.source, month, "ingest", outcomes)
+            all_landings += landings
+            all_outcomes += outcomes
+            for landing in landings:
+                context.log.info(
+                    f"{landing.file_name} sha256={landing.file_hash[:12]}… read={landing.rows_read} "
+                    f"accepted={landing.rows_accepted} quarantined={landing.rows_quarantined}"
+                )
+        yield dg.MaterializeResult(metadata=_landing_metadata(all_landings))
+        for name, (severity, _text) in FILE_CHECKS.items():
+            relevant = [o for o in all_outcomes if o.check_name == name]
+            failed = [o for o in relevant if not o.passed]
+            yield dg.AssetCheckResult(
+                check_name=name,
+                asset_key=key,
+                passed=not failed,
+                severity=dg.AssetCheckSeverity.ERROR if severity == "error" else dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "checked": len(relevant),
+                    "failed": len(failed),
+                    "details": dg.MetadataValue.md("\n".join(f"- {o.period:%Y-%m}: {o.details}" for o in (failed or relevant)[:50]) or "-"),
+                },
+            )
+
+    return _ingest
+
+
+def _landing_metadata(landings: list[FileLanding]) -> dict:
+    rows = ["| file | sha256 | encoding | read | accepted | quarantined |", "|---|---|---|---|---|---|"]
+    rows += [
+        f"| {x.file_name} | `{x.file_hash[:16]}` | {x.encoding or x.file_format} | {x.rows_read} | "
+        f"{x.rows_accepted} | {x.rows_quarantined} |"
+        for x in landings
+    ]
+    return {
+        "files": len(landings),
+        "rows_read": sum(x.rows_read for x in landings),
+        "rows_accepted": sum(x.rows_accepted for x in landings),
+        "rows_quarantined": sum(x.rows_quarantined for x in landings),
+        "file_hashes": dg.MetadataValue.md("\n".join(rows)),
+    }
+
+
+def build_ingest_assets(mappings_dir: Path | None = None) -> list[dg.AssetsDefinition]:
+    mappings = load_mappings(mappings_dir or settings().mappings_dir)
+    return [build_ingest_asset(m) for m in mappings.values()]
+

@@ -1,0 +1,116 @@
+"""Publishing: a last blocking check on the marts, then the bulletin.
+
+The check sits right before the bulletin: if it fails, the bulletin does not run
+in the same run. A bulletin run started later reads the stored gate and refuses
+for a month that failed any blocking check, from ingest to this one.
+"""
+
+
+import datetime as dt
+import hashlib
+
+import dagster as dg
+
+from pipelines.checks import gate
+from pipelines.checks.gate import CheckOutcome
+from pipelines.partitions import monthly, months_of
+from pipelines.publish.bulletin import render_monthly_bulletin
+from pipelines.settings import settings
+from pipelines.warehouse import read_warehouse
+
+RANKINGS_KEY = dg.AssetKey(["marts", "fct_rankings"])
+MART_KEYS = [
+    dg.AssetKey(["marts", name])
+    for name in (
+        "fct_rankings", "fct_warnings", "fct_department_scores", "fct_indicator_values",
+        "fct_data_quality", "dim_department", "dim_indicator", "dim_catalogue_node",
+    )
+]
+
+
+def publication_problems(con, month: dt.date) -> list[str]:
+    """What would make the month's marts unfit to publish."""
+    problems = []
+    ranked, out_of_range = con.execute(
+        "select count(*), count(*) filter (where composite_score not between 0 and 100) "
+        "from marts.fct_rankings where period = ? and period_type = 'month'",
+        [month],
+    ).fetchone()
+    if ranked == 0:
+        problems.append(f"{month:%Y-%m}: 无排名数据 (no department ranked)")
+    if out_of_range:
+        problems.append(f"{month:%Y-%m}: {out_of_range} 个综合得分超出 0-100")
+    unranked = con.execute(
+        """
+        select list(distinct v.department_id order by v.department_id)
+        from marts.fct_indicator_values as v
+        left join marts.fct_rankings as r
+            on r.period = v.period and r.period_type = v.period_type and r.department_id = v.department_id
+        where v.period = ? and v.period_type = 'month' and v.score is not null and r.department_id is null
+        """,
+        [month],
+    ).fetchone()[0]
+    if unranked:
+        problems.append(f"{month:%Y-%m}: 有得分但未排名的部门 {unranked}")
+    return problems
+
+
+@dg.asset_check(
+    asset=RANKINGS_KEY,
+    name="publishable",
+    blocking=True,
+    description="The month's marts are complete and in range, and no blocking check failed for it.",
+)
+def publishable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    s = settings()
+    months = months_of(context)
+    problems: list[str] = []
+    with read_warehouse() as con:
+        for month in months:
+            month_problems = publication_problems(con, month)
+            stored = gate.blocking_failures(s.lake, month, ignore_sources=("publication",))
+            month_problems += [f"{f.period:%Y-%m} {f.source}/{f.check_name}: {f.details}" for f in stored]
+            gate.record(
+                s.lake, "publication", month, "publishable",
+                [CheckOutcome("publication", month, None, "publishable", "error", not month_problems,
+                              "; ".join(month_problems)[:2000] or "ok")],
+            )
+            problems += month_problems
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"months": ", ".join(f"{m:%Y-%m}" for m in months),
+                  "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none")},
+    )
+
+
+@dg.asset(
+    key=dg.AssetKey(["publish", "monthly_bulletin"]),
+    deps=MART_KEYS,
+    partitions_def=monthly,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="publish",
+    kinds={"html"},
+    description="Monthly 绩效通报 (draft): one self-contained HTML file per month, read from the marts only.",
+)
+def monthly_bulletin(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    s = settings()
+    months = months_of(context)
+    try:
+        gate.assert_open(s.lake, months, "Bulletin")
+    except gate.GateClosed as refusal:
+        raise dg.Failure(description=str(refusal)) from None
+    written = []
+    with read_warehouse() as con:
+        for month in months:
+            path = render_monthly_bulletin(con, month, s.bulletins / "monthly")
+            written.append(path)
+            context.log.info(f"bulletin for {month:%Y-%m}: {path}")
+    return dg.MaterializeResult(
+        metadata={
+            "bulletins": dg.MetadataValue.md(
+                "\n".join(f"- `{p}` sha256 `{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}`" for p in written)
+            ),
+            "latest": dg.MetadataValue.path(str(written[-1])),
+        }
+    )

@@ -1,0 +1,63 @@
+"""The dbt models as Dagster assets, partitioned by month.
+
+A run scores the months of its partition (or partition range) by passing them
+to dbt as vars. Before it starts, it asks the gate whether any of those months
+failed a blocking check in an earlier ingest run, and refuses if so. dbt is
+the only writer of the warehouse, and it writes under the warehouse lock.
+"""
+
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from pipelines.checks import gate
+from pipelines.checks.gate import CheckOutcome
+from pipelines.partitions import monthly, months_of
+from pipelines.settings import settings
+from pipelines.transform.project import dbt_environment, dbt_project, ensure_manifest
+from pipelines.transform.translator import GovperfTranslator
+from pipelines.warehouse import warehouse_lock
+
+ensure_manifest()
+
+# Outcomes of these pseudo-sources are about scoring and publishing, not about
+# the month's data; they must not stop the month being scored again.
+NOT_DATA_SOURCES = ("scoring", "publication")
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=GovperfTranslator(),
+    partitions_def=monthly,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="duckdb_writer",
+    name="govperf_dbt_models",
+)
+def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    s = settings()
+    months = months_of(context)
+    try:
+        gate.assert_open(s.lake, months, "Scoring", ignore_sources=NOT_DATA_SOURCES)
+    except gate.GateClosed as refusal:
+        raise dg.Failure(description=str(refusal)) from None
+
+    os.environ.update(dbt_environment())
+    dbt_vars = {"period_start": months[0].isoformat(), "period_end": months[-1].isoformat()}
+    with warehouse_lock(exclusive=True):
+        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
+        yield from invocation.stream()
+        succeeded = invocation.is_successful()
+    for month in months:
+        gate.record(
+            s.lake, "scoring", month, "dbt_build",
+            [CheckOutcome("scoring", month, None, "dbt_build", "error", succeeded,
+                          "dbt build 成功" if succeeded else "dbt build 失败：模型或测试未通过 (see the run's dbt logs)")],
+        )
+    if not succeeded:
+        raise dg.Failure(description=f"dbt build failed for {months[0]:%Y-%m}..{months[-1]:%Y-%m}; see the dbt events above")
