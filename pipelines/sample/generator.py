@@ -61,6 +61,7 @@ import datetime as dt
 import io
 import zipfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -205,7 +206,8 @@ GROUP_PROJECTS = {"窗口服务类": (1, 3), "执法监管类": (1, 2), "综合�
 # Case volume by calendar month: Spring Festival in Feb, National Day in Oct.
 MONTH_VOLUME = {1: 1.0, 2: 0.75, 3: 1.1, 4: 1.0, 5: 0.95, 6: 1.05, 7: 1.0, 8: 0.95, 9: 1.05, 10: 0.85, 11: 1.0, 12: 1.1}
 # Spending by calendar month: slow start, year-end rush in December.
-MONTH_SPENDING = {1: 0.55, 2: 0.6, 3: 0.85, 4: 0.9, 5: 0.95, 6: 1.15, 7: 0.9, 8: 0.95, 9: 1.15, 10: 0.9, 11: 1.1, 12: 1.9}
+MONTH_SPENDING = {1: 0.55, 2: 0.6, 3: 0.85, 4: 0.9, 5: 0.95, 6: 1.15,
+                  7: 0.9, 8: 0.95, 9: 1.15, 10: 0.9, 11: 1.1, 12: 1.9}
 
 PROFILE_COUNTS = {"improving": 10, "declining": 10, "gaps": 3}
 POOR_PERFORMERS = (3, 4)  # inclusive range for how many poor performers
@@ -262,7 +264,8 @@ PROJECT_TEMPLATES = {  # (project suffix, milestone kind)
     "窗口服务类": (("一网通办能力提升工程", "it"), ("自助服务终端进社区项目", "it"), ("窗口服务标准化建设", "reform"), ("高效办成一件事改革", "reform")),
     "执法监管类": (("非现场监管系统建设", "it"), ("综合执法指挥平台升级", "it"), ("执法规范化建设专项行动", "reform")),
     "综合管理类": (("机关数字化办公系统升级", "it"), ("专项改革任务", "reform")),
-    "经济发展类": (("重点产业园区基础设施建设", "build"), ("产业招商专项行动", "reform"), ("城市更新示范项目", "build"), ("营商环境优化提升行动", "reform"), ("数字经济公共服务平台建设", "it")),
+    "经济发展类": (("重点产业园区基础设施建设", "build"), ("产业招商专项行动", "reform"), ("城市更新示范项目", "build"),
+              ("营商环境优化提升行动", "reform"), ("数字经济公共服务平台建设", "it")),
     "社会事业类": (("公共服务设施改扩建工程", "build"), ("民生服务信息系统建设", "it"), ("服务质量提升行动", "reform")),
 }
 MILESTONES = {
@@ -582,8 +585,10 @@ class CityModel:
         self.valid_from = np.array([cal.day_number(d.valid_from) for d in self.departments])
         self.valid_to = np.array([far if d.valid_to is None else cal.day_number(d.valid_to)
                                   for d in self.departments])
-        self.active_in_month = np.array([[self.valid_from[i] < m.first_day + m.n_days and self.valid_to[i] >= m.first_day
-                                          for m in self.months] for i in range(len(self.departments))])
+        month_starts = np.array([m.first_day for m in self.months])
+        month_ends = np.array([m.first_day + m.n_days - 1 for m in self.months])
+        self.active_in_month = ((self.valid_from[:, None] <= month_ends[None, :])
+                                & (self.valid_to[:, None] >= month_starts[None, :]))
         self.active_whole_range = (self.valid_from <= 0) & (self.valid_to >= cal.extract_day - 1)
         merged = [(i, self._index[d.merged_into]) for i, d in enumerate(self.departments) if d.merged_into]
         self.mergers = merged  # (merged department, absorbing department)
@@ -888,21 +893,18 @@ def write_service_transactions(city: CityModel, target: Path, report: Report) ->
     for month in city.months:
         path = target / f"好差评明细_{month.yyyymm}.csv"
         rng = _rng(city.seed, "service_transactions", month.index)
-
-        def build(day, departments, u, first_number, month=month, rng=rng):
-            return _transaction_columns(city, month, month.first_day + day, departments, u, rng, first_number)
-
         _write_daily_csv(path, TRANSACTION_COLUMNS, "gbk", "\r\n", city.transactions[:, month.index],
-                         city.receipt_day_weights(month), rng, build, counter)
+                         city.receipt_day_weights(month), rng, partial(_transaction_columns, city, month, rng), counter)
         files.append(path)
         counter.flush()
     return files, counter.rows
 
 
-def _transaction_columns(city: CityModel, month: Month, day: int, departments: np.ndarray, u: np.ndarray,
-                         rng: np.random.Generator, first_number: int) -> list[list]:
-    """One time-ordered batch of cases received on ``day``, as CSV columns."""
+def _transaction_columns(city: CityModel, month: Month, rng: np.random.Generator, day_of_month: int,
+                         departments: np.ndarray, u: np.ndarray, first_number: int) -> list[list]:
+    """One time-ordered batch of cases received on one day, as CSV columns."""
     cal = city.calendar
+    day = month.first_day + day_of_month
     n = departments.size
     clock = RECEIPT_CLOCK.seconds(u)
     items = city.pick_items(departments, month, rng)
@@ -930,7 +932,8 @@ def _transaction_columns(city: CityModel, month: Month, day: int, departments: n
     latent = quality - LATE_RATING_PENALTY * late + rng.logistic(size=n)
     level = np.where(rated, np.searchsorted(RATING_CUTS, latent), 5)
     has_comment = rng.random(n) < COMMENT_SHARE[level]
-    comment = np.where(level >= 3, _pick(PRAISE, rng, n), np.where(level == 2, _pick(NEUTRAL, rng, n), _pick(COMPLAINTS, rng, n)))
+    comment = np.where(level >= 3, _pick(PRAISE, rng, n),
+                       np.where(level == 2, _pick(NEUTRAL, rng, n), _pick(COMPLAINTS, rng, n)))
     comment = np.where(has_comment, comment, "")
 
     # Bad ratings are followed up: rectification (if done by the extract day) and appeals.
@@ -978,19 +981,18 @@ def write_hotline_complaints(city: CityModel, target: Path, report: Report) -> t
                     + HOTLINE_BASE_PER_MONTH * city.valid_share[:, month.index])
         counts = rng.poisson(expected) * ~city.gap_mask["hotline_complaints"][:, month.index]
         day_weights = city.valid_days(month).astype(np.float64)  # 12345 works every day
-
-        def build(day, departments, u, first_number, month=month, rng=rng):
-            return _hotline_columns(city, month, month.first_day + day, departments, u, rng, first_number)
-
-        _write_daily_csv(path, HOTLINE_COLUMNS, "utf-8-sig", "\n", counts, day_weights, rng, build, counter)
+        _write_daily_csv(path, HOTLINE_COLUMNS, "utf-8-sig", "\n", counts, day_weights, rng,
+                         partial(_hotline_columns, city, month, rng), counter)
         files.append(path)
         counter.flush()
     return files, counter.rows
 
 
-def _hotline_columns(city: CityModel, month: Month, day: int, departments: np.ndarray, u: np.ndarray,
-                     rng: np.random.Generator, first_number: int) -> list[list]:
+def _hotline_columns(city: CityModel, month: Month, rng: np.random.Generator, day_of_month: int,
+                     departments: np.ndarray, u: np.ndarray, first_number: int) -> list[list]:
+    """One time-ordered batch of tickets received on one day, as CSV columns."""
     cal = city.calendar
+    day = month.first_day + day_of_month
     n = departments.size
     clock = HOTLINE_CLOCK.seconds(u)
     quality = city.quality[departments, month.index]
@@ -1133,10 +1135,10 @@ def write_budget(city: CityModel, target: Path, report: Report) -> tuple[list[Pa
     files = []
     for month in city.months:
         rng = _rng(city.seed, "budget", month.index)
-        planned = city.annual_budget / 12 * MONTH_SPENDING[month.month] * rng.normal(1.0, 0.04, len(city.departments))
-        planned = planned * city.valid_share[:, month.index]
+        typical = city.annual_budget / 12 * MONTH_SPENDING[month.month]
+        planned = typical * rng.normal(1.0, 0.04, len(city.departments)) * city.valid_share[:, month.index]
         for merged, absorbing in city.mergers:  # the absorbing department inherits the budget
-            planned[absorbing] += city.annual_budget[merged] / 12 * MONTH_SPENDING[month.month] * city.absorbed_share[merged, month.index]
+            planned[absorbing] += typical[merged] * city.absorbed_share[merged, month.index]
         execution = np.clip(rng.normal(0.93 + 0.04 * city.quality[:, month.index], 0.12), 0.3, 1.5)
         reporting = city.active_in_month[:, month.index] & ~city.gap_mask["budget"][:, month.index]
         rows = [[d.id, d.name, month.label, round(float(planned[i]), 2), round(float(planned[i] * execution[i]), 2)]
@@ -1216,8 +1218,9 @@ def _milestone_schedule(city: CityModel) -> dict[int, list[list[str]]]:
                         actual = planned + dt.timedelta(days=delay)
                         stalled = stall_draw < 0.03 + 0.05 * weakness
                         done = "" if stalled or actual >= extract else actual.isoformat()
-                        by_month.setdefault(month_index, []).append(
-                            [f"XM-{d.id}-{p + 1:02d}", d.id, d.short_name + suffix, milestone, planned.isoformat(), done])
+                        by_month.setdefault(month_index, []).append([
+                            f"XM-{d.id}-{p + 1:02d}", d.id, d.short_name + suffix, milestone,
+                            planned.isoformat(), done])
                 month_index += int(rng.integers(1, 4))
     return by_month
 
