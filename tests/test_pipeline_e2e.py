@@ -9,14 +9,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
 from pipelines.runner import failure_messages, launch
-from pipelines.settings import settings
+from pipelines.settings import PROJECT_ROOT, settings
 from tests.conftest import FIRST_MONTH, LAST_MONTH, MART_TABLES, MONTHS, export_marts
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _bulletin_hashes() -> dict[str, str]:
@@ -24,13 +28,32 @@ def _bulletin_hashes() -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.html"))}
 
 
-def test_full_run_writes_the_contract_and_reruns_byte_identical(govperf_home: Path, monkeypatch, tmp_path):
-    result = launch(FIRST_MONTH, LAST_MONTH)
-    assert result.success, failure_messages(result)
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
+    """One full run over the small city, shared by the tests that only read it."""
+    home = tmp_path_factory.mktemp("full_run") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GOVPERF_HOME", str(home))
+        patch.setenv("GOVPERF_INBOX", str(small_city))
+        patch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
+        for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE", "GOVPERF_CONFIG"):
+            patch.delenv(derived, raising=False)
+        result = launch(FIRST_MONTH, LAST_MONTH)
+        assert result.success, failure_messages(result)
+        yield {
+            "result": result,
+            "home": home,
+            "duckdb": settings().duckdb_path,
+            "marts": export_marts(settings().duckdb_path),
+            "bulletins": _bulletin_hashes(),
+            "bulletin_dir": settings().bulletins / "monthly",
+        }
 
-    s = settings()
-    con = duckdb.connect(str(s.duckdb_path), read_only=True)
-    tables = {r[0] for r in con.sql("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+
+def test_full_run_writes_every_contract_table(full_run):
+    con = duckdb.connect(str(full_run["duckdb"]), read_only=True)
+    tables = {r[0] for r in con.sql(
+        "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
     assert set(MART_TABLES) <= tables
     for table in MART_TABLES:
         assert con.sql(f"select count(*) from marts.{table}").fetchall()[0][0] > 0, table
@@ -43,7 +66,8 @@ def test_full_run_writes_the_contract_and_reruns_byte_identical(govperf_home: Pa
         """
     ).fetchall()
     assert unranked == []
-    ranked_per_month = dict(con.sql("select strftime(period, '%Y-%m'), count(*) from marts.fct_rankings group by 1").fetchall())
+    ranked_per_month = dict(con.sql(
+        "select strftime(period, '%Y-%m'), count(*) from marts.fct_rankings group by 1").fetchall())
     assert sorted(ranked_per_month) == MONTHS
     assert min(ranked_per_month.values()) >= 60
     # The merged department is ranked up to its last month and not after.
@@ -54,27 +78,73 @@ def test_full_run_writes_the_contract_and_reruns_byte_identical(govperf_home: Pa
             f"select count(*) from marts.fct_rankings where department_id = '{department_id}' and period > '{valid_to}'"
         ).fetchall()[0][0]
         assert after == 0
-    # rows read = accepted + quarantined for every file
+    # Rows read = accepted + quarantined, for every file.
     unbalanced = con.sql(
         "select file_name from marts.fct_data_quality where rows_read <> rows_accepted + rows_quarantined"
     ).fetchall()
     assert unbalanced == []
+    # Ranks: on the score rounded to 2 decimals, ties at the minimum rank.
+    bad_ranks = con.sql(
+        """
+        select count(*) from (
+            select rank, rank() over (partition by period order by round(composite_score, 2) desc) as expected
+            from marts.fct_rankings) where rank <> expected
+        """
+    ).fetchall()[0][0]
+    assert bad_ranks == 0
     con.close()
-    bulletins = _bulletin_hashes()
-    assert sorted(bulletins) == [f"bulletin_{m}.html" for m in MONTHS]
-    first_marts = export_marts(s.duckdb_path)
+    assert sorted(full_run["bulletins"]) == [f"bulletin_{m}.html" for m in MONTHS]
 
-    # Same inputs in a fresh home: byte-identical marts and bulletins.
-    second_home = tmp_path / "second_home"
-    monkeypatch.setenv("GOVPERF_HOME", str(second_home))
-    monkeypatch.setenv("DAGSTER_HOME", str(second_home / "dagster_home"))
+
+def test_run_history_survives_a_restart(full_run):
+    """A new instance on the same DAGSTER_HOME (as after a restart) sees the run."""
+    instance = dg.DagsterInstance.from_config(str(full_run["home"] / "dagster_home"))
+    try:
+        run = instance.get_run_by_id(full_run["result"].run_id)
+        assert run is not None and run.is_success
+        assert instance.get_latest_materialization_event(dg.AssetKey(["publish", "monthly_bulletin"])) is not None
+    finally:
+        instance.dispose()
+
+
+def test_rerun_on_the_same_inputs_is_byte_identical(full_run, govperf_home):
+    """Same inputs in a fresh home: the same marts rows and the same bulletin bytes."""
     result = launch(FIRST_MONTH, LAST_MONTH)
     assert result.success, failure_messages(result)
-    assert export_marts(settings().duckdb_path) == first_marts
-    assert _bulletin_hashes() == bulletins
+    assert export_marts(settings().duckdb_path) == full_run["marts"]
+    assert _bulletin_hashes() == full_run["bulletins"]
 
 
-def test_failed_gate_stops_the_bulletin_and_later_scoring(govperf_home: Path):
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by .ci/run")
+def test_bulletin_opens_offline_in_a_real_browser(full_run, tmp_path):
+    bulletin = full_run["bulletin_dir"] / f"bulletin_{MONTHS[-1]}.html"
+    artefacts = PROJECT_ROOT / "artifacts"
+    artefacts.mkdir(exist_ok=True)
+    common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--no-first-run", "--disable-sync",
+              f"--user-data-dir={tmp_path / 'profile'}",
+              # No network at all: every host resolves to nothing.
+              "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]
+    dom = subprocess.run(common + ["--dump-dom", bulletin.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    con = duckdb.connect(str(full_run["duckdb"]), read_only=True)
+    ranked = con.sql(f"select count(*) from marts.fct_rankings where period = '{MONTHS[-1]}-01'").fetchall()[0][0]
+    top = con.sql(
+        f"""select d.department_name from marts.fct_rankings r join marts.dim_department d using (department_id)
+            where r.period = '{MONTHS[-1]}-01' order by r.rank, r.department_id limit 1"""
+    ).fetchall()[0][0]
+    con.close()
+    assert "政府部门绩效通报" in dom.stdout
+    assert top in dom.stdout
+    ranking_rows = dom.stdout.split('id="ranking-composite"', 1)[1].split("</table>", 1)[0].count("<tr")
+    assert ranking_rows == ranked + 1  # one header row
+    shot = artefacts / f"bulletin_{MONTHS[-1]}.png"
+    subprocess.run(common + [f"--screenshot={shot}", "--window-size=1200,2400", bulletin.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_failed_gate_stops_the_bulletin_and_later_scoring(govperf_home: Path, small_city: Path):
     inbox = Path(os.environ["GOVPERF_INBOX"])
     month = "2025-08"
     target = next((inbox / "service_transactions").glob(f"*{month.replace('-', '')}.csv"))
@@ -96,6 +166,13 @@ def test_failed_gate_stops_the_bulletin_and_later_scoring(govperf_home: Path):
     reasons = " ".join(failure_messages(later))
     assert "Scoring refused" in reasons and "quarantine_within_limit" in reasons
     assert not (settings().bulletins / "monthly" / f"bulletin_{month}.html").exists()
+
+    # Once the clean file is resubmitted and ingested, the month is scored and published again.
+    shutil.copy(small_city / target.relative_to(inbox), target)
+    assert launch(month, job="ingest").success
+    rescored = launch(month, job="scoring")
+    assert rescored.success, failure_messages(rescored)
+    assert (settings().bulletins / "monthly" / f"bulletin_{month}.html").exists()
 
 
 def test_reloading_the_same_files_changes_nothing(govperf_home: Path):
