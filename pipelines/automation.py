@@ -9,6 +9,7 @@
 
 
 import datetime as dt
+import hashlib
 import json
 
 import dagster as dg
@@ -47,10 +48,19 @@ def _previous_month(day: dt.date) -> dt.date:
     return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
 
+def _quarter_start(day: dt.date) -> dt.date:
+    return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+
+
 @dg.schedule(job=ingest_job, cron_schedule="0 6 * * *", execution_timezone="Asia/Shanghai")
 def daily_ingest_schedule(context: dg.ScheduleEvaluationContext):
+    """The previous and current month, and the current and previous quarter's
+    first month (where quarterly files such as leader reviews are filed)."""
     today = context.scheduled_execution_time.date()
-    for month in (_previous_month(today), today.replace(day=1)):
+    this_quarter = _quarter_start(today)
+    last_quarter = _quarter_start(this_quarter - dt.timedelta(days=1))
+    months = {_previous_month(today), today.replace(day=1), this_quarter, last_quarter}
+    for month in sorted(months):
         yield dg.RunRequest(run_key=f"{today}:{month:%Y-%m}", partition_key=_month_key(month))
 
 
@@ -78,8 +88,9 @@ def new_extract_sensor(context: dg.SensorEvaluationContext):
                 seen[name] = signature
                 months.setdefault(_month_key(period), []).append(name)
     for key, names in sorted(months.items()):
+        signatures = "|".join(f"{name}={seen[name]}" for name in names)
         yield dg.RunRequest(
-            run_key=f"{key}:{hash(tuple(names)) & 0xFFFFFFFF:x}:{len(seen)}",
+            run_key=f"{key}:{hashlib.sha256(signatures.encode()).hexdigest()[:16]}",
             partition_key=key,
             tags={"govperf/new_files": ", ".join(names)[:1000]},
         )

@@ -45,3 +45,29 @@ def test_gate_checks_are_blocking():
     assert dg.AssetCheckKey(dg.AssetKey(["marts", "fct_rankings"]), "publishable") in blocking
     assert dg.AssetCheckKey(dg.AssetKey(["ingest", "service_transactions"]), "quality_suite") in blocking
     assert dg.AssetCheckKey(dg.AssetKey(["ingest", "service_transactions"]), "rows_balanced") in blocking
+
+
+def test_schedules_and_sensor_ask_for_the_right_months(tmp_path, monkeypatch):
+    import datetime as dt
+
+    repo = defs.get_repository_def()
+
+    # On 2025-05-02 the daily ingest covers April, May, and the quarter starts April and January.
+    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2025, 5, 2, 6, 0), repository_def=repo)
+    requests = list(defs.resolve_schedule_def("daily_ingest_schedule").evaluate_tick(context).run_requests)
+    assert sorted(r.partition_key for r in requests) == ["2025-01-01", "2025-04-01", "2025-05-01"]
+    # The scoring schedule on the 8th scores the month before.
+    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2025, 5, 8, 7, 0), repository_def=repo)
+    requests = list(defs.resolve_schedule_def("monthly_scoring_schedule").evaluate_tick(context).run_requests)
+    assert [r.partition_key for r in requests] == ["2025-04-01"]
+
+    # The sensor asks for the month a new file's name carries, once.
+    inbox = tmp_path / "inbox"
+    (inbox / "projects").mkdir(parents=True)
+    (inbox / "projects" / "重点项目_202503.csv").write_text("项目编号\n", encoding="utf-8")
+    monkeypatch.setenv("GOVPERF_INBOX", str(inbox))
+    sensor = defs.resolve_sensor_def("new_extract_sensor")
+    first = sensor.evaluate_tick(dg.build_sensor_context(repository_def=repo))
+    assert [r.partition_key for r in first.run_requests] == ["2025-03-01"]
+    again = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, repository_def=repo))
+    assert list(again.run_requests) == []

@@ -30,6 +30,11 @@ CHECK_SCHEMA = pa.schema(
 )
 
 
+# Outcomes about scoring and publishing a month rather than about its data. They
+# must not stop the month being scored again once its data are fixed.
+PROCESS_SOURCES = ("scoring", "publication")
+
+
 class GateClosed(Exception):
     """A month failed a blocking check; nothing may be scored or published from it."""
 
@@ -77,9 +82,29 @@ def blocking_failures(lake: Path, period: dt.date, ignore_sources: tuple[str, ..
     return [o for o in stored_outcomes(lake, period) if o.blocks and o.source not in ignore_sources]
 
 
-def assert_open(lake: Path, periods: list[dt.date], purpose: str, ignore_sources: tuple[str, ...] = ()) -> None:
-    """Raise GateClosed naming every failed blocking check of these months."""
-    failures = [f for p in periods for f in blocking_failures(lake, p, ignore_sources)]
+def months_feeding(months: list[dt.date]) -> list[dt.date]:
+    """Every month whose files feed the scores of `months`: the year to date
+    (budget deviation), the quarter (leader reviews) and the month before
+    (cases completed this month were received then; rank change)."""
+    if not months:
+        return []
+    first = min(months)
+    previous = (first - dt.timedelta(days=1)).replace(day=1)
+    current = min(first.replace(month=1), previous)
+    feeding = []
+    while current <= max(months):
+        feeding.append(current)
+        current = (current.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return feeding
+
+
+def assert_open(lake: Path, periods: list[dt.date], purpose: str, include_process: bool = False) -> None:
+    """Raise GateClosed naming every failed blocking check on the data of these
+    months or of a month whose files feed them; with include_process, also a
+    failed scoring or publication check of these months themselves."""
+    failures = [f for p in months_feeding(periods) for f in blocking_failures(lake, p, PROCESS_SOURCES)]
+    if include_process:
+        failures += [f for p in periods for f in blocking_failures(lake, p) if f.source in PROCESS_SOURCES]
     if failures:
         listed = "; ".join(f"{f.period:%Y-%m} {f.source}/{f.check_name}: {f.details}" for f in failures[:20])
         more = f" (and {len(failures) - 20} more)" if len(failures) > 20 else ""

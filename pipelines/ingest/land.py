@@ -70,9 +70,13 @@ FILE_LOAD_SCHEMA = pa.schema(
         ("notes_rows", pa.int64()),
         ("file_error", pa.string()),
         ("archive_path", pa.string()),
+        ("config_fingerprint", pa.string()),
         ("loaded_at", pa.timestamp("us")),
     ]
 )
+
+# Bump when landing rules change in a way that should re-land files already landed.
+LANDING_RULES_VERSION = "1"
 
 
 @dataclass
@@ -90,6 +94,7 @@ class FileLanding:
     notes_rows: int
     file_error: str | None
     archive_path: str
+    config_fingerprint: str
     loaded_at: dt.datetime
 
     @property
@@ -125,6 +130,15 @@ def lake_paths(lake: Path, source: str, period: dt.date, file_hash: str) -> dict
     }
 
 
+def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> str:
+    """What a landing depends on besides the file's bytes. A file is landed again
+    when it changes: a department added to the registry, a mapping corrected."""
+    digest = hashlib.sha256(LANDING_RULES_VERSION.encode())
+    digest.update(mapping.model_dump_json().encode())
+    digest.update(registry.model_dump_json().encode())
+    return digest.hexdigest()
+
+
 def read_file_load(path: Path) -> FileLanding:
     row = pq.read_table(path).to_pylist()[0]
     return FileLanding(**row)
@@ -138,14 +152,18 @@ def land_file(
     lake: Path,
     archive_dir: Path,
 ) -> FileLanding:
-    """Land one file. Loading the same bytes again returns the earlier landing unchanged."""
+    """Land one file. Loading the same bytes again, under the same mapping and
+    registry, returns the earlier landing unchanged."""
     period = mapping.period_of(file_name)
     if period is None:
         raise ExtractError(f"{file_name}: the file name carries no period matching {mapping.period_pattern!r}")
     file_hash = sha256_of(path)
+    fingerprint = config_fingerprint(mapping, registry)
     paths = lake_paths(lake, mapping.source, period, file_hash)
     if paths["file_load"].exists() and paths["accepted"].exists():
-        return read_file_load(paths["file_load"])
+        earlier = read_file_load(paths["file_load"])
+        if earlier.config_fingerprint == fingerprint:
+            return earlier
 
     archived = archive_original(path, file_hash, archive_dir)
     landing = FileLanding(
@@ -162,6 +180,7 @@ def land_file(
         notes_rows=0,
         file_error=None,
         archive_path=str(archived.relative_to(archive_dir.parent)),
+        config_fingerprint=fingerprint,
         loaded_at=dt.datetime.now().replace(microsecond=0),
     )
     for target in paths.values():
@@ -217,7 +236,12 @@ def _text_expr(header: str, mapping: SourceMapping) -> str:
 
 def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
     half = f"translate({text}, {_lit(FULL_WIDTH)}, {_lit(HALF_WIDTH)})"
-    number_text = f"nullif(regexp_extract(replace({half}, ',', ''), '^\\s*([+-]?[0-9]+(\\.[0-9]+)?)', 1), '')"
+    # The whole text must be a number, optionally followed by a unit word
+    # ("5个工作日", "12.5%"); "2025-03-01" or "1.5万" is not silently cut short.
+    number_text = (
+        f"nullif(regexp_extract(replace({half}, ',', ''), "
+        "'^\\s*([+-]?[0-9]+(\\.[0-9]+)?)\\s*(%|个?工作日|天|日|小时|分|元|件|个|人|次|项)?\\s*$', 1), '')"
+    )
     if column.type == "string":
         return text
     if column.type == "number":
@@ -260,7 +284,7 @@ def _clean_sql(mapping: SourceMapping, period: dt.date) -> str:
         question_map = " ".join(f"when {_lit(h)} then {_lit(q)}" for h, q in unpivot.columns.items())
         source_rows = (
             f"(select *, case __question {question_map} end as __question_id "
-            f"from extract_rows unpivot (__value for __question in ({keys})))"
+            f"from extract_rows unpivot include nulls (__value for __question in ({keys})))"
         )
         header_of[unpivot.name_column] = "__question_id"
         header_of[unpivot.value_column] = "__value"
@@ -270,13 +294,13 @@ def _clean_sql(mapping: SourceMapping, period: dt.date) -> str:
         header = header_of.get(column.name)
         if header is None and column.name in mapping.constants:
             text = _lit(mapping.constants[column.name])
-            label = f"常量 {column.name}"
+            label = f"常量 {column.name}".replace("'", "''")
         elif header is None:
             typed.append(f"null::{DUCKDB_TYPES[column.type]} as {column.name}")
             continue
         else:
             text = _mapped_value(column.name, _text_expr(header, mapping), mapping)
-            label = header
+            label = header.replace("'", "''")
         texts.append(f"{text} as __text_{column.name}")
         value = _typed_expr(column, f"__text_{column.name}", mapping)
         if column.name in FREE_TEXT:
@@ -373,7 +397,7 @@ def _write_outputs(
     quarantine_sql = f"""
         select {_lit(landing.source)} as source, date '{landing.period.isoformat()}' as period,
                {_lit(landing.file_name)} as file_name, {_lit(landing.file_hash)} as file_hash,
-               _line as line, {mask_sql('_raw')} as raw_text, reason
+               _line as line, {mask_sql('_raw')} as raw_text, {mask_sql('reason')} as reason
         from (
             select distinct _line, _raw, _reason as reason from extract_checked where _reason is not null
             union all

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.ingest.canonical import CANONICAL, CanonicalTable
 from pipelines.reference import ConfigError, load_yaml_model
@@ -53,6 +53,12 @@ class SourceMapping(_Strict):
     notes_pattern: str = DEFAULT_NOTES
     submission_deadline_day: int = Field(default=5, ge=1, le=28)  # of the month after the period
     max_quarantine_share: float = Field(default=0.05, ge=0, le=1)  # above it the file fails the gate
+
+    @field_validator("columns", mode="after")
+    @classmethod
+    def _headers_without_spaces(cls, columns: dict[str, str]) -> dict[str, str]:
+        # Readers compare headers with all whitespace removed; so does the mapping.
+        return {canonical: re.sub(r"\s+", "", header) for canonical, header in columns.items()}
 
     @model_validator(mode="after")
     def _fits_canonical(self) -> "SourceMapping":

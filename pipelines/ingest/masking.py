@@ -19,8 +19,12 @@ _PATTERNS: list[tuple[str, str]] = [
 
 
 def mask_sql(expression: str) -> str:
-    """A DuckDB SQL expression that masks personal data in `expression`."""
+    """A DuckDB SQL expression that masks personal data in `expression`.
+
+    Each pattern consumes the character around a match (RE2 has no lookaround),
+    so two numbers separated by one character need a second pass."""
     masked = expression
     for pattern, replacement in _PATTERNS:
-        masked = f"regexp_replace({masked}, '{pattern}', '{replacement}', 'g')"
+        for _ in range(2):
+            masked = f"regexp_replace({masked}, '{pattern}', '{replacement}', 'g')"
     return masked

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from array import array
 import datetime as dt
 import io
 import re
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from pipelines.ingest.mapping import SourceMapping
@@ -130,46 +132,54 @@ def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str
 
 # ------------------------------------------------------------------ CSV
 
-def count_csv_records(utf8_path: Path, header_line: int, notes: re.Pattern[str]) -> tuple[int, int]:
-    """(data records, notes lines) after the header, counted without the DuckDB parser.
+def _is_notes(fields: list[str], notes: re.Pattern[str]) -> bool:
+    """A notes line (注：…, 数据来源：…) has text in its first field only."""
+    return bool(fields) and bool(notes.match(fields[0])) and not any(f.strip() for f in fields[1:])
 
-    Without quotes every non-blank line is a record, so counting lines is exact
-    and fast. With quotes, records may span lines, so Python's csv module counts.
+
+def scan_csv_records(utf8_path: Path, header_line: int, notes: re.Pattern[str]) -> tuple[array, int]:
+    """The line on which each data record after the header starts, and the number
+    of notes lines; found without the DuckDB parser, so that the two can be
+    compared. Blank lines (or lines of commas only) are not records.
+
+    Without quotes a record is a line, so a plain line scan is exact. With
+    quotes a record may span lines, so Python's csv module finds them.
     """
-    records = notes_rows = 0
+    record_lines = array("q")
+    notes_rows = 0
     with utf8_path.open("rb") as handle:
         has_quotes = any(b'"' in chunk for chunk in iter(lambda: handle.read(1 << 24), b""))
-    with utf8_path.open("r", encoding="utf-8", newline="") as handle:
+    with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
         if has_quotes:
             rows = csv.reader(handle)
-            for _ in range(header_line):
-                next(rows, None)
+            previous_end = 0
             for row in rows:
-                if not any(cell.strip() for cell in row):
+                start, previous_end = previous_end + 1, rows.line_num
+                if start <= header_line or not any(cell.strip() for cell in row):
                     continue
-                if notes.match(row[0]) and not any(cell.strip() for cell in row[1:]):
+                if _is_notes(row, notes):
                     notes_rows += 1
                 else:
-                    records += 1
+                    record_lines.append(start)
         else:
             for number, line in enumerate(handle, start=1):
-                if number <= header_line or not line.strip().strip(","):
+                if number <= header_line:
                     continue
-                if notes.match(line):
+                fields = line.rstrip("\r\n").split(",")
+                if not any(f.strip() for f in fields):
+                    continue
+                if _is_notes(fields, notes):
                     notes_rows += 1
                 else:
-                    records += 1
-    return records, notes_rows
+                    record_lines.append(number)
+    return record_lines, notes_rows
 
 
 def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping, workdir: Path) -> ReadResult:
     encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
     if encoding.lower().replace("-", "") in ("utf8", "ascii"):
         utf8_path = path
-        try:
-            _check_utf8(path)
-        except ExtractError:
-            raise
+        _check_utf8(path)
     else:
         utf8_path = workdir / "transcoded.csv"
         transcode_to_utf8(path, encoding, utf8_path)
@@ -177,14 +187,15 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
     with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
         head = list(csv.reader(io.StringIO("".join(handle.readline() for _ in range(HEADER_SEARCH_ROWS)))))
     header_index = find_header(head, mapping, path.name)
-    header = [_normalise_header(h) for h in head[header_index]]
+    # A trailing comma gives an unnamed column; name it as a spreadsheet would.
+    header = [_normalise_header(h) or f"column{i + 1}" for i, h in enumerate(head[header_index])]
     if len(set(header)) != len(header):
         duplicated = sorted({h for h in header if header.count(h) > 1})
         raise ExtractError(f"{path.name}: line {header_index + 1}: repeated column headers {duplicated}")
     header_line = header_index + 1  # title rows are single lines
 
     notes = re.compile(mapping.notes_pattern)
-    rows_read, notes_rows = count_csv_records(utf8_path, header_line, notes)
+    record_lines, notes_rows = scan_csv_records(utf8_path, header_line, notes)
 
     columns = ", ".join(f"'{_sql_str(h)}': 'VARCHAR'" for h in header)
     con.execute(
@@ -196,18 +207,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
             null_padding=false, strict_mode=true, max_line_size=4194304)
         """
     )
-    # Lines of accepted rows: the parser keeps file order, so a row's line is the
-    # header line plus its position among records (exact unless records span lines).
-    quoted_headers = ", ".join(f'coalesce("{_sql_ident(h)}", \'\')' for h in header)
-    con.execute(
-        f"""
-        create or replace table extract_rows as
-        select {header_line} + row_number() over () as _line,
-               concat_ws(',', {quoted_headers}) as _raw,
-               *
-        from extract_parsed
-        """
-    )
+    notes_sql = _sql_str(mapping.notes_pattern)
     con.execute(
         f"""
         create or replace table extract_rejects as
@@ -220,11 +220,39 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
                  else error_type::varchar || ': ' || error_message
                end as reason
         from extract_reject_errors
-        where not regexp_matches(trim(csv_line, E'\\r\\n'), '{_sql_str(mapping.notes_pattern)}')
+        where not (regexp_matches(trim(csv_line, E'\\r\\n'), '{notes_sql}')
+                   and regexp_matches(trim(csv_line, E'\\r\\n'), '^[^,]*,*\\s*$'))
         qualify row_number() over (partition by line order by column_idx) = 1
         """
     )
-    return ReadResult(encoding=encoding, header_line=header_line, rows_read=rows_read, notes_rows=notes_rows)
+    # Parsed rows come in file order. Matched in order with the record lines the
+    # scan found (less the rejected ones), each row gets its own line number.
+    con.register("record_lines_arrow", pa.table({"line": np.frombuffer(record_lines, dtype=np.int64)}))
+    quoted = [f'"{_sql_ident(h)}"' for h in header]
+    all_empty = " and ".join(f"coalesce(trim({q}), '') = ''" for q in quoted)
+    rest_empty = " and ".join(f"coalesce(trim({q}), '') = ''" for q in quoted[1:]) or "true"
+    is_notes = f"(regexp_matches(coalesce({quoted[0]}, ''), '{notes_sql}') and {rest_empty})"
+    con.execute(
+        f"""
+        create or replace table extract_rows as
+        with parsed as (
+            select *, row_number() over () as __k from extract_parsed
+            where not ({all_empty}) and not {is_notes}
+        ),
+        lines as (
+            select line, row_number() over (order by line) as __k
+            from record_lines_arrow
+            where line not in (select _line from extract_rejects)
+        )
+        select lines.line as _line,
+               concat_ws(',', {", ".join(f"coalesce({q}, '')" for q in quoted)}) as _raw,
+               parsed.* exclude (__k)
+        from parsed left join lines using (__k)
+        order by parsed.__k
+        """
+    )
+    con.unregister("record_lines_arrow")
+    return ReadResult(encoding=encoding, header_line=header_line, rows_read=len(record_lines), notes_rows=notes_rows)
 
 
 def _check_utf8(path: Path) -> None:

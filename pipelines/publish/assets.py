@@ -68,7 +68,11 @@ def publishable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     with read_warehouse() as con:
         for month in months:
             month_problems = publication_problems(con, month)
-            stored = gate.blocking_failures(s.lake, month, ignore_sources=("publication",))
+            stored = [
+                failure
+                for feeding in gate.months_feeding([month])
+                for failure in gate.blocking_failures(s.lake, feeding, ignore_sources=gate.PROCESS_SOURCES)
+            ] + [f for f in gate.blocking_failures(s.lake, month) if f.source == "scoring"]
             month_problems += [f"{f.period:%Y-%m} {f.source}/{f.check_name}: {f.details}" for f in stored]
             gate.record(
                 s.lake, "publication", month, "publishable",
@@ -97,7 +101,7 @@ def monthly_bulletin(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     s = settings()
     months = months_of(context)
     try:
-        gate.assert_open(s.lake, months, "Bulletin")
+        gate.assert_open(s.lake, months, "Bulletin", include_process=True)
     except gate.GateClosed as refusal:
         raise dg.Failure(description=str(refusal)) from None
     written = []

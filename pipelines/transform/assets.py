@@ -25,11 +25,6 @@ from pipelines.warehouse import warehouse_lock
 
 ensure_manifest()
 
-# Outcomes of these pseudo-sources are about scoring and publishing, not about
-# the month's data; they must not stop the month being scored again.
-NOT_DATA_SOURCES = ("scoring", "publication")
-
-
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -43,7 +38,7 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
     s = settings()
     months = months_of(context)
     try:
-        gate.assert_open(s.lake, months, "Scoring", ignore_sources=NOT_DATA_SOURCES)
+        gate.assert_open(s.lake, months, "Scoring")
     except gate.GateClosed as refusal:
         raise dg.Failure(description=str(refusal)) from None
 

@@ -1,7 +1,8 @@
 -- Indicators from service transactions, per department and month.
 -- Time, on-time and review indicators use the completion month; volume, channel
--- and materials the receipt month. A case still open at a month's end after its
--- limit ran out in that month counts as not on time in that month.
+-- and materials the receipt month. A case still open at a month's end with its
+-- limit run out counts as not on time in that month (and in every later month it
+-- is still open at the end of), as PRODUCT.md defines.
 with cases as (
     select * from {{ ref('int_transactions__timed') }}
 ),
@@ -31,9 +32,10 @@ completed as (
     group by 1, 2
 ),
 
--- Month-end working-day number, to find cases whose limit ran out in the month.
+-- The working-day number of each month's last day: a limit that ran out on or
+-- before it has run out by the month's end.
 month_ends as (
-    select months.period, max(calendar.working_day_number) as last_working_day, min(calendar.working_day_number) as first_working_day
+    select months.period, max(calendar.working_day_number) as last_working_day
     from months
     inner join calendar
         on calendar.calendar_date >= months.period
@@ -45,10 +47,22 @@ overdue_open as (
     select cases.department_id, month_ends.period, count(*) as n_overdue_open
     from cases
     inner join month_ends
-        on cases.due_working_day between month_ends.first_working_day and month_ends.last_working_day - 1
+        on cases.due_working_day <= month_ends.last_working_day
+       and cases.received_at < {{ add_months('month_ends.period', 1) }}
     where cases.completed_at is null
        or cases.completed_at >= {{ add_months('month_ends.period', 1) }}
     group by 1, 2
+),
+
+on_time as (
+    select
+        coalesce(completed.department_id, overdue_open.department_id) as department_id,
+        coalesce(completed.period, overdue_open.period) as period,
+        coalesce(completed.n_on_time, 0) as n_on_time,
+        coalesce(completed.n_completed, 0) + coalesce(overdue_open.n_overdue_open, 0) as n_judged
+    from completed
+    full outer join overdue_open
+        on overdue_open.department_id = completed.department_id and overdue_open.period = completed.period
 ),
 
 received as (
@@ -66,10 +80,9 @@ received as (
 
 long as (
     select period, department_id, 'on_time_rate' as indicator_id,
-           100.0 * n_on_time / (n_completed + coalesce(n_overdue_open, 0)) as raw_value,
-           n_completed + coalesce(n_overdue_open, 0) as n_obs
-    from completed
-    left join overdue_open using (department_id, period)
+           100.0 * n_on_time / n_judged as raw_value,
+           n_judged as n_obs
+    from on_time
     union all
     select period, department_id, 'median_processing_hours', median_hours, n_completed from completed
     union all

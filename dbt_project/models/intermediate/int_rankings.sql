@@ -60,22 +60,34 @@ ranked as (
 ),
 
 -- Grade by threshold first: the best grade whose minimum the score reaches.
-threshold_grade as (
-    select ranked.*, grades.grade_order, grades.max_share
+best_grade as (
+    select ranked.period, ranked.department_id, min(grades.grade_order) as grade_order
     from ranked
     inner join {{ ref('stg_reference__catalogue_grades') }} as grades
         on grades.catalogue_version = ranked.catalogue_version
        and grades.min_score <= round(ranked.composite_score, 2)
-    qualify row_number() over (partition by ranked.period, ranked.department_id order by grades.grade_order) = 1
+    group by 1, 2
 ),
 
--- Then the quota: beyond max_share of all ranked departments, a grade drops one step.
+threshold_grade as (
+    select ranked.*, grades.grade_order, grades.max_share
+    from ranked
+    inner join best_grade using (period, department_id)
+    inner join {{ ref('stg_reference__catalogue_grades') }} as grades
+        on grades.catalogue_version = ranked.catalogue_version and grades.grade_order = best_grade.grade_order
+),
+
+-- Then the quota: beyond max_share of all ranked departments, a grade drops one
+-- step. Vetoed departments take no place in a quota (they get the lowest grade);
+-- at the limit, ties are broken by department id so the quota is never exceeded.
 quota_applied as (
     select
         *,
-        case when max_share is not null
-              and rank() over (partition by period, grade_order order by round(composite_score, 2) desc)
-                  > floor(max_share * n_ranked)
+        case when max_share is not null and veto_reason is null
+              and row_number() over (
+                  partition by period, grade_order, veto_reason is null
+                  order by round(composite_score, 2) desc, department_id
+              ) > floor(max_share * n_ranked)
              then grade_order + 1 else grade_order end as quota_grade_order
     from threshold_grade
 ),
@@ -97,8 +109,13 @@ final as (
     inner join {{ ref('stg_reference__catalogue_grades') }} as g
         on g.catalogue_version = q.catalogue_version and g.grade_order = q.quota_grade_order
     inner join (
-        select catalogue_version, grade from {{ ref('stg_reference__catalogue_grades') }}
-        qualify row_number() over (partition by catalogue_version order by grade_order desc) = 1
+        select grades.catalogue_version, grades.grade
+        from {{ ref('stg_reference__catalogue_grades') }} as grades
+        inner join (
+            select catalogue_version, max(grade_order) as grade_order
+            from {{ ref('stg_reference__catalogue_grades') }}
+            group by 1
+        ) as lowest using (catalogue_version, grade_order)
     ) as worst on worst.catalogue_version = q.catalogue_version
 )
 
