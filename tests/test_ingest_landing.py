@@ -1,0 +1,154 @@
+"""Landing single files: what a department sends, what lands, what is
+quarantined and why. Real files on disk, the real mappings and registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+from openpyxl import Workbook
+
+from pipelines.ingest.land import land_file
+from pipelines.ingest.mapping import load_mapping, load_mappings
+from pipelines.reference import ConfigError, load_departments
+from pipelines.settings import PROJECT_ROOT
+
+MAPPINGS = load_mappings(PROJECT_ROOT / "sources" / "mappings")
+REGISTRY = load_departments(PROJECT_ROOT / "sources" / "reference")
+HEADER = "办件编号,部门编码,部门名称,事项名称,办理渠道,受理时间,办结时间,承诺时限,应交材料数,实交材料数,评价等级,评价内容,是否整改,整改时间,是否申诉,申诉结果"
+GOOD = "SX1,D001,市政务服务和数据管理局,营业执照设立登记,网办,2025-03-03 09:00:00,2025-03-04 10:00:00,5,4,3,满意,,,,,"
+
+
+def _land(tmp_path: Path, text: str, encoding: str = "gbk", name: str = "好差评明细_202503.csv"):
+    inbox = tmp_path / "inbox" / "service_transactions"
+    inbox.mkdir(parents=True, exist_ok=True)
+    path = inbox / name
+    path.write_bytes(text.encode(encoding))
+    landing = land_file(path, f"service_transactions/{name}", MAPPINGS["service_transactions"], REGISTRY,
+                        tmp_path / "lake", tmp_path / "archive")
+    quarantine = duckdb.sql(
+        f"select line, raw_text, reason from '{tmp_path}/lake/quarantine/*/*/*.parquet' order by line"
+    ).fetchall()
+    return landing, quarantine
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8", "utf-8-sig"])
+def test_each_encoding_offices_use_is_detected_and_reported(tmp_path, encoding):
+    landing, quarantine = _land(tmp_path, f"{HEADER}\r\n{GOOD}\r\n", encoding)
+    assert (landing.rows_read, landing.rows_accepted, landing.rows_quarantined) == (1, 1, 0)
+    assert quarantine == []
+    expected = {"gbk": "gb18030", "gb18030": "gb18030", "utf-8": "utf-8", "utf-8-sig": "utf-8-sig"}[encoding]
+    assert landing.encoding == expected
+
+
+def test_bad_rows_are_quarantined_with_line_and_reason_and_nothing_is_lost(tmp_path):
+    rows = [
+        "报表：2025年3月办件明细",                                    # line 1: title
+        HEADER,                                                      # line 2
+        GOOD,                                                        # line 3
+        GOOD.replace("SX1", "SX2").replace("D001", "D999"),          # 4 unknown department
+        GOOD.replace("SX1", "SX3").replace(",满意,", ",很好,"),       # 5 rating not a level
+        GOOD.replace("SX1", "SX4").replace("2025-03-04 10:00:00", "2025-03-01 10:00:00"),  # 6 completed before received
+        "SX5,D001,短行",                                              # 7 ragged row
+        GOOD.replace("SX1", "SX6").replace(",5,4,3,", ",５个工作日,4,3,"),  # 8 full-width digits with a unit: fine
+        GOOD.replace("SX1", "SX7").replace(",网办,", ",邮寄,"),        # 9 unknown channel
+        "",                                                          # 10 blank
+        "注：本表由省政务服务平台导出",                                  # 11 notes
+    ]
+    landing, quarantine = _land(tmp_path, "\r\n".join(rows) + "\r\n")
+    assert landing.rows_read == 7
+    assert landing.rows_read == landing.rows_accepted + landing.rows_quarantined
+    assert landing.rows_accepted == 2
+    reasons = {line: reason for line, _raw, reason in quarantine}
+    assert sorted(reasons) == [4, 5, 6, 7, 9]
+    assert "未知部门「D999」" in reasons[4]
+    assert "评价等级" in reasons[5] and "很好" in reasons[5]
+    assert "办结时间早于受理时间" in reasons[6]
+    assert "列数不足" in reasons[7]
+    assert "邮寄" in reasons[9]
+
+
+def test_a_file_in_the_wrong_encoding_is_refused_whole_with_its_line_and_column(tmp_path):
+    text = f"{HEADER}\n{GOOD}\n"
+    mapping = MAPPINGS["service_transactions"].model_copy(update={"encoding": "utf-8"})
+    inbox = tmp_path / "service_transactions"
+    inbox.mkdir()
+    path = inbox / "好差评明细_202503.csv"
+    path.write_bytes(text.encode("gbk"))
+    landing = land_file(path, "service_transactions/好差评明细_202503.csv", mapping, REGISTRY,
+                        tmp_path / "lake", tmp_path / "archive")
+    assert landing.file_error is not None
+    assert "line 1, column 1" in landing.file_error and "utf-8" in landing.file_error
+    assert landing.rows_read == landing.rows_quarantined == 2 and landing.rows_accepted == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("", "empty"), ("办件编号,部门编码\n", "missing columns"), ("a,b,c\n1,2,3\n", "missing columns")],
+)
+def test_empty_and_headerless_files_get_a_clear_error(tmp_path, text, expected):
+    landing, _ = _land(tmp_path, text)
+    assert landing.file_error is not None and expected in landing.file_error
+    assert "好差评明细_202503.csv" in landing.file_error
+
+
+def test_personal_data_is_masked_before_it_lands(tmp_path):
+    comment = "联系电话13812345678，身份证110101199003074514，座机010-62345678"
+    landing, quarantine = _land(
+        tmp_path,
+        f"{HEADER}\n{GOOD.replace(',满意,,', f',满意,{comment},')}\n"
+        f"{GOOD.replace('SX1', 'SX2').replace(',满意,,', f',很好,{comment},')}\n",
+    )
+    landed = duckdb.sql(f"select comment from '{tmp_path}/lake/service_transactions/*/*.parquet'").fetchall()
+    text = str(landed) + str(quarantine)
+    for secret in ("13812345678", "110101199003074514", "62345678"):
+        assert secret not in text
+    assert "[手机号]" in text and "[身份证号]" in text
+
+
+def test_the_same_file_twice_changes_nothing(tmp_path):
+    first, _ = _land(tmp_path, f"{HEADER}\n{GOOD}\n")
+    lake_files = {p: p.read_bytes() for p in (tmp_path / "lake").rglob("*.parquet")}
+    second, _ = _land(tmp_path, f"{HEADER}\n{GOOD}\n")
+    assert second == first
+    assert {p: p.read_bytes() for p in (tmp_path / "lake").rglob("*.parquet")} == lake_files
+    assert len(list((tmp_path / "archive").rglob("*.csv"))) == 1
+
+
+def test_spreadsheet_with_title_rows_notes_and_data_on_the_second_sheet(tmp_path):
+    workbook = Workbook()
+    workbook.active.title = "说明"
+    workbook.active["A1"] = "本表说明"
+    sheet = workbook.create_sheet("执行情况")
+    sheet.append(["2025年3月部门预算执行情况表"])
+    sheet.append(["单位：万元"])
+    sheet.append(["部门编码", "部门名称", "月份", "预算数", "执行数"])
+    sheet.append(["D001", "市政务服务和数据管理局", "2025年3月", "1,200.50", 1100])
+    sheet.append(["D002", "市人民政府办公室", "2025年3月", "—", 80])
+    sheet.append([])
+    sheet.append(["注：执行数为当月实际支出。"])
+    folder = tmp_path / "budget"
+    folder.mkdir()
+    path = folder / "预算执行_202503.xlsx"
+    workbook.save(path)
+    landing = land_file(path, "budget/预算执行_202503.xlsx", MAPPINGS["budget_execution"], REGISTRY,
+                        tmp_path / "lake", tmp_path / "archive")
+    assert (landing.rows_read, landing.rows_accepted, landing.rows_quarantined, landing.notes_rows) == (2, 1, 1, 1)
+    accepted = duckdb.sql(f"select department_id, month, planned_amount from '{tmp_path}/lake/budget_execution/*/*.parquet'").fetchall()
+    assert accepted == [("D001", dt.date(2025, 3, 1), 1200.5)]
+    reason = duckdb.sql(f"select line, reason from '{tmp_path}/lake/quarantine/*/*/*.parquet'").fetchall()
+    assert reason[0][0] == 5 and "预算数" in reason[0][1]
+
+
+def test_mapping_mistakes_are_reported_with_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "source: service_transactions\nfile_pattern: x/*.csv\nformat: csv\ncolumns: {case_id: 办件编号, colour: 颜色}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_mapping(bad)
+    message = str(error.value)
+    assert "bad.yaml" in message and "colour" in message and "department_id" in message
