@@ -40,6 +40,11 @@ def main() -> None:
     """govperf: government performance management warehouse (政府绩效管理数据平台).
 
     \b
+    Example:
+      govperf run                # generate the sample if needed, run extract → bulletin
+      govperf ui --read-only     # the auditors' view of runs, lineage and checks
+
+    \b
     Paths come from the environment (defaults in brackets):
       GOVPERF_HOME    everything a run writes            [./var]
       GOVPERF_DUCKDB  the warehouse file                 [$GOVPERF_HOME/warehouse/govperf.duckdb]

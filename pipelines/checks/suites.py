@@ -90,7 +90,8 @@ def run_suite(suite: Suite, parquet_files: dict[str, Path], period: dt.date) -> 
 
     outcomes: list[CheckOutcome] = []
     for file_hash, parquet in sorted(parquet_files.items()):
-        query = f"select * from read_parquet('{parquet.as_posix()}')"
+        quoted = parquet.as_posix().replace("'", "''")
+        query = f"select * from read_parquet('{quoted}')"
         asset = datasource.add_query_asset(name=f"file_{file_hash[:16]}", query=query)
         batch = asset.add_batch_definition_whole_table("all").get_batch()
         result = batch.validate(gx_suite)

@@ -179,8 +179,11 @@ def _departments_reported(
     reported: set[str] = set()
     accepted = [lake_paths(lake, mapping.source, month, x.file_hash)["accepted"] for x in landings]
     if accepted:
-        files = ", ".join(f"'{p.as_posix()}'" for p in accepted)
-        reported = {r[0] for r in duckdb.sql(f"select distinct department_id from read_parquet([{files}])").fetchall()}
+        reported = {
+            r[0] for r in duckdb.execute(
+                "select distinct department_id from read_parquet(?)", [[p.as_posix() for p in accepted]]
+            ).fetchall()
+        }
     missing = sorted(active - reported)
     if not landings:
         details = f"{month:%Y-%m} 未收到 {mapping.source} 文件 (no file received)"

@@ -418,7 +418,7 @@ def _write_outputs(
 
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
     temporary = target.with_suffix(".partial")
-    con.execute(f"copy ({sql}) to '{temporary}' (format parquet, compression zstd)")
+    con.execute(f"copy ({sql}) to {_lit(str(temporary))} (format parquet, compression zstd)")
     temporary.replace(target)
 
 
