@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from pipelines.checks import gate
-from pipelines.checks.suites import load_suites, run_suite
+from pipelines.checks.suites import LandedFile, load_suites, run_suite
 from pipelines.ingest.assets import ingest_key
 from pipelines.partitions import months_of
 from pipelines.settings import QUALITY_DIR, settings
@@ -36,12 +36,14 @@ def build_quality_suite_check(sources: list[str]) -> dg.AssetChecksDefinition:
         months = months_of(context)
         for check_key in sorted(context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()):
             source = check_key.asset_key.path[-1]
-            outcomes = []
+            files = [
+                LandedFile(month, path.stem, path)
+                for month in months
+                for path in sorted((s.lake / source / f"{month:%Y-%m}").glob("*.parquet"))
+            ]
+            outcomes = run_suite(suites[source], files)
             for month in months:
-                files = {p.stem: p for p in sorted((s.lake / source / f"{month:%Y-%m}").glob("*.parquet"))}
-                month_outcomes = run_suite(suites[source], files, month)
-                gate.record(s.lake, source, month, CHECK_NAME, month_outcomes)
-                outcomes += month_outcomes
+                gate.record(s.lake, source, month, CHECK_NAME, [o for o in outcomes if o.period == month])
             errors = [o for o in outcomes if o.blocks]
             warnings = [o for o in outcomes if not o.passed and o.severity == "warning"]
             shown = errors + warnings

@@ -228,35 +228,47 @@ def _list(values: list[str]) -> str:
     return "[" + ", ".join(_lit(v) for v in values) + "]"
 
 
-def _text_expr(header: str, mapping: SourceMapping) -> str:
-    """Trimmed text, NULL for the placeholders offices use for 'no value'."""
-    trimmed = f"trim(regexp_replace({_ident(header)}, '[\\s\u3000]+', ' ', 'g'))"
+def _trimmed_expr(header: str) -> str:
+    return f"trim(replace(replace({_ident(header)}, '\u3000', ' '), chr(9), ' '))"
+
+
+def _text_expr(trimmed: str, mapping: SourceMapping) -> str:
+    """NULL for the placeholders offices use for 'no value'."""
     return f"(case when {trimmed} in ({', '.join(_lit(v) for v in mapping.missing_values)}) then null else {trimmed} end)"
 
 
 def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
+    """Typed value of `text`. Each type tries the plain form first, with a cast,
+    and only then the forms offices write by hand, which cost a regex."""
     half = f"translate({text}, {_lit(FULL_WIDTH)}, {_lit(HALF_WIDTH)})"
     # The whole text must be a number, optionally followed by a unit word
     # ("5个工作日", "12.5%"); "2025-03-01" or "1.5万" is not silently cut short.
-    number_text = (
-        f"nullif(regexp_extract(replace({half}, ',', ''), "
-        "'^\\s*([+-]?[0-9]+(\\.[0-9]+)?)\\s*(%|个?工作日|天|日|小时|分|元|件|个|人|次|项)?\\s*$', 1), '')"
+    written_number = (
+        f"try_cast(nullif(regexp_extract(replace({half}, ',', ''), "
+        "'^\\s*([+-]?[0-9]+(\\.[0-9]+)?)\\s*(%|个?工作日|天|日|小时|分|元|件|个|人|次|项)?\\s*$', 1), '') as double)"
     )
     if column.type == "string":
         return text
+    # CASE, not COALESCE: DuckDB evaluates a CASE branch only for the rows that reach it.
     if column.type == "number":
-        return f"try_cast({number_text} as double)"
+        return f"(case when try_cast({text} as double) is not null then try_cast({text} as double) else {written_number} end)"
     if column.type == "integer":
         return (
-            f"(case when try_cast({number_text} as double) = floor(try_cast({number_text} as double)) "
-            f"then try_cast(try_cast({number_text} as double) as bigint) end)"
+            f"(case when try_cast({text} as bigint) is not null then try_cast({text} as bigint) "
+            f"when {written_number} = floor({written_number}) then try_cast({written_number} as bigint) end)"
         )
     if column.type == "date":
         formats = _list(mapping.date_formats + mapping.timestamp_formats + ["%Y年%m月"])
-        return f"try_strptime({half}, {formats})::date"
+        return (
+            f"(case when try_cast({text} as date) is not null then try_cast({text} as date) "
+            f"else try_strptime({half}, {formats})::date end)"
+        )
     if column.type == "timestamp":
         formats = _list(mapping.timestamp_formats + mapping.date_formats)
-        return f"try_strptime({half}, {formats})"
+        return (
+            f"(case when try_cast({text} as timestamp) is not null then try_cast({text} as timestamp) "
+            f"else try_strptime({half}, {formats}) end)"
+        )
     if column.type == "boolean":
         return (
             f"(case when lower({text}) in ({', '.join(_lit(v) for v in BOOLEAN_TRUE)}) then true "
@@ -274,7 +286,7 @@ def _mapped_value(column: str, text: str, mapping: SourceMapping) -> str:
 
 
 def _clean_sql(mapping: SourceMapping, period: dt.date) -> str:
-    """One SELECT giving typed canonical columns, _line, _raw and the reasons a row fails."""
+    """One SELECT giving typed canonical columns, _line and the reasons a row fails."""
     table: CanonicalTable = mapping.table
     source_rows = "extract_rows"
     header_of = dict(mapping.columns)
@@ -289,7 +301,7 @@ def _clean_sql(mapping: SourceMapping, period: dt.date) -> str:
         header_of[unpivot.name_column] = "__question_id"
         header_of[unpivot.value_column] = "__value"
 
-    texts, typed, reasons = [], [], []
+    trims, texts, typed, reasons = [], [], [], []
     for column in table.columns:
         header = header_of.get(column.name)
         if header is None and column.name in mapping.constants:
@@ -299,67 +311,66 @@ def _clean_sql(mapping: SourceMapping, period: dt.date) -> str:
             typed.append(f"null::{DUCKDB_TYPES[column.type]} as {column.name}")
             continue
         else:
-            text = _mapped_value(column.name, _text_expr(header, mapping), mapping)
+            trims.append(f"{_trimmed_expr(header)} as __trim_{column.name}")
+            text = _mapped_value(column.name, _text_expr(f"__trim_{column.name}", mapping), mapping)
             label = header.replace("'", "''")
-        texts.append(f"{text} as __text_{column.name}")
-        value = _typed_expr(column, f"__text_{column.name}", mapping)
-        if column.name in FREE_TEXT:
-            value = mask_sql(value)
+        source_text = f"__text_{column.name}"
+        texts.append(f"{text} as {source_text}")
         if column.department:
             typed.append(f"__dept.department_id as {column.name}")
         else:
-            typed.append(f"{value} as {column.name}")
+            value = _typed_expr(column, source_text, mapping)
+            typed.append(f"{mask_sql(value) if column.name in FREE_TEXT else value} as {column.name}")
             if column.type != "string":
                 reasons.append(
-                    f"case when __text_{column.name} is not null and ({value}) is null then "
-                    f"'列「{label}」的值「' || left(__text_{column.name}, 40) || '」不是有效的{TYPE_WORDS[column.type]}' end"
+                    f"case when {source_text} is not null and {column.name} is null then "
+                    f"'列「{label}」的值「' || left({source_text}, 40) || '」不是有效的{TYPE_WORDS[column.type]}' end"
                 )
         if column.required:
-            reasons.append(f"case when __text_{column.name} is null then '必填列「{label}」为空 (required value missing)' end")
+            reasons.append(f"case when {source_text} is null then '必填列「{label}」为空 (required value missing)' end")
         if column.allowed:
             allowed = ", ".join(_lit(v) for v in column.allowed)
             shown = "/".join(column.allowed)
             reasons.append(
-                f"case when __text_{column.name} is not null and __text_{column.name} not in ({allowed}) then "
-                f"'列「{label}」的值「' || left(__text_{column.name}, 40) || '」不在允许值 ({shown}) 之中' end"
+                f"case when {source_text} is not null and {source_text} not in ({allowed}) then "
+                f"'列「{label}」的值「' || left({source_text}, 40) || '」不在允许值 ({shown}) 之中' end"
             )
         if column.department:
-            activity = f"__typed_activity" if table.activity_date else f"date '{period.isoformat()}'"
+            activity = f"{table.activity_date}::date" if table.activity_date else f"date '{period.isoformat()}'"
             reasons.append(
-                f"case when __text_{column.name} is not null and __dept.department_id is null then "
-                f"'未知部门「' || __text_{column.name} || '」 (unknown department; add it to departments.yaml or fix the extract)' "
-                f"when __dept.department_id is not null and {activity} is not null and "
-                f"({activity}::date < __dept.valid_from or {activity}::date > coalesce(__dept.valid_to, date '9999-12-31')) then "
-                f"'部门「' || __text_{column.name} || '」在 ' || strftime({activity}::date, '%Y-%m-%d') || ' 不在存续期 (' || "
-                f"strftime(__dept.valid_from, '%Y-%m-%d') || ' 至 ' || coalesce(strftime(__dept.valid_to, '%Y-%m-%d'), '今') || ')' "
-                f"|| coalesce('，已并入 ' || __dept.merged_into, '') end"
+                f"case when {source_text} is not null and __dept_id is null then "
+                f"'未知部门「' || {source_text} || '」 (unknown department; add it to departments.yaml or fix the extract)' "
+                f"when __dept_id is not null and {activity} is not null and "
+                f"({activity} < __dept_valid_from or {activity} > coalesce(__dept_valid_to, date '9999-12-31')) then "
+                f"'部门「' || {source_text} || '」在 ' || strftime({activity}, '%Y-%m-%d') || ' 不在存续期 (' || "
+                f"strftime(__dept_valid_from, '%Y-%m-%d') || ' 至 ' || coalesce(strftime(__dept_valid_to, '%Y-%m-%d'), '今') || ')' "
+                f"|| coalesce('，已并入 ' || __dept_merged_into, '') end"
             )
 
     dept_column = next(c for c in table.columns if c.department)
-    activity_select = ""
-    if table.activity_date:
-        activity_column = table.column(table.activity_date)
-        activity_select = f", {_typed_expr(activity_column, f'__text_{activity_column.name}', mapping)} as __typed_activity"
     typed_names = {c.name for c in table.columns}
-    rules = [
+    reasons += [
         f"case when not coalesce({rule.sql}, true) then '{rule.reason}' end"
         for rule in table.rules
         if {rule.column} <= typed_names
     ]
-    # Rules read typed values, so they run one level up.
+    # Three steps, so that each value is parsed once: text, then typed values,
+    # then the reasons a row fails, which read both.
     return f"""
-        with texts as (
-            select _line, _raw, {', '.join(texts)} from {source_rows}
+        with trimmed as (
+            select _line, {', '.join(trims) or "null as __none"} from {source_rows}
+        ),
+        texts as (
+            select _line, {', '.join(texts)} from trimmed
         ),
         typed as (
-            select texts.*{activity_select}, __dept.department_id as __dept_id,
-                   {', '.join(typed)},
-                   concat_ws('; ', {', '.join(reasons) or "null"}) as __field_reasons
+            select texts.*, __dept.department_id as __dept_id, __dept.valid_from as __dept_valid_from,
+                   __dept.valid_to as __dept_valid_to, __dept.merged_into as __dept_merged_into,
+                   {', '.join(typed)}
             from texts
             left join department_lookup as __dept on __dept.ref = texts.__text_{dept_column.name}
         )
-        select * exclude (__field_reasons),
-               nullif(concat_ws('; ', nullif(__field_reasons, ''), {', '.join(rules) or "null"}), '') as _reason
+        select *, nullif(concat_ws('; ', {', '.join(reasons) or "null"}), '') as _reason
         from typed
     """
 
@@ -399,7 +410,12 @@ def _write_outputs(
                {_lit(landing.file_name)} as file_name, {_lit(landing.file_hash)} as file_hash,
                _line as line, {mask_sql('_raw')} as raw_text, {mask_sql('reason')} as reason
         from (
-            select distinct _line, _raw, _reason as reason from extract_checked where _reason is not null
+            select failed._line, raw._raw, failed.reason
+            from (select distinct _line, _reason as reason from extract_checked where _reason is not null) as failed
+            inner join (
+                select * from extract_raw
+                where _line in (select _line from extract_checked where _reason is not null)
+            ) as raw using (_line)
             union all
             select _line, _raw, reason from extract_rejects
         )
@@ -408,11 +424,11 @@ def _write_outputs(
     _copy(con, quarantine_sql, paths["quarantine"])
     accepted = con.execute(
         "select count(distinct _line) from extract_checked where _reason is null"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     quarantined = con.execute(
         "select (select count(distinct _line) from extract_checked where _reason is not null)"
         " + (select count(*) from extract_rejects)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return int(accepted), int(quarantined)
 
 

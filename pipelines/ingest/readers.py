@@ -2,8 +2,9 @@
 
 Every reader produces the same thing: a DuckDB table `extract_rows` holding the
 file's data records as VARCHAR columns named by the file's own headers, plus
-`_line` (the record's line in the file, or its row in the sheet) and `_raw` (the
-record's text). Records the parser cannot split into the header's columns go to
+`_line` (the record's line in the file, or its row in the sheet), and a view
+`extract_raw(_line, _raw)` giving a record's text, which only quarantined rows
+ever need. Records the parser cannot split into the header's columns go to
 `extract_rejects(_line, _raw, reason)`. Nothing is typed here; cleaning and
 validation happen in SQL afterwards, the same way for every format.
 
@@ -163,12 +164,10 @@ def scan_csv_records(utf8_path: Path, header_line: int, notes: re.Pattern[str]) 
                     record_lines.append(start)
         else:
             for number, line in enumerate(handle, start=1):
-                if number <= header_line:
+                # Cheap tests first: most lines are neither blank nor notes.
+                if number <= header_line or not line.strip(" ,\t\r\n"):
                     continue
-                fields = line.rstrip("\r\n").split(",")
-                if not any(f.strip() for f in fields):
-                    continue
-                if _is_notes(fields, notes):
+                if notes.match(line) and _is_notes(line.rstrip("\r\n").split(","), notes):
                     notes_rows += 1
                 else:
                     record_lines.append(number)
@@ -227,31 +226,57 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
     )
     # Parsed rows come in file order. Matched in order with the record lines the
     # scan found (less the rejected ones), each row gets its own line number.
-    con.register("record_lines_arrow", pa.table({"line": np.frombuffer(record_lines, dtype=np.int64)}))
+    # Usually the records are one unbroken run of lines and nothing was rejected;
+    # then a row's line is simply counted from the header.
+    rejected = con.execute("select count(*) from extract_rejects").fetchall()[0][0]
+    contiguous = not record_lines or record_lines[-1] - record_lines[0] + 1 == len(record_lines)
     quoted = [f'"{_sql_ident(h)}"' for h in header]
-    all_empty = " and ".join(f"coalesce(trim({q}), '') = ''" for q in quoted)
-    rest_empty = " and ".join(f"coalesce(trim({q}), '') = ''" for q in quoted[1:]) or "true"
-    is_notes = f"(regexp_matches(coalesce({quoted[0]}, ''), '{notes_sql}') and {rest_empty})"
+    # Blank rows (only commas or spaces) and notes rows are not records. Tested
+    # cheaply first: a row whose first cell holds text is neither.
+    rest_null = " and ".join(f"{q} is null" for q in quoted[1:]) or "true"
+    everything = "concat(" + ", ".join(f"coalesce({q}, '')" for q in quoted) + ")"
+    not_a_record = (
+        f"(case when {quoted[0]} is not null and trim({quoted[0]}) <> '' and not ({rest_null}) then false "
+        f"when trim({everything}) = '' then true "
+        f"when {rest_null} then regexp_matches({quoted[0]}, '{notes_sql}') "
+        "else false end)"
+    )
+    if contiguous and not rejected:
+        first_line = record_lines[0] if record_lines else header_line + 1
+        con.execute(
+            f"""
+            create or replace view extract_rows as
+            select {first_line} - 1 + row_number() over () as _line, *
+            from extract_parsed
+            where not {not_a_record}
+            """
+        )
+    else:
+        con.register("record_lines_arrow", pa.table({"line": np.frombuffer(record_lines, dtype=np.int64)}))
+        con.execute(
+            f"""
+            create or replace table extract_rows as
+            with parsed as (
+                select *, row_number() over () as __k from extract_parsed
+                where not {not_a_record}
+            ),
+            lines as (
+                select line, row_number() over (order by line) as __k
+                from record_lines_arrow
+                where line not in (select _line from extract_rejects)
+            )
+            select lines.line as _line, parsed.* exclude (__k)
+            from parsed left join lines using (__k)
+            order by parsed.__k
+            """
+        )
+        con.unregister("record_lines_arrow")
     con.execute(
         f"""
-        create or replace table extract_rows as
-        with parsed as (
-            select *, row_number() over () as __k from extract_parsed
-            where not ({all_empty}) and not {is_notes}
-        ),
-        lines as (
-            select line, row_number() over (order by line) as __k
-            from record_lines_arrow
-            where line not in (select _line from extract_rejects)
-        )
-        select lines.line as _line,
-               concat_ws(',', {", ".join(f"coalesce({q}, '')" for q in quoted)}) as _raw,
-               parsed.* exclude (__k)
-        from parsed left join lines using (__k)
-        order by parsed.__k
+        create or replace view extract_raw as
+        select _line, concat_ws(',', {", ".join(f"coalesce({q}, '')" for q in quoted)}) as _raw from extract_rows
         """
     )
-    con.unregister("record_lines_arrow")
     return ReadResult(encoding=encoding, header_line=header_line, rows_read=len(record_lines), notes_rows=notes_rows)
 
 
@@ -281,52 +306,26 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _sheet_rows_xlsx(path: Path, mapping: SourceMapping) -> list[tuple[str, list[list[object]]]]:
-    from openpyxl import load_workbook
+def _sheet_rows(path: Path) -> list[tuple[str, list[list[object]]]]:
+    """Every sheet's rows, for XLSX and legacy XLS alike.
+
+    calamine reads the cells that are there: some exporters declare a wrong sheet
+    dimension (e.g. "A1"), and a reader trusting it would see one row.
+    """
+    from python_calamine import CalamineWorkbook
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise ExtractError(f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from exc
-    try:
-        sheets = []
-        for sheet in workbook.worksheets:
-            # Some exporters declare a wrong sheet dimension (e.g. "A1"); a
-            # read-only reader trusting it would see one row. Recompute it.
-            sheet.reset_dimensions()
-            sheets.append((sheet.title, [list(row) for row in sheet.iter_rows(values_only=True)]))
-        return sheets
-    finally:
-        workbook.close()
-
-
-def _sheet_rows_xls(path: Path) -> list[tuple[str, list[list[object]]]]:
-    import xlrd
-
-    try:
-        book = xlrd.open_workbook(str(path))
-    except Exception as exc:
-        raise ExtractError(f"{path.name}: not a readable XLS workbook ({type(exc).__name__}: {exc})") from exc
-    sheets = []
-    for sheet in book.sheets():
-        rows = []
-        for r in range(sheet.nrows):
-            row: list[object] = []
-            for c in range(sheet.ncols):
-                cell = sheet.cell(r, c)
-                if cell.ctype == xlrd.XL_CELL_DATE:
-                    row.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
-                elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
-                    row.append(None)
-                else:
-                    row.append(cell.value)
-            rows.append(row)
-        sheets.append((sheet.name, rows))
-    return sheets
+        workbook = CalamineWorkbook.from_path(str(path))
+        return [
+            (name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False))
+            for name in workbook.sheet_names
+        ]
+    except Exception as exc:  # calamine raises its own error kinds for damaged files
+        raise ExtractError(f"{path.name}: not a readable workbook ({type(exc).__name__}: {exc})") from exc
 
 
 def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping) -> ReadResult:
-    sheets = _sheet_rows_xlsx(path, mapping) if mapping.format == "xlsx" else _sheet_rows_xls(path)
+    sheets = _sheet_rows(path)
     if isinstance(mapping.sheet, int):
         if mapping.sheet >= len(sheets):
             raise ExtractError(f"{path.name}: sheet index {mapping.sheet} but the workbook has {len(sheets)}")
@@ -369,6 +368,7 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
     )
     con.register("extract_arrow", table)
     con.execute("create or replace table extract_rows as select * from extract_arrow")
+    con.execute("create or replace view extract_raw as select _line, _raw from extract_rows")
     con.unregister("extract_arrow")
     con.execute("create or replace table extract_rejects (_line bigint, _raw varchar, reason varchar)")
     return ReadResult(encoding=None, header_line=header_index + 1, rows_read=len(lines), notes_rows=notes_rows)

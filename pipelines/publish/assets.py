@@ -35,7 +35,7 @@ def publication_problems(con, month: dt.date) -> list[str]:
         "select count(*), count(*) filter (where composite_score not between 0 and 100) "
         "from marts.fct_rankings where period = ? and period_type = 'month'",
         [month],
-    ).fetchone()
+    ).fetchall()[0]
     if ranked == 0:
         problems.append(f"{month:%Y-%m}: 无排名数据 (no department ranked)")
     if out_of_range:
@@ -49,7 +49,7 @@ def publication_problems(con, month: dt.date) -> list[str]:
         where v.period = ? and v.period_type = 'month' and v.score is not null and r.department_id is null
         """,
         [month],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if unranked:
         problems.append(f"{month:%Y-%m}: 有得分但未排名的部门 {unranked}")
     return problems
