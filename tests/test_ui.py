@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipelines.runner import instance
 from pipelines.settings import PROJECT_ROOT
 
 QUERY = """
@@ -38,6 +39,7 @@ def _graphql(port: int, query: str) -> dict:
 
 
 def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Path):
+    instance()  # the persistent DAGSTER_HOME the UI reads, as `govperf ui` makes it
     port = _free_port()
     webserver = Path(sys.executable).with_name("dagster-webserver")
     process = subprocess.Popen(

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Every indicator value, per department and month, for departments in office
 -- that month, with the catalogue version in force on the month's first day.
 -- A value from fewer observations than the indicator's min_obs is kept but

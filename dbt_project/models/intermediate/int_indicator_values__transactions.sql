@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Indicators from service transactions, per department and month.
 -- Time, on-time and review indicators use the completion month; volume, channel
 -- and materials the receipt month. A case still open at a month's end with its

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Composite score after bonus and penalty points (within the catalogue's caps),
 -- grade (等次) by thresholds, quota and veto (一票否决), and ranks overall and
 -- within peer group on the score rounded to 2 decimals, ties at the minimum rank.

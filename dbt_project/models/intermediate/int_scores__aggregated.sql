@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Scores of every aggregate node of the catalogue tree, computed level by level
 -- from the deepest up to the root ('composite', level 0). At each node the
 -- children present are combined with their weights (a missing child's weight is

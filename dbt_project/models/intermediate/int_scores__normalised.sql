@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Each indicator value on a 0-100 scale, higher is better, by the method the
 -- catalogue names. The reference set is every department with a scorable value
 -- for the same indicator and month. Formulas: PRODUCT.md, "Normalisation".
