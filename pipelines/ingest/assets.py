@@ -180,11 +180,15 @@ def _departments_reported(
     reported: set[str] = set()
     accepted = [lake_paths(lake, mapping.source, month, x.file_hash)["accepted"] for x in landings]
     if accepted:
-        reported = {
-            r[0] for r in duckdb.execute(
-                "select distinct department_id from read_parquet(?)", [[p.as_posix() for p in accepted]]
-            ).fetchall()
-        }
+        con = duckdb.connect()  # its own connection: months are ingested in parallel threads
+        try:
+            reported = {
+                r[0] for r in con.execute(
+                    "select distinct department_id from read_parquet(?)", [[p.as_posix() for p in accepted]]
+                ).fetchall()
+            }
+        finally:
+            con.close()
     missing = sorted(active - reported)
     if not landings:
         details = f"{month:%Y-%m} 未收到 {mapping.source} 文件 (no file received)"
