@@ -52,7 +52,8 @@ def test_bad_rows_are_quarantined_with_line_and_reason_and_nothing_is_lost(tmp_p
         GOOD.replace("SX1", "SX3").replace(",满意,", ",很好,"),       # 5 rating not a level
         GOOD.replace("SX1", "SX4").replace("2025-03-04 10:00:00", "2025-03-01 10:00:00"),  # 6 completed before received
         "SX5,D001,短行",                                              # 7 ragged row
-        GOOD.replace("SX1", "SX6").replace(",5,4,3,", ",５个工作日,4,3,"),  # 8 full-width digits with a unit: fine
+        # 8: full-width digits with a unit, and a channel padded with a full-width space: fine
+        GOOD.replace("SX1", "SX6").replace(",5,4,3,", ",５个工作日,4,3,").replace(",网办,", ",\u3000网办 ,"),
         GOOD.replace("SX1", "SX7").replace(",网办,", ",邮寄,"),        # 9 unknown channel
         "",                                                          # 10 blank
         "注：本表由省政务服务平台导出",                                  # 11 notes

@@ -229,12 +229,22 @@ def _list(values: list[str]) -> str:
 
 
 def _trimmed_expr(header: str) -> str:
-    return f"trim(replace(replace({_ident(header)}, '\u3000', ' '), chr(9), ' '))"
+    """Without spaces, tabs and the full-width space (typed in Chinese input mode)
+    around it. Most values have none, and the cheap test spares them the trim."""
+    value = _ident(header)
+    needs_trim = (
+        f"starts_with({value}, ' ') or ends_with({value}, ' ') "
+        f"or contains({value}, chr(9)) or contains({value}, chr(12288))"
+    )
+    return f"(case when {needs_trim} then trim({value}, ' ' || chr(9) || chr(12288)) else {value} end)"
 
 
 def _text_expr(trimmed: str, mapping: SourceMapping) -> str:
     """NULL for the placeholders offices use for 'no value'."""
-    return f"(case when {trimmed} in ({', '.join(_lit(v) for v in mapping.missing_values)}) then null else {trimmed} end)"
+    longest = max((len(v) for v in mapping.missing_values), default=0)
+    placeholders = ", ".join(_lit(v) for v in mapping.missing_values)
+    # Placeholders are short: the length test spares the list for most values.
+    return f"(case when length({trimmed}) <= {longest} and {trimmed} in ({placeholders}) then null else {trimmed} end)"
 
 
 def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
