@@ -28,3 +28,11 @@
 {% macro add_months(expression, months) -%}
     cast({{ dbt.dateadd('month', months, expression) }} as date)
 {%- endmacro %}
+
+{#- Pre-hook of the monthly facts: a run replaces every month in its scope, even a
+    month that now yields no rows (delete+insert would leave that month's old rows). -#}
+{% macro delete_months_in_scope() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where period_type = 'month' and {{ in_period_scope('period') }}
+    {%- endif -%}
+{%- endmacro %}

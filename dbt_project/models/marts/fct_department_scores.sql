@@ -1,10 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where period_type = 'month' and {{ in_period_scope('period') }}{% endif %}",
-) }}
--- A run replaces every month in its scope, even a month that now yields no rows.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_months_in_scope() }}") }}
 -- Scores of every aggregate node (dimension 'composite' is the overall score,
 -- before bonus and penalty points; fct_rankings has the score after them).
 select

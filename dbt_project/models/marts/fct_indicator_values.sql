@@ -1,10 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where period_type = 'month' and {{ in_period_scope('period') }}{% endif %}",
-) }}
--- A run replaces every month in its scope, even a month that now yields no rows.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_months_in_scope() }}") }}
 -- Raw value and 0-100 score of every indicator, per department and month. A value
 -- below the indicator's minimum sample keeps its raw value and gets no score.
 with values_in_scope as (

@@ -1,10 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where period_type = 'month' and {{ in_period_scope('period') }}{% endif %}",
-) }}
--- A run replaces every month in its scope, even a month that now yields no rows.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_months_in_scope() }}") }}
 -- Composite score, ranks, rank change and grade per department and month.
 -- rank_change = previous month's rank - this month's (positive is better), NULL
 -- for a department not ranked the month before. rank_p05/rank_p95 (the rank
