@@ -8,6 +8,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
 
+# uv checks TLS against SSL_CERT_FILE; point it at the system's bundle when unset.
+ifeq ($(SSL_CERT_FILE),)
+  ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+    export SSL_CERT_FILE := /etc/ssl/certs/ca-certificates.crt
+  endif
+endif
+
 .PHONY: run test install install-test clean
 
 $(BIN)/python:
