@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import datetime as dt
 import os
 import resource
 import shutil

@@ -44,7 +44,7 @@ def file_lock(lock_path: Path, exclusive: bool, timeout_s: float = 3600) -> Iter
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"waited {timeout_s:.0f} s for the lock {lock_path}")
+                    raise TimeoutError(f"waited {timeout_s:.0f} s for the lock {lock_path}") from None
                 time.sleep(0.2)
         try:
             yield
