@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Union
 
 import pyarrow as pa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -37,10 +37,31 @@ def load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{_place(raw, err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
+
+
+def _place(raw: object, loc: tuple) -> str:
+    """Where an error is, as a person finds it in the file: the keys, with the id or
+    indicator of each tree node on the way (versions[0] › composite › citizen › weight)."""
+    parts: list[str] = []
+    node = raw
+    previous: object = None
+    for step in loc:
+        after_index, previous = isinstance(previous, int), step
+        if after_index and step in ("aggregate", "indicator"):
+            continue  # the union's tag, not a key in the file
+        if isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+            named = node.get("id") or node.get("indicator") or node.get("version") if isinstance(node, dict) else None
+            parts.append(str(named) if named else f"[{step}]")
+        elif isinstance(node, dict) and step in node:
+            node = node[step]
+            if step not in ("children", "tree"):
+                parts.append(str(step))
+        elif isinstance(step, str) and step not in ("aggregate", "indicator"):
+            parts.append(step)  # a missing or extra key
+    return " › ".join(parts) or "(top)"
 
 
 # ---------------------------------------------------------------- departments
@@ -116,14 +137,25 @@ class IndicatorNode(_Strict):
         return self
 
 
+def _node_kind(value: object) -> str:
+    if isinstance(value, IndicatorNode) or (isinstance(value, dict) and "indicator" in value):
+        return "indicator"
+    return "aggregate"
+
+
 class AggregateNode(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     weight: float = Field(default=1, gt=0)
     aggregation: Literal["arithmetic", "geometric"] = "arithmetic"
-    children: list[Annotated[Union["AggregateNode", IndicatorNode], Field(union_mode="left_to_right")]] = Field(
-        min_length=1
-    )
+    # A child with an `indicator` key is an indicator, any other an aggregate node;
+    # deciding up front keeps error messages about the one the analyst meant.
+    children: list[
+        Annotated[
+            Union[Annotated["AggregateNode", Tag("aggregate")], Annotated[IndicatorNode, Tag("indicator")]],
+            Discriminator(_node_kind),
+        ]
+    ] = Field(min_length=1)
 
 
 class Grade(_Strict):

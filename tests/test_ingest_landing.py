@@ -153,3 +153,22 @@ def test_mapping_mistakes_are_reported_with_the_file_and_key(tmp_path):
         load_mapping(bad)
     message = str(error.value)
     assert "bad.yaml" in message and "colour" in message and "department_id" in message
+
+
+def test_catalogue_mistakes_name_the_node_an_analyst_edits(tmp_path):
+    import shutil
+
+    from pipelines.reference import load_catalogue
+
+    reference = tmp_path / "reference"
+    shutil.copytree(PROJECT_ROOT / "sources" / "reference", reference)
+    catalogue = reference / "catalogue.yaml"
+    text = catalogue.read_text(encoding="utf-8")
+    catalogue.write_text(text.replace("{indicator: online_rate, name: 全程网办率, weight: 50,",
+                                      "{indicator: online_rate, name: 全程网办率, weight: -5,"), encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_catalogue(reference)
+    message = str(error.value)
+    assert "catalogue.yaml" in message
+    assert "online_rate › weight" in message and "greater than 0" in message
+    assert "AggregateNode" not in message
