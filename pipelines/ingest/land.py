@@ -470,12 +470,15 @@ def _quarantine_whole_file(
     _copy(con, f"select * replace ({mask_sql('raw_text')} as raw_text) from whole_file", paths["quarantine"])
     landing.rows_read = landing.rows_quarantined = len(lines)
     # An empty accepted file with the canonical columns, so the lake stays uniform.
-    columns = ", ".join(f"null::{DUCKDB_TYPES[c.type]} as {c.name}" for c in mapping.table.columns)
-    _copy(
-        con,
+    _copy(con, _no_rows_sql(mapping.table), paths["accepted"])
+
+
+def _no_rows_sql(table: CanonicalTable) -> str:
+    """A query with the accepted rows' columns and types, and no rows."""
+    columns = ", ".join(f"null::{DUCKDB_TYPES[c.type]} as {c.name}" for c in table.columns)
+    return (
         f"select {columns}, null::varchar as _file_name, null::varchar as _file_hash, null::date as _period, "
-        "null::bigint as _line where false",
-        paths["accepted"],
+        "null::bigint as _line where false"
     )
 
 
@@ -493,12 +496,6 @@ def empty_source_file(lake: Path, mapping_table: CanonicalTable) -> Path:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect()
-        columns = ", ".join(f"null::{DUCKDB_TYPES[c.type]} as {c.name}" for c in mapping_table.columns)
-        _copy(
-            con,
-            f"select {columns}, null::varchar as _file_name, null::varchar as _file_hash, null::date as _period, "
-            "null::bigint as _line where false",
-            target,
-        )
+        _copy(con, _no_rows_sql(mapping_table), target)
         con.close()
     return target
