@@ -172,3 +172,16 @@ def test_catalogue_mistakes_name_the_node_an_analyst_edits(tmp_path):
     assert "catalogue.yaml" in message
     assert "online_rate › weight" in message and "greater than 0" in message
     assert "AggregateNode" not in message
+
+
+def test_spreadsheet_rows_are_counted_from_the_sheet_itself():
+    """The real Baltimore 311 export declares a wrong sheet dimension (A1); its
+    10,000 requests are counted from the sheet XML, not from what a reader saw."""
+    from python_calamine import CalamineWorkbook
+
+    from pipelines.ingest.readers import count_xlsx_rows
+
+    real = PROJECT_ROOT.parent / "shared" / "data" / "real" / "baltimore311" / "311_sample.xlsx"
+    assert count_xlsx_rows(real, "Sheet 1", header_row=1) == 10_000
+    rows = CalamineWorkbook.from_path(str(real)).get_sheet_by_name("Sheet 1").to_python()
+    assert len(rows) - 1 == 10_000

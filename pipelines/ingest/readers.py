@@ -324,6 +324,44 @@ def _sheet_rows(path: Path) -> list[tuple[str, list[list[object]]]]:
         raise ExtractError(f"{path.name}: not a readable workbook ({type(exc).__name__}: {exc})") from exc
 
 
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+
+
+def count_xlsx_rows(path: Path, sheet_name: str, header_row: int) -> int | None:
+    """Rows below the header that hold any value, counted straight from the sheet's
+    XML, independently of the reader (and of the sheet's declared dimension).
+    None when the file is not a zip of XML (legacy XLS)."""
+    import xml.etree.ElementTree as ElementTree
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        return None
+    with archive:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+        sheet = next(s for s in workbook.iter(f"{_MAIN}sheet") if s.get("name") == sheet_name)
+        target = next(r.get("Target") for r in relations if r.get("Id") == sheet.get(f"{_REL}id"))
+        member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        count, position = 0, 0
+        with archive.open(member) as stream:
+            for _event, element in ElementTree.iterparse(stream):
+                if element.tag != f"{_MAIN}row":
+                    continue
+                position = int(element.get("r") or position + 1)
+                has_value = any(
+                    (value.text or "").strip()
+                    for cell in element.iter(f"{_MAIN}c")
+                    for value in (*cell.iter(f"{_MAIN}v"), *cell.iter(f"{_MAIN}t"))
+                )
+                if position > header_row and has_value:
+                    count += 1
+                element.clear()
+        return count
+
+
 def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping) -> ReadResult:
     sheets = _sheet_rows(path)
     if isinstance(mapping.sheet, int):
@@ -371,7 +409,9 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
     con.execute("create or replace view extract_raw as select _line, _raw from extract_rows")
     con.unregister("extract_arrow")
     con.execute("create or replace table extract_rejects (_line bigint, _raw varchar, reason varchar)")
-    return ReadResult(encoding=None, header_line=header_index + 1, rows_read=len(lines), notes_rows=notes_rows)
+    counted = count_xlsx_rows(path, title, header_index + 1) if mapping.format == "xlsx" else None
+    rows_read = len(lines) if counted is None else counted - notes_rows
+    return ReadResult(encoding=None, header_line=header_index + 1, rows_read=rows_read, notes_rows=notes_rows)
 
 
 def _sql_str(value: str) -> str:
