@@ -365,9 +365,9 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
     )
     return {
         "departments": departments,
-        "catalogue_nodes": _typed(nodes, _NODE_SCHEMA),
-        "catalogue_grades": _typed(grades, _GRADE_SCHEMA),
-        "catalogue_versions": _typed(settings_rows, _VERSION_SCHEMA),
+        "catalogue_nodes": pa.Table.from_pylist(nodes, schema=_NODE_SCHEMA),
+        "catalogue_grades": pa.Table.from_pylist(grades, schema=_GRADE_SCHEMA),
+        "catalogue_versions": pa.Table.from_pylist(settings_rows, schema=_VERSION_SCHEMA),
         "calendar_exceptions": calendar,
     }
 
@@ -402,6 +402,3 @@ _VERSION_SCHEMA = pa.schema(
     _VERSIONED + [("reason", pa.string()), ("bonus_cap", pa.float64()), ("penalty_cap", pa.float64())]
 )
 
-
-def _typed(rows: list[dict], schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=schema)

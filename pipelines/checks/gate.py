@@ -17,6 +17,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.parquet import write_table
+
 CHECK_SCHEMA = pa.schema(
     [
         ("source", pa.string()),
@@ -61,12 +63,8 @@ def check_results_dir(lake: Path) -> Path:
 def record(lake: Path, source: str, period: dt.date, check_set: str, outcomes: list[CheckOutcome]) -> Path:
     """Replace the stored outcomes of one check set for a source and month."""
     target = check_results_dir(lake) / source / f"{period:%Y-%m}" / f"{check_set}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
     rows = sorted((asdict(o) for o in outcomes), key=lambda r: (r["check_name"], r["file_hash"] or ""))
-    temporary = target.with_suffix(".partial")
-    pq.write_table(pa.Table.from_pylist(rows, schema=CHECK_SCHEMA), temporary)
-    temporary.replace(target)
-    return target
+    return write_table(pa.Table.from_pylist(rows, schema=CHECK_SCHEMA), target)
 
 
 def stored_outcomes(lake: Path, period: dt.date) -> list[CheckOutcome]:

@@ -30,6 +30,7 @@ from pipelines.ingest.land import (
     lake_paths,
 )
 from pipelines.ingest.mapping import SourceMapping, load_mappings
+from pipelines.parquet import write_table
 from pipelines.partitions import monthly, months_of
 from pipelines.reference import DepartmentRegistry, load_departments, reference_tables
 from pipelines.checks.suites import load_suites
@@ -77,17 +78,11 @@ def reference_data(context: dg.AssetExecutionContext) -> Iterator[dg.Materialize
     _ensure_lake_schemas(s.lake)
     for name in REFERENCE_TABLES:
         path = target_dir / f"{name}.parquet"
-        _write_parquet(tables[name], path)
+        write_table(tables[name], path)
         yield dg.MaterializeResult(
             asset_key=dg.AssetKey(["reference", name]),
             metadata={"rows": len(tables[name]), "path": dg.MetadataValue.path(str(path))},
         )
-
-
-def _write_parquet(table: pa.Table, target: Path) -> None:
-    temporary = target.with_suffix(".partial")
-    pq.write_table(table, temporary)
-    temporary.replace(target)
 
 
 def _ensure_lake_schemas(lake: Path) -> None:
@@ -110,8 +105,7 @@ def files_for_month(inbox: Path, mapping: SourceMapping, month: dt.date) -> list
 
 def is_period_start(mapping: SourceMapping, month: dt.date) -> bool:
     """Quarterly sources have files only for a quarter's first month."""
-    quarterly = "quarter" in mapping.period_pattern
-    return not quarterly or month.month in (1, 4, 7, 10)
+    return not mapping.quarterly or month.month in (1, 4, 7, 10)
 
 
 def ingest_month(

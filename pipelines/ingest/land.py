@@ -27,6 +27,7 @@ from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable, Column
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
+from pipelines.parquet import write_table
 from pipelines.reference import DepartmentRegistry
 
 FULL_WIDTH = "０１２３４５６７８９．，－＋：／　"
@@ -483,10 +484,7 @@ def _no_rows_sql(table: CanonicalTable) -> str:
 
 
 def _write_file_load(landing: FileLanding, target: Path) -> None:
-    table = pa.Table.from_pylist([asdict(landing)], schema=FILE_LOAD_SCHEMA)
-    temporary = target.with_suffix(".partial")
-    pq.write_table(table, temporary)
-    temporary.replace(target)
+    write_table(pa.Table.from_pylist([asdict(landing)], schema=FILE_LOAD_SCHEMA), target)
 
 
 def empty_source_file(lake: Path, mapping_table: CanonicalTable) -> Path:

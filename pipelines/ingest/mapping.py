@@ -95,6 +95,11 @@ class SourceMapping(_Strict):
             headers += list(self.unpivot.columns)
         return headers
 
+    @property
+    def quarterly(self) -> bool:
+        """Files cover a quarter (the pattern names a quarter, not a month)."""
+        return "quarter" in re.compile(self.period_pattern).groupindex
+
     def period_of(self, file_name: str) -> dt.date | None:
         """First day of the period a file covers, from its name; None if the name has none."""
         match = re.search(self.period_pattern, file_name)
