@@ -6,9 +6,13 @@ import datetime as dt
 
 import dagster as dg
 
-FIRST_MONTH = "2025-01-01"
+from pipelines.reference import load_catalogue
+from pipelines.settings import settings
 
-monthly = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1)
+# Nothing can be scored before the first catalogue version takes effect.
+FIRST_MONTH = load_catalogue(settings().reference_dir).versions[0].effective_from.replace(day=1)
+
+monthly = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH.isoformat(), end_offset=1)
 
 
 def months_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[dt.date]:

@@ -107,7 +107,79 @@ class DepartmentRegistry(_Strict):
 
 # ---------------------------------------------------------------- catalogue
 
+MAX_TREATMENT_POINTS = 10  # the SQL unrolls the skew/kurtosis rule this many times
 Normalisation = Literal["min_max", "z_score", "distance_to_target", "goalposts", "percentile_rank"]
+# Ids are what analysts and published indices use (good_review_rate, LPI, CO2).
+NODE_ID = r"^[A-Za-z][A-Za-z0-9_]*$"
+
+
+class Outliers(_Strict):
+    """How extreme values are treated before normalisation (OECD/JRC handbook, step 4).
+
+    none: untreated. winsorise: values beyond the `lower`/`upper` percentiles of the
+    period's values are set to those percentiles. skew_kurtosis (COINr's rule): while
+    |skewness| > `skewness` and kurtosis > `kurtosis` (sample-adjusted estimators),
+    the most extreme value on the side of the skew, with its ties, is set to the next
+    value in; repeated at most `max_points` times."""
+
+    method: Literal["none", "winsorise", "skew_kurtosis"] = "none"
+    lower: float = Field(default=0.05, ge=0, le=0.5)
+    upper: float = Field(default=0.95, ge=0.5, le=1)
+    skewness: float = Field(default=2.0, gt=0)
+    kurtosis: float = Field(default=3.5, gt=0)
+    max_points: int = Field(default=5, ge=1, le=MAX_TREATMENT_POINTS)
+
+
+class MissingData(_Strict):
+    """What stands in for a missing value (none, or below the minimum sample).
+
+    reweight: nothing; the parent node shares the indicator's weight among the
+    children present. group_mean: the mean of the department's peer group in the
+    same period (COINr's indgroup_mean). last_observed: the department's latest value
+    from at most `max_lookback` earlier periods. Every imputed value is flagged."""
+
+    method: Literal["reweight", "group_mean", "last_observed"] = "reweight"
+    max_lookback: int = Field(default=3, ge=1, le=24)
+
+
+class Treatment(_Strict):
+    outliers: Outliers = Outliers()
+    missing: MissingData = MissingData()
+
+
+class Robustness(_Strict):
+    """Seeded Monte Carlo over the method choices (OECD/JRC handbook, step 7).
+
+    Each draw multiplies every weight by a factor drawn uniformly from
+    [1 - weight_perturbation, 1 + weight_perturbation], and picks one normalisation
+    and one aggregation from the lists ('catalogue' keeps each node's own). The
+    published scores are the nominal choice; the draws give each department's
+    5th-95th percentile rank band."""
+
+    draws: int = Field(default=1000, ge=1, le=20000)
+    seed: int = 20250101
+    weight_perturbation: float = Field(default=0.25, ge=0, lt=1)
+    normalisations: list[Literal["catalogue", "min_max", "z_score", "percentile_rank"]] = ["catalogue"]
+    aggregations: list[Literal["catalogue", "arithmetic", "geometric"]] = ["catalogue"]
+
+
+class BottomRule(_Strict):
+    """The "talk after two bottom months" rule (约谈): flag a department ranked in the
+    bottom `bottom_n` for `periods` periods running."""
+
+    bottom_n: int = Field(default=3, ge=1)
+    periods: int = Field(default=2, ge=1, le=12)
+
+
+class ChangeWarning(_Strict):
+    """An abnormal change against the department's own history: a value more than
+    `amber` (or `red`) standard deviations from its mean over the last `history`
+    periods, when at least `min_history` of them have a value."""
+
+    history: int = Field(default=6, ge=2, le=24)
+    min_history: int = Field(default=4, ge=2)
+    amber: float = Field(default=2.5, gt=0)
+    red: float = Field(default=3.5, gt=0)
 
 
 class Warning_(_Strict):
@@ -116,7 +188,7 @@ class Warning_(_Strict):
 
 
 class IndicatorNode(_Strict):
-    indicator: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    indicator: str = Field(pattern=NODE_ID)
     name: str
     weight: float = Field(gt=0)
     unit: str
@@ -126,6 +198,12 @@ class IndicatorNode(_Strict):
     goalposts: tuple[float, float] | None = None
     min_obs: int = Field(default=1, ge=1)
     warning: Warning_ | None = None
+    # Divide the value by another series of the same department and period (GDP,
+    # population, area) before anything else, as a per-capita or per-GDP figure.
+    denominator: str | None = Field(default=None, pattern=NODE_ID)
+    # Overrides of the version's `treatment` defaults for this indicator.
+    outliers: Outliers | None = None
+    missing: MissingData | None = None
 
     @model_validator(mode="after")
     def _method_has_parameters(self) -> "IndicatorNode":
@@ -144,7 +222,7 @@ def _node_kind(value: object) -> str:
 
 
 class AggregateNode(_Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    id: str = Field(pattern=NODE_ID)
     name: str
     weight: float = Field(default=1, gt=0)
     aggregation: Literal["arithmetic", "geometric"] = "arithmetic"
@@ -175,6 +253,10 @@ class CatalogueVersion(_Strict):
     reason: str = Field(min_length=1)
     grades: list[Grade] = Field(min_length=1)
     adjustment_caps: AdjustmentCaps
+    treatment: Treatment = Treatment()
+    robustness: Robustness = Robustness()
+    bottom_rule: BottomRule = BottomRule()
+    change_warning: ChangeWarning = ChangeWarning()
     tree: AggregateNode
 
     @model_validator(mode="after")
@@ -205,6 +287,19 @@ class Catalogue(_Strict):
         if len(set(names)) != len(names):
             raise ValueError("version names must be unique")
         return self
+
+
+def lookback_months(catalogue: Catalogue) -> int:
+    """How many months before a run's first month its models must read: one for
+    rank change, more when an indicator imputes its last observed value."""
+    longest = 1
+    for version in catalogue.versions:
+        for node, _parent, _level in walk(version.tree):
+            if isinstance(node, IndicatorNode):
+                missing = node.missing or version.treatment.missing
+                if missing.method == "last_observed":
+                    longest = max(longest, missing.max_lookback)
+    return longest
 
 
 def walk(node: AggregateNode, parent: str | None = None, level: int = 0):
@@ -290,7 +385,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
         ),
     )
 
-    nodes, grades, settings_rows = [], [], []
+    nodes, grades, settings_rows, draws = [], [], [], []
     for i, version in enumerate(catalogue.versions):
         following = catalogue.versions[i + 1].effective_from if i + 1 < len(catalogue.versions) else None
         effective_to = following - dt.timedelta(days=1) if following else dt.date(9999, 12, 31)
@@ -321,7 +416,10 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "min_obs": node.min_obs,
                         "warn_amber": warning.amber,
                         "warn_red": warning.red,
+                        "denominator": node.denominator,
                     }
+                    | _treatment_columns(node.outliers or version.treatment.outliers,
+                                         node.missing or version.treatment.missing)
                 )
             else:
                 nodes.append(
@@ -343,7 +441,9 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "min_obs": None,
                         "warn_amber": None,
                         "warn_red": None,
+                        "denominator": None,
                     }
+                    | _treatment_columns(None, None)
                 )
         for order, grade in enumerate(version.grades):
             grades.append(
@@ -356,8 +456,15 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                 "reason": version.reason,
                 "bonus_cap": version.adjustment_caps.bonus,
                 "penalty_cap": version.adjustment_caps.penalty,
+                "bottom_n": version.bottom_rule.bottom_n,
+                "bottom_periods": version.bottom_rule.periods,
+                "change_history": version.change_warning.history,
+                "change_min_history": version.change_warning.min_history,
+                "change_amber": version.change_warning.amber,
+                "change_red": version.change_warning.red,
             }
         )
+        draws.extend(_robustness_draws(version))
 
     calendar = pa.Table.from_pylist(
         [{"calendar_date": d, "is_working_day": w} for d, w in holidays.days()],
@@ -369,7 +476,47 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
         "catalogue_grades": pa.Table.from_pylist(grades, schema=_GRADE_SCHEMA),
         "catalogue_versions": pa.Table.from_pylist(settings_rows, schema=_VERSION_SCHEMA),
         "calendar_exceptions": calendar,
+        "robustness_draws": pa.Table.from_pylist(draws, schema=_DRAW_SCHEMA),
     }
+
+
+def _treatment_columns(outliers: Outliers | None, missing: MissingData | None) -> dict:
+    return {
+        "outlier_method": outliers.method if outliers else None,
+        "winsor_lower": outliers.lower if outliers else None,
+        "winsor_upper": outliers.upper if outliers else None,
+        "max_skewness": outliers.skewness if outliers else None,
+        "max_kurtosis": outliers.kurtosis if outliers else None,
+        "max_treated_points": outliers.max_points if outliers else None,
+        "missing_method": missing.method if missing else None,
+        "max_lookback": missing.max_lookback if missing else None,
+    }
+
+
+def _robustness_draws(version: CatalogueVersion) -> list[dict]:
+    """The Monte Carlo design: per draw, a weight factor for every node below the
+    root and one normalisation and aggregation choice. Only the random design is
+    made here; the scores of every draw are computed by the same dbt models as the
+    published ones. Seeded, so the same catalogue gives the same draws."""
+    import numpy as np
+
+    config = version.robustness
+    rng = np.random.default_rng(config.seed)
+    node_ids = [n.indicator if isinstance(n, IndicatorNode) else n.id for n, parent, _ in walk(version.tree) if parent]
+    p = config.weight_perturbation
+    factors = rng.uniform(1 - p, 1 + p, size=(config.draws, len(node_ids))) if p else np.ones((config.draws, len(node_ids)))
+    norm_choice = rng.integers(len(config.normalisations), size=config.draws)
+    agg_choice = rng.integers(len(config.aggregations), size=config.draws)
+    rows = []
+    for draw in range(config.draws):
+        choices = {
+            "catalogue_version": version.version,
+            "draw": draw + 1,
+            "normalisation": config.normalisations[norm_choice[draw]],
+            "aggregation": config.aggregations[agg_choice[draw]],
+        }
+        rows.extend(choices | {"node_id": node, "weight_factor": float(f)} for node, f in zip(node_ids, factors[draw]))
+    return rows
 
 
 _VERSIONED = [("catalogue_version", pa.string()), ("effective_from", pa.date32()), ("effective_to", pa.date32())]
@@ -392,6 +539,25 @@ _NODE_SCHEMA = pa.schema(
         ("min_obs", pa.int32()),
         ("warn_amber", pa.float64()),
         ("warn_red", pa.float64()),
+        ("denominator", pa.string()),
+        ("outlier_method", pa.string()),
+        ("winsor_lower", pa.float64()),
+        ("winsor_upper", pa.float64()),
+        ("max_skewness", pa.float64()),
+        ("max_kurtosis", pa.float64()),
+        ("max_treated_points", pa.int32()),
+        ("missing_method", pa.string()),
+        ("max_lookback", pa.int32()),
+    ]
+)
+_DRAW_SCHEMA = pa.schema(
+    [
+        ("catalogue_version", pa.string()),
+        ("draw", pa.int32()),
+        ("normalisation", pa.string()),
+        ("aggregation", pa.string()),
+        ("node_id", pa.string()),
+        ("weight_factor", pa.float64()),
     ]
 )
 _GRADE_SCHEMA = pa.schema(
@@ -399,6 +565,17 @@ _GRADE_SCHEMA = pa.schema(
     + [("grade_order", pa.int32()), ("grade", pa.string()), ("min_score", pa.float64()), ("max_share", pa.float64())]
 )
 _VERSION_SCHEMA = pa.schema(
-    _VERSIONED + [("reason", pa.string()), ("bonus_cap", pa.float64()), ("penalty_cap", pa.float64())]
+    _VERSIONED
+    + [
+        ("reason", pa.string()),
+        ("bonus_cap", pa.float64()),
+        ("penalty_cap", pa.float64()),
+        ("bottom_n", pa.int32()),
+        ("bottom_periods", pa.int32()),
+        ("change_history", pa.int32()),
+        ("change_min_history", pa.int32()),
+        ("change_amber", pa.float64()),
+        ("change_red", pa.float64()),
+    ]
 )
 

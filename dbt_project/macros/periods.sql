@@ -16,8 +16,11 @@
     ({{ column }} between {{ period_start() }} and {{ period_end() }})
 {%- endmacro %}
 
-{#- True for months the run needs to read: its own and the month before (rank change). -#}
-{% macro in_lookback_scope(column, months=1) -%}
+{#- True for months the run needs to read: its own and the months before it that
+    rank change, last-observation imputation and change warnings look back to
+    (var lookback_months, which the Dagster asset sets from the catalogue). -#}
+{% macro in_lookback_scope(column, months=none) -%}
+    {%- set months = months if months is not none else var('lookback_months') -%}
     ({{ column }} between {{ dbt.dateadd('month', -months, period_start()) }} and {{ period_end() }})
 {%- endmacro %}
 
@@ -33,6 +36,6 @@
     month that now yields no rows (delete+insert would leave that month's old rows). -#}
 {% macro delete_months_in_scope() -%}
     {%- if is_incremental() -%}
-    delete from {{ this }} where period_type = 'month' and {{ in_period_scope('period') }}
+    delete from {{ this }} where {{ in_period_scope('period') }}
     {%- endif -%}
 {%- endmacro %}

@@ -51,6 +51,22 @@
 {% macro stored_score(expression) -%}
     cast(round({{ expression }}, 4) as double)
 {%- endmacro %}
+{#- Raw values are rounded at 10 decimals: enough to drop the run-to-run noise of
+    parallel sums, and far below any unit an indicator is published in. -#}
 {% macro stored_value(expression) -%}
-    cast(round({{ expression }}, 6) as double)
+    cast(round({{ expression }}, 10) as double)
+{%- endmacro %}
+
+{#- A percentile of a group (an aggregate), interpolated between values. -#}
+{% macro percentile(expression, fraction) -%}
+    {{ return(adapter.dispatch('percentile', 'govperf')(expression, fraction)) }}
+{%- endmacro %}
+{% macro default__percentile(expression, fraction) -%}
+    percentile_cont({{ fraction }}) within group (order by {{ expression }})
+{%- endmacro %}
+{% macro duckdb__percentile(expression, fraction) -%}
+    quantile_cont({{ expression }}, {{ fraction }})
+{%- endmacro %}
+{% macro spark__percentile(expression, fraction) -%}
+    percentile({{ expression }}, {{ fraction }})
 {%- endmacro %}

@@ -36,7 +36,14 @@ from pipelines.reference import DepartmentRegistry, load_departments, reference_
 from pipelines.checks.suites import load_suites
 from pipelines.settings import QUALITY_DIR, settings
 
-REFERENCE_TABLES = ("departments", "catalogue_nodes", "catalogue_grades", "catalogue_versions", "calendar_exceptions")
+REFERENCE_TABLES = (
+    "departments",
+    "catalogue_nodes",
+    "catalogue_grades",
+    "catalogue_versions",
+    "calendar_exceptions",
+    "robustness_draws",
+)
 DEPARTMENTS_KEY = dg.AssetKey(["reference", "departments"])
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 

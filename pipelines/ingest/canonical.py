@@ -157,6 +157,20 @@ CANONICAL: dict[str, CanonicalTable] = {
             ),
             activity_date="planned_on",
         ),
+        # Indicator values a department or an outside body computed itself (a
+        # published index, a statistical yearbook), and the series that divide
+        # them (population, GDP). Long form: one row per unit and indicator; a
+        # missing value is a row with no value, so imputation can see the gap.
+        CanonicalTable(
+            "indicator_observations",
+            (
+                DEPARTMENT,
+                Column("indicator_id", "string", required=True),
+                Column("value", "number"),
+                Column("n_obs", "integer"),
+            ),
+            rules=(RowRule("n_obs", "n_obs >= 0", "观测数为负数 (negative number of observations)"),),
+        ),
         CanonicalTable(
             "adjustments",
             (

@@ -39,6 +39,8 @@ class SourceMapping(_Strict):
     file_pattern: str  # glob relative to the inbox, e.g. "service_transactions/好差评明细_*.csv"
     # Which period a file covers, from its name: groups year and month, or year and quarter.
     period_pattern: str = r"(?P<year>\d{4})-?(?P<month>\d{2})"
+    # For a file that is one period's edition with no date in its name: that period.
+    period: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
     format: Literal["csv", "xlsx", "xls"]
     encoding: str = "auto"
     sheet: str | int | None = None  # xlsx/xls: sheet name or 0-based index; default: first with the header
@@ -102,6 +104,8 @@ class SourceMapping(_Strict):
 
     def period_of(self, file_name: str) -> dt.date | None:
         """First day of the period a file covers, from its name; None if the name has none."""
+        if self.period:
+            return dt.date.fromisoformat(f"{self.period}-01")
         match = re.search(self.period_pattern, file_name)
         if not match:
             return None

@@ -18,6 +18,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.partitions import monthly, months_of
+from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import settings
 from pipelines.transform.project import dbt_environment, dbt_project, ensure_manifest
 from pipelines.transform.translator import GovperfTranslator
@@ -43,7 +44,11 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         raise dg.Failure(description=str(refusal)) from None
 
     os.environ.update(dbt_environment())
-    dbt_vars = {"period_start": months[0].isoformat(), "period_end": months[-1].isoformat()}
+    dbt_vars = {
+        "period_start": months[0].isoformat(),
+        "period_end": months[-1].isoformat(),
+        "lookback_months": lookback_months(load_catalogue(s.reference_dir)),
+    }
     with warehouse_lock(exclusive=True):
         invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
         yield from invocation.stream()

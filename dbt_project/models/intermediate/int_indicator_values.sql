@@ -1,9 +1,9 @@
 {{ config(materialized='table') }}
--- Every indicator value, per department and month, for departments in office
--- that month, with the catalogue version in force on the month's first day.
--- A value from fewer observations than the indicator's min_obs is kept but
--- marked, and is not scored (and a survey figure from too few respondents is
--- suppressed in the bulletin).
+-- Every indicator value of the catalogue, per department and period, for
+-- departments in office in the period, with the catalogue version in force on the
+-- period's first day. An indicator with a denominator (per capita, per GDP) is
+-- divided by that series of the same department and period first. A value from
+-- fewer observations than the indicator's min_obs is marked: it counts as missing.
 with unioned as (
     select * from {{ ref('int_indicator_values__transactions') }}
     union all select * from {{ ref('int_indicator_values__complaints') }}
@@ -11,6 +11,7 @@ with unioned as (
     union all select * from {{ ref('int_indicator_values__leader_reviews') }}
     union all select * from {{ ref('int_indicator_values__budget') }}
     union all select * from {{ ref('int_indicator_values__projects') }}
+    union all select * from {{ ref('int_indicator_values__observations') }}
 ),
 
 departments as (
@@ -24,11 +25,18 @@ indicators as (
 final as (
     select
         unioned.period,
+        cast('month' as varchar) as period_type,
         unioned.department_id,
         unioned.indicator_id,
-        {{ stored_value('unioned.raw_value') }} as raw_value,
+        -- rounded before dividing: a quotient of two fixed doubles is itself fixed,
+        -- and a small per-capita figure keeps all its digits
+        case when indicators.denominator is null then {{ stored_value('unioned.raw_value') }}
+             when denominators.raw_value <> 0
+             then {{ stored_value('unioned.raw_value') }} / {{ stored_value('denominators.raw_value') }}
+        end as raw_value,
         cast(unioned.n_obs as bigint) as n_obs,
         indicators.catalogue_version,
+        indicators.min_obs,
         unioned.n_obs >= indicators.min_obs as meets_min_obs
     from unioned
     inner join departments
@@ -38,6 +46,10 @@ final as (
     inner join indicators
         on indicators.node_id = unioned.indicator_id
        and unioned.period between indicators.effective_from and indicators.effective_to
+    left join unioned as denominators
+        on denominators.department_id = unioned.department_id
+       and denominators.period = unioned.period
+       and denominators.indicator_id = indicators.denominator
 )
 
 select * from final

@@ -3,9 +3,9 @@
 -- grade (等次) by thresholds, quota and veto (一票否决), and ranks overall and
 -- within peer group on the score rounded to 2 decimals, ties at the minimum rank.
 with composite as (
-    select period, department_id, catalogue_version, score as base_score
+    select period, period_type, department_id, catalogue_version, score as base_score
     from {{ ref('int_scores__aggregated') }}
-    where node_id = 'composite'
+    where level = 0
 ),
 
 departments as (
@@ -30,6 +30,7 @@ adjustments as (
 adjusted as (
     select
         composite.period,
+        composite.period_type,
         composite.department_id,
         composite.catalogue_version,
         departments.peer_group,
@@ -42,38 +43,39 @@ adjusted as (
     inner join versions on versions.catalogue_version = composite.catalogue_version
     left join adjustments
         on adjustments.department_id = composite.department_id and adjustments.period = composite.period
+       and composite.period_type = 'month'
 ),
 
 scored as (
     select
         *,
-        {{ stored_score('least(greatest(base_score + bonus_points, 0), 100)') }} as composite_score
+        {{ adjusted_composite('base_score', 'bonus_points') }} as composite_score
     from adjusted
 ),
 
 ranked as (
     select
         *,
-        rank() over (partition by period order by round(composite_score, 2) desc) as overall_rank,
-        rank() over (partition by period, peer_group order by round(composite_score, 2) desc) as group_rank,
-        count(*) over (partition by period) as n_ranked
+        {{ rank_on_score('composite_score', 'period, period_type') }} as overall_rank,
+        {{ rank_on_score('composite_score', 'period, period_type, peer_group') }} as group_rank,
+        count(*) over (partition by period, period_type) as n_ranked
     from scored
 ),
 
 -- Grade by threshold first: the best grade whose minimum the score reaches.
 best_grade as (
-    select ranked.period, ranked.department_id, min(grades.grade_order) as grade_order
+    select ranked.period, ranked.period_type, ranked.department_id, min(grades.grade_order) as grade_order
     from ranked
     inner join {{ ref('stg_reference__catalogue_grades') }} as grades
         on grades.catalogue_version = ranked.catalogue_version
        and grades.min_score <= round(ranked.composite_score, 2)
-    group by 1, 2
+    group by 1, 2, 3
 ),
 
 threshold_grade as (
     select ranked.*, grades.grade_order, grades.max_share
     from ranked
-    inner join best_grade using (period, department_id)
+    inner join best_grade using (period, period_type, department_id)
     inner join {{ ref('stg_reference__catalogue_grades') }} as grades
         on grades.catalogue_version = ranked.catalogue_version and grades.grade_order = best_grade.grade_order
 ),
@@ -86,7 +88,7 @@ quota_applied as (
         *,
         case when max_share is not null and veto_reason is null
               and row_number() over (
-                  partition by period, grade_order, veto_reason is null
+                  partition by period, period_type, grade_order, veto_reason is null
                   order by round(composite_score, 2) desc, department_id
               ) > floor(max_share * n_ranked)
              then grade_order + 1 else grade_order end as quota_grade_order
@@ -96,6 +98,7 @@ quota_applied as (
 final as (
     select
         q.period,
+        q.period_type,
         q.department_id,
         q.peer_group,
         q.catalogue_version,
@@ -105,6 +108,7 @@ final as (
         q.composite_score,
         q.overall_rank,
         q.group_rank,
+        q.n_ranked,
         case when q.veto_reason is not null then worst.grade else g.grade end as grade
     from quota_applied as q
     inner join {{ ref('stg_reference__catalogue_grades') }} as g

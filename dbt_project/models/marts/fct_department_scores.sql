@@ -4,7 +4,7 @@
 -- before bonus and penalty points; fct_rankings has the score after them).
 select
     cast(period as date) as period,
-    cast('month' as varchar) as period_type,
+    cast(period_type as varchar) as period_type,
     cast(department_id as varchar) as department_id,
     cast(level as integer) as level,
     cast(node_id as varchar) as dimension,

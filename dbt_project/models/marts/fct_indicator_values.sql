@@ -1,9 +1,11 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook="{{ delete_months_in_scope() }}") }}
--- Raw value and 0-100 score of every indicator, per department and month. A value
--- below the indicator's minimum sample keeps its raw value and gets no score.
-with values_in_scope as (
-    select * from {{ ref('int_indicator_values') }} where {{ in_period_scope('period') }}
+-- Every (department, indicator) cell of each period scored: the raw value and its
+-- observations, the value scored after imputation and outlier treatment, the
+-- 0-100 score, and why a value is missing or what stands in for it. A value from
+-- fewer observations than the indicator's min_obs is not shown (raw_value NULL).
+with cells as (
+    select * from {{ ref('int_indicator_treated') }} where {{ in_period_scope('period') }}
 ),
 
 scores as (
@@ -11,16 +13,21 @@ scores as (
 )
 
 select
-    cast(v.period as date) as period,
-    cast('month' as varchar) as period_type,
-    cast(v.department_id as varchar) as department_id,
-    cast(v.indicator_id as varchar) as indicator_id,
-    cast(v.raw_value as double) as raw_value,
-    cast(v.n_obs as bigint) as n_obs,
+    cast(c.period as date) as period,
+    cast(c.period_type as varchar) as period_type,
+    cast(c.department_id as varchar) as department_id,
+    cast(c.indicator_id as varchar) as indicator_id,
+    cast(c.raw_value as double) as raw_value,
+    cast(c.n_obs as bigint) as n_obs,
     {{ stored_score('s.score') }} as score,
-    cast(false as boolean) as is_imputed,
-    cast(v.catalogue_version as varchar) as catalogue_version,
-    cast(v.meets_min_obs as boolean) as meets_min_obs
-from values_in_scope as v
+    cast(c.is_imputed as boolean) as is_imputed,
+    cast(c.catalogue_version as varchar) as catalogue_version,
+    cast(c.missing_reason is null as boolean) as meets_min_obs,
+    cast(c.treated_value as double) as scored_value,
+    cast(c.is_treated as boolean) as is_treated,
+    cast(c.imputation as varchar) as imputation,
+    cast(c.missing_reason as varchar) as missing_reason
+from cells as c
 left join scores as s
-    on s.period = v.period and s.department_id = v.department_id and s.indicator_id = v.indicator_id
+    on s.period = c.period and s.period_type = c.period_type
+   and s.department_id = c.department_id and s.indicator_id = c.indicator_id

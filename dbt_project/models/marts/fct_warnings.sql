@@ -1,18 +1,24 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook="{{ delete_months_in_scope() }}") }}
--- Red and amber warnings: an indicator beyond its catalogue threshold, a fail
--- grade, and a composite score that fell sharply against the month before.
-with values_in_scope as (
+-- Red and amber warnings: an indicator beyond its catalogue threshold; an
+-- indicator that moved abnormally against the department's own history (the
+-- catalogue's change_warning, in the worse direction only); a fail grade or veto;
+-- and a composite score that fell sharply against the period before.
+with nodes as (
+    select * from {{ ref('stg_reference__catalogue_nodes') }}
+),
+
+values_in_scope as (
     select v.*, i.node_name, i.unit, i.direction, i.warn_amber, i.warn_red
-    from {{ ref('int_indicator_values') }} as v
-    inner join {{ ref('stg_reference__catalogue_nodes') }} as i
-        on i.node_id = v.indicator_id and i.catalogue_version = v.catalogue_version
-    where {{ in_period_scope('v.period') }} and v.meets_min_obs
+    from {{ ref('fct_indicator_values') }} as v
+    inner join nodes as i on i.node_id = v.indicator_id and i.catalogue_version = v.catalogue_version
+    where {{ in_period_scope('v.period') }} and v.raw_value is not null
 ),
 
 threshold_warnings as (
     select
         period,
+        period_type,
         department_id,
         indicator_id,
         case
@@ -29,23 +35,79 @@ threshold_warnings as (
        or (direction = 'lower' and raw_value > coalesce(warn_amber, warn_red))
 ),
 
+history as (
+    select
+        cur.period,
+        cur.period_type,
+        cur.department_id,
+        cur.indicator_id,
+        count(past.raw_value) as n_history,
+        avg(past.raw_value) as history_mean,
+        stddev_samp(past.raw_value) as history_sd,
+        versions.change_min_history,
+        versions.change_amber,
+        versions.change_red
+    from values_in_scope as cur
+    inner join {{ ref('stg_reference__catalogue_versions') }} as versions
+        on versions.catalogue_version = cur.catalogue_version
+    inner join {{ ref('fct_indicator_values') }} as past
+        on past.department_id = cur.department_id
+       and past.indicator_id = cur.indicator_id
+       and past.period_type = cur.period_type
+       and past.period < cur.period
+       and past.period >= {{ add_months('cur.period', '-versions.change_history') }}
+       and past.raw_value is not null
+    group by 1, 2, 3, 4, 8, 9, 10
+),
+
+change_scored as (
+    select
+        v.*,
+        (case when v.direction = 'higher' then -1 else 1 end) * (v.raw_value - h.history_mean) / h.history_sd
+            as worsening_sd,
+        h.history_mean,
+        h.change_amber,
+        h.change_red
+    from values_in_scope as v
+    inner join history as h
+        on h.period = v.period and h.period_type = v.period_type
+       and h.department_id = v.department_id and h.indicator_id = v.indicator_id
+    where h.n_history >= h.change_min_history and h.history_sd > 0
+),
+
+change_warnings as (
+    select
+        period,
+        period_type,
+        department_id,
+        indicator_id,
+        case when worsening_sd >= change_red then 'red' else 'amber' end as level,
+        node_name || ' ' || cast(round(raw_value, 2) as varchar) || unit || '，较本部门近期均值 '
+            || cast(round(history_mean, 2) as varchar) || unit || ' 异常变差（偏离 '
+            || cast(round(worsening_sd, 1) as varchar) || ' 个标准差）' as message
+    from change_scored
+    where worsening_sd >= change_amber
+),
+
 rankings as (
-    select * from {{ ref('int_rankings') }}
+    select * from {{ ref('fct_rankings') }}
 ),
 
 composite_warnings as (
     select
         cur.period,
+        cur.period_type,
         cur.department_id,
         'composite' as indicator_id,
         case when cur.grade = '不合格' then 'red' else 'amber' end as level,
         case when cur.veto_reason is not null then '一票否决：' || cur.veto_reason
              when cur.grade = '不合格' then '综合得分 ' || cast(round(cur.composite_score, 2) as varchar) || ' 等次为不合格'
-             else '综合得分较上月下降 ' || cast(round(prev.composite_score - cur.composite_score, 2) as varchar) || ' 分'
+             else '综合得分较上期下降 ' || cast(round(prev.composite_score - cur.composite_score, 2) as varchar) || ' 分'
         end as message
     from rankings as cur
     left join rankings as prev
-        on prev.department_id = cur.department_id and prev.period = {{ add_months('cur.period', -1) }}
+        on prev.department_id = cur.department_id and prev.period_type = cur.period_type
+       and prev.period = {{ add_months('cur.period', "case when cur.period_type = 'quarter' then -3 else -1 end") }}
     where {{ in_period_scope('cur.period') }}
       and (cur.grade = '不合格' or prev.composite_score - cur.composite_score >= 10)
 ),
@@ -53,12 +115,14 @@ composite_warnings as (
 unioned as (
     select * from threshold_warnings
     union all
+    select * from change_warnings
+    union all
     select * from composite_warnings
 )
 
 select
     cast(period as date) as period,
-    cast('month' as varchar) as period_type,
+    cast(period_type as varchar) as period_type,
     cast(department_id as varchar) as department_id,
     cast(indicator_id as varchar) as indicator_id,
     cast(level as varchar) as level,

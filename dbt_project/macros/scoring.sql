@@ -1,0 +1,147 @@
+{#- The scoring definitions, written once. The published scores
+    (int_scores__normalised, int_scores__aggregated, int_rankings) and every draw
+    of the Monte Carlo (int_rank_robustness) call these same macros; only the keys
+    differ: (period, period_type) for the published run, (draw, period, period_type)
+    for the draws. So the robustness analysis cannot drift from what is published.
+    Formulas: PRODUCT.md, "Normalisation", and docs/methodology.md. -#}
+
+{#- Scores 0-100, higher is better, for rows of `relation` with columns
+    <keys>, department_id, indicator_id, value, direction, normalisation, target,
+    goalpost_lo, goalpost_hi. The reference set is every row with a value for the
+    same keys and indicator. -#}
+{% macro normalised_scores(relation, keys) -%}
+{%- set scope = keys | join(', ') -%}
+select
+    {{ scope }},
+    department_id,
+    indicator_id,
+    cast(round(
+        case normalisation
+            when 'min_max' then
+                case when set_max = set_min then 100.0
+                     when direction = 'higher' then 100.0 * (value - set_min) / (set_max - set_min)
+                     else 100.0 * (set_max - value) / (set_max - set_min) end
+            when 'z_score' then
+                least(greatest(50.0 + 10.0 * (case when set_n < 2 or set_sd = 0 then 0.0
+                     else (case when direction = 'higher' then 1 else -1 end) * (value - set_mean) / set_sd end),
+                     0.0), 100.0)
+            when 'distance_to_target' then
+                case when direction = 'higher' then 100.0 * least(greatest(value, 0) / target, 1.0)
+                     when value <= 0 then 100.0
+                     else 100.0 * least(target / value, 1.0) end
+            when 'goalposts' then
+                100.0 * least(greatest(
+                    case when direction = 'higher' then (value - goalpost_lo) / (goalpost_hi - goalpost_lo)
+                         else (goalpost_hi - value) / (goalpost_hi - goalpost_lo) end, 0.0), 1.0)
+            when 'percentile_rank' then
+                case when set_n = 1 then 100.0 else 100.0 * (avg_rank - 1) / (set_n - 1) end
+        end, 10) as double) as score
+from (
+    select
+        r.*,
+        min(r.value) over reference_set as set_min,
+        max(r.value) over reference_set as set_max,
+        round(avg(r.value) over reference_set, 10) as set_mean,
+        round(stddev_samp(r.value) over reference_set, 10) as set_sd,
+        count(*) over reference_set as set_n,
+        -- average rank for ties, counted from worst (1) to best
+        rank() over (
+            partition by {{ scope }}, r.indicator_id
+            order by case when r.direction = 'lower' then -r.value else r.value end
+        ) + (count(*) over (partition by {{ scope }}, r.indicator_id, r.value) - 1) / 2.0 as avg_rank
+    from {{ relation }} as r
+    window reference_set as (partition by {{ scope }}, r.indicator_id)
+) as with_reference_set
+{%- endmacro %}
+
+
+{#- CTE definitions (to place inside a WITH) that aggregate the tree level by level,
+    from the deepest up to the root (level 0). `leaves`: <keys>, department_id,
+    node_id, score. `nodes`: <keys>, node_id, parent_id, level, weight, aggregation.
+    At each node the children present are combined with their weights, a missing
+    child's weight shared out among the others (re-weighting within the node);
+    geometric aggregation rescales its inputs from [0, 100] to [1, 100] first.
+    The last CTE, `<prefix>_all`, holds <keys>, department_id, node_id, level, score. -#}
+{% macro aggregated_tree_ctes(leaves, nodes, keys, prefix='tree', max_depth=8) -%}
+{%- set scope = keys | join(', ') -%}
+{%- set child_keys = [] -%}{%- for k in keys -%}{%- do child_keys.append('children.' ~ k) -%}{%- endfor -%}
+{{ prefix }}_leaves as (
+    select l.{{ keys | join(', l.') }}, l.department_id, n.node_id, n.parent_id, n.level, n.weight, l.score
+    from {{ leaves }} as l
+    inner join {{ nodes }} as n
+        on n.node_id = l.node_id {% for k in keys %} and n.{{ k }} = l.{{ k }}{% endfor %}
+),
+{% for level in range(max_depth - 1, -1, -1) %}
+{{ prefix }}_{{ level }} as (
+    select
+        {{ child_keys | join(', ') }},
+        children.department_id,
+        parent.node_id,
+        parent.parent_id,
+        parent.level,
+        parent.weight,
+        cast(round(
+            case when parent.aggregation = 'geometric'
+                 then exp(sum(children.weight * ln(1 + 0.99 * children.score)) / sum(children.weight))
+                 else sum(children.weight * children.score) / sum(children.weight) end,
+            10) as double) as score
+    from (
+        select * from {{ prefix }}_leaves where level = {{ level + 1 }}
+        {%- if level + 1 < max_depth %}
+        union all
+        select * from {{ prefix }}_{{ level + 1 }}
+        {%- endif %}
+    ) as children
+    inner join {{ nodes }} as parent
+        on parent.node_id = children.parent_id
+       and parent.level = {{ level }}
+       {%- for k in keys %} and parent.{{ k }} = children.{{ k }}{% endfor %}
+    group by {{ child_keys | join(', ') }}, children.department_id, parent.node_id, parent.parent_id,
+             parent.level, parent.weight, parent.aggregation
+),
+{% endfor %}
+{{ prefix }}_all as (
+    {% for level in range(max_depth) %}
+    select {{ scope }}, department_id, node_id, level, score from {{ prefix }}_{{ level }}
+    {{ "union all" if not loop.last }}
+    {% endfor %}
+)
+{%- endmacro %}
+
+
+{#- The composite after bonus and penalty points (already capped), kept in 0-100
+    and stored at 4 decimals. -#}
+{% macro adjusted_composite(base_score, bonus_points) -%}
+    {{ stored_score('least(greatest(' ~ base_score ~ ' + ' ~ bonus_points ~ ', 0), 100)') }}
+{%- endmacro %}
+
+{#- Rank on the score rounded to 2 decimals, ties at the minimum rank. -#}
+{% macro rank_on_score(score, partition_by) -%}
+    rank() over (partition by {{ partition_by }} order by round({{ score }}, 2) desc)
+{%- endmacro %}
+
+
+{#- Sample-adjusted skewness and excess kurtosis (the estimators of Excel's SKEW and
+    KURT, e1071 type 2) from n and the central sums s2 = Σ(x-x̄)², s3, s4. -#}
+{% macro sample_skewness(n, s2, s3) -%}
+    (case when {{ n }} > 2 and {{ s2 }} > 0
+          then {{ n }} / (({{ n }} - 1.0) * ({{ n }} - 2.0)) * {{ s3 }} / power({{ s2 }} / ({{ n }} - 1.0), 1.5) end)
+{%- endmacro %}
+{% macro sample_kurtosis(n, s2, s4) -%}
+    (case when {{ n }} > 3 and {{ s2 }} > 0
+          then {{ n }} * ({{ n }} + 1.0) / (({{ n }} - 1.0) * ({{ n }} - 2.0) * ({{ n }} - 3.0))
+               * {{ s4 }} / power({{ s2 }} / ({{ n }} - 1.0), 2)
+               - 3.0 * power({{ n }} - 1.0, 2) / (({{ n }} - 2.0) * ({{ n }} - 3.0)) end)
+{%- endmacro %}
+
+
+{#- Inside an aggregate over rows with `position` (1..n, by value) and `n`: the
+    percentile at `fraction` interpolated between neighbouring values, as
+    percentile_cont does: position 1 + (n - 1)·fraction. -#}
+{% macro interpolated_percentile(fraction) -%}
+{%- set at = '(1 + (n - 1) * ' ~ fraction ~ ')' -%}
+    (max(case when position = floor({{ at }}) then value end)
+     + ({{ at }} - floor({{ at }}))
+       * (max(case when position = ceil({{ at }}) then value end)
+          - max(case when position = floor({{ at }}) then value end)))
+{%- endmacro %}

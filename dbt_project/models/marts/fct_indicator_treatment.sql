@@ -1,0 +1,32 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_months_in_scope() }}") }}
+-- The outlier treatment of each indicator and period: the rule the catalogue
+-- names, the caps it set and what it did to the distribution, for auditors.
+select
+    cast(period as date) as period,
+    cast(period_type as varchar) as period_type,
+    cast(indicator_id as varchar) as indicator_id,
+    cast(catalogue_version as varchar) as catalogue_version,
+    cast(outlier_method as varchar) as outlier_method,
+    cast(lower_cap as double) as lower_cap,
+    cast(upper_cap as double) as upper_cap,
+    cast(times_capped_low as integer) as times_capped_low,
+    cast(times_capped_high as integer) as times_capped_high,
+    {{ stored_score('skewness_before') }} as skewness_before,
+    {{ stored_score('kurtosis_before') }} as kurtosis_before,
+    {{ stored_score('skewness_after') }} as skewness_after,
+    {{ stored_score('kurtosis_after') }} as kurtosis_after,
+    cast(still_outside_thresholds as boolean) as still_outside_thresholds,
+    cast(case outlier_method
+        when 'none' then '不处理 (untreated)'
+        when 'winsorise' then '百分位缩尾 (winsorised at percentiles)'
+        when 'skew_kurtosis' then
+            case when times_capped_low + times_capped_high = 0 then '偏度峰度未超限，未处理 (within thresholds, untreated)'
+                 else {{ dbt.concat(["'偏度峰度规则：高端截尾 '", "cast(times_capped_high as varchar)",
+                                     "' 次，低端截尾 '", "cast(times_capped_low as varchar)",
+                                     "' 次 (skewness/kurtosis rule: capped high '", "cast(times_capped_high as varchar)",
+                                     "' times, low '", "cast(times_capped_low as varchar)", "' times)'"]) }}
+            end
+    end as varchar) as rule
+from {{ ref('int_indicator_treatment') }}
+where {{ in_period_scope('period') }}
