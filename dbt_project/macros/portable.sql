@@ -51,10 +51,13 @@
 {% macro stored_score(expression) -%}
     cast(round({{ expression }}, 4) as double)
 {%- endmacro %}
-{#- Raw values are rounded at 10 decimals: enough to drop the run-to-run noise of
-    parallel sums, and far below any unit an indicator is published in. -#}
+{#- Raw values keep 12 significant digits: enough to drop the run-to-run noise of
+    parallel sums, and exact for a per-capita figure of 1e-8 as for a count. (Scaled
+    to a mantissa first, so the rounding has a constant scale on every engine.) -#}
 {% macro stored_value(expression) -%}
-    cast(round({{ expression }}, 10) as double)
+{%- set magnitude = 'power(10, floor(log10(abs(' ~ expression ~ '))))' -%}
+    cast(case when {{ expression }} = 0 then 0.0
+              else round({{ expression }} / {{ magnitude }}, 11) * {{ magnitude }} end as double)
 {%- endmacro %}
 
 {#- A percentile of a group (an aggregate), interpolated between values. -#}

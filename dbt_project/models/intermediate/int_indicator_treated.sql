@@ -13,9 +13,9 @@ treatment as (
 select
     imputed.*,
     case
-        when imputed.value is null then null
-        else least(greatest(imputed.value, coalesce(treatment.lower_cap, imputed.value)),
-                   coalesce(treatment.upper_cap, imputed.value))
+        when imputed.value < treatment.lower_cap then treatment.lower_cap
+        when imputed.value > treatment.upper_cap then treatment.upper_cap
+        else imputed.value
     end as treated_value,
     coalesce(imputed.value < treatment.lower_cap or imputed.value > treatment.upper_cap, false) as is_treated
 from imputed
