@@ -108,6 +108,7 @@ class DepartmentRegistry(_Strict):
 # ---------------------------------------------------------------- catalogue
 
 MAX_TREATMENT_POINTS = 10  # the SQL unrolls the skew/kurtosis rule this many times
+MAX_TREE_DEPTH = 8  # levels below the root the SQL aggregates (macro aggregated_tree_ctes)
 Normalisation = Literal["min_max", "z_score", "distance_to_target", "goalposts", "percentile_rank"]
 # Ids are what analysts and published indices use (good_review_rate, LPI, CO2).
 NODE_ID = r"^[A-Za-z][A-Za-z0-9_]*$"
@@ -272,6 +273,11 @@ class CatalogueVersion(_Strict):
         scores = [g.min_score for g in self.grades]
         if scores != sorted(scores, reverse=True) or scores[-1] != 0:
             raise ValueError("grades must be listed from best to worst and the last must start at 0")
+        if self.grades[-1].max_share is not None:
+            raise ValueError("the lowest grade cannot have a quota (max_share): there is no grade below it")
+        deepest = max(level for _node, _parent, level in walk(self.tree))
+        if deepest > MAX_TREE_DEPTH:
+            raise ValueError(f"the tree is {deepest} levels deep; at most {MAX_TREE_DEPTH} are supported")
         return self
 
 

@@ -109,10 +109,11 @@ from (
 {%- endmacro %}
 
 
-{#- The composite after bonus and penalty points (already capped), kept in 0-100
-    and stored at 4 decimals. -#}
+{#- The composite after bonus and penalty points (already capped), kept in 0-100.
+    Ranks and grades are taken on this full-precision score rounded to 2 decimals
+    (as COINr does); the marts store it at 4. -#}
 {% macro adjusted_composite(base_score, bonus_points) -%}
-    {{ stored_score('least(greatest(' ~ base_score ~ ' + ' ~ bonus_points ~ ', 0), 100)') }}
+    cast(round(least(greatest({{ base_score }} + {{ bonus_points }}, 0), 100), 10) as double)
 {%- endmacro %}
 
 {#- Rank on the score rounded to 2 decimals, ties at the minimum rank. -#}

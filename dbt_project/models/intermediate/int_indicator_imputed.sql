@@ -20,7 +20,7 @@ units as (
     select distinct v.period, v.period_type, v.department_id, v.catalogue_version, d.peer_group
     from indicator_values as v
     inner join departments as d on d.department_id = v.department_id
-    where {{ in_period_scope('v.period') }}
+    where {{ in_period_scope('v.period', 'v.period_type') }}
 ),
 
 cells as (

@@ -25,7 +25,7 @@ indicators as (
 final as (
     select
         unioned.period,
-        cast('month' as varchar) as period_type,
+        cast(unioned.period_type as varchar) as period_type,
         unioned.department_id,
         unioned.indicator_id,
         -- rounded before dividing: a quotient of two fixed doubles is itself fixed,
@@ -49,6 +49,7 @@ final as (
     left join unioned as denominators
         on denominators.department_id = unioned.department_id
        and denominators.period = unioned.period
+       and denominators.period_type = unioned.period_type
        and denominators.indicator_id = indicators.denominator
 )
 

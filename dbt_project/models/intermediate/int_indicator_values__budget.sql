@@ -22,13 +22,24 @@ year_to_date as (
             order by budget_month rows between unbounded preceding and current row
         ) as months_reported
     from monthly
+),
+
+-- A quarter's deviation is the year to date at its last month.
+deviation as (
+    select
+        period,
+        department_id,
+        'budget_deviation' as indicator_id,
+        100.0 * abs(actual_ytd / planned_ytd - 1) as raw_value,
+        months_reported as n_obs
+    from year_to_date
+    where planned_ytd > 0
 )
 
-select
-    period,
-    department_id,
-    'budget_deviation' as indicator_id,
-    100.0 * abs(actual_ytd / planned_ytd - 1) as raw_value,
-    months_reported as n_obs
-from year_to_date
-where planned_ytd > 0 and {{ in_lookback_scope('period') }}
+select period, 'month' as period_type, department_id, indicator_id, raw_value, n_obs
+from deviation
+where {{ in_lookback_scope('period') }}
+union all
+select {{ add_months('period', -2) }}, 'quarter', department_id, indicator_id, raw_value, n_obs
+from deviation
+where extract(month from period) in (3, 6, 9, 12) and {{ in_period_scope(add_months('period', -2), "'quarter'") }}

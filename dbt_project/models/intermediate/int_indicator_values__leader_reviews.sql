@@ -1,4 +1,5 @@
--- A quarterly leader review applies to each month of its quarter.
+-- A quarterly leader review: the quarter's value, and applied to each month of
+-- its quarter.
 with reviews as (
     select * from {{ ref('stg_lake__leader_reviews') }}
 ),
@@ -7,16 +8,31 @@ quarter_months as (
     select 0 as month_offset union all select 1 union all select 2
 ),
 
-final as (
+monthly as (
     select
         {{ add_months('reviews.quarter_start', 'quarter_months.month_offset') }} as period,
+        'month' as period_type,
         reviews.department_id,
         'leader_review_score' as indicator_id,
         avg(reviews.score) as raw_value,
         count(*) as n_obs
     from reviews
     cross join quarter_months
-    group by 1, 2
+    group by 1, 2, 3
+),
+
+quarterly as (
+    select
+        quarter_start as period,
+        'quarter' as period_type,
+        department_id,
+        'leader_review_score' as indicator_id,
+        avg(score) as raw_value,
+        count(*) as n_obs
+    from reviews
+    group by 1, 2, 3
 )
 
-select * from final where {{ in_lookback_scope('period') }}
+select * from monthly where {{ in_lookback_scope('period') }}
+union all
+select * from quarterly where {{ in_period_scope('period', 'period_type') }}

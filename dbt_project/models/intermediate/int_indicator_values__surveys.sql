@@ -1,17 +1,21 @@
 -- Survey satisfaction: each response's mean over its questions, then the mean
--- over responses. n_obs counts respondents, for the minimum-sample rule.
+-- over responses (pooled over the quarter for the quarter). n_obs counts
+-- respondents, for the minimum-sample rule.
 with per_response as (
-    select department_id, response_month as period, response_id, avg(score) as response_score
+    select department_id, response_month, response_id, avg(score) as response_score
     from {{ ref('stg_lake__survey_responses') }}
     where score is not null and {{ in_lookback_scope('response_month') }}
     group by 1, 2, 3
 )
 
 select
-    period,
-    department_id,
+    {{ grain_period('per_response.response_month', 'grains.period_type') }} as period,
+    grains.period_type,
+    per_response.department_id,
     'survey_satisfaction' as indicator_id,
-    avg(response_score) as raw_value,
+    avg(per_response.response_score) as raw_value,
     count(*) as n_obs
 from per_response
-group by 1, 2
+cross join {{ period_grains() }} as grains
+where {{ in_grain_scope('per_response.response_month', 'grains.period_type') }}
+group by 1, 2, 3

@@ -1,9 +1,10 @@
 {{ config(materialized='table') }}
--- Indicators from service transactions, per department and month.
--- Time, on-time and review indicators use the completion month; volume, channel
--- and materials the receipt month. A case still open at a month's end with its
--- limit run out counts as not on time in that month (and in every later month it
--- is still open at the end of), as PRODUCT.md defines.
+-- Indicators from service transactions, per department, at month and quarter
+-- grain (a quarter pools its cases). Time, on-time and review indicators use the
+-- completion month; volume, channel and materials the receipt month. A case
+-- still open at a period's end with its limit run out counts as not on time in
+-- that period (and in every later period it is still open at the end of), as
+-- PRODUCT.md defines.
 with cases as (
     select * from {{ ref('int_transactions__timed') }}
 ),
@@ -12,92 +13,116 @@ calendar as (
     select * from {{ ref('int_calendar__working_days') }}
 ),
 
-months as (
-    select distinct received_month as period from cases where {{ in_lookback_scope('received_month') }}
-),
+grains as {{ period_grains() }},
 
 completed as (
     select
-        department_id,
-        completed_month as period,
+        cases.department_id,
+        {{ grain_period('cases.completed_month', 'grains.period_type') }} as period,
+        grains.period_type,
         count(*) as n_completed,
         sum(case when completed_on_time then 1 else 0 end) as n_on_time,
         {{ median('processing_hours') }} as median_hours,
+        avg(processing_hours) as mean_hours,
+        {{ percentile('processing_hours', 0.9) }} as p90_hours,
         sum(case when counts_as_rated then 1 else 0 end) as n_rated,
         sum(case when counts_as_rated and rating >= 3 then 1 else 0 end) as n_good,
         sum(case when counts_as_bad_review then 1 else 0 end) as n_bad,
         sum(case when counts_as_bad_review and rectified and rectification_working_days <= 15 then 1 else 0 end)
             as n_rectified
     from cases
-    where completed_at is not null and {{ in_lookback_scope('completed_month') }}
-    group by 1, 2
+    cross join grains
+    where cases.completed_at is not null and {{ in_grain_scope('cases.completed_month', 'grains.period_type') }}
+    group by 1, 2, 3
 ),
 
--- The working-day number of each month's last day: a limit that ran out on or
--- before it has run out by the month's end.
-month_ends as (
-    select months.period, max(calendar.working_day_number) as last_working_day
-    from months
+periods as (
+    select distinct
+        {{ grain_period('cases.received_month', 'grains.period_type') }} as period,
+        grains.period_type
+    from cases
+    cross join grains
+    where {{ in_grain_scope('cases.received_month', 'grains.period_type') }}
+),
+
+-- The working-day number of each period's last day: a limit that ran out on or
+-- before it has run out by the period's end.
+period_ends as (
+    select periods.period, periods.period_type, max(calendar.working_day_number) as last_working_day
+    from periods
     inner join calendar
-        on calendar.calendar_date >= months.period
-       and calendar.calendar_date < {{ add_months('months.period', 1) }}
-    group by 1
+        on calendar.calendar_date >= periods.period
+       and calendar.calendar_date < {{ period_after('periods.period', 'periods.period_type') }}
+    group by 1, 2
 ),
 
 overdue_open as (
-    select cases.department_id, month_ends.period, count(*) as n_overdue_open
+    select cases.department_id, period_ends.period, period_ends.period_type, count(*) as n_overdue_open
     from cases
-    inner join month_ends
-        on cases.due_working_day <= month_ends.last_working_day
-       and cases.received_at < {{ add_months('month_ends.period', 1) }}
+    inner join period_ends
+        on cases.due_working_day <= period_ends.last_working_day
+       and cases.received_at < {{ period_after('period_ends.period', 'period_ends.period_type') }}
     where cases.completed_at is null
-       or cases.completed_at >= {{ add_months('month_ends.period', 1) }}
-    group by 1, 2
+       or cases.completed_at >= {{ period_after('period_ends.period', 'period_ends.period_type') }}
+    group by 1, 2, 3
 ),
 
 on_time as (
     select
         coalesce(completed.department_id, overdue_open.department_id) as department_id,
         coalesce(completed.period, overdue_open.period) as period,
+        coalesce(completed.period_type, overdue_open.period_type) as period_type,
         coalesce(completed.n_on_time, 0) as n_on_time,
         coalesce(completed.n_completed, 0) + coalesce(overdue_open.n_overdue_open, 0) as n_judged
     from completed
     full outer join overdue_open
-        on overdue_open.department_id = completed.department_id and overdue_open.period = completed.period
+        on overdue_open.department_id = completed.department_id
+       and overdue_open.period = completed.period
+       and overdue_open.period_type = completed.period_type
 ),
 
 received as (
     select
-        department_id,
-        received_month as period,
+        cases.department_id,
+        {{ grain_period('cases.received_month', 'grains.period_type') }} as period,
+        grains.period_type,
         count(*) as n_received,
         sum(case when channel = 'online' then 1 else 0 end) as n_online,
         sum(materials_required) as materials_required,
         sum(materials_submitted) as materials_submitted
     from cases
-    where {{ in_lookback_scope('received_month') }}
-    group by 1, 2
+    cross join grains
+    where {{ in_grain_scope('cases.received_month', 'grains.period_type') }}
+    group by 1, 2, 3
 ),
 
 long as (
-    select period, department_id, 'on_time_rate' as indicator_id,
+    select period, period_type, department_id, 'on_time_rate' as indicator_id,
            100.0 * n_on_time / n_judged as raw_value,
            n_judged as n_obs
     from on_time
     union all
-    select period, department_id, 'median_processing_hours', median_hours, n_completed from completed
+    select period, period_type, department_id, 'median_processing_hours', median_hours, n_completed from completed
     union all
-    select period, department_id, 'good_review_rate', 100.0 * n_good / nullif(n_rated, 0), n_rated from completed
+    select period, period_type, department_id, 'mean_processing_hours', mean_hours, n_completed from completed
     union all
-    select period, department_id, 'rectification_rate', 100.0 * n_rectified / nullif(n_bad, 0), n_bad from completed
+    select period, period_type, department_id, 'p90_processing_hours', p90_hours, n_completed from completed
     union all
-    select period, department_id, 'online_rate', 100.0 * n_online / n_received, n_received from received
+    select period, period_type, department_id, 'good_review_rate', 100.0 * n_good / nullif(n_rated, 0), n_rated
+    from completed
     union all
-    select period, department_id, 'material_reduction_rate',
+    select period, period_type, department_id, 'rectification_rate', 100.0 * n_rectified / nullif(n_bad, 0), n_bad
+    from completed
+    union all
+    select period, period_type, department_id, 'online_rate', 100.0 * n_online / n_received, n_received
+    from received
+    union all
+    select period, period_type, department_id, 'material_reduction_rate',
            100.0 * (1 - 1.0 * materials_submitted / nullif(materials_required, 0)), n_received
     from received
     union all
-    select period, department_id, 'transactions_received', cast(n_received as double), n_received from received
+    select period, period_type, department_id, 'transactions_received', cast(n_received as double), n_received
+    from received
 )
 
 select * from long where raw_value is not null

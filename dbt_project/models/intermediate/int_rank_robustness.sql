@@ -10,7 +10,7 @@
 -- depend on the weights), and each (draw, period) is one integer scenario key.
 with treated as (
     select * from {{ ref('int_indicator_treated') }}
-    where treated_value is not null and {{ in_period_scope('period') }}
+    where treated_value is not null and {{ in_period_scope('period', 'period_type') }}
 ),
 
 nodes as (

@@ -16,15 +16,22 @@ versions as (
     select * from {{ ref('stg_reference__catalogue_versions') }}
 ),
 
+-- 加减分 and 一票否决 of every month of the period (a quarter takes its three months').
 adjustments as (
     select
-        department_id,
-        adjustment_month as period,
-        sum(case when kind = 'bonus' then points else 0 end) as bonus,
-        sum(case when kind = 'penalty' then points else 0 end) as penalty,
-        {{ dbt.listagg("case when kind = 'veto' then reason end", "'；'", "order by reason") }} as veto_reason
-    from {{ ref('stg_lake__adjustments') }}
-    group by 1, 2
+        composite.period,
+        composite.period_type,
+        composite.department_id,
+        sum(case when items.kind = 'bonus' then items.points else 0 end) as bonus,
+        sum(case when items.kind = 'penalty' then items.points else 0 end) as penalty,
+        {{ dbt.listagg("case when items.kind = 'veto' then items.reason end", "'；'", "order by items.reason") }}
+            as veto_reason
+    from composite
+    inner join {{ ref('stg_lake__adjustments') }} as items
+        on items.department_id = composite.department_id
+       and items.adjustment_month >= composite.period
+       and items.adjustment_month < {{ period_after('composite.period', 'composite.period_type') }}
+    group by 1, 2, 3
 ),
 
 adjusted as (
@@ -43,7 +50,7 @@ adjusted as (
     inner join versions on versions.catalogue_version = composite.catalogue_version
     left join adjustments
         on adjustments.department_id = composite.department_id and adjustments.period = composite.period
-       and composite.period_type = 'month'
+       and adjustments.period_type = composite.period_type
 ),
 
 scored as (
@@ -109,7 +116,8 @@ final as (
         q.overall_rank,
         q.group_rank,
         q.n_ranked,
-        case when q.veto_reason is not null then worst.grade else g.grade end as grade
+        case when q.veto_reason is not null then worst.grade else g.grade end as grade,
+        q.veto_reason is not null or g.grade = worst.grade as is_lowest_grade
     from quota_applied as q
     inner join {{ ref('stg_reference__catalogue_grades') }} as g
         on g.catalogue_version = q.catalogue_version and g.grade_order = q.quota_grade_order

@@ -3,7 +3,7 @@
 with cases as (
     select * from {{ ref('stg_lake__service_transactions') }}
     where received_month <= {{ period_end() }}
-      and (completed_at is null or completed_month >= {{ add_months(period_start(), -1) }})
+      and (completed_at is null or completed_month >= {{ lookback_start() }})
 ),
 
 calendar as (

@@ -15,4 +15,4 @@ select
     -- (the stored score is rounded to 4, and rounding twice could move a tie)
     cast({{ rank_on_score('score', 'period, period_type, node_id') }} as integer) as rank
 from {{ ref('int_scores__aggregated') }}
-where {{ in_period_scope('period') }}
+where {{ in_period_scope('period', 'period_type') }}

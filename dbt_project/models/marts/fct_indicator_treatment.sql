@@ -29,4 +29,4 @@ select
             end
     end as varchar) as rule
 from {{ ref('int_indicator_treatment') }}
-where {{ in_period_scope('period') }}
+where {{ in_period_scope('period', 'period_type') }}

@@ -5,7 +5,7 @@
 -- 0-100 score, and why a value is missing or what stands in for it. A value from
 -- fewer observations than the indicator's min_obs is not shown (raw_value NULL).
 with cells as (
-    select * from {{ ref('int_indicator_treated') }} where {{ in_period_scope('period') }}
+    select * from {{ ref('int_indicator_treated') }} where {{ in_period_scope('period', 'period_type') }}
 ),
 
 scores as (

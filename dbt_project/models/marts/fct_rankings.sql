@@ -8,7 +8,7 @@
 -- A department that merged or split is ranked under its own id for its valid
 -- dates only; its history is never joined to its successor's.
 with scored as (
-    select * from {{ ref('int_rankings') }} where {{ in_period_scope('period') }}
+    select * from {{ ref('int_rankings') }} where {{ in_period_scope('period', 'period_type') }}
 ),
 
 versions as (
@@ -22,7 +22,7 @@ history as (
     union all
     select period, period_type, department_id, rank, n_ranked, bottom_streak
     from {{ this }}
-    where period < {{ period_start() }}
+    where not {{ in_period_scope('period', 'period_type') }}
     {% endif %}
 ),
 
@@ -34,6 +34,10 @@ with_bottom as (
         scored.overall_rank > scored.n_ranked - versions.bottom_n as in_bottom
     from scored
     inner join versions on versions.catalogue_version = scored.catalogue_version
+),
+
+first_periods as (
+    select period_type, min(period) as period from with_bottom group by 1
 ),
 
 -- Streak of periods running in the bottom N: the in-scope periods since the last
@@ -62,9 +66,10 @@ streaks as (
     ) as breaks
         on breaks.period = cur.period and breaks.period_type = cur.period_type
        and breaks.department_id = cur.department_id
+    inner join first_periods on first_periods.period_type = cur.period_type
     left join history as carried
         on carried.department_id = cur.department_id and carried.period_type = cur.period_type
-       and carried.period = {{ add_months(period_start(), -1) }}
+       and carried.period = {{ add_months('first_periods.period', "case when cur.period_type = 'quarter' then -3 else -1 end") }}
     group by cur.period, cur.period_type, cur.department_id, cur.in_bottom, breaks.last_break
 ),
 
@@ -96,7 +101,7 @@ select
     cast(cur.period as date) as period,
     cast(cur.period_type as varchar) as period_type,
     cast(cur.department_id as varchar) as department_id,
-    cast(cur.composite_score as double) as composite_score,
+    {{ stored_score('cur.composite_score') }} as composite_score,
     cast(cur.overall_rank as integer) as rank,
     cast(cur.group_rank as integer) as peer_group_rank,
     cast(prev.overall_rank - cur.overall_rank as integer) as rank_change,

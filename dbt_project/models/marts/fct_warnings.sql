@@ -12,7 +12,7 @@ values_in_scope as (
     select v.*, i.node_name, i.unit, i.direction, i.warn_amber, i.warn_red
     from {{ ref('fct_indicator_values') }} as v
     inner join nodes as i on i.node_id = v.indicator_id and i.catalogue_version = v.catalogue_version
-    where {{ in_period_scope('v.period') }} and v.raw_value is not null
+    where {{ in_period_scope('v.period', 'v.period_type') }} and v.raw_value is not null
 ),
 
 threshold_warnings as (
@@ -99,17 +99,21 @@ composite_warnings as (
         cur.period_type,
         cur.department_id,
         'composite' as indicator_id,
-        case when cur.grade = '不合格' then 'red' else 'amber' end as level,
+        case when lowest.is_lowest_grade then 'red' else 'amber' end as level,
         case when cur.veto_reason is not null then '一票否决：' || cur.veto_reason
-             when cur.grade = '不合格' then '综合得分 ' || cast(round(cur.composite_score, 2) as varchar) || ' 等次为不合格'
+             when lowest.is_lowest_grade
+                 then '综合得分 ' || cast(round(cur.composite_score, 2) as varchar) || ' 等次为' || cur.grade
              else '综合得分较上期下降 ' || cast(round(prev.composite_score - cur.composite_score, 2) as varchar) || ' 分'
         end as message
     from rankings as cur
+    inner join {{ ref('int_rankings') }} as lowest
+        on lowest.period = cur.period and lowest.period_type = cur.period_type
+       and lowest.department_id = cur.department_id
     left join rankings as prev
         on prev.department_id = cur.department_id and prev.period_type = cur.period_type
        and prev.period = {{ add_months('cur.period', "case when cur.period_type = 'quarter' then -3 else -1 end") }}
-    where {{ in_period_scope('cur.period') }}
-      and (cur.grade = '不合格' or prev.composite_score - cur.composite_score >= 10)
+    where {{ in_period_scope('cur.period', 'cur.period_type') }}
+      and (lowest.is_lowest_grade or prev.composite_score - cur.composite_score >= 10)
 ),
 
 unioned as (
