@@ -52,12 +52,20 @@
     cast(round({{ expression }}, 4) as double)
 {%- endmacro %}
 {#- Raw values keep 12 significant digits: enough to drop the run-to-run noise of
-    parallel sums, and exact for a per-capita figure of 1e-8 as for a count. (Scaled
-    to a mantissa first, so the rounding has a constant scale on every engine.) -#}
+    parallel sums, and exact for a per-capita figure of 1e-8 as for a count. Engines
+    whose round() takes a computed scale round in decimal; the default scales to a
+    mantissa first, so that its rounding has a constant scale. -#}
 {% macro stored_value(expression) -%}
+    {{ return(adapter.dispatch('stored_value', 'govperf')(expression)) }}
+{%- endmacro %}
+{% macro default__stored_value(expression) -%}
 {%- set magnitude = 'power(10, floor(log10(abs(' ~ expression ~ '))))' -%}
-    cast(case when {{ expression }} = 0 then 0.0
+    cast(case when abs({{ expression }}) < 1e-300 then {{ expression }}
               else round({{ expression }} / {{ magnitude }}, 11) * {{ magnitude }} end as double)
+{%- endmacro %}
+{% macro duckdb__stored_value(expression) -%}
+    cast(case when {{ expression }} = 0 then {{ expression }}
+              else round({{ expression }}, cast(11 - floor(log10(abs({{ expression }}))) as integer)) end as double)
 {%- endmacro %}
 
 {#- A percentile of a group (an aggregate), interpolated between values. -#}

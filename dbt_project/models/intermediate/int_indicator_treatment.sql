@@ -49,7 +49,8 @@ groups as (
 
 caps_0 as (
     select
-        period, period_type, indicator_id, catalogue_version, max_skewness, max_kurtosis, max_treated_points,
+        period, period_type, indicator_id, catalogue_version, outlier_method, lower_percentile, upper_percentile,
+        max_skewness, max_kurtosis, max_treated_points,
         min_value as lo, max_value as hi, 0 as n_low, 0 as n_high
     from groups
 ),
@@ -57,6 +58,7 @@ caps_0 as (
 means_{{ step }} as (
     select
         c.period, c.period_type, c.indicator_id, c.catalogue_version,
+        c.outlier_method, c.lower_percentile, c.upper_percentile,
         c.max_skewness, c.max_kurtosis, c.max_treated_points, c.lo, c.hi, c.n_low, c.n_high,
         count(*) as n,
         sum(least(greatest(t.value, c.lo), c.hi)) / count(*) as mean_value,
@@ -66,36 +68,45 @@ means_{{ step }} as (
     inner join treatable as t
         on t.period = c.period and t.period_type = c.period_type
        and t.indicator_id = c.indicator_id and t.catalogue_version = c.catalogue_version
-    group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+    group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
 ),
 
 shape_{{ step }} as (
     select
         m.*,
-        {{ sample_skewness('m.n', 'sum(power(least(greatest(t.value, m.lo), m.hi) - m.mean_value, 2))',
-                           'sum(power(least(greatest(t.value, m.lo), m.hi) - m.mean_value, 3))') }} as skewness,
-        {{ sample_kurtosis('m.n', 'sum(power(least(greatest(t.value, m.lo), m.hi) - m.mean_value, 2))',
-                           'sum(power(least(greatest(t.value, m.lo), m.hi) - m.mean_value, 4))') }} as kurtosis
+        -- rounded, so that a value on a threshold is judged the same whatever the
+        -- order the rows were summed in
+        round({{ sample_skewness('m.n', 'sum(power(least(greatest(t.value, m.lo), m.hi) - m.mean_value, 2))',
+                                 'sum(power(least(greatest(t.value, m.lo), m.hi) - m.mean_value, 3))') }}, 10)
+            as skewness,
+        round({{ sample_kurtosis('m.n', 'sum(power(least(greatest(t.value, m.lo), m.hi) - m.mean_value, 2))',
+                                 'sum(power(least(greatest(t.value, m.lo), m.hi) - m.mean_value, 4))') }}, 10)
+            as kurtosis
     from means_{{ step }} as m
     inner join treatable as t
         on t.period = m.period and t.period_type = m.period_type
        and t.indicator_id = m.indicator_id and t.catalogue_version = m.catalogue_version
-    group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
 ),
 {%- if step < max_steps %}
 
 caps_{{ step + 1 }} as (
     select
-        period, period_type, indicator_id, catalogue_version, max_skewness, max_kurtosis, max_treated_points,
-        case when fires and skewness < 0 then coalesce(next_low, lo) else lo end as lo,
-        case when fires and skewness >= 0 then coalesce(next_high, hi) else hi end as hi,
+        period, period_type, indicator_id, catalogue_version, outlier_method, lower_percentile, upper_percentile,
+        max_skewness, max_kurtosis, max_treated_points,
+        -- winsorisation sets its caps in the first step (so the shape after it is
+        -- measured too); the skewness/kurtosis rule moves them one value at a time
+        case {% if step == 0 %}when outlier_method = 'winsorise' then lower_percentile {% endif -%}
+             when fires and skewness < 0 then coalesce(next_low, lo) else lo end as lo,
+        case {% if step == 0 %}when outlier_method = 'winsorise' then upper_percentile {% endif -%}
+             when fires and skewness >= 0 then coalesce(next_high, hi) else hi end as hi,
         n_low + case when fires and skewness < 0 then 1 else 0 end as n_low,
         n_high + case when fires and skewness >= 0 then 1 else 0 end as n_high
     from (
         select
             *,
-            coalesce(abs(skewness) > max_skewness and kurtosis > max_kurtosis
-                     and n_low + n_high < max_treated_points, false) as fires
+            coalesce(outlier_method = 'skew_kurtosis' and abs(skewness) > max_skewness
+                     and kurtosis > max_kurtosis and n_low + n_high < max_treated_points, false) as fires
         from shape_{{ step }}
     ) as judged
 ),
