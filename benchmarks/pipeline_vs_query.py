@@ -151,6 +151,7 @@ def _compare_with_marts(con: duckdb.DuckDBPyConnection, warehouse: Path) -> floa
                count(*)
         from hand h
         join wh.marts.fct_indicator_values v on v.department_id = h.department_id and v.period = h.period
+             and v.period_type = 'month'
         where v.indicator_id in ('median_processing_hours', 'good_review_rate')
         """
     ).fetchall()[0]

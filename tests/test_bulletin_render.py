@@ -22,7 +22,8 @@ CREATE TABLE marts.dim_department(department_id VARCHAR, department_name VARCHAR
     parent_id VARCHAR, valid_from DATE, valid_to DATE);
 CREATE TABLE marts.dim_indicator(indicator_id VARCHAR, indicator_name VARCHAR, dimension VARCHAR,
     direction VARCHAR, weight DOUBLE, unit VARCHAR, normalisation VARCHAR, target DOUBLE,
-    catalogue_version VARCHAR);
+    catalogue_version VARCHAR, min_obs INTEGER DEFAULT 1, outlier_method VARCHAR DEFAULT 'skew_kurtosis',
+    missing_method VARCHAR DEFAULT 'reweight', max_lookback INTEGER DEFAULT 3);
 CREATE TABLE marts.dim_catalogue_node(node_id VARCHAR, node_name VARCHAR, parent_id VARCHAR,
     level INTEGER, weight DOUBLE, aggregation VARCHAR, catalogue_version VARCHAR);
 CREATE TABLE marts.fct_indicator_values(period DATE, period_type VARCHAR, department_id VARCHAR,
@@ -87,7 +88,11 @@ def _build_marts(path: Path) -> None:
     con = duckdb.connect(str(path))
     con.execute(SCHEMA)
     con.executemany("INSERT INTO marts.dim_department VALUES (?, ?, ?, ?, ?, ?)", DEPARTMENTS)
-    con.executemany("INSERT INTO marts.dim_indicator VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", INDICATORS)
+    con.executemany(
+        "INSERT INTO marts.dim_indicator (indicator_id, indicator_name, dimension, direction, weight, unit, "
+        "normalisation, target, catalogue_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        INDICATORS,
+    )
     con.executemany("INSERT INTO marts.dim_catalogue_node VALUES (?, ?, ?, ?, ?, ?, ?)", NODES)
     for period, rankings in ((FEBRUARY, FEBRUARY_RANKINGS), (MARCH, MARCH_RANKINGS)):
         con.executemany(
@@ -293,6 +298,10 @@ def test_department_sections_hold_dimension_scores(html: str) -> None:
     assert "运行效能" in section and "87.25" in section
 
 
+# The table's defaults for the treatment columns: min_obs 1, COINr rule, re-weighting.
+TREATMENT = ["1", "偏度峰度截尾（COINr 规则）", "权重重分配"]
+
+
 def test_data_quality_and_methodology(html: str) -> None:
     parser = _parse(html)
     assert [row[:6] for row in parser.tables["quality-files"]] == [
@@ -304,9 +313,9 @@ def test_data_quality_and_methodology(html: str) -> None:
         ["提示性", "service_transactions", "好差评_2024-03.csv", "rating_in_range"]
     ]
     assert parser.tables["indicators"] == [
-        ["预算执行偏差", "运行效能", "1", "逆向（越低越好）", "—", "—", "Z 分数标准化"],
-        ["好评率", "服务质量", "0.6", "正向（越高越好）", "%", "95", "极差标准化（最小-最大值）"],
-        ["投诉率", "服务质量", "0.4", "逆向（越低越好）", "件/万件", "5", "目标值距离法"],
+        ["预算执行偏差", "运行效能", "1", "逆向（越低越好）", "—", "—", "Z 分数标准化", *TREATMENT],
+        ["好评率", "服务质量", "0.6", "正向（越高越好）", "%", "95", "极差标准化（最小-最大值）", *TREATMENT],
+        ["投诉率", "服务质量", "0.4", "逆向（越低越好）", "件/万件", "5", "目标值距离法", *TREATMENT],
     ]
 
 

@@ -29,6 +29,16 @@ Row = dict[str, Any]
 
 GRADES = ("优秀", "良好", "合格", "不合格")
 DIRECTION_LABELS = {"higher": "正向（越高越好）", "lower": "逆向（越低越好）"}
+OUTLIER_LABELS = {
+    "none": "不处理",
+    "winsorise": "百分位缩尾",
+    "skew_kurtosis": "偏度峰度截尾（COINr 规则）",
+}
+MISSING_LABELS = {
+    "reweight": "权重重分配",
+    "group_mean": "同组均值插补",
+    "last_observed": "沿用最近值",
+}
 NORMALISATION_LABELS = {
     "min_max": "极差标准化（最小-最大值）",
     "minmax": "极差标准化（最小-最大值）",
@@ -102,6 +112,8 @@ def _build_environment() -> Environment:
         number=format_number,
         direction_label=_label(DIRECTION_LABELS),
         normalisation_label=_label(NORMALISATION_LABELS),
+        outlier_label=_label(OUTLIER_LABELS),
+        missing_label=_label(MISSING_LABELS),
         severity_label=_label(SEVERITY_LABELS),
         warning_label=_label(WARNING_LABELS),
     )
@@ -257,7 +269,7 @@ def _indicators(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> li
         con,
         """
         SELECT indicator_id, indicator_name, dimension, direction, weight, unit,
-               normalisation, target
+               normalisation, target, min_obs, outlier_method, missing_method, max_lookback
         FROM marts.dim_indicator
         WHERE catalogue_version IS NOT DISTINCT FROM $version
         ORDER BY dimension, indicator_id

@@ -1,5 +1,6 @@
 -- One row per indicator and catalogue version. `dimension` is the indicator's
--- parent node; `weight` is relative within that parent.
+-- parent node; `weight` is relative within that parent. The treatment columns say
+-- how the indicator's outliers and missing values are handled (docs/methodology.md).
 select
     cast(node_id as varchar) as indicator_id,
     cast(node_name as varchar) as indicator_name,
@@ -16,6 +17,10 @@ select
     cast(warn_amber as double) as warn_amber,
     cast(warn_red as double) as warn_red,
     cast(effective_from as date) as effective_from,
-    cast(effective_to as date) as effective_to
+    cast(effective_to as date) as effective_to,
+    cast(denominator as varchar) as denominator,
+    cast(outlier_method as varchar) as outlier_method,
+    cast(missing_method as varchar) as missing_method,
+    cast(max_lookback as integer) as max_lookback
 from {{ ref('stg_reference__catalogue_nodes') }}
 where is_indicator
