@@ -117,15 +117,16 @@ final as (
         q.group_rank,
         q.n_ranked,
         case when q.veto_reason is not null then worst.grade else g.grade end as grade,
-        q.veto_reason is not null or g.grade = worst.grade as is_lowest_grade
+        -- (a catalogue with a single grade does not grade: nobody is "lowest")
+        q.veto_reason is not null or (g.grade = worst.grade and worst.n_grades > 1) as is_lowest_grade
     from quota_applied as q
     inner join {{ ref('stg_reference__catalogue_grades') }} as g
         on g.catalogue_version = q.catalogue_version and g.grade_order = q.quota_grade_order
     inner join (
-        select grades.catalogue_version, grades.grade
+        select grades.catalogue_version, grades.grade, lowest.n_grades
         from {{ ref('stg_reference__catalogue_grades') }} as grades
         inner join (
-            select catalogue_version, max(grade_order) as grade_order
+            select catalogue_version, max(grade_order) as grade_order, count(*) as n_grades
             from {{ ref('stg_reference__catalogue_grades') }}
             group by 1
         ) as lowest using (catalogue_version, grade_order)
