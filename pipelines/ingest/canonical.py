@@ -68,7 +68,13 @@ CANONICAL: dict[str, CanonicalTable] = {
                 Column("channel", "string", required=True, allowed=("online", "offline")),
                 Column("received_at", "timestamp", required=True),
                 Column("completed_at", "timestamp"),
-                Column("time_limit_days", "integer", required=True),
+                # The deadline: a statutory limit in working days, or a due time
+                # (311-style extracts); a case with neither is not judged on time.
+                Column("time_limit_days", "integer"),
+                Column("due_at", "timestamp"),
+                # closed / open / duplicate / transferred. Duplicate and transferred
+                # requests are not cases of the department: no indicator counts them.
+                Column("status", "string", allowed=("closed", "open", "duplicate", "transferred")),
                 Column("materials_required", "integer"),
                 Column("materials_submitted", "integer"),
                 Column("rating", "integer"),

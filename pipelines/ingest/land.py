@@ -137,6 +137,7 @@ def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> 
     digest = hashlib.sha256(LANDING_RULES_VERSION.encode())
     digest.update(mapping.model_dump_json().encode())
     digest.update(registry.model_dump_json().encode())
+    digest.update(repr(mapping.table.columns).encode())  # a canonical column added or changed
     return digest.hexdigest()
 
 
@@ -491,7 +492,8 @@ def empty_source_file(lake: Path, mapping_table: CanonicalTable) -> Path:
     """A zero-row Parquet file with the canonical columns, so a source with no
     extracts yet still has a schema for dbt to read."""
     target = lake / mapping_table.name / "_schema" / "empty.parquet"
-    if not target.exists():
+    expected = [c.name for c in mapping_table.columns]
+    if not target.exists() or pq.read_schema(target).names[: len(expected)] != expected:
         target.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect()
         _copy(con, _no_rows_sql(mapping_table), target)

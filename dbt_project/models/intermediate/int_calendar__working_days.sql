@@ -2,7 +2,7 @@
 -- days (调休). working_day_number counts working days from the start of the
 -- calendar, so "N working days after" is a difference of two numbers.
 with days as (
-    {{ date_series('2015-01-01', '2035-12-31') }}
+    {{ date_series('2000-01-01', '2050-12-31') }}
 ),
 
 exceptions as (

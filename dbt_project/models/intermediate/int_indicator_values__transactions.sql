@@ -21,7 +21,9 @@ completed as (
         {{ grain_period('cases.completed_month', 'grains.period_type') }} as period,
         grains.period_type,
         count(*) as n_completed,
+        sum(case when has_deadline then 1 else 0 end) as n_completed_with_deadline,
         sum(case when completed_on_time then 1 else 0 end) as n_on_time,
+        {{ median('days_to_close') }} as median_days,
         {{ median('processing_hours') }} as median_hours,
         avg(processing_hours) as mean_hours,
         {{ percentile('processing_hours', 0.9) }} as p90_hours,
@@ -60,10 +62,13 @@ overdue_open as (
     select cases.department_id, period_ends.period, period_ends.period_type, count(*) as n_overdue_open
     from cases
     inner join period_ends
-        on cases.due_working_day <= period_ends.last_working_day
+        on (case when cases.due_at is not null
+                 then cases.due_at < {{ period_after('period_ends.period', 'period_ends.period_type') }}
+                 else cases.due_working_day <= period_ends.last_working_day end)
        and cases.received_at < {{ period_after('period_ends.period', 'period_ends.period_type') }}
-    where cases.completed_at is null
-       or cases.completed_at >= {{ period_after('period_ends.period', 'period_ends.period_type') }}
+    where (cases.completed_at is null
+       or cases.completed_at >= {{ period_after('period_ends.period', 'period_ends.period_type') }})
+      and cases.has_deadline
     group by 1, 2, 3
 ),
 
@@ -73,7 +78,7 @@ on_time as (
         coalesce(completed.period, overdue_open.period) as period,
         coalesce(completed.period_type, overdue_open.period_type) as period_type,
         coalesce(completed.n_on_time, 0) as n_on_time,
-        coalesce(completed.n_completed, 0) + coalesce(overdue_open.n_overdue_open, 0) as n_judged
+        coalesce(completed.n_completed_with_deadline, 0) + coalesce(overdue_open.n_overdue_open, 0) as n_judged
     from completed
     full outer join overdue_open
         on overdue_open.department_id = completed.department_id
@@ -98,9 +103,11 @@ received as (
 
 long as (
     select period, period_type, department_id, 'on_time_rate' as indicator_id,
-           100.0 * n_on_time / n_judged as raw_value,
+           100.0 * n_on_time / nullif(n_judged, 0) as raw_value,
            n_judged as n_obs
     from on_time
+    union all
+    select period, period_type, department_id, 'median_days_to_close', median_days, n_completed from completed
     union all
     select period, period_type, department_id, 'median_processing_hours', median_hours, n_completed from completed
     union all

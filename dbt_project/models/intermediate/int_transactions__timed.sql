@@ -1,8 +1,13 @@
 -- Each case with its working-day deadline, whether it met it, and whether a bad
 -- review was rectified within 15 working days. Limited to the cases a run needs.
+-- A duplicate or transferred request is not a case of the department: it is
+-- left out of every indicator (the rows stay in the lake and the marts' counts).
+-- The deadline is the due time when the extract gives one, else the statutory
+-- limit in working days; a case with neither is not judged on time.
 with cases as (
     select * from {{ ref('stg_lake__service_transactions') }}
-    where received_month <= {{ period_end() }}
+    where status not in ('duplicate', 'transferred')
+      and received_month <= {{ period_end() }}
       and (completed_at is null or completed_month >= {{ lookback_start() }})
 ),
 
@@ -14,11 +19,15 @@ timed as (
     select
         cases.*,
         {{ hours_between('cases.received_at', 'cases.completed_at') }} as processing_hours,
+        -- calendar days between the dates, as 311 systems report "days open"
+        {{ dbt.datediff('cast(cases.received_at as date)', 'cast(cases.completed_at as date)', 'day') }}
+            as days_to_close,
         received.working_day_number + cases.time_limit_days as due_working_day,
         completed.working_day_number as completed_working_day,
         rectified.working_day_number - completed.working_day_number as rectification_working_days
     from cases
-    inner join calendar as received on received.calendar_date = cast(cases.received_at as date)
+    -- (a left join: a case is never dropped for a date outside the calendar)
+    left join calendar as received on received.calendar_date = cast(cases.received_at as date)
     left join calendar as completed on completed.calendar_date = cast(cases.completed_at as date)
     left join calendar as rectified on rectified.calendar_date = cast(cases.rectified_at as date)
 ),
@@ -26,7 +35,9 @@ timed as (
 final as (
     select
         *,
-        completed_working_day <= due_working_day as completed_on_time,
+        due_at is not null or time_limit_days is not null as has_deadline,
+        case when due_at is not null then completed_at <= due_at
+             else completed_working_day <= due_working_day end as completed_on_time,
         rating <= 2 and not coalesce(appeal_upheld, false) as counts_as_bad_review,
         rating is not null and not (rating <= 2 and coalesce(appeal_upheld, false)) as counts_as_rated
     from timed

@@ -13,6 +13,8 @@ final as (
         received_at,
         completed_at,
         time_limit_days,
+        due_at,
+        coalesce(status, case when completed_at is null then 'open' else 'closed' end) as status,
         materials_required,
         materials_submitted,
         rating,
