@@ -25,6 +25,9 @@ import pytest
 
 from pipelines.settings import PROJECT_ROOT
 
+# Whole pipeline runs on real data: the second CI stage (make test runs both).
+pytestmark = pytest.mark.slow
+
 COINR = PROJECT_ROOT.parent / "shared" / "data" / "real" / "coinr"
 EXAMPLES = PROJECT_ROOT / "examples" / "asem"
 AGGREGATES = ["Index", "Conn", "Sust", "Physical", "ConEcFin", "Political", "Instit", "P2P", "Environ", "Social",

@@ -23,6 +23,9 @@ import yaml
 
 from pipelines.settings import PROJECT_ROOT
 
+# Whole pipeline runs on real data: the second CI stage (make test runs both).
+pytestmark = pytest.mark.slow
+
 BALTIMORE = PROJECT_ROOT.parent / "shared" / "data" / "real" / "baltimore311"
 EXAMPLE = PROJECT_ROOT / "examples" / "baltimore311"
 FIRST, LAST = "2014-01", "2019-02"
