@@ -133,6 +133,9 @@ def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str
 
 # ------------------------------------------------------------------ CSV
 
+# A long free-text field is data, not an error (the default limit is 128 KiB).
+csv.field_size_limit(2**31 - 1)
+
 def _is_notes(fields: list[str], notes: re.Pattern[str]) -> bool:
     """A notes line (注：…, 数据来源：…) has text in its first field only."""
     return bool(fields) and bool(notes.match(fields[0])) and not any(f.strip() for f in fields[1:])
@@ -195,6 +198,8 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
 
     notes = re.compile(mapping.notes_pattern)
     record_lines, notes_rows = scan_csv_records(utf8_path, header_line, notes)
+    if not record_lines:
+        raise ExtractError(f"{path.name}: line {header_line}: a header and no data rows (header only)")
 
     columns = ", ".join(f"'{_sql_str(h)}': 'VARCHAR'" for h in header)
     con.execute(
