@@ -34,7 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.ingest.assets import REFERENCE_TABLES, _ensure_lake_schemas  # noqa: E402
+from pipelines.ingest.assets import REFERENCE_TABLES, ensure_lake_schemas  # noqa: E402
 from pipelines.parquet import write_table  # noqa: E402
 from pipelines.reference import reference_tables  # noqa: E402
 from pipelines.transform.project import dbt_executable  # noqa: E402
@@ -82,7 +82,7 @@ def build_lake(root: Path, units: int, draws: int) -> Path:
     tables = reference_tables(reference)
     for name in REFERENCE_TABLES:
         write_table(tables[name], lake / "reference" / f"{name}.parquet")
-    _ensure_lake_schemas(lake)
+    ensure_lake_schemas(lake)
     rng = np.random.default_rng(1)
     rows = units * 12
     values = rng.gamma(4.0, 12.0, rows).clip(0, 100)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.ingest.assets import REFERENCE_TABLES, _ensure_lake_schemas
+from pipelines.ingest.assets import REFERENCE_TABLES, ensure_lake_schemas
 from pipelines.parquet import write_table
 from pipelines.reference import reference_tables
 from pipelines.settings import DBT_PROJECT_DIR
@@ -66,7 +66,7 @@ def test_dbt_unit_tests_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     environment = dbt_environment()
     s.lake.mkdir(parents=True)
     s.duckdb_path.parent.mkdir(parents=True)
-    _ensure_lake_schemas(s.lake)
+    ensure_lake_schemas(s.lake)
     tables = reference_tables(s.reference_dir)
     for name in REFERENCE_TABLES:
         write_table(tables[name], s.lake / "reference" / f"{name}.parquet")

@@ -66,7 +66,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from pipelines.ingest.assets import REFERENCE_TABLES, _ensure_lake_schemas
+from pipelines.ingest.assets import REFERENCE_TABLES, ensure_lake_schemas
 from pipelines.ingest.canonical import CANONICAL
 from pipelines.ingest.land import empty_source_file, lake_paths
 from pipelines.parquet import write_table
@@ -294,7 +294,7 @@ def build_marts(home: Path, config: Path, target: Path, batch: list[Case]) -> tu
         environment = dbt_environment()
 
     s.lake.mkdir(parents=True)
-    _ensure_lake_schemas(s.lake)
+    ensure_lake_schemas(s.lake)
     tables = reference_tables(s.reference_dir)
     for name in REFERENCE_TABLES:
         write_table(tables[name], s.lake / "reference" / f"{name}.parquet")

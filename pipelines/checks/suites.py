@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from pipelines.checks.gate import CheckOutcome
 from pipelines.reference import load_yaml_model
@@ -35,11 +35,38 @@ class Expectation(BaseModel):
         return f"{self.type.removeprefix('expect_')}:{target}"
 
 
+class Completeness(BaseModel):
+    """Every department in office delivers rows for each period by the mapping's deadline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    severity: Literal["error", "warning"] = "warning"  # one department's missing file is a warning
+
+
+class Volume(BaseModel):
+    """Each department's rows against the median of its own last `lookback` periods."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    lookback: int = Field(default=6, ge=3, le=36)
+    min_ratio: float = Field(default=0.5, ge=0)
+    max_ratio: float = Field(default=2.0, ge=1)
+    min_rows: int = Field(default=20, ge=1)
+    severity: Literal["error", "warning"] = "warning"
+
+
 class Suite(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     source: str
-    completeness: bool = True
+    # `true` for the defaults, `false` (or absent) for none, or the settings.
+    completeness: Completeness | None = None
+    volume: Volume | None = None
     expectations: list[Expectation] = Field(min_length=1)
+
+    @field_validator("completeness", "volume", mode="before")
+    @classmethod
+    def _switch(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is True:
+            return {}
+        return None if value is False else value
 
 
 def load_suites(quality_dir: Path) -> dict[str, Suite]:
@@ -75,6 +102,7 @@ class LandedFile:
     period: dt.date
     file_hash: str
     parquet: Path
+    register: Path | None = None  # the period's submission register: which slices are superseded
 
 
 def run_suite(suite: Suite, files: list[LandedFile]) -> list[CheckOutcome]:
@@ -132,8 +160,19 @@ def _validator(suite: Suite):
     batches = iter(range(1_000_000))
 
     def validate(files: list[LandedFile]) -> list[tuple[Expectation, bool, str]]:
-        paths = ", ".join("'" + f.parquet.as_posix().replace("'", "''") + "'" for f in files)
-        asset = datasource.add_query_asset(name=f"batch_{next(batches)}", query=f"select * from read_parquet([{paths}])")
+        def quoted(paths: list[Path]) -> str:
+            return ", ".join("'" + p.as_posix().replace("'", "''") + "'" for p in paths)
+
+        query = f"select * from read_parquet([{quoted([f.parquet for f in files])}], union_by_name = true) as landed"
+        registers = sorted({f.register for f in files if f.register and f.register.exists()})
+        if registers:
+            # A resubmission's superseded slices are history, not data to validate.
+            query += (
+                f" where not exists (select 1 from read_parquet([{quoted(registers)}]) as register"
+                " where register.file_hash = landed._file_hash and register.department_id = landed.department_id"
+                " and register.status <> 'current')"
+            )
+        asset = datasource.add_query_asset(name=f"batch_{next(batches)}", query=query)
         result = asset.add_batch_definition_whole_table("all").get_batch().validate(gx_suite)
         found = {str(r.expectation_config.id): r for r in result.results}
         return [

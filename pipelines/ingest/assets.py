@@ -33,7 +33,8 @@ from pipelines.ingest.mapping import SourceMapping, load_mappings
 from pipelines.parquet import write_table
 from pipelines.partitions import monthly, months_of
 from pipelines.reference import DepartmentRegistry, load_departments, reference_tables
-from pipelines.checks.suites import load_suites
+from pipelines.checks.suites import Suite, load_suites
+from pipelines.ingest import submissions
 from pipelines.settings import QUALITY_DIR, settings
 
 REFERENCE_TABLES = (
@@ -51,8 +52,21 @@ FILE_CHECKS = {
     "file_readable": ("error", "Every file of the month could be decoded and has the mapped columns."),
     "rows_balanced": ("error", "Per file, rows read from the raw records = rows accepted + rows quarantined."),
     "quarantine_within_limit": ("error", "Per file, the quarantined share is within the mapping's limit."),
-    "departments_reported": ("warning", "Every department in office sent data for the month."),
 }
+SOURCE_CHECKS = {
+    "departments_reported": "Every department in office delivered its rows by the submission deadline.",
+    "volume_within_history": "Each department's rows are in line with its own recent history.",
+}
+
+
+def check_severities(suite: "Suite | None") -> dict[str, str]:
+    """Each check this source runs, with its severity (from quality/<source>.yaml)."""
+    severities = {name: severity for name, (severity, _text) in FILE_CHECKS.items()}
+    if suite and suite.completeness:
+        severities["departments_reported"] = suite.completeness.severity
+    if suite and suite.volume:
+        severities["volume_within_history"] = suite.volume.severity
+    return severities
 
 
 def ingest_key(source: str) -> dg.AssetKey:
@@ -82,7 +96,7 @@ def reference_data(context: dg.AssetExecutionContext) -> Iterator[dg.Materialize
     tables = reference_tables(s.reference_dir)
     target_dir = s.lake / "reference"
     target_dir.mkdir(parents=True, exist_ok=True)
-    _ensure_lake_schemas(s.lake)
+    ensure_lake_schemas(s.lake)
     for name in REFERENCE_TABLES:
         path = target_dir / f"{name}.parquet"
         write_table(tables[name], path)
@@ -92,12 +106,19 @@ def reference_data(context: dg.AssetExecutionContext) -> Iterator[dg.Materialize
         )
 
 
-def _ensure_lake_schemas(lake: Path) -> None:
+def ensure_lake_schemas(lake: Path) -> None:
     """Zero-row files so that dbt can read every source before its first extract."""
     for table in CANONICAL.values():
         empty_source_file(lake, table)
-    for folder, schema in (("file_loads", FILE_LOAD_SCHEMA), ("quarantine", QUARANTINE_SCHEMA)):
+        empty_source_file(lake / "history", table)
+    for folder, schema in (
+        ("file_loads", FILE_LOAD_SCHEMA),
+        ("quarantine", QUARANTINE_SCHEMA),
+        ("submissions", submissions.REGISTER_SCHEMA),
+    ):
         target = lake / folder / "_schema" / "_schema" / "empty.parquet"
+        if target.exists() and pq.read_schema(target).names != schema.names:
+            target.unlink()  # the schema grew in an upgrade
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.Table.from_pylist([], schema=schema), target)
@@ -122,25 +143,48 @@ def ingest_month(
     inbox: Path,
     lake: Path,
     archive: Path,
-    expects_every_department: bool = True,
+    suite: Suite | None = None,
+    today: dt.date | None = None,
 ) -> tuple[list[FileLanding], list[CheckOutcome]]:
-    """Land every file of one source and month; return the landings and the file checks."""
+    """Land every file of one source and month, register which file is current
+    for each department, and return the landings and the file checks."""
     files = files_for_month(inbox, mapping, month)
     landings = [land_file(p, p.relative_to(inbox).as_posix(), mapping, registry, lake, archive) for p in files]
-    _drop_withdrawn_files(lake, mapping.source, month, {landing.file_hash for landing in landings})
+    submissions.move_withdrawn_to_history(lake, mapping.source, month, {landing.file_hash for landing in landings})
+    register = submissions.build_register(mapping, month, landings, lake)
+    submissions.write_register(lake, mapping.source, month, register)
     outcomes = file_check_outcomes(mapping, month, landings)
-    if expects_every_department and is_period_start(mapping, month):
-        outcomes.append(_departments_reported(mapping, month, landings, registry, lake))
+    if suite and suite.completeness and is_period_start(mapping, month):
+        outcomes.append(
+            submissions.completeness_outcome(
+                mapping, month, register.to_pylist(), registry, suite.completeness.severity,
+                today or dt.date.today(),
+            )
+        )
     return landings, outcomes
 
 
-def _drop_withdrawn_files(lake: Path, source: str, month: dt.date, current: set[str]) -> None:
-    """A file no longer in the inbox no longer feeds the month (its original stays archived)."""
-    for kind in ("accepted", "quarantine", "file_load"):
-        folder = lake_paths(lake, source, month, "x")[kind].parent
-        for path in folder.glob("*.parquet"):
-            if path.stem not in current:
-                path.unlink()
+def volume_outcomes(mapping: SourceMapping, months: list[dt.date], lake: Path, suite: Suite | None) -> list[CheckOutcome]:
+    """The volume check of each month, read from the registers of it and the
+    months before (landed in this run or earlier)."""
+    if not suite or not suite.volume:
+        return []
+    volume = suite.volume
+    outcomes = []
+    for month in months:
+        if not is_period_start(mapping, month):
+            continue
+        periods = [month]
+        while len(periods) <= volume.lookback * (3 if mapping.quarterly else 1):
+            periods.append((periods[-1] - dt.timedelta(days=1)).replace(day=1))
+        history = {p: submissions.read_register(lake, mapping.source, p) for p in periods if is_period_start(mapping, p)}
+        outcomes.append(
+            submissions.volume_outcome(
+                mapping, month, history, volume.lookback, volume.min_ratio, volume.max_ratio, volume.min_rows,
+                volume.severity,
+            )
+        )
+    return outcomes
 
 
 def file_check_outcomes(mapping: SourceMapping, month: dt.date, landings: list[FileLanding]) -> list[CheckOutcome]:
@@ -170,44 +214,14 @@ def file_check_outcomes(mapping: SourceMapping, month: dt.date, landings: list[F
     return outcomes
 
 
-def _departments_reported(
-    mapping: SourceMapping, month: dt.date, landings: list[FileLanding], registry: DepartmentRegistry, lake: Path
-) -> CheckOutcome:
-    next_month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    active = {
-        d.id for d in registry.departments
-        if d.valid_from < next_month and (d.valid_to is None or d.valid_to >= month)
-    }
-    reported: set[str] = set()
-    accepted = [lake_paths(lake, mapping.source, month, x.file_hash)["accepted"] for x in landings]
-    if accepted:
-        con = duckdb.connect()  # its own connection: months are ingested in parallel threads
-        try:
-            reported = {
-                r[0] for r in con.execute(
-                    "select distinct department_id from read_parquet(?)", [[p.as_posix() for p in accepted]]
-                ).fetchall()
-            }
-        finally:
-            con.close()
-    missing = sorted(active - reported)
-    if not landings:
-        details = f"{month:%Y-%m} 未收到 {mapping.source} 文件 (no file received)"
-    elif missing:
-        details = f"{len(missing)} 个部门未报送 (not reported): {', '.join(missing)}"
-    else:
-        details = f"{len(active)} 个在职部门均已报送"
-    return CheckOutcome(
-        source=mapping.source, period=month, file_hash=None, check_name="departments_reported",
-        severity="warning", passed=not missing and bool(landings), details=details,
-    )
-
-
 def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
     key = ingest_key(mapping.source)
+    suite = load_suites(QUALITY_DIR).get(mapping.source)
+    severities = check_severities(suite)
+    descriptions = {name: text for name, (_severity, text) in FILE_CHECKS.items()} | SOURCE_CHECKS
     specs = [
-        dg.AssetCheckSpec(name, asset=key, blocking=severity == "error", description=text)
-        for name, (severity, text) in FILE_CHECKS.items()
+        dg.AssetCheckSpec(name, asset=key, blocking=severity == "error", description=descriptions[name])
+        for name, severity in severities.items()
     ]
 
     @dg.asset(
@@ -224,16 +238,12 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         s = settings()
         registry = load_departments(s.reference_dir)
-        suite = load_suites(QUALITY_DIR).get(mapping.source)
-        complete = suite.completeness if suite else True
         all_landings: list[FileLanding] = []
         all_outcomes: list[CheckOutcome] = []
         months = months_of(context)
 
         def ingest(month: dt.date) -> tuple[list[FileLanding], list[CheckOutcome]]:
-            landings, outcomes = ingest_month(mapping, month, registry, s.inbox, s.lake, s.archive, complete)
-            gate.record(s.lake, mapping.source, month, "ingest", outcomes)
-            return landings, outcomes
+            return ingest_month(mapping, month, registry, s.inbox, s.lake, s.archive, suite)
 
         # Two months at a time: DuckDB releases the GIL, so one month's SQL runs
         # while the other's file is decoded in Python.
@@ -241,13 +251,17 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
             for landings, outcomes in pool.map(ingest, months):
                 all_landings += landings
                 all_outcomes += outcomes
+        # After every month is registered: a month's volume reads the months before it.
+        all_outcomes += volume_outcomes(mapping, months, s.lake, suite)
+        for month in months:
+            gate.record(s.lake, mapping.source, month, "ingest", [o for o in all_outcomes if o.period == month])
         for landing in all_landings:
             context.log.info(
                 f"{landing.file_name} sha256={landing.file_hash[:12]}… read={landing.rows_read} "
                 f"accepted={landing.rows_accepted} quarantined={landing.rows_quarantined}"
             )
         yield dg.MaterializeResult(metadata=_landing_metadata(all_landings))
-        for name, (severity, _text) in FILE_CHECKS.items():
+        for name, severity in severities.items():
             relevant = [o for o in all_outcomes if o.check_name == name]
             failed = [o for o in relevant if not o.passed]
             yield dg.AssetCheckResult(

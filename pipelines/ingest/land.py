@@ -72,12 +72,13 @@ FILE_LOAD_SCHEMA = pa.schema(
         ("file_error", pa.string()),
         ("archive_path", pa.string()),
         ("config_fingerprint", pa.string()),
+        ("submitted_at", pa.timestamp("us")),
         ("loaded_at", pa.timestamp("us")),
     ]
 )
 
 # Bump when landing rules change in a way that should re-land files already landed.
-LANDING_RULES_VERSION = "1"
+LANDING_RULES_VERSION = "2"
 
 
 @dataclass
@@ -96,6 +97,9 @@ class FileLanding:
     file_error: str | None
     archive_path: str
     config_fingerprint: str
+    # When the department delivered the file: its modification time in the inbox.
+    # Orders resubmissions and decides lateness against the submission deadline.
+    submitted_at: dt.datetime
     loaded_at: dt.datetime
 
     @property
@@ -143,6 +147,7 @@ def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> 
 
 def read_file_load(path: Path) -> FileLanding:
     row = pq.read_table(path).to_pylist()[0]
+    row.setdefault("submitted_at", row["loaded_at"])  # landed before submission times were kept
     return FileLanding(**row)
 
 
@@ -183,6 +188,7 @@ def land_file(
         file_error=None,
         archive_path=str(archived.relative_to(archive_dir.parent)),
         config_fingerprint=fingerprint,
+        submitted_at=dt.datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0),
         loaded_at=dt.datetime.now().replace(microsecond=0),
     )
     for target in paths.values():

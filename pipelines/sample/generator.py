@@ -59,7 +59,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
+import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -286,7 +289,8 @@ Report = Callable[[int], None]
 
 # Stable integer keys mixed into the seed so each source has its own stream.
 _STREAMS = {"model": 1, "allocation": 2, "projects": 3, "adjustments": 4, "leader_reviews": 5,
-            "service_transactions": 11, "hotline_complaints": 12, "surveys": 13, "budget": 14}
+            "service_transactions": 11, "hotline_complaints": 12, "surveys": 13, "budget": 14,
+            "delivery": 21}
 
 # --------------------------------------------------------------------------
 # Public API
@@ -354,6 +358,7 @@ def generate_city(
         target = out_dir / source
         target.mkdir(parents=True, exist_ok=True)
         files, rows = writer(city, target, lambda n, source=source: report(source, n))
+        _stamp_deliveries(files, seed)
         summary.files.extend(files)
         summary.rows[source] = rows
     return summary
@@ -874,6 +879,23 @@ def _save_workbook(workbook: Workbook, path: Path, stamp: dt.datetime) -> None:
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o644 << 16
             target.writestr(fixed, replacements.get(entry.filename) or source.read(entry))
+
+
+def _stamp_deliveries(files: list[Path], seed: int) -> None:
+    """Set each file's modification time to when the department "delivered" it,
+    which govperf reads as the submission time: 09:00 on day 1-4 after the period
+    ends, except about one file in twelve, delivered a week later (late)."""
+    for path in files:
+        match = re.search(r"(\d{4})(?:Q([1-4])|(\d{2}))", path.stem)
+        if not match:
+            continue
+        year, quarter, month = int(match[1]), match[2], match[3]
+        last_month = 3 * int(quarter) if quarter else int(month)
+        after = dt.date(year + last_month // 12, last_month % 12 + 1, 1)
+        rng = _rng(seed, "delivery", zlib.crc32(path.name.encode()))
+        delay = int(rng.integers(7, 10)) if rng.random() < 1 / 12 else int(rng.integers(0, 4))
+        delivered = dt.datetime.combine(after + dt.timedelta(days=delay), dt.time(9, 0))
+        os.utime(path, (delivered.timestamp(), delivered.timestamp()))
 
 
 def _stamp_after(calendar: Calendar, month: Month) -> dt.datetime:

@@ -1,6 +1,6 @@
 -- 加减分 and 一票否决 items; the month is the period of the file that carried them.
 with source as (
-    select * from {{ source('lake', 'adjustments') }}
+    {{ current_submission_rows('adjustments') }}
 )
 
 select

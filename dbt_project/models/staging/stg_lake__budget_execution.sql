@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('lake', 'budget_execution') }}
+    {{ current_submission_rows('budget_execution') }}
 )
 
 select

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('lake', 'hotline_complaints') }}
+    {{ current_submission_rows('hotline_complaints') }}
 )
 
 select

@@ -1,7 +1,7 @@
 -- Indicator values and denominators supplied as figures (a published index, a
 -- yearbook); the period is the period of the file that carried them.
 with source as (
-    select * from {{ source('lake', 'indicator_observations') }}
+    {{ current_submission_rows('indicator_observations') }}
 )
 
 select

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('lake', 'key_projects') }}
+    {{ current_submission_rows('key_projects') }}
 )
 
 select

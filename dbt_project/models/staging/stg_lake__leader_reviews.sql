@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('lake', 'leader_reviews') }}
+    {{ current_submission_rows('leader_reviews') }}
 )
 
 select

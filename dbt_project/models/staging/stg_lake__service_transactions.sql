@@ -1,7 +1,7 @@
 -- One row per case. Month attribution follows PRODUCT.md: time and on-time
 -- indicators use the completion month, volume and channel the receipt month.
 with source as (
-    select * from {{ source('lake', 'service_transactions') }}
+    {{ current_submission_rows('service_transactions') }}
 ),
 
 final as (

@@ -1,6 +1,6 @@
 -- One row per response and question (the export is unpivoted at ingest).
 with source as (
-    select * from {{ source('lake', 'survey_responses') }}
+    {{ current_submission_rows('survey_responses') }}
 )
 
 select

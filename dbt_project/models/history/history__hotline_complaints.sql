@@ -1,0 +1,1 @@
+{{ submission_history('hotline_complaints') }}

@@ -1,0 +1,1 @@
+{{ submission_history('indicator_observations') }}

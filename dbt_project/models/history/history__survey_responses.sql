@@ -1,0 +1,1 @@
+{{ submission_history('survey_responses') }}
