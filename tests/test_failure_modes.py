@@ -37,6 +37,8 @@ ROW_MODES = [
     ("huge free-text field", GOOD.replace(",满意,,", ",满意," + "很" * 200_000 + ","), ("accept", None)),
     ("formula text in a comment", GOOD.replace(",满意,,", ",满意,=cmd|' /C calc'!A0,"), ("accept", None)),
     ("HTML in a comment", GOOD.replace(",满意,,", ",满意,<script>alert(1)</script>,"), ("accept", None)),
+    ("future date", GOOD.replace("2025-03-03 09:00:00", "2031-03-03 09:00:00").replace("2025-03-04", "2031-03-04"),
+     ("quarantine", "未来日期")),
     ("full-width digits and a unit", GOOD.replace(",5,4,3,", ",５个工作日,４,３,"), ("accept", None)),
     ("Chinese date format", GOOD.replace("2025-03-03 09:00:00", "2025/3/3 09:00"), ("accept", None)),
     ("placeholder for a missing value", GOOD.replace(",4,3,", ",—,无,"), ("accept", None)),

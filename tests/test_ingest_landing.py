@@ -143,6 +143,42 @@ def test_spreadsheet_with_title_rows_notes_and_data_on_the_second_sheet(tmp_path
     assert reason[0][0] == 5 and "预算数" in reason[0][1]
 
 
+def test_legacy_xls_with_title_rows_notes_and_data_on_the_second_sheet(tmp_path):
+    """A BIFF (Excel 97-2003) workbook, as older office systems still export."""
+    import xlwt
+
+    workbook = xlwt.Workbook(encoding="utf-8")
+    workbook.add_sheet("说明").write(0, 0, "本表说明")
+    sheet = workbook.add_sheet("执行情况")
+    rows = [
+        ["2025年3月部门预算执行情况表"],
+        ["部门编码", "部门名称", "月份", "预算数", "执行数"],
+        ["D001", "市政务服务和数据管理局", "2025年3月", "1,200.50", 1100],
+        ["D002", "市人民政府办公室", "2025-03-01", 900, 80.5],
+        ["D999", "未知的部门", "2025年3月", 10, 10],
+        [],
+        ["注：执行数为当月实际支出。"],
+        ["　　数据截至月末。"],
+    ]
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            sheet.write(r, c, value)
+    folder = tmp_path / "budget"
+    folder.mkdir()
+    path = folder / "预算执行_202503.xls"
+    workbook.save(str(path))
+    mapping = MAPPINGS["budget_execution"].model_copy(update={"format": "xls"})
+    landing = land_file(path, "budget/预算执行_202503.xls", mapping, REGISTRY, tmp_path / "lake", tmp_path / "archive")
+    assert landing.file_error is None
+    assert (landing.rows_read, landing.rows_accepted, landing.rows_quarantined, landing.notes_rows) == (3, 2, 1, 2)
+    accepted = duckdb.sql(
+        f"select department_id, month, planned_amount, actual_amount from '{tmp_path}/lake/budget_execution/*/*.parquet' order by 1"
+    ).fetchall()
+    assert accepted == [("D001", dt.date(2025, 3, 1), 1200.5, 1100.0), ("D002", dt.date(2025, 3, 1), 900.0, 80.5)]
+    line, reason = duckdb.sql(f"select line, reason from '{tmp_path}/lake/quarantine/*/*/*.parquet'").fetchall()[0]
+    assert line == 5 and "未知部门" in reason
+
+
 def test_mapping_mistakes_are_reported_with_the_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
@@ -185,3 +221,40 @@ def test_spreadsheet_rows_are_counted_from_the_sheet_itself():
     assert count_xlsx_rows(real, "Sheet 1", header_row=1) == 10_000
     rows = CalamineWorkbook.from_path(str(real)).get_sheet_by_name("Sheet 1").to_python()
     assert len(rows) - 1 == 10_000
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("2025年3月3日", dt.datetime(2025, 3, 3)),
+        ("2025/3/3", dt.datetime(2025, 3, 3)),
+        ("20250303", dt.datetime(2025, 3, 3)),
+        ("２０２５－０３－０３　０９：３０：００", dt.datetime(2025, 3, 3, 9, 30)),
+        ("2025/3/3 9:30", dt.datetime(2025, 3, 3, 9, 30)),
+    ],
+)
+def test_dates_as_offices_write_them_are_read_exactly(tmp_path, written, expected):
+    row = GOOD.replace("2025-03-03 09:00:00", written).replace("2025-03-04 10:00:00", "")
+    landing, quarantine = _land(tmp_path, f"{HEADER}\r\n{row}\r\n")
+    assert quarantine == [] and landing.rows_accepted == 1
+    got = duckdb.sql(f"select received_at from '{tmp_path}/lake/service_transactions/*/*.parquet'").fetchall()
+    assert got == [(expected,)]
+
+
+@pytest.mark.parametrize(
+    ("limit", "required", "submitted"),
+    [("５个工作日", "４", "３"), ("5 个工作日", "1,004", "1,000"), ("５", "—", "无")],
+)
+def test_numbers_as_offices_write_them_are_read_exactly(tmp_path, limit, required, submitted):
+    row = GOOD.replace(",5,4,3,", f',{limit},"{required}","{submitted}",')
+    landing, quarantine = _land(tmp_path, f"{HEADER}\r\n{row}\r\n")
+    assert quarantine == [] and landing.rows_accepted == 1
+    got = duckdb.sql(
+        f"select time_limit_days, materials_required, materials_submitted from '{tmp_path}/lake/service_transactions/*/*.parquet'"
+    ).fetchall()
+
+    def number(text: str) -> int | None:
+        text = text.translate(str.maketrans("０１２３４５６７８９", "0123456789")).replace(",", "")
+        return None if text in ("—", "无") else int(text.split("个")[0].strip())
+
+    assert got == [(number(limit), number(required), number(submitted))]

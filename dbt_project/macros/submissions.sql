@@ -5,7 +5,7 @@
   the history schema keeps every row ever landed, with its status.
 #}
 
-{% macro current_submission_rows(table) %}
+{% macro current_submission_rows(table, slice_column=none) %}
     select landed.*
     from {{ source('lake', table) }} as landed
     where not exists (
@@ -13,11 +13,12 @@
         from {{ ref('stg_ingest__submissions') }} as register
         where register.file_hash = landed._file_hash
           and register.department_id = landed.department_id
+          {% if slice_column %}and register.slice = landed.{{ slice_column }}{% endif %}
           and register.status <> 'current'
     )
 {% endmacro %}
 
-{% macro submission_history(table) %}
+{% macro submission_history(table, slice_column=none) %}
     -- Every row landed for {{ table }}: current, superseded by a resubmission,
     -- or from a file withdrawn from the inbox.
     select
@@ -36,4 +37,5 @@
         on register.file_hash = landed._file_hash
        and register.department_id = landed.department_id
        and register.period = landed._period
+       {% if slice_column %}and register.slice = landed.{{ slice_column }}{% endif %}
 {% endmacro %}

@@ -12,6 +12,7 @@ import dagster as dg
 from pipelines.checks import gate
 from pipelines.checks.suites import LandedFile, load_suites, run_suite
 from pipelines.ingest.assets import ingest_key
+from pipelines.ingest.canonical import CANONICAL
 from pipelines.ingest.submissions import register_path
 from pipelines.partitions import months_of
 from pipelines.settings import QUALITY_DIR, settings
@@ -38,7 +39,7 @@ def build_quality_suite_check(sources: list[str]) -> dg.AssetChecksDefinition:
         for check_key in sorted(context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()):
             source = check_key.asset_key.path[-1]
             files = [
-                LandedFile(month, path.stem, path, register_path(s.lake, source, month))
+                LandedFile(month, path.stem, path, register_path(s.lake, source, month), CANONICAL[source].slice_column)
                 for month in months
                 for path in sorted((s.lake / source / f"{month:%Y-%m}").glob("*.parquet"))
             ]

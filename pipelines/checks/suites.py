@@ -103,6 +103,7 @@ class LandedFile:
     file_hash: str
     parquet: Path
     register: Path | None = None  # the period's submission register: which slices are superseded
+    slice_column: str | None = None  # see CanonicalTable.slice_column
 
 
 def run_suite(suite: Suite, files: list[LandedFile]) -> list[CheckOutcome]:
@@ -170,7 +171,13 @@ def _validator(suite: Suite):
             query += (
                 f" where not exists (select 1 from read_parquet([{quoted(registers)}]) as register"
                 " where register.file_hash = landed._file_hash and register.department_id = landed.department_id"
-                " and register.status <> 'current')"
+                " and register.status <> 'current'"
+                + (
+                    f" and register.slice = coalesce(cast(landed.{files[0].slice_column} as varchar), '')"
+                    if files[0].slice_column
+                    else ""
+                )
+                + ")"
             )
         asset = datasource.add_query_asset(name=f"batch_{next(batches)}", query=query)
         result = asset.add_batch_definition_whole_table("all").get_batch().validate(gx_suite)

@@ -37,7 +37,9 @@ class Column:
 @dataclass(frozen=True)
 class RowRule:
     column: str
-    sql: str  # true when the row is valid; NULLs count as valid (required is separate)
+    # True when the row is valid; NULLs count as valid (required is separate).
+    # {delivered_at} stands for the time the file was delivered.
+    sql: str
     reason: str  # what a person can act on
 
 
@@ -49,10 +51,17 @@ class CanonicalTable:
     # department-in-office check and the gate's completeness check.
     activity_date: str | None = None
     rules: tuple[RowRule, ...] = field(default_factory=tuple)
+    # A resubmission replaces a department's rows for the period; where files
+    # carry different series for the same departments (a yearbook's tables), a
+    # slice is the department and this column.
+    slice_column: str | None = None
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
+
+# No event can postdate the file that reports it.
+FUTURE = "日期晚于文件报送时间，是未来日期 (a date after the file was delivered: in the future)"
 
 DEPARTMENT = Column("department_id", "string", required=True, department=True)
 
@@ -86,6 +95,7 @@ CANONICAL: dict[str, CanonicalTable] = {
             ),
             activity_date="received_at",
             rules=(
+                RowRule("received_at", "received_at <= {delivered_at}", FUTURE),
                 RowRule("rating", "rating between 1 and 5", "评价等级超出1-5范围 (rating out of range 1-5)"),
                 RowRule("completed_at", "completed_at >= received_at", "办结时间早于受理时间 (completed before received)"),
                 RowRule("time_limit_days", "time_limit_days >= 0", "承诺时限为负数 (negative time limit)"),
@@ -108,7 +118,10 @@ CANONICAL: dict[str, CanonicalTable] = {
                 Column("content", "string"),
             ),
             activity_date="received_at",
-            rules=(RowRule("closed_at", "closed_at >= received_at", "办结时间早于受理时间 (closed before received)"),),
+            rules=(
+                RowRule("received_at", "received_at <= {delivered_at}", FUTURE),
+                RowRule("closed_at", "closed_at >= received_at", "办结时间早于受理时间 (closed before received)"),
+            ),
         ),
         CanonicalTable(
             "survey_responses",
@@ -121,7 +134,10 @@ CANONICAL: dict[str, CanonicalTable] = {
                 Column("comment", "string"),
             ),
             activity_date="responded_on",
-            rules=(RowRule("score", "score between 0 and 100", "问卷得分超出0-100范围 (score out of range 0-100)"),),
+            rules=(
+                RowRule("responded_on", "responded_on <= cast({delivered_at} as date)", FUTURE),
+                RowRule("score", "score between 0 and 100", "问卷得分超出0-100范围 (score out of range 0-100)"),
+            ),
         ),
         CanonicalTable(
             "leader_reviews",
@@ -174,8 +190,13 @@ CANONICAL: dict[str, CanonicalTable] = {
                 Column("indicator_id", "string", required=True),
                 Column("value", "number"),
                 Column("n_obs", "integer"),
+                # The period a value is about, when one file holds several (a
+                # yearbook's year columns: a year is dated at its first month);
+                # otherwise the file's period.
+                Column("period", "date"),
             ),
             rules=(RowRule("n_obs", "n_obs >= 0", "观测数为负数 (negative number of observations)"),),
+            slice_column="indicator_id",
         ),
         CanonicalTable(
             "adjustments",

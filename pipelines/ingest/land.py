@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -78,7 +79,7 @@ FILE_LOAD_SCHEMA = pa.schema(
 )
 
 # Bump when landing rules change in a way that should re-land files already landed.
-LANDING_RULES_VERSION = "2"
+LANDING_RULES_VERSION = "3"
 
 
 @dataclass
@@ -213,8 +214,18 @@ def land_file(
             landing.rows_read = result.rows_read
             landing.notes_rows = result.notes_rows
 
+            try:
+                constants = mapping.constants | _title_constants(mapping, result.title_lines, file_name)
+            except ExtractError as exc:
+                landing.file_error = str(exc)
+                _quarantine_whole_file(con, path, landing, mapping, paths)
+                _write_file_load(landing, paths["file_load"])
+                return landing
+            headers = [r[0] for r in con.execute("describe extract_rows").fetchall()]
             _register_departments(con, registry)
-            con.execute(f"create or replace table extract_checked as {_clean_sql(mapping, period)}")
+            con.execute(
+                f"create or replace table extract_checked as {_clean_sql(mapping, period, headers, constants, landing.submitted_at)}"
+            )
             landing.rows_accepted, landing.rows_quarantined = _write_outputs(con, mapping, landing, paths)
         finally:
             con.close()
@@ -303,15 +314,32 @@ def _mapped_value(column: str, text: str, mapping: SourceMapping) -> str:
     return f"(case {text} {cases} else {text} end)"
 
 
-def _clean_sql(mapping: SourceMapping, period: dt.date) -> str:
+def _title_constants(mapping: SourceMapping, title_lines: list[str], file_name: str) -> dict[str, str]:
+    """Values the mapping reads from the title lines above the header."""
+    found = {}
+    for column, pattern in mapping.title_values.items():
+        match = next((m for line in title_lines if (m := re.search(pattern, line))), None)
+        if match is None:
+            raise ExtractError(
+                f"{file_name}: lines 1-{len(title_lines)}: no title line matches {pattern!r} "
+                f"(needed for {column}); title lines: {title_lines}"
+            )
+        found[column] = match["value"].strip()
+    return found
+
+
+def _clean_sql(
+    mapping: SourceMapping, period: dt.date, headers: list[str], constants: dict[str, str], delivered_at: dt.datetime
+) -> str:
     """One SELECT giving typed canonical columns, _line and the reasons a row fails."""
     table: CanonicalTable = mapping.table
     source_rows = "extract_rows"
     header_of = dict(mapping.columns)
     if mapping.unpivot:
         unpivot = mapping.unpivot
-        keys = ", ".join(_ident(h) for h in unpivot.columns)
-        question_map = " ".join(f"when {_lit(h)} then {_lit(q)}" for h, q in unpivot.columns.items())
+        names = unpivot.names(headers)
+        keys = ", ".join(_ident(h) for h in names)
+        question_map = " ".join(f"when {_lit(h)} then {_lit(q)}" for h, q in names.items())
         source_rows = (
             f"(select *, case __question {question_map} end as __question_id "
             f"from extract_rows unpivot include nulls (__value for __question in ({keys})))"
@@ -322,8 +350,8 @@ def _clean_sql(mapping: SourceMapping, period: dt.date) -> str:
     trims, texts, typed, reasons = [], [], [], []
     for column in table.columns:
         header = header_of.get(column.name)
-        if header is None and column.name in mapping.constants:
-            text = _lit(mapping.constants[column.name])
+        if header is None and column.name in constants:
+            text = _mapped_value(column.name, _lit(constants[column.name]), mapping)
             label = f"常量 {column.name}".replace("'", "''")
         elif header is None:
             typed.append(f"null::{DUCKDB_TYPES[column.type]} as {column.name}")
@@ -366,9 +394,10 @@ def _clean_sql(mapping: SourceMapping, period: dt.date) -> str:
             )
 
     dept_column = next(c for c in table.columns if c.department)
+    delivered = f"timestamp '{delivered_at:%Y-%m-%d %H:%M:%S}'"
     typed_names = {c.name for c in table.columns}
     reasons += [
-        f"case when not coalesce({rule.sql}, true) then '{rule.reason}' end"
+        f"case when not coalesce({rule.sql.format(delivered_at=delivered)}, true) then '{rule.reason}' end"
         for rule in table.rules
         if {rule.column} <= typed_names
     ]

@@ -26,11 +26,34 @@ class _Strict(BaseModel):
 
 
 class Unpivot(_Strict):
-    """Wide question columns become (question, score) rows, as surveys need."""
+    """Wide columns become (name, value) rows: a survey's question columns, or a
+    yearbook's year columns."""
 
-    columns: dict[str, str] = Field(min_length=1)  # source header -> question id
-    name_column: str  # canonical column receiving the question id
+    columns: dict[str, str] = {}  # source header -> name
+    # Or every header matching this pattern; the name is its `name` group, else the header.
+    header_pattern: str | None = None
+    name_column: str  # canonical column receiving the name
     value_column: str  # canonical column receiving the value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "Unpivot":
+        if bool(self.columns) == bool(self.header_pattern):
+            raise ValueError("unpivot needs either `columns` or `header_pattern`, not both")
+        if self.header_pattern:
+            re.compile(self.header_pattern)
+        return self
+
+    def names(self, headers: list[str]) -> dict[str, str]:
+        """The file's unpivoted headers, each with its name."""
+        if self.columns:
+            return {h: n for h, n in self.columns.items() if h in headers}
+        pattern = re.compile(self.header_pattern or "")
+        found = {}
+        for header in headers:
+            match = pattern.fullmatch(header)
+            if match:
+                found[header] = match.groupdict().get("name") or header
+        return found
 
 
 class SourceMapping(_Strict):
@@ -48,6 +71,9 @@ class SourceMapping(_Strict):
     columns: dict[str, str]  # canonical column -> source header
     constants: dict[str, str] = {}  # canonical column -> fixed value for every row
     unpivot: Unpivot | None = None
+    # Values read from the title lines above the header (a statistical export's
+    # "指标：地区生产总值(亿元)"): canonical column -> pattern with a `value` group.
+    title_values: dict[str, str] = {}
     values: dict[str, dict[str, str]] = {}  # canonical column -> {source value: canonical value}
     date_formats: list[str] = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d"]
     timestamp_formats: list[str] = ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M"]
@@ -68,7 +94,7 @@ class SourceMapping(_Strict):
             raise ValueError(f"source {self.source!r} is not a canonical table; known: {sorted(CANONICAL)}")
         table = self.table
         known = {c.name for c in table.columns}
-        fed = set(self.columns) | set(self.constants)
+        fed = set(self.columns) | set(self.constants) | set(self.title_values)
         if self.unpivot:
             fed |= {self.unpivot.name_column, self.unpivot.value_column}
         unknown = sorted(fed - known)
@@ -77,6 +103,9 @@ class SourceMapping(_Strict):
         missing = sorted(c.name for c in table.columns if c.required and c.name not in fed)
         if missing:
             raise ValueError(f"required canonical columns not mapped: {missing}")
+        for column, pattern in self.title_values.items():
+            if "value" not in re.compile(pattern).groupindex:
+                raise ValueError(f"title_values.{column}: the pattern needs a group named `value`")
         for column in self.values:
             if column not in fed:
                 raise ValueError(f"values given for {column!r}, which is not mapped")

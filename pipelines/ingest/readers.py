@@ -46,6 +46,7 @@ class ReadResult:
     header_line: int
     rows_read: int  # data records, counted from the raw file
     notes_rows: int  # title/notes lines that are not records
+    title_lines: list[str]  # the text of the lines above the header (a report's title block)
 
 
 # ------------------------------------------------------------------ encoding
@@ -119,6 +120,8 @@ def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str
     for index in candidates:
         present = {_normalise_header(v) for v in rows[index]}
         missing = [h for h in wanted if h not in present]
+        if mapping.unpivot and mapping.unpivot.header_pattern and not mapping.unpivot.names(sorted(present)):
+            missing.append(f"(a column matching {mapping.unpivot.header_pattern})")
         if not missing:
             return index
         if best_missing is None or len(missing) < len(best_missing):
@@ -136,21 +139,28 @@ def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str
 # A long free-text field is data, not an error (the default limit is 128 KiB).
 csv.field_size_limit(2**31 - 1)
 
-def _is_notes(fields: list[str], notes: re.Pattern[str]) -> bool:
-    """A notes line (注：…, 数据来源：…) has text in its first field only."""
-    return bool(fields) and bool(notes.match(fields[0])) and not any(f.strip() for f in fields[1:])
+def _first_only(fields: list[str]) -> bool:
+    return bool(fields) and bool(fields[0].strip()) and not any(f.strip() for f in fields[1:])
 
 
-def scan_csv_records(utf8_path: Path, header_line: int, notes: re.Pattern[str]) -> tuple[array, int]:
-    """The line on which each data record after the header starts, and the number
-    of notes lines; found without the DuckDB parser, so that the two can be
+def _is_notes(fields: list[str], notes: re.Pattern[str], in_notes: bool = False) -> bool:
+    """A notes line (注：…, 数据来源：…) has text in its first field only. Below a
+    notes line, a line with text in its first field only continues the notes
+    (a numbered note's second point, indented with full-width spaces)."""
+    return _first_only(fields) and (in_notes or bool(notes.match(fields[0].strip())))
+
+
+def scan_csv_records(utf8_path: Path, header_line: int, notes: re.Pattern[str]) -> tuple[array, array]:
+    """The line on which each data record after the header starts, and the lines
+    that are notes; found without the DuckDB parser, so that the two can be
     compared. Blank lines (or lines of commas only) are not records.
 
     Without quotes a record is a line, so a plain line scan is exact. With
     quotes a record may span lines, so Python's csv module finds them.
     """
     record_lines = array("q")
-    notes_rows = 0
+    notes_lines = array("q")
+    in_notes = False
     with utf8_path.open("rb") as handle:
         has_quotes = any(b'"' in chunk for chunk in iter(lambda: handle.read(1 << 24), b""))
     with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
@@ -161,20 +171,20 @@ def scan_csv_records(utf8_path: Path, header_line: int, notes: re.Pattern[str]) 
                 start, previous_end = previous_end + 1, rows.line_num
                 if start <= header_line or not any(cell.strip() for cell in row):
                     continue
-                if _is_notes(row, notes):
-                    notes_rows += 1
-                else:
-                    record_lines.append(start)
+                in_notes = _is_notes(row, notes, in_notes)
+                (notes_lines if in_notes else record_lines).append(start)
         else:
             for number, line in enumerate(handle, start=1):
                 # Cheap tests first: most lines are neither blank nor notes.
                 if number <= header_line or not line.strip(" ,\t\r\n"):
                     continue
-                if notes.match(line) and _is_notes(line.rstrip("\r\n").split(","), notes):
-                    notes_rows += 1
+                if (in_notes or notes.match(line)) and _is_notes(line.rstrip("\r\n").split(","), notes, in_notes):
+                    in_notes = True
+                    notes_lines.append(number)
                 else:
+                    in_notes = False
                     record_lines.append(number)
-    return record_lines, notes_rows
+    return record_lines, notes_lines
 
 
 def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping, workdir: Path) -> ReadResult:
@@ -197,7 +207,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
     header_line = header_index + 1  # title rows are single lines
 
     notes = re.compile(mapping.notes_pattern)
-    record_lines, notes_rows = scan_csv_records(utf8_path, header_line, notes)
+    record_lines, notes_lines = scan_csv_records(utf8_path, header_line, notes)
     if not record_lines:
         raise ExtractError(f"{path.name}: line {header_line}: a header and no data rows (header only)")
 
@@ -224,10 +234,10 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
                  else error_type::varchar || ': ' || error_message
                end as reason
         from extract_reject_errors
-        where not (regexp_matches(trim(csv_line, E'\\r\\n'), '{notes_sql}')
-                   and regexp_matches(trim(csv_line, E'\\r\\n'), '^[^,]*,*\\s*$'))
+        where line not in (select unnest(?::bigint[]))  -- notes lines, found by the scan
         qualify row_number() over (partition by line order by column_idx) = 1
-        """
+        """,
+        [list(notes_lines)],
     )
     # Parsed rows come in file order. Matched in order with the record lines the
     # scan found (less the rejected ones), each row gets its own line number.
@@ -246,13 +256,29 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         f"when {rest_null} then regexp_matches({quoted[0]}, '{notes_sql}') "
         "else false end)"
     )
+    parsed_table = "extract_parsed"
+    if notes_lines:
+        # Below the first notes line, rows with text in the first cell only continue the notes.
+        parsed_table = "extract_parsed_without_notes"
+        con.execute(
+            f"""
+            create or replace table {parsed_table} as
+            select * exclude (__k0, __in_notes) from (
+                select *, bool_or({rest_null} and regexp_matches(coalesce({quoted[0]}, ''), '{notes_sql}'))
+                          over (order by __k0 rows between unbounded preceding and current row) as __in_notes
+                from (select *, row_number() over () as __k0 from extract_parsed)
+            )
+            where not (__in_notes and {rest_null})
+            order by __k0
+            """
+        )
     if contiguous and not rejected:
         first_line = record_lines[0] if record_lines else header_line + 1
         con.execute(
             f"""
             create or replace view extract_rows as
             select {first_line} - 1 + row_number() over () as _line, *
-            from extract_parsed
+            from {parsed_table}
             where not {not_a_record}
             """
         )
@@ -262,7 +288,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
             f"""
             create or replace table extract_rows as
             with parsed as (
-                select *, row_number() over () as __k from extract_parsed
+                select *, row_number() over () as __k from {parsed_table}
                 where not {not_a_record}
             ),
             lines as (
@@ -282,7 +308,17 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         select _line, concat_ws(',', {", ".join(f"coalesce({q}, '')" for q in quoted)}) as _raw from extract_rows
         """
     )
-    return ReadResult(encoding=encoding, header_line=header_line, rows_read=len(record_lines), notes_rows=notes_rows)
+    return ReadResult(
+        encoding=encoding,
+        header_line=header_line,
+        rows_read=len(record_lines),
+        notes_rows=len(notes_lines),
+        title_lines=[_title_text(row) for row in head[:header_index]],
+    )
+
+
+def _title_text(cells: list[object]) -> str:
+    return " ".join(str(c).strip() for c in cells if c is not None and str(c).strip())
 
 
 def _check_utf8(path: Path) -> None:
@@ -367,6 +403,23 @@ def count_xlsx_rows(path: Path, sheet_name: str, header_row: int) -> int | None:
         return count
 
 
+def count_xls_rows(path: Path, sheet_name: str, header_row: int) -> int:
+    """The same count for a legacy XLS (BIFF) workbook, read by xlrd rather than
+    by the reader that parses the data."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True)
+    except xlrd.XLRDError as exc:
+        raise ExtractError(f"{path.name}: not a readable XLS workbook ({exc})") from exc
+    sheet = book.sheet_by_name(sheet_name)
+    return sum(
+        1
+        for index in range(header_row, sheet.nrows)
+        if any(str(value).strip() for value in sheet.row_values(index))
+    )
+
+
 def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping) -> ReadResult:
     sheets = _sheet_rows(path)
     if isinstance(mapping.sheet, int):
@@ -393,12 +446,14 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
     notes = re.compile(mapping.notes_pattern)
     lines, raws, values = [], [], [[] for _ in header]
     notes_rows = 0
+    in_notes = False
     for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
         texts = [_cell_text(v) for v in row]
         filled = [t for t in texts if t is not None and t.strip()]
         if not filled:
             continue
-        if len(filled) == 1 and notes.match(filled[0]):
+        in_notes = _is_notes(filled, notes, in_notes)
+        if in_notes:
             notes_rows += 1
             continue
         lines.append(offset)
@@ -414,9 +469,17 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
     con.execute("create or replace view extract_raw as select _line, _raw from extract_rows")
     con.unregister("extract_arrow")
     con.execute("create or replace table extract_rejects (_line bigint, _raw varchar, reason varchar)")
-    counted = count_xlsx_rows(path, title, header_index + 1) if mapping.format == "xlsx" else None
-    rows_read = len(lines) if counted is None else counted - notes_rows
-    return ReadResult(encoding=None, header_line=header_index + 1, rows_read=rows_read, notes_rows=notes_rows)
+    counted = count_xlsx_rows(path, title, header_index + 1)
+    if counted is None:
+        counted = count_xls_rows(path, title, header_index + 1)
+    rows_read = counted - notes_rows
+    return ReadResult(
+        encoding=None,
+        header_line=header_index + 1,
+        rows_read=rows_read,
+        notes_rows=notes_rows,
+        title_lines=[_title_text([_cell_text(v) for v in row]) for row in rows[:header_index]],
+    )
 
 
 def _sql_str(value: str) -> str:

@@ -36,6 +36,7 @@ REGISTER_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("period", pa.date32()),
         ("department_id", pa.string()),
+        ("slice", pa.string()),  # the table's slice column's value, or '' (see CanonicalTable.slice_column)
         ("file_name", pa.string()),
         ("file_hash", pa.string()),
         ("submitted_at", pa.timestamp("us")),
@@ -89,39 +90,40 @@ def build_register(mapping: SourceMapping, period: dt.date, landings: list[FileL
     files = [(x, lake_paths(lake, source, period, x.file_hash)["accepted"]) for x in landings]
     files += [(x, history_paths(lake, source, period, x.file_hash)["accepted"]) for x in withdrawn]
     files = [(x, p) for x, p in files if p.exists()]
-    counts: dict[str, list[tuple[str, int]]] = {}
+    counts: dict[str, list[tuple[tuple[str, str], int]]] = {}
+    slice_sql = f"coalesce(cast({mapping.table.slice_column} as varchar), '')" if mapping.table.slice_column else "''"
     if files:
         con = duckdb.connect()  # its own connection: periods are ingested in parallel threads
         try:
             rows = con.execute(
-                "select _file_hash, department_id, count(*) from read_parquet(?, union_by_name = true) "
+                f"select _file_hash, department_id, {slice_sql}, count(*) from read_parquet(?, union_by_name = true) "
                 "group by all order by all",
                 [[p.as_posix() for _, p in files]],
             ).fetchall()
         finally:
             con.close()
-        for file_hash, department_id, n in rows:
-            counts.setdefault(file_hash, []).append((department_id, n))
+        for file_hash, department_id, slice_value, n in rows:
+            counts.setdefault(file_hash, []).append(((department_id, slice_value), n))
 
     deadline = deadline_of(mapping, period)
     in_inbox = sorted(landings, key=lambda x: (x.submitted_at, x.file_name))
-    latest_for: dict[str, FileLanding] = {}
+    latest_for: dict[tuple[str, str], FileLanding] = {}
     for landing in in_inbox:
-        for department_id, _ in counts.get(landing.file_hash, []):
-            latest_for[department_id] = landing
+        for slice_key, _ in counts.get(landing.file_hash, []):
+            latest_for[slice_key] = landing
     by_name = {x.file_name: x for x in landings}
     records = []
     for landing in in_inbox + withdrawn:
         still_in_inbox = landing in landings
-        for department_id, n in counts.get(landing.file_hash, []):
+        for (department_id, slice_value), n in counts.get(landing.file_hash, []):
             if still_in_inbox:
-                winner = latest_for[department_id]
+                winner = latest_for[(department_id, slice_value)]
             else:
                 winner = by_name.get(landing.file_name)  # overwritten under its own name
             status = "current" if winner is landing else ("superseded" if winner else "withdrawn")
             records.append(
                 {
-                    "source": source, "period": period, "department_id": department_id,
+                    "source": source, "period": period, "department_id": department_id, "slice": slice_value,
                     "file_name": landing.file_name, "file_hash": landing.file_hash,
                     "submitted_at": landing.submitted_at, "deadline": deadline, "rows": n, "status": status,
                     "superseded_by_file": None if status == "current" or winner is None else winner.file_name,

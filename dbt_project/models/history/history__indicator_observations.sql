@@ -1,1 +1,1 @@
-{{ submission_history('indicator_observations') }}
+{{ submission_history('indicator_observations', slice_column='indicator_id') }}

@@ -7,15 +7,16 @@ with register as (
 ),
 
 first_delivery as (
-    select source, period, department_id, min(submitted_at) as first_submitted_at
+    select source, period, department_id, slice, min(submitted_at) as first_submitted_at
     from register
-    group by 1, 2, 3
+    group by 1, 2, 3, 4
 )
 
 select
     cast(register.period as date) as period,
     cast(register.source as varchar) as source,
     cast(register.department_id as varchar) as department_id,
+    cast(register.slice as varchar) as slice,
     cast(register.file_name as varchar) as file_name,
     cast(register.file_hash as varchar) as file_hash,
     cast(register.submitted_at as timestamp) as submitted_at,
@@ -26,4 +27,4 @@ select
     cast(cast(first_delivery.first_submitted_at as date) > register.deadline as boolean) as is_late,
     cast(greatest({{ dbt.datediff('register.deadline', 'cast(first_delivery.first_submitted_at as date)', 'day') }}, 0) as integer) as days_late
 from register
-inner join first_delivery using (source, period, department_id)
+inner join first_delivery using (source, period, department_id, slice)

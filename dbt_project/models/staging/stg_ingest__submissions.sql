@@ -2,6 +2,7 @@ select
     source,
     period,
     department_id,
+    slice,
     file_name,
     file_hash,
     submitted_at,

@@ -1,7 +1,8 @@
 -- Indicator values and denominators supplied as figures (a published index, a
--- yearbook); the period is the period of the file that carried them.
+-- yearbook); the period is the row's own (a yearbook's year, dated at its first
+-- month) or else the period of the file that carried it.
 with source as (
-    {{ current_submission_rows('indicator_observations') }}
+    {{ current_submission_rows('indicator_observations', slice_column='indicator_id') }}
 )
 
 select
@@ -9,7 +10,7 @@ select
     indicator_id,
     value,
     n_obs,
-    _period as period,
+    coalesce({{ month_of('period') }}, _period) as period,
     _file_hash as file_hash,
     _line as source_line
 from source
