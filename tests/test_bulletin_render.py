@@ -38,7 +38,7 @@ CREATE TABLE marts.fct_warnings(period DATE, period_type VARCHAR, department_id 
     indicator_id VARCHAR, level VARCHAR, message VARCHAR);
 CREATE TABLE marts.fct_data_quality(period DATE, source VARCHAR, file_name VARCHAR, file_hash VARCHAR,
     rows_read BIGINT, rows_accepted BIGINT, rows_quarantined BIGINT, check_name VARCHAR,
-    severity VARCHAR, passed BOOLEAN);
+    severity VARCHAR, passed BOOLEAN, details VARCHAR);
 """
 
 DEPARTMENTS = [
@@ -121,16 +121,18 @@ def _build_marts(path: Path) -> None:
         ],
     )
     con.executemany(
-        "INSERT INTO marts.fct_data_quality VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO marts.fct_data_quality VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (MARCH, "service_transactions", "好差评_2024-03.csv", "a1b2c3d4e5f6a7b8", 1000, 990, 10,
-             "not_null_case_id", "error", True),
+             "not_null_case_id", "error", True, "ok"),
             (MARCH, "service_transactions", "好差评_2024-03.csv", "a1b2c3d4e5f6a7b8", 1000, 990, 10,
-             "rating_in_range", "warning", False),
+             "rating_in_range", "warning", False, "不符合 3 行"),
             (MARCH, "hotline", "12345工单_2024-03.xlsx", "ffeeddccbbaa0099", 200, 200, 0,
-             "not_null_department", "error", True),
+             "not_null_department", "error", True, "ok"),
+            (MARCH, "service_transactions", None, None, 0, 0, 0,
+             "departments_reported", "warning", False, "截止 2024-04-05: 1 个部门逾期报送 (late): D03 逾期2天"),
             (FEBRUARY, "budget", "预算执行_2024-02.xlsx", "0123456789abcdef", 50, 40, 10,
-             "plan_not_negative", "error", False),
+             "plan_not_negative", "error", False, "不符合 10 行"),
         ],
     )
     con.close()
@@ -309,8 +311,10 @@ def test_data_quality_and_methodology(html: str) -> None:
         ["service_transactions", "好差评_2024-03.csv", "a1b2c3d4e5f6", "1000", "990", "10"],
     ]
     assert parser.tables["quality-files"][1][6:] == ["99.0%", "1 / 2"]
+    # Warnings are listed with what to act on, source-level ones (late departments) too.
     assert parser.tables["failed-checks"] == [
-        ["提示性", "service_transactions", "好差评_2024-03.csv", "rating_in_range"]
+        ["提示性", "service_transactions", "好差评_2024-03.csv", "rating_in_range", "不符合 3 行"],
+        ["提示性", "service_transactions", "（全部文件）", "departments_reported", "截止 2024-04-05: 1 个部门逾期报送 (late): D03 逾期2天"],
     ]
     assert parser.tables["indicators"] == [
         ["预算执行偏差", "运行效能", "1", "逆向（越低越好）", "—", "—", "Z 分数标准化", *TREATMENT],
@@ -326,7 +330,9 @@ def test_other_month_uses_its_own_data_and_names(con: duckdb.DuckDBPyConnection,
     names = [row[1] for row in parser.tables["ranking-composite"]]
     assert names[-2:] == ["市旧机构办公室", "市卫生局"]  # names in force in February
     assert "本期有 1 项阻断性检查未通过" in html
-    assert parser.tables["failed-checks"] == [["阻断性", "budget", "预算执行_2024-02.xlsx", "plan_not_negative"]]
+    assert parser.tables["failed-checks"] == [
+        ["阻断性", "budget", "预算执行_2024-02.xlsx", "plan_not_negative", "不符合 10 行"]
+    ]
     assert "市卫生健康委员会" not in html and "alert(1)" not in html
 
 

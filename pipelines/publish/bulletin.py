@@ -241,7 +241,7 @@ def _quality_files(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) ->
                count(check_name) AS checks,
                count(*) FILTER (WHERE NOT coalesce(passed, FALSE)) AS failed_checks
         FROM marts.fct_data_quality
-        WHERE period = $period
+        WHERE period = $period AND file_hash IS NOT NULL  -- source-level checks have no file
         GROUP BY source, file_name, file_hash
         ORDER BY source, file_name, file_hash
         """,
@@ -254,7 +254,7 @@ def _failed_checks(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) ->
     return _rows(
         con,
         """
-        SELECT source, file_name, check_name, severity
+        SELECT source, file_name, check_name, severity, details
         FROM marts.fct_data_quality
         WHERE period = $period AND NOT coalesce(passed, FALSE)
         ORDER BY CASE severity WHEN 'error' THEN 0 ELSE 1 END,
