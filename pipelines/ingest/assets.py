@@ -118,7 +118,7 @@ def ensure_lake_schemas(lake: Path) -> None:
     ):
         target = lake / folder / "_schema" / "_schema" / "empty.parquet"
         if target.exists() and pq.read_schema(target).names != schema.names:
-            target.unlink()  # the schema grew in an upgrade
+            target.unlink(missing_ok=True)  # the schema grew in an upgrade
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.Table.from_pylist([], schema=schema), target)

@@ -28,7 +28,7 @@ from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable, Column
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
-from pipelines.parquet import write_table
+from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry
 
 FULL_WIDTH = "０１２３４５６７８９．，－＋：／　"
@@ -121,7 +121,7 @@ def archive_original(path: Path, file_hash: str, archive_dir: Path) -> Path:
     target = archive_dir / file_hash[:2] / f"{file_hash}{''.join(path.suffixes[-1:]).lower()}"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".partial")
+        temporary = temporary_beside(target)
         shutil.copyfile(path, temporary)
         temporary.replace(target)
     return target
@@ -480,7 +480,7 @@ def _write_outputs(
 
 
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
-    temporary = target.with_suffix(".partial")
+    temporary = temporary_beside(target)
     con.execute(f"copy ({sql}) to {_lit(str(temporary))} (format parquet, compression zstd)")
     temporary.replace(target)
 
