@@ -356,7 +356,7 @@ def _clean_sql(
         header_of[unpivot.name_column] = "__question_id"
         header_of[unpivot.value_column] = "__value"
 
-    trims, texts, typed, reasons = [], [], [], []
+    trims, texts, masks, typed, reasons = [], [], [], [], []
     for column in table.columns:
         header = header_of.get(column.name)
         if header is None and column.name in constants:
@@ -370,10 +370,12 @@ def _clean_sql(
             text = _mapped_value(column.name, _text_expr(f"__trim_{column.name}", mapping), mapping)
             label = header.replace("'", "''")
         source_text = f"__text_{column.name}"
-        if column.type in MASKED_TYPES and not column.department:
-            kind = "identifier" if column.identifier else "free_text" if column.name in FREE_TEXT else "field"
-            text = mask_sql(text, kind)
         texts.append(f"{text} as {source_text}")
+        if column.type in MASKED_TYPES and not column.department:
+            # Personal data is masked in the text itself: typed values, reasons and
+            # everything after them only ever see the masked text.
+            kind = "identifier" if column.identifier else "free_text" if column.name in FREE_TEXT else "field"
+            masks.append(f"{mask_sql(source_text, kind)} as {source_text}")
         if column.department:
             typed.append(f"__dept.department_id as {column.name}")
         else:
@@ -419,8 +421,11 @@ def _clean_sql(
         with trimmed as (
             select _line, {', '.join(trims) or "null as __none"} from {source_rows}
         ),
-        texts as (
+        unmasked as (
             select _line, {', '.join(texts)} from trimmed
+        ),
+        texts as (
+            select * {f"replace ({', '.join(masks)})" if masks else ""} from unmasked
         ),
         typed as (
             select texts.*, __dept.department_id as __dept_id, __dept.valid_from as __dept_valid_from,

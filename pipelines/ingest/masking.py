@@ -374,17 +374,20 @@ def mask_sql(expression: str, kind: str = "free_text") -> str:
     tokens) or "identifier" (numbers, keyed-hash tokens). The connection needs
     `register`. DuckDB evaluates a CASE branch only for the rows that reach it,
     so only values that pass the cheap tests are handed to Python."""
+    # A number to mask has at least seven characters; a name, two Chinese ones (six bytes).
     has_number = (
-        f"(regexp_matches({expression}, {_sql_str(_NUMBER_HINT)}) "
+        f"(strlen({expression}) >= 7 and regexp_matches({expression}, {_sql_str(_NUMBER_HINT)}) "
         f"and regexp_matches({expression}, {_sql_str(_NUMBER_SHAPE)}))"
     )
     if kind == "free_text":
-        condition = f"({has_number} or regexp_matches({expression}, {_sql_str(_NAME_HINT)}))"
+        condition = f"({has_number} or (strlen({expression}) >= 6 and regexp_matches({expression}, {_sql_str(_NAME_HINT)})))"
         function = UDF_FREE_TEXT
     elif kind == "field":
         condition, function = has_number, UDF_FIELD
     elif kind == "identifier":
-        condition, function = has_number, UDF_IDENTIFIER
+        # Identifiers are mostly digits, so the cheap test would pass nearly all of them.
+        condition = f"(strlen({expression}) >= 7 and regexp_matches({expression}, {_sql_str(_NUMBER_SHAPE)}))"
+        function = UDF_IDENTIFIER
     else:
         raise ValueError(f"unknown masking kind {kind!r}")
     return f"(case when {condition} then {function}({expression}) else {expression} end)"
