@@ -36,7 +36,6 @@ import tempfile
 import threading
 from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -159,9 +158,10 @@ _tagger = None
 
 
 def tagger():
-    """A jieba part-of-speech tagger of our own, loaded once per process: about a
-    second the first time, when jieba builds its dictionary cache (kept under the
-    govperf home's cache folder; jieba's log lines are silenced)."""
+    """A jieba part-of-speech tagger of our own, loaded once per process and only
+    when a value may hold a name: a few seconds (jieba's tables, and its dictionary
+    cache, built once under the govperf home's cache folder). jieba's log lines
+    are silenced."""
     global _tagger
     if _tagger is None:
         with _jieba_lock:
