@@ -50,6 +50,18 @@ class Settings:
         return self.home / "gate"
 
     @property
+    def masking_key_file(self) -> Path:
+        """The key of the keyed hash that masks personal data in identifiers, made
+        once (mode 0600) unless GOVPERF_MASKING_KEY is set. Keep it with the home:
+        another key gives other tokens for the same numbers."""
+        return self.home / "keys" / "masking.key"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Caches that can be rebuilt, such as jieba's dictionary cache."""
+        return self.home / "cache"
+
+    @property
     def mappings_dir(self) -> Path:
         return self.config_dir / "mappings"
 

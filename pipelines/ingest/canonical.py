@@ -32,6 +32,9 @@ class Column:
     allowed: tuple[str, ...] = ()
     # Holds a department reference (id or name) to resolve against the registry.
     department: bool = False
+    # Identifies a record (a case, a ticket): it must stay unique and joinable, so
+    # personal data found in it is masked by a keyed hash, not a fixed token.
+    identifier: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ CANONICAL: dict[str, CanonicalTable] = {
         CanonicalTable(
             "service_transactions",
             (
-                Column("case_id", "string", required=True),
+                Column("case_id", "string", required=True, identifier=True),
                 DEPARTMENT,
                 Column("service_item", "string", required=True),
                 Column("channel", "string", required=True, allowed=("online", "offline")),
@@ -109,7 +112,7 @@ CANONICAL: dict[str, CanonicalTable] = {
         CanonicalTable(
             "hotline_complaints",
             (
-                Column("ticket_id", "string", required=True),
+                Column("ticket_id", "string", required=True, identifier=True),
                 DEPARTMENT,
                 Column("received_at", "timestamp", required=True),
                 Column("closed_at", "timestamp"),
@@ -126,7 +129,7 @@ CANONICAL: dict[str, CanonicalTable] = {
         CanonicalTable(
             "survey_responses",
             (
-                Column("response_id", "string", required=True),
+                Column("response_id", "string", required=True, identifier=True),
                 DEPARTMENT,
                 Column("responded_on", "date", required=True),
                 Column("question", "string", required=True),
@@ -170,7 +173,7 @@ CANONICAL: dict[str, CanonicalTable] = {
         CanonicalTable(
             "key_projects",
             (
-                Column("project_id", "string", required=True),
+                Column("project_id", "string", required=True, identifier=True),
                 DEPARTMENT,
                 Column("project_name", "string"),
                 Column("milestone", "string", required=True),

@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.ingest import masking
 from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable, Column
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
@@ -43,8 +44,13 @@ TYPE_WORDS = {
 }
 BOOLEAN_TRUE = ("是", "true", "1", "y", "yes", "t", "√")
 BOOLEAN_FALSE = ("否", "false", "0", "n", "no", "f", "×")
-# Free-text columns that may carry citizens' personal data.
+# Free-text columns that may carry citizens' personal data: names are looked for
+# here (and in quarantined raw text); ID and phone numbers in every text value.
 FREE_TEXT = {"comment", "content", "remarks", "reason"}
+# Column types whose text is masked before it is typed. A date, time or yes/no
+# that parses holds no personal data, and one that does not is quarantined with
+# its text in the reason, which is masked.
+MASKED_TYPES = ("string", "integer", "number")
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -79,7 +85,8 @@ FILE_LOAD_SCHEMA = pa.schema(
 )
 
 # Bump when landing rules change in a way that should re-land files already landed.
-LANDING_RULES_VERSION = "3"
+# 4: personal data masked in every text field, ID numbers by check digit, names.
+LANDING_RULES_VERSION = "4"
 
 
 @dataclass
@@ -143,6 +150,7 @@ def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> 
     digest.update(mapping.model_dump_json().encode())
     digest.update(registry.model_dump_json().encode())
     digest.update(repr(mapping.table.columns).encode())  # a canonical column added or changed
+    digest.update(masking.key_fingerprint().encode())  # identifiers are masked under this key
     return digest.hexdigest()
 
 
@@ -199,13 +207,14 @@ def land_file(
         con = duckdb.connect()
         try:
             con.execute(f"set temp_directory='{workdir}'")
+            masking.register(con)
             try:
                 if mapping.format == "csv":
                     result = read_csv(con, path, mapping, Path(workdir))
                 else:
                     result = read_spreadsheet(con, path, mapping)
             except ExtractError as exc:
-                landing.file_error = str(exc)
+                landing.file_error = masking.mask_free_text(str(exc))
                 _quarantine_whole_file(con, path, landing, mapping, paths)
                 _write_file_load(landing, paths["file_load"])
                 return landing
@@ -217,7 +226,7 @@ def land_file(
             try:
                 constants = mapping.constants | _title_constants(mapping, result.title_lines, file_name)
             except ExtractError as exc:
-                landing.file_error = str(exc)
+                landing.file_error = masking.mask_free_text(str(exc))
                 _quarantine_whole_file(con, path, landing, mapping, paths)
                 _write_file_load(landing, paths["file_load"])
                 return landing
@@ -347,7 +356,7 @@ def _clean_sql(
         header_of[unpivot.name_column] = "__question_id"
         header_of[unpivot.value_column] = "__value"
 
-    trims, texts, typed, reasons = [], [], [], []
+    trims, texts, masks, typed, reasons = [], [], [], [], []
     for column in table.columns:
         header = header_of.get(column.name)
         if header is None and column.name in constants:
@@ -362,11 +371,16 @@ def _clean_sql(
             label = header.replace("'", "''")
         source_text = f"__text_{column.name}"
         texts.append(f"{text} as {source_text}")
+        if column.type in MASKED_TYPES and not column.department:
+            # Personal data is masked in the text itself: typed values, reasons and
+            # everything after them only ever see the masked text.
+            kind = "identifier" if column.identifier else "free_text" if column.name in FREE_TEXT else "field"
+            masks.append(f"{mask_sql(source_text, kind)} as {source_text}")
         if column.department:
             typed.append(f"__dept.department_id as {column.name}")
         else:
             value = _typed_expr(column, source_text, mapping)
-            typed.append(f"{mask_sql(value) if column.name in FREE_TEXT else value} as {column.name}")
+            typed.append(f"{value} as {column.name}")
             if column.type != "string":
                 reasons.append(
                     f"case when {source_text} is not null and {column.name} is null then "
@@ -407,8 +421,11 @@ def _clean_sql(
         with trimmed as (
             select _line, {', '.join(trims) or "null as __none"} from {source_rows}
         ),
-        texts as (
+        unmasked as (
             select _line, {', '.join(texts)} from trimmed
+        ),
+        texts as (
+            select * {f"replace ({', '.join(masks)})" if masks else ""} from unmasked
         ),
         typed as (
             select texts.*, __dept.department_id as __dept_id, __dept.valid_from as __dept_valid_from,
