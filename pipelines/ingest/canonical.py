@@ -32,6 +32,9 @@ class Column:
     allowed: tuple[str, ...] = ()
     # Holds a department reference (id or name) to resolve against the registry.
     department: bool = False
+    # False for published statistics (aggregates, never about one person): a GDP
+    # of 15,234,567,890 must not be mistaken for a mobile number and masked.
+    personal: bool = True
     # Identifies a record (a case, a ticket): it must stay unique and joinable, so
     # personal data found in it is masked by a keyed hash, not a fixed token.
     identifier: bool = False
@@ -191,8 +194,8 @@ CANONICAL: dict[str, CanonicalTable] = {
             (
                 DEPARTMENT,
                 Column("indicator_id", "string", required=True),
-                Column("value", "number"),
-                Column("n_obs", "integer"),
+                Column("value", "number", personal=False),
+                Column("n_obs", "integer", personal=False),
                 # The period a value is about, when one file holds several (a
                 # yearbook's year columns: a year is dated at its first month);
                 # otherwise the file's period.

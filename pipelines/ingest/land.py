@@ -86,7 +86,7 @@ FILE_LOAD_SCHEMA = pa.schema(
 
 # Bump when landing rules change in a way that should re-land files already landed.
 # 4: personal data masked in every text field, ID numbers by check digit, names.
-LANDING_RULES_VERSION = "4"
+LANDING_RULES_VERSION = "5"
 
 
 @dataclass
@@ -371,7 +371,7 @@ def _clean_sql(
             label = header.replace("'", "''")
         source_text = f"__text_{column.name}"
         texts.append(f"{text} as {source_text}")
-        if column.type in MASKED_TYPES and not column.department:
+        if column.type in MASKED_TYPES and column.personal and not column.department:
             # Personal data is masked in the text itself: typed values, reasons and
             # everything after them only ever see the masked text.
             kind = "identifier" if column.identifier else "free_text" if column.name in FREE_TEXT else "field"
