@@ -45,6 +45,11 @@ class Settings:
         return self.home / "bulletins"
 
     @property
+    def exports(self) -> Path:
+        """XLSX exports of the ranking and indicator tables."""
+        return self.home / "exports"
+
+    @property
     def gate_dir(self) -> Path:
         """Stored check outcomes: how a later run learns that a month failed its gate."""
         return self.home / "gate"

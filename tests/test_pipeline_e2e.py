@@ -24,8 +24,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _bulletin_hashes() -> dict[str, str]:
-    folder = settings().bulletins / "monthly"
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.html"))}
+    """Every bulletin and export of the run, by its SHA-256."""
+    files = sorted(settings().bulletins.glob("monthly/*.html")) + sorted(settings().exports.glob("monthly/*.xlsx"))
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,9 @@ def test_full_run_writes_every_contract_table(full_run):
     ).fetchall()[0][0]
     assert bad_ranks == 0
     con.close()
-    assert sorted(full_run["bulletins"]) == [f"bulletin_{m}.html" for m in MONTHS]
+    assert sorted(full_run["bulletins"]) == sorted(
+        [f"bulletin_{m}.html" for m in MONTHS] + [f"绩效排名_{m}.xlsx" for m in MONTHS]
+    )
 
 
 def test_run_history_survives_a_restart(full_run):
@@ -113,7 +116,7 @@ def test_run_history_survives_a_restart(full_run):
 
 
 def test_rerun_on_the_same_inputs_is_byte_identical(full_run, govperf_home):
-    """Same inputs in a fresh home: the same marts rows and the same bulletin bytes."""
+    """Same inputs in a fresh home: the same marts rows, bulletin and export bytes."""
     result = launch(FIRST_MONTH, LAST_MONTH)
     assert result.success, failure_messages(result)
     assert export_marts(settings().duckdb_path) == full_run["marts"]

@@ -15,6 +15,7 @@ from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.partitions import monthly, months_of
 from pipelines.publish.bulletin import render_monthly_bulletin
+from pipelines.publish.exports import write_monthly_export
 from pipelines.settings import settings
 from pipelines.warehouse import read_warehouse
 
@@ -95,7 +96,10 @@ def publishable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="publish",
     kinds={"html"},
-    description="Monthly 绩效通报 (draft): one self-contained HTML file per month, read from the marts only.",
+    description=(
+        "Monthly 绩效通报 (draft): one self-contained HTML file per month, and the ranking and indicator "
+        "tables as XLSX, read from the marts only."
+    ),
 )
 def monthly_bulletin(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     s = settings()
@@ -109,7 +113,8 @@ def monthly_bulletin(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         for month in months:
             path = render_monthly_bulletin(con, month, s.bulletins / "monthly")
             written.append(path)
-            context.log.info(f"bulletin for {month:%Y-%m}: {path}")
+            export = write_monthly_export(con, month, s.exports / "monthly")
+            context.log.info(f"bulletin for {month:%Y-%m}: {path}; export: {export}")
     return dg.MaterializeResult(
         metadata={
             "bulletins": dg.MetadataValue.md(

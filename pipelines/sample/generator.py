@@ -58,10 +58,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import os
 import re
-import zipfile
 import zlib
 from dataclasses import dataclass, field
 from functools import partial
@@ -72,7 +70,8 @@ import numpy as np
 import yaml
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
-from openpyxl.xml.functions import tostring
+
+from pipelines.xlsx import save_workbook
 
 # --------------------------------------------------------------------------
 # Public constants
@@ -288,6 +287,7 @@ PENALTY_POINTS = (-0.5, -1.0, -1.5, -2.0)
 Report = Callable[[int], None]
 
 # Stable integer keys mixed into the seed so each source has its own stream.
+CREATOR = "govperf sample generator"
 _STREAMS = {"model": 1, "allocation": 2, "projects": 3, "adjustments": 4, "leader_reviews": 5,
             "service_transactions": 11, "hotline_complaints": 12, "surveys": 13, "budget": 14,
             "delivery": 21}
@@ -861,26 +861,6 @@ def _write_csv(path: Path, header: list[str], rows: list[list], encoding: str = 
         writer.writerows(rows)
 
 
-def _save_workbook(workbook: Workbook, path: Path, stamp: dt.datetime) -> None:
-    """Save an XLSX whose bytes depend only on its content and ``stamp``.
-
-    openpyxl stamps docProps/core.xml with the clock on save and zipfile stamps
-    every entry with the clock, so the archive is rewritten with fixed dates.
-    """
-    workbook.properties.creator = "govperf sample generator"
-    workbook.properties.created = stamp
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    workbook.properties.modified = stamp  # save() overwrote it with now()
-    replacements = {"docProps/core.xml": tostring(workbook.properties.to_tree())}
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w") as target:
-        for entry in source.infolist():
-            fixed = zipfile.ZipInfo(entry.filename, date_time=stamp.timetuple()[:6])
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o644 << 16
-            target.writestr(fixed, replacements.get(entry.filename) or source.read(entry))
-
-
 def _stamp_deliveries(files: list[Path], seed: int) -> None:
     """Set each file's modification time to when the department "delivered" it,
     which govperf reads as the submission time: 09:00 on day 1-4 after the period
@@ -1070,7 +1050,7 @@ def write_surveys(city: CityModel, target: Path, report: Report) -> tuple[list[P
         for row in rows:
             sheet.append(row)
         path = target / f"万人评机关_{month.yyyymm}.xlsx"
-        _save_workbook(workbook, path, _stamp_after(city.calendar, month))
+        save_workbook(workbook, path, _stamp_after(city.calendar, month), CREATOR)
         files.append(path)
         counter.add(len(rows))
         counter.flush()
@@ -1140,7 +1120,7 @@ def write_leader_reviews(city: CityModel, target: Path, report: Report) -> tuple
         for row in rows:
             sheet.append(row)
         path = target / f"领导点评_{first.year}Q{quarter}.xlsx"
-        _save_workbook(workbook, path, _stamp_after(city.calendar, months[-1]))
+        save_workbook(workbook, path, _stamp_after(city.calendar, months[-1]), CREATOR)
         files.append(path)
         counter.add(len(rows))
         counter.flush()
@@ -1183,7 +1163,7 @@ def write_budget(city: CityModel, target: Path, report: Report) -> tuple[list[Pa
         sheet.append([])
         sheet.append(["注：执行数为当月实际支出。未报送部门不列示。"])
         path = target / f"预算执行_{month.yyyymm}.xlsx"
-        _save_workbook(workbook, path, _stamp_after(city.calendar, month))
+        save_workbook(workbook, path, _stamp_after(city.calendar, month), CREATOR)
         files.append(path)
         counter.add(len(rows))
         counter.flush()

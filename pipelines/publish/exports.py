@@ -1,0 +1,118 @@
+"""XLSX exports of a month's ranking and indicator tables, because offices live in Excel.
+
+Read from the marts only, like the bulletin. Two guarantees:
+- formula injection: a text value beginning with =, +, - or @ (or a tab or
+  carriage return, which Excel strips before them) is written as text with
+  Excel's quote prefix, never as a formula;
+- same marts, same bytes: the workbook's dates are the period's last day, not
+  the clock, and rows are in a fixed order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
+from openpyxl.styles import Font
+
+from pipelines.xlsx import save_workbook
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+RANKING_COLUMNS = [
+    ("排名", "rank"), ("部门编码", "department_id"), ("部门", "department_name"), ("同类组", "peer_group"),
+    ("同类排名", "peer_group_rank"), ("综合得分", "composite_score"), ("等次", "grade"),
+    ("名次变化", "rank_change"), ("名次区间P05", "rank_p05"), ("名次区间P95", "rank_p95"),
+]
+INDICATOR_COLUMNS = [
+    ("部门编码", "department_id"), ("部门", "department_name"), ("指标编码", "indicator_id"),
+    ("指标", "indicator_name"), ("原始值", "raw_value"), ("样本数", "n_obs"), ("得分", "score"),
+    ("是否插补", "is_imputed"),
+]
+
+
+def safe_cell(cell: Cell, value: Any) -> None:
+    """Put `value` in `cell`; text that a spreadsheet would run as a formula stays text."""
+    cell.value = value
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        cell.data_type = "s"
+        cell.quotePrefix = True
+
+
+def _sheet(workbook: Workbook, title: str, columns: list[tuple[str, str]], rows: list[dict]) -> None:
+    sheet = workbook.create_sheet(title)
+    for index, (label, _key) in enumerate(columns, start=1):
+        safe_cell(sheet.cell(1, index), label)
+        sheet.cell(1, index).font = Font(bold=True)
+    for r, row in enumerate(rows, start=2):
+        for c, (_label, key) in enumerate(columns, start=1):
+            value = row[key]
+            if isinstance(value, bool):
+                value = "是" if value else "否"
+            safe_cell(sheet.cell(r, c), value)
+    sheet.freeze_panes = "A2"
+
+
+# The department's name and group in force in the month (names change in 机构改革).
+NAMES = """
+    names as (
+        select department_id, department_name, peer_group
+        from marts.dim_department
+        where valid_from <= last_day($month) and coalesce(valid_to, date '9999-12-31') >= $month
+        qualify row_number() over (partition by department_id order by valid_from desc) = 1
+    )
+"""
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, month: dt.date) -> list[dict]:
+    cursor = con.execute(sql, {"month": month})
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values)) for values in cursor.fetchall()]
+
+
+def write_monthly_export(con: duckdb.DuckDBPyConnection, month: dt.date, out_dir: Path) -> Path:
+    """绩效排名_YYYY-MM.xlsx: sheets 综合排名 and 指标明细 for one month."""
+    rankings = _rows(
+        con,
+        f"""
+        with {NAMES}
+        select r.rank, r.department_id, d.department_name, d.peer_group, r.peer_group_rank,
+               r.composite_score, r.grade, r.rank_change, r.rank_p05, r.rank_p95
+        from marts.fct_rankings r
+        left join names d using (department_id)
+        where r.period = $month and r.period_type = 'month'
+        order by r.rank, r.department_id
+        """,
+        month,
+    )
+    indicators = _rows(
+        con,
+        f"""
+        with {NAMES},
+        indicator_names as (
+            select indicator_id, max_by(indicator_name, catalogue_version) as indicator_name
+            from marts.dim_indicator group by indicator_id
+        )
+        select v.department_id, d.department_name, v.indicator_id,
+               coalesce(i.indicator_name, v.indicator_id) as indicator_name,
+               v.raw_value, v.n_obs, v.score, v.is_imputed
+        from marts.fct_indicator_values v
+        left join names d using (department_id)
+        left join indicator_names i using (indicator_id)
+        where v.period = $month and v.period_type = 'month'
+        order by v.department_id, v.indicator_id
+        """,
+        month,
+    )
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    _sheet(workbook, "综合排名", RANKING_COLUMNS, rankings)
+    _sheet(workbook, "指标明细", INDICATOR_COLUMNS, indicators)
+    next_month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    path = out_dir / f"绩效排名_{month:%Y-%m}.xlsx"
+    save_workbook(workbook, path, dt.datetime.combine(next_month - dt.timedelta(days=1), dt.time()), "govperf")
+    return path
