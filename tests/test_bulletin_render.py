@@ -130,7 +130,7 @@ def _build_marts(path: Path) -> None:
             (MARCH, "hotline", "12345工单_2024-03.xlsx", "ffeeddccbbaa0099", 200, 200, 0,
              "not_null_department", "error", True, "ok"),
             (MARCH, "service_transactions", None, None, 0, 0, 0,
-             "departments_reported", "warning", False, "截止 2024-04-05: 1 个部门逾期报送 (late): D03 逾期2天"),
+             "departments_reported", "warning", False, "截止 2024-04-05: 1 个部门逾期报送 (late): 逾期2天 D03"),
             (FEBRUARY, "budget", "预算执行_2024-02.xlsx", "0123456789abcdef", 50, 40, 10,
              "plan_not_negative", "error", False, "不符合 10 行"),
         ],
@@ -314,7 +314,7 @@ def test_data_quality_and_methodology(html: str) -> None:
     # Warnings are listed with what to act on, source-level ones (late departments) too.
     assert parser.tables["failed-checks"] == [
         ["提示性", "service_transactions", "好差评_2024-03.csv", "rating_in_range", "不符合 3 行"],
-        ["提示性", "service_transactions", "（全部文件）", "departments_reported", "截止 2024-04-05: 1 个部门逾期报送 (late): D03 逾期2天"],
+        ["提示性", "service_transactions", "（全部文件）", "departments_reported", "截止 2024-04-05: 1 个部门逾期报送 (late): 逾期2天 D03"],
     ]
     assert parser.tables["indicators"] == [
         ["预算执行偏差", "运行效能", "1", "逆向（越低越好）", "—", "—", "Z 分数标准化", *TREATMENT],

@@ -112,7 +112,7 @@ def test_late_and_missing_departments_are_listed_against_the_deadline(tmp_path):
     completeness = next(o for o in outcomes if o.check_name == "departments_reported")
     assert not completeness.passed and completeness.severity == "warning"
     assert "截止 2025-04-05" in completeness.details
-    assert "D002 逾期3天" in completeness.details and "D001 逾期" not in completeness.details
+    assert "逾期3天 D002" in completeness.details and "D001" not in completeness.details.split("late")[1]
     active = submissions.active_departments(REGISTRY, dt.date(2025, 3, 1))
     assert f"{len(active) - 2} 个部门未报送" in completeness.details
     # Before the deadline a department that has not delivered is not yet missing.

@@ -178,10 +178,16 @@ def completeness_outcome(
     parts = []
     if missing:
         parts.append(
-            f"{len(missing)} 个部门{'未报送 (missing)' if due else '尚未报送 (not yet delivered)'}: {', '.join(missing)}"
+            f"{len(missing)} 个部门{'未报送 (missing)' if due else '尚未报送 (not yet delivered)'}: {_listed(missing)}"
         )
     if late:
-        parts.append(f"{len(late)} 个部门逾期报送 (late): " + ", ".join(f"{d} 逾期{days}天" for d, days in late))
+        by_days: dict[int, list[str]] = {}
+        for department_id, days in late:
+            by_days.setdefault(days, []).append(department_id)
+        parts.append(
+            f"{len(late)} 个部门逾期报送 (late): "
+            + "; ".join(f"逾期{days}天 {_listed(ids)}" for days, ids in sorted(by_days.items()))
+        )
     if not register:
         parts.insert(0, f"{period:%Y-%m} 未收到 {mapping.source} 文件 (no file received)")
     details = "; ".join(parts) or f"{len(active)} 个在职部门均已按时报送 (all on time)"
@@ -190,6 +196,11 @@ def completeness_outcome(
         source=mapping.source, period=period, file_hash=None, check_name="departments_reported",
         severity=severity, passed=passed, details=f"截止 {deadline:%Y-%m-%d}: {details}",
     )
+
+
+def _listed(ids: list[str], most: int = 12) -> str:
+    """Department ids for a person to read: the first few, then how many more."""
+    return ", ".join(ids[:most]) + (f" 等 {len(ids)} 个" if len(ids) > most else "")
 
 
 def volume_outcome(
