@@ -98,9 +98,14 @@ def test_an_overwritten_or_withdrawn_file_moves_to_history_and_nothing_is_delete
     assert history["accepted"].exists() and history["file_load"].exists()
     assert duckdb.sql(f"select count(*) from '{history['accepted']}'").fetchall()[0][0] == 2
     # Taken out of the inbox altogether: withdrawn, rows kept.
+    latest = path.read_bytes()
     path.unlink()
     _ingest(tmp_path)
     assert {r[3] for r in _register(tmp_path)} == {"withdrawn"}
+    # Delivered again: current once more, and not also kept as history.
+    path.write_bytes(latest)
+    _ingest(tmp_path)
+    assert sorted(r[3] for r in _register(tmp_path)) == ["current", "current", "superseded", "superseded"]
 
 
 def test_late_and_missing_departments_are_listed_against_the_deadline(tmp_path):

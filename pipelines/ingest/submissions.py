@@ -80,6 +80,10 @@ def move_withdrawn_to_history(lake: Path, source: str, period: dt.date, current:
                 target = history_paths(lake, source, period, path.stem)[kind]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 path.replace(target)
+    # A file delivered again after it was withdrawn is current again, not history too.
+    for file_hash in current:
+        for path in history_paths(lake, source, period, file_hash).values():
+            path.unlink(missing_ok=True)
 
 
 def build_register(mapping: SourceMapping, period: dt.date, landings: list[FileLanding], lake: Path) -> pa.Table:
