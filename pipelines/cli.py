@@ -185,6 +185,40 @@ def ui(read_only: bool, port: int) -> None:
     os.execv(command[0], command)
 
 
+@main.command()
+@click.option("--period", "period", required=True, callback=_month, help="The month, e.g. 2025-07.")
+@click.option("--by", "approved_by", required=True, help="Who approves the edition (recorded and shown).")
+@click.option("--note", default="", help="What changed, for a revision of an edition already published.")
+@click.option("--at", "approved_at", default=None, help="Approval time, YYYY-MM-DD HH:MM [now].")
+def approve(period: str, approved_by: str, note: str, approved_at: str | None) -> None:
+    """Approve a month's bulletin (审核签发) and publish it to the archive.
+
+    Refused if a blocking check failed for the month. A published edition is
+    never rewritten: approving again after the data changed publishes a new
+    revision (say what changed with --note); with no change it is refused.
+
+    \b
+    Example:
+      govperf approve --period 2025-07 --by 张三
+      govperf approve --period 2025-07 --by 张三 --note "市场监管局重报7月数据"
+    """
+    from pipelines.checks import gate
+    from pipelines.publish.editions import PublicationRefused, approve as publish
+    from pipelines.warehouse import read_warehouse
+
+    s = settings()
+    month = dt.date.fromisoformat(f"{period}-01")
+    when = dt.datetime.strptime(approved_at, "%Y-%m-%d %H:%M") if approved_at else dt.datetime.now()
+    try:
+        gate.assert_open(s.lake, [month], "Approval", include_process=True)
+        with read_warehouse() as con:
+            edition = publish(con, month, s.published, approved_by, when, note)
+    except (gate.GateClosed, PublicationRefused) as refusal:
+        raise click.ClickException(str(refusal)) from None
+    click.echo(f"published: {edition}")
+    click.echo(f"archive index: {s.published / 'index.html'}")
+
+
 @main.command("check-config")
 def check_config() -> None:
     """Validate every mapping, reference and quality file, and say what is wrong.

@@ -45,6 +45,11 @@ class Settings:
         return self.home / "bulletins"
 
     @property
+    def published(self) -> Path:
+        """Approved editions, one folder per revision, and the archive index."""
+        return self.bulletins / "published"
+
+    @property
     def exports(self) -> Path:
         """XLSX exports of the ranking and indicator tables."""
         return self.home / "exports"

@@ -305,6 +305,11 @@ def _stylesheet() -> Markup:
     return Markup(css)  # our own file; HTML-escaping would break quoted font names
 
 
+def catalogue_version_of(con: duckdb.DuckDBPyConnection, period: datetime.date) -> str | None:
+    """The catalogue version a month's bulletin is built on."""
+    return _catalogue_version(con, {"period": period, "period_type": PERIOD_TYPE})
+
+
 def _build_context(con: duckdb.DuckDBPyConnection, period: datetime.date) -> dict[str, Any]:
     params: dict[str, Any] = {"period": period, "period_type": PERIOD_TYPE}
     version = _catalogue_version(con, params)
@@ -377,13 +382,16 @@ def _build_context(con: duckdb.DuckDBPyConnection, period: datetime.date) -> dic
 
 
 def render_monthly_bulletin(
-    con: duckdb.DuckDBPyConnection, period: datetime.date, out_dir: Path
+    con: duckdb.DuckDBPyConnection, period: datetime.date, out_dir: Path, approval: Mapping[str, Any] | None = None
 ) -> Path:
-    """Render the draft monthly bulletin for `period` (first day of the month) from the
-    marts and write it to ``out_dir/bulletin_YYYY-MM.html``; return that path."""
+    """Render the monthly bulletin for `period` (first day of the month) from the
+    marts and write it to ``out_dir/bulletin_YYYY-MM.html``; return that path.
+    Without `approval` it is a draft, marked on every page; with it (approved_by,
+    approved_at, revision, note) it is the published edition."""
     if period.day != 1:
         raise ValueError(f"period must be the first day of a month, got {period.isoformat()}")
-    html = ENVIRONMENT.get_template(MONTHLY_TEMPLATE).render(_build_context(con, period))
+    context = _build_context(con, period) | {"approval": approval}
+    html = ENVIRONMENT.get_template(MONTHLY_TEMPLATE).render(context)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
