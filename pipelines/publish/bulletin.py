@@ -310,6 +310,12 @@ def catalogue_version_of(con: duckdb.DuckDBPyConnection, period: datetime.date) 
     return _catalogue_version(con, {"period": period, "period_type": PERIOD_TYPE})
 
 
+def names_in_force(con: duckdb.DuckDBPyConnection, period: datetime.date) -> tuple[dict[str, Row], dict[str, str]]:
+    """Departments (name, peer group) and indicator/node names as the month's bulletin shows them."""
+    departments = _departments(con, {"period": period, "month_end": _month_end(period)})
+    return departments, _node_names(con, {"version": catalogue_version_of(con, period)})
+
+
 def _build_context(con: duckdb.DuckDBPyConnection, period: datetime.date) -> dict[str, Any]:
     params: dict[str, Any] = {"period": period, "period_type": PERIOD_TYPE}
     version = _catalogue_version(con, params)

@@ -19,6 +19,7 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
 
+from pipelines.publish.bulletin import names_in_force
 from pipelines.xlsx import save_workbook
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -57,57 +58,41 @@ def _sheet(workbook: Workbook, title: str, columns: list[tuple[str, str]], rows:
     sheet.freeze_panes = "A2"
 
 
-# The department's name and group in force in the month (names change in 机构改革).
-NAMES = """
-    names as (
-        select department_id, department_name, peer_group
-        from marts.dim_department
-        where valid_from <= last_day($month) and coalesce(valid_to, date '9999-12-31') >= $month
-        qualify row_number() over (partition by department_id order by valid_from desc) = 1
-    )
-"""
-
-
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, month: dt.date) -> list[dict]:
-    cursor = con.execute(sql, {"month": month})
+    cursor = con.execute(sql, [month])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values)) for values in cursor.fetchall()]
 
 
 def write_monthly_export(con: duckdb.DuckDBPyConnection, month: dt.date, out_dir: Path) -> Path:
     """绩效排名_YYYY-MM.xlsx: sheets 综合排名 and 指标明细 for one month."""
+    departments, names = names_in_force(con, month)  # as the bulletin shows them
     rankings = _rows(
         con,
-        f"""
-        with {NAMES}
-        select r.rank, r.department_id, d.department_name, d.peer_group, r.peer_group_rank,
-               r.composite_score, r.grade, r.rank_change, r.rank_p05, r.rank_p95
-        from marts.fct_rankings r
-        left join names d using (department_id)
-        where r.period = $month and r.period_type = 'month'
-        order by r.rank, r.department_id
+        """
+        select rank, department_id, peer_group_rank, composite_score, grade, rank_change, rank_p05, rank_p95
+        from marts.fct_rankings
+        where period = ? and period_type = 'month'
+        order by rank, department_id
         """,
         month,
     )
     indicators = _rows(
         con,
-        f"""
-        with {NAMES},
-        indicator_names as (
-            select indicator_id, max_by(indicator_name, catalogue_version) as indicator_name
-            from marts.dim_indicator group by indicator_id
-        )
-        select v.department_id, d.department_name, v.indicator_id,
-               coalesce(i.indicator_name, v.indicator_id) as indicator_name,
-               v.raw_value, v.n_obs, v.score, v.is_imputed
-        from marts.fct_indicator_values v
-        left join names d using (department_id)
-        left join indicator_names i using (indicator_id)
-        where v.period = $month and v.period_type = 'month'
-        order by v.department_id, v.indicator_id
+        """
+        select department_id, indicator_id, raw_value, n_obs, score, is_imputed
+        from marts.fct_indicator_values
+        where period = ? and period_type = 'month'
+        order by department_id, indicator_id
         """,
         month,
     )
+    for row in rankings + indicators:
+        department = departments.get(row["department_id"], {})
+        row["department_name"] = department.get("department_name")
+        row["peer_group"] = department.get("peer_group")
+    for row in indicators:
+        row["indicator_name"] = names.get(row["indicator_id"], row["indicator_id"])
     workbook = Workbook()
     workbook.remove(workbook.active)
     _sheet(workbook, "综合排名", RANKING_COLUMNS, rankings)
