@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.checks.gate import CheckOutcome
 from pipelines.reference import load_yaml_model
@@ -63,7 +63,7 @@ class Suite(BaseModel):
 
     @field_validator("completeness", "volume", mode="before")
     @classmethod
-    def _switch(cls, value: Any, info: ValidationInfo) -> Any:
+    def _switch(cls, value: Any) -> Any:
         if value is True:
             return {}
         return None if value is False else value
