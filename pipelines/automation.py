@@ -3,6 +3,10 @@
 - daily ingest: every morning, the current and the previous month (late files);
 - monthly scoring and bulletin: on the 8th, for the month before, after the
   submission deadlines; it refuses a month whose latest ingest failed its gate;
+  the run of a quarter's last month drafts the quarterly edition too;
+- quarterly bulletin: on the day bulletin.yaml gives in the month after a quarter,
+  the quarter's last month is scored and drafted again, so the quarterly edition
+  includes what arrived late (leader reviews, corrected files);
 - new-extract sensor: a file appearing (or changing) in the inbox starts the
   ingest of the month its name carries.
 """
@@ -68,6 +72,20 @@ def daily_ingest_schedule(context: dg.ScheduleEvaluationContext):
 def monthly_scoring_schedule(context: dg.ScheduleEvaluationContext):
     month = _previous_month(context.scheduled_execution_time.date())
     return dg.RunRequest(run_key=f"{month:%Y-%m}", partition_key=_month_key(month))
+
+
+def _quarterly_cron() -> str:
+    from pipelines.publish.config import load_bulletin_config
+
+    when = load_bulletin_config(settings().reference_dir).quarterly_schedule
+    return f"0 {when.hour} {when.day} 1,4,7,10 *"
+
+
+@dg.schedule(job=scoring_and_bulletin_job, cron_schedule=_quarterly_cron(), execution_timezone="Asia/Shanghai")
+def quarterly_bulletin_schedule(context: dg.ScheduleEvaluationContext):
+    """The quarter before: its last month's scoring and bulletins, quarterly edition included."""
+    last_month = _previous_month(context.scheduled_execution_time.date())
+    return dg.RunRequest(run_key=f"quarter:{last_month:%Y-%m}", partition_key=_month_key(last_month))
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)

@@ -147,7 +147,7 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool) -> No
     if job != "ingest":
         month_list = _month_range(first, last)
         paths = [p for p in bulletin_paths(month_list) if p.exists()]
-        click.echo(f"bulletins: {s.bulletins / 'monthly'} ({len(paths)} written)")
+        click.echo(f"bulletins: {s.bulletins} ({len(paths)} written, monthly and quarterly)")
         if paths:
             click.echo(f"latest bulletin: {paths[-1]}")
 
@@ -186,14 +186,14 @@ def ui(read_only: bool, port: int) -> None:
 
 
 @main.command()
-@click.option("--period", "period", required=True, callback=_month, help="The month, e.g. 2025-07.")
+@click.option("--period", "period", required=True, help="The edition: a month (2025-07) or a quarter (2025-Q3).")
 @click.option("--by", "approved_by", required=True, help="Who approves the edition (recorded and shown).")
 @click.option("--note", default="", help="What changed, for a revision of an edition already published.")
 @click.option("--at", "approved_at", default=None, help="Approval time, YYYY-MM-DD HH:MM [now].")
 def approve(period: str, approved_by: str, note: str, approved_at: str | None) -> None:
-    """Approve a month's bulletin (审核签发) and publish it to the archive.
+    """Approve a monthly or quarterly bulletin (审核签发) and publish it to the archive.
 
-    Refused if a blocking check failed for the month. A published edition is
+    Refused if a blocking check failed for any of its months. A published edition is
     never rewritten: approving again after the data changed publishes a new
     revision (say what changed with --note); with no change it is refused.
 
@@ -201,18 +201,23 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
     Example:
       govperf approve --period 2025-07 --by 张三
       govperf approve --period 2025-07 --by 张三 --note "市场监管局重报7月数据"
+      govperf approve --period 2025-Q3 --by 张三
     """
     from pipelines.checks import gate
+    from pipelines.publish.config import Edition
     from pipelines.publish.editions import PublicationRefused, approve as publish
     from pipelines.warehouse import read_warehouse
 
     s = settings()
-    month = dt.date.fromisoformat(f"{period}-01")
+    try:
+        edition = Edition.parse(period)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--period") from None
     when = dt.datetime.strptime(approved_at, "%Y-%m-%d %H:%M") if approved_at else dt.datetime.now()
     try:
-        gate.assert_open(s.lake, [month], "Approval", include_process=True)
+        gate.assert_open(s.lake, edition.trend_months(edition.months), "Approval", include_process=True)
         with read_warehouse() as con:
-            edition = publish(con, month, s.published, approved_by, when, note)
+            edition = publish(con, edition, s.published, approved_by, when, note)
     except (gate.GateClosed, PublicationRefused) as refusal:
         raise click.ClickException(str(refusal)) from None
     click.echo(f"published: {edition}")
@@ -229,12 +234,14 @@ def check_config() -> None:
     """
     from pipelines.checks.suites import load_suites
     from pipelines.ingest.mapping import load_mappings
+    from pipelines.publish.config import load_bulletin_config
     from pipelines.reference import ConfigError, reference_tables
     from pipelines.settings import QUALITY_DIR
 
     s = settings()
     try:
         tables = reference_tables(s.reference_dir)
+        bulletin = load_bulletin_config(s.reference_dir)
         mappings = load_mappings(s.mappings_dir)
         suites = load_suites(QUALITY_DIR)
     except ConfigError as error:

@@ -2,7 +2,7 @@
 
     extract files ─▶ ingest/<source> (Parquet) ─▶ dbt staging ─▶ intermediate ─▶ marts
     reference YAML ─▶ reference/reference_data ───────┘                            │
-                                       publishable (blocking check) ─▶ publish/monthly_bulletin
+                                       publishable (blocking check) ─▶ publish/bulletins
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from pipelines.automation import (
     ingest_job,
     monthly_scoring_schedule,
     new_extract_sensor,
+    quarterly_bulletin_schedule,
     scoring_and_bulletin_job,
 )
 from pipelines.checks.assets import build_quality_suite_check
 from pipelines.ingest.assets import build_ingest_assets, reference_data
 from pipelines.ingest.mapping import load_mappings
-from pipelines.publish.assets import monthly_bulletin, publishable
+from pipelines.publish.assets import bulletins, publishable
 from pipelines.settings import settings
 from pipelines.transform.assets import govperf_dbt_models
 from pipelines.transform.project import dbt_executable, dbt_project
@@ -30,10 +31,10 @@ from pipelines.transform.project import dbt_executable, dbt_project
 def build_definitions() -> dg.Definitions:
     sources = list(load_mappings(settings().mappings_dir))
     return dg.Definitions(
-        assets=[reference_data, *build_ingest_assets(), govperf_dbt_models, monthly_bulletin],
+        assets=[reference_data, *build_ingest_assets(), govperf_dbt_models, bulletins],
         asset_checks=[build_quality_suite_check(sources), publishable],
         jobs=[ingest_job, scoring_and_bulletin_job, full_pipeline_job],
-        schedules=[daily_ingest_schedule, monthly_scoring_schedule],
+        schedules=[daily_ingest_schedule, monthly_scoring_schedule, quarterly_bulletin_schedule],
         sensors=[new_extract_sensor],
         resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())},
     )

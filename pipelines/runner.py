@@ -7,6 +7,7 @@ backfill policy, so dbt starts once for the whole range.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import warnings
 from pathlib import Path
@@ -104,5 +105,8 @@ def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
 
 
 def bulletin_paths(months: list[str]) -> list[Path]:
-    folder = settings().bulletins / "monthly"
-    return [folder / f"bulletin_{m[:7]}.html" for m in months]
+    """The editions a run over `months` (YYYY-MM) renders, monthly and quarterly."""
+    from pipelines.publish.assets import editions_of
+
+    days = [dt.date.fromisoformat(f"{m[:7]}-01") for m in months]
+    return [settings().bulletins / e.folder / f"{e.stem}.html" for e in editions_of(days)]

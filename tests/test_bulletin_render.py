@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,13 +28,16 @@ CREATE TABLE marts.dim_indicator(indicator_id VARCHAR, indicator_name VARCHAR, d
 CREATE TABLE marts.dim_catalogue_node(node_id VARCHAR, node_name VARCHAR, parent_id VARCHAR,
     level INTEGER, weight DOUBLE, aggregation VARCHAR, catalogue_version VARCHAR);
 CREATE TABLE marts.fct_indicator_values(period DATE, period_type VARCHAR, department_id VARCHAR,
-    indicator_id VARCHAR, raw_value DOUBLE, n_obs BIGINT, score DOUBLE, is_imputed BOOLEAN);
+    indicator_id VARCHAR, raw_value DOUBLE, n_obs BIGINT, score DOUBLE, is_imputed BOOLEAN,
+    is_treated BOOLEAN DEFAULT FALSE, meets_min_obs BOOLEAN DEFAULT TRUE, imputation VARCHAR,
+    missing_reason VARCHAR);
 CREATE TABLE marts.fct_department_scores(period DATE, period_type VARCHAR, department_id VARCHAR,
-    level INTEGER, dimension VARCHAR, score DOUBLE);
+    level INTEGER, dimension VARCHAR, score DOUBLE, rank INTEGER);
 CREATE TABLE marts.fct_rankings(period DATE, period_type VARCHAR, department_id VARCHAR,
     composite_score DOUBLE, rank INTEGER, peer_group_rank INTEGER, rank_change INTEGER,
     rank_p05 DOUBLE, rank_p95 DOUBLE, grade VARCHAR, peer_group VARCHAR, bonus_points DOUBLE,
-    veto_reason VARCHAR);
+    veto_reason VARCHAR, base_score DOUBLE, bottom_streak INTEGER DEFAULT 0,
+    bottom_flag BOOLEAN DEFAULT FALSE, n_ranked INTEGER);
 CREATE TABLE marts.fct_warnings(period DATE, period_type VARCHAR, department_id VARCHAR,
     indicator_id VARCHAR, level VARCHAR, message VARCHAR);
 CREATE TABLE marts.fct_data_quality(period DATE, source VARCHAR, file_name VARCHAR, file_hash VARCHAR,
@@ -96,12 +100,14 @@ def _build_marts(path: Path) -> None:
     con.executemany("INSERT INTO marts.dim_catalogue_node VALUES (?, ?, ?, ?, ?, ?, ?)", NODES)
     for period, rankings in ((FEBRUARY, FEBRUARY_RANKINGS), (MARCH, MARCH_RANKINGS)):
         con.executemany(
-            "INSERT INTO marts.fct_rankings VALUES (?, 'month', ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?)",
+            "INSERT INTO marts.fct_rankings (period, period_type, department_id, composite_score, rank, "
+            "peer_group_rank, rank_change, grade, peer_group, bonus_points, veto_reason) "
+            "VALUES (?, 'month', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(period, *row) for row in rankings],
         )
         for department_id, composite, *_ in rankings:
             con.executemany(
-                "INSERT INTO marts.fct_department_scores VALUES (?, 'month', ?, ?, ?, ?)",
+                "INSERT INTO marts.fct_department_scores VALUES (?, 'month', ?, ?, ?, ?, NULL)",
                 [
                     (period, department_id, 0, "composite", composite),
                     (period, department_id, 1, "service", composite + 1),
@@ -109,7 +115,8 @@ def _build_marts(path: Path) -> None:
                 ],
             )
             con.executemany(
-                "INSERT INTO marts.fct_indicator_values VALUES (?, 'month', ?, ?, 1.0, 10, ?, FALSE)",
+                "INSERT INTO marts.fct_indicator_values (period, period_type, department_id, indicator_id, "
+                "raw_value, n_obs, score, is_imputed) VALUES (?, 'month', ?, ?, 1.0, 10, ?, FALSE)",
                 [(period, department_id, indicator[0], composite) for indicator in INDICATORS],
             )
     con.executemany(
@@ -230,18 +237,19 @@ def test_composite_ranking_has_one_row_per_department_in_rank_order(html: str) -
         ("6", "市人力资源和社会保障局"),
     ]
     by_name = {row[1]: row for row in rows}
-    assert by_name["市民政局"][2:] == ["社会服务类", "91.50", "+2.00", "优秀", "↑2"]
-    assert by_name["市财政局"][3:] == ["88.25", "", "良好", "↓1"]
-    assert by_name["市发展和改革委员会"][-1] == "—"
-    assert by_name["市审计局"][-1] == "新"
-    assert by_name["市卫生健康委员会"][4] == "-1.50"
+    # rank, name, group, composite, the two dimensions (by weight), bonus, grade, change, band
+    assert by_name["市民政局"][2:] == ["社会服务类", "91.50", "92.50", "90.50", "+2.00", "优秀", "↑2", "—"]
+    assert by_name["市财政局"][3:] == ["88.25", "89.25", "87.25", "", "良好", "↓1", "—"]
+    assert by_name["市发展和改革委员会"][-2] == "—"
+    assert by_name["市审计局"][-2] == "新"
+    assert by_name["市卫生健康委员会"][6] == "-1.50"
     assert "市旧机构办公室" not in html  # ranked in February only
 
 
 def test_veto_reason_shown_next_to_grade(html: str) -> None:
     rows = _parse(html).tables["ranking-composite"]
     vetoed = next(row for row in rows if row[1] == "市人力资源和社会保障局")
-    assert vetoed[5] == "不合格 （一票否决：发生重大安全生产责任事故）"
+    assert vetoed[7] == "不合格 （✖ 一票否决：发生重大安全生产责任事故）"
 
 
 def test_one_table_per_peer_group_ordered_by_group_rank(html: str) -> None:
@@ -279,7 +287,8 @@ def test_data_values_are_escaped(html: str) -> None:
 
 
 def test_no_external_references(html: str) -> None:
-    lowered = html.lower()
+    # An inline SVG names its XML namespaces by URI; they are names, never fetched.
+    lowered = re.sub(r'xmlns(:\w+)?="[^"]*"', "", html.lower())
     for forbidden in ("http://", "https://", "src=", "<link", "@import", "url("):
         assert forbidden not in lowered, forbidden
     assert '"Noto Sans CJK SC"' in html  # CSS inlined unescaped
@@ -289,15 +298,28 @@ def test_no_external_references(html: str) -> None:
 def test_every_in_page_link_resolves(html: str) -> None:
     parser = _parse(html)
     assert len(parser.ids) == len(set(parser.ids)), "duplicate ids"
-    department_links = {link for link in parser.fragment_links if link.startswith("dept-")}
-    assert department_links == {f"dept-D0{n}" for n in range(1, 7)}
+    ranking_links = {link for link in parser.fragment_links if link.startswith("rank-")}
+    assert ranking_links == {f"rank-D0{n}" for n in range(1, 7)}  # peer-group ranks, warnings link back
     assert set(parser.fragment_links) <= set(parser.ids)
 
 
-def test_department_sections_hold_dimension_scores(html: str) -> None:
-    section = html.split('id="dept-D02"', 1)[1].split("</section>", 1)[0]
-    assert "服务质量" in section and "89.25" in section
-    assert "运行效能" in section and "87.25" in section
+def test_a_page_per_department_linked_both_ways(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    edition = render_monthly_bulletin(con, MARCH, tmp_path)
+    html = edition.read_text(encoding="utf-8")
+    pages = sorted(p.name for p in (tmp_path / "bulletin_2024-03_departments").iterdir())
+    assert pages == [f"D0{n}.html" for n in range(1, 7)]
+    assert 'class="department-link" href="bulletin_2024-03_departments/D02.html"' in html
+    page = (tmp_path / "bulletin_2024-03_departments" / "D02.html").read_text(encoding="utf-8")
+    assert "<h1>市财政局</h1>" in page and "草稿" in page
+    scorecard = _parse(page).tables["scorecard"]
+    # composite, then each top-level dimension: score, rank, previous score, change
+    assert scorecard == [
+        ["88.25", "2", "90.00", "-1.75"],
+        ["89.25", "—", "91.00", "-1.75"],
+        ["87.25", "—", "89.00", "-1.75"],
+    ]
+    assert page.count('href="../bulletin_2024-03.html#rank-D02"') >= 5  # every number links back
+    assert 'data-chart="trend"' in page
 
 
 # The table's defaults for the treatment columns: min_obs 1, COINr rule, re-weighting.
@@ -313,8 +335,9 @@ def test_data_quality_and_methodology(html: str) -> None:
     assert parser.tables["quality-files"][1][6:] == ["99.0%", "1 / 2"]
     # Warnings are listed with what to act on, source-level ones (late departments) too.
     assert parser.tables["failed-checks"] == [
-        ["提示性", "service_transactions", "好差评_2024-03.csv", "rating_in_range", "不符合 3 行"],
-        ["提示性", "service_transactions", "（全部文件）", "departments_reported", "截止 2024-04-05: 1 个部门逾期报送 (late): 逾期2天 D03"],
+        ["▲ 提示性", "2024-03", "service_transactions", "好差评_2024-03.csv", "rating_in_range", "不符合 3 行"],
+        ["▲ 提示性", "2024-03", "service_transactions", "（全部文件）", "departments_reported",
+         "截止 2024-04-05: 1 个部门逾期报送 (late): 逾期2天 D03"],
     ]
     assert parser.tables["indicators"] == [
         ["预算执行偏差", "运行效能", "1", "逆向（越低越好）", "—", "—", "Z 分数标准化", *TREATMENT],
@@ -331,7 +354,7 @@ def test_other_month_uses_its_own_data_and_names(con: duckdb.DuckDBPyConnection,
     assert names[-2:] == ["市旧机构办公室", "市卫生局"]  # names in force in February
     assert "本期有 1 项阻断性检查未通过" in html
     assert parser.tables["failed-checks"] == [
-        ["阻断性", "budget", "预算执行_2024-02.xlsx", "plan_not_negative", "不符合 10 行"]
+        ["✖ 阻断性", "2024-02", "budget", "预算执行_2024-02.xlsx", "plan_not_negative", "不符合 10 行"]
     ]
     assert "市卫生健康委员会" not in html and "alert(1)" not in html
 

@@ -7,7 +7,7 @@ from pipelines.definitions import defs
 from pipelines.ingest.mapping import load_mappings
 from pipelines.settings import settings
 
-BULLETIN = dg.AssetKey(["publish", "monthly_bulletin"])
+BULLETIN = dg.AssetKey(["publish", "bulletins"])
 
 
 def test_definitions_load_with_jobs_schedules_and_sensor():

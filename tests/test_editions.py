@@ -11,8 +11,12 @@ import duckdb
 import pytest
 
 from pipelines.publish.bulletin import render_monthly_bulletin
+from pipelines.publish.config import Edition, load_bulletin_config
 from pipelines.publish.editions import PublicationRefused, approve, mart_hashes
+from pipelines.settings import settings
 from tests.test_bulletin_render import MARCH, _build_marts
+
+EDITION = Edition.month(MARCH)
 
 WHEN = dt.datetime(2024, 4, 8, 10, 30)
 
@@ -27,7 +31,7 @@ def warehouse(tmp_path: Path) -> Path:
 def _approve(warehouse: Path, published: Path, **kwargs) -> Path:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return approve(con, MARCH, published, kwargs.pop("by", "张三"), kwargs.pop("at", WHEN), **kwargs)
+        return approve(con, kwargs.pop("edition", EDITION), published, kwargs.pop("by", "张三"), kwargs.pop("at", WHEN), **kwargs)
     finally:
         con.close()
 
@@ -44,7 +48,9 @@ def test_a_draft_is_marked_and_the_published_edition_shows_its_approval(warehous
     manifest = json.loads((edition.parent / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["approved_by"] == "张三" and manifest["catalogue_version"] == "v1"
     con = duckdb.connect(str(warehouse), read_only=True)
-    assert manifest["mart_hashes"] == mart_hashes(con, MARCH)
+    assert manifest["mart_hashes"] == mart_hashes(con, EDITION, load_bulletin_config(settings().reference_dir))
+    assert set(manifest["files_sha256"]) == {"bulletin_2024-03.html"} | {
+        f"bulletin_2024-03_departments/D0{n}.html" for n in range(1, 7)}
     con.close()
 
 
@@ -99,3 +105,19 @@ def test_the_cli_publishes_and_refuses_a_month_whose_gate_is_closed(warehouse, t
         CheckOutcome("service_transactions", dt.date(2024, 2, 1), "ab", "rows_balanced", "error", False, "行丢失")])
     refused = runner.invoke(main, ["approve", "--period", "2024-03", "--by", "张三", "--note", "x"])
     assert refused.exit_code != 0 and "rows_balanced" in refused.output
+
+
+def test_a_quarter_without_quarterly_scores_is_refused(warehouse, tmp_path):
+    with pytest.raises(PublicationRefused, match="2024-Q1: no ranking"):
+        _approve(warehouse, tmp_path / "published", edition=Edition.parse("2024-Q1"))
+
+
+def test_edition_keys():
+    assert Edition.parse("2025-Q3") == Edition("quarter", dt.date(2025, 7, 1))
+    assert Edition.parse("2025-Q3").label == "2025年第三季度"
+    assert Edition.parse("2025-Q3").previous.key == "2025-Q2"
+    assert Edition.parse("2025-01").previous.key == "2024-12"
+    assert Edition.parse("2025-Q1").end == dt.date(2025, 3, 31)
+    for bad in ("2025-13", "2025-Q5", "2025/01", "Q1-2025"):
+        with pytest.raises(ValueError):
+            Edition.parse(bad)

@@ -110,7 +110,7 @@ def test_run_history_survives_a_restart(full_run):
     try:
         run = instance.get_run_by_id(full_run["result"].run_id)
         assert run is not None and run.is_success
-        assert instance.get_latest_materialization_event(dg.AssetKey(["publish", "monthly_bulletin"])) is not None
+        assert instance.get_latest_materialization_event(dg.AssetKey(["publish", "bulletins"])) is not None
     finally:
         instance.dispose()
 

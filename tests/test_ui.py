@@ -61,7 +61,7 @@ def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Pa
         assert permissions["launch_pipeline_execution"] is False
         assert permissions["launch_partition_backfill"] is False
         keys = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
-        assert {"ingest/service_transactions", "marts/fct_rankings", "publish/monthly_bulletin"} <= keys
+        assert {"ingest/service_transactions", "marts/fct_rankings", "publish/bulletins"} <= keys
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -14,8 +14,9 @@ import dagster as dg
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.partitions import monthly, months_of
-from pipelines.publish.bulletin import render_monthly_bulletin
-from pipelines.publish.exports import write_monthly_export
+from pipelines.publish.bulletin import render_edition
+from pipelines.publish.config import Edition
+from pipelines.publish.exports import write_export
 from pipelines.settings import settings
 from pipelines.warehouse import read_warehouse
 
@@ -24,7 +25,8 @@ MART_KEYS = [
     dg.AssetKey(["marts", name])
     for name in (
         "fct_rankings", "fct_warnings", "fct_department_scores", "fct_indicator_values",
-        "fct_data_quality", "dim_department", "dim_indicator", "dim_catalogue_node",
+        "fct_data_quality", "fct_adjustments", "fct_leader_reviews", "fct_complaint_themes",
+        "dim_department", "dim_indicator", "dim_catalogue_node",
     )
 ]
 
@@ -89,19 +91,28 @@ def publishable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     )
 
 
+def editions_of(months: list[dt.date]) -> list[Edition]:
+    """The editions a run over `months` renders: each month, and each quarter whose last
+    month it contains (a quarter is scored by the run of its last month)."""
+    editions = [Edition.month(month) for month in months]
+    editions += [Edition.quarter_of(month) for month in months if month.month % 3 == 0]
+    return editions
+
+
 @dg.asset(
-    key=dg.AssetKey(["publish", "monthly_bulletin"]),
+    key=dg.AssetKey(["publish", "bulletins"]),
     deps=MART_KEYS,
     partitions_def=monthly,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="publish",
     kinds={"html"},
     description=(
-        "Monthly 绩效通报 (draft): one self-contained HTML file per month, and the ranking and indicator "
-        "tables as XLSX, read from the marts only."
+        "绩效通报 drafts: the monthly edition, and the quarterly edition when the month closes a quarter; "
+        "each one self-contained HTML file with a page per department, and the ranking and indicator "
+        "tables as XLSX. Read from the marts only."
     ),
 )
-def monthly_bulletin(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     s = settings()
     months = months_of(context)
     try:
@@ -110,16 +121,22 @@ def monthly_bulletin(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         raise dg.Failure(description=str(refusal)) from None
     written = []
     with read_warehouse() as con:
-        for month in months:
-            path = render_monthly_bulletin(con, month, s.bulletins / "monthly")
+        for edition in editions_of(months):
+            if not con.execute(
+                "select count(*) from marts.fct_rankings where period = ? and period_type = ?",
+                [edition.period, edition.period_type],
+            ).fetchall()[0][0]:
+                context.log.warning(f"{edition.key}: nothing ranked, no edition")
+                continue
+            path = render_edition(con, edition, s.bulletins / edition.folder)
             written.append(path)
-            export = write_monthly_export(con, month, s.exports / "monthly")
-            context.log.info(f"bulletin for {month:%Y-%m}: {path}; export: {export}")
+            export = write_export(con, edition, s.exports / edition.folder)
+            context.log.info(f"bulletin {edition.key}: {path}; export: {export}")
     return dg.MaterializeResult(
         metadata={
             "bulletins": dg.MetadataValue.md(
                 "\n".join(f"- `{p}` sha256 `{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}`" for p in written)
             ),
-            "latest": dg.MetadataValue.path(str(written[-1])),
+            "latest": dg.MetadataValue.path(str(written[-1]) if written else ""),
         }
     )

@@ -1,16 +1,22 @@
-"""Monthly performance bulletin (绩效通报): marts → one self-contained static HTML file.
+"""Performance bulletins (绩效通报): marts → static HTML editions, one per month or quarter.
 
-Reads only schema ``marts``. The output must be byte-identical for identical marts, so
-nothing comes from the clock, every query has a full ORDER BY, and the file is written
-with fixed encoding and line endings.
+An edition is one self-contained HTML file (CSS and SVG charts inline; it opens
+offline from disk), with a page per department in a folder beside it:
+
+    <out_dir>/bulletin_2026-03.html
+    <out_dir>/bulletin_2026-03_departments/<department_id>.html
+
+Reads only schema ``marts``. The same marts give the same bytes: nothing comes from
+the clock, every query has a full ORDER BY, and dates shown come from the approval
+record or from configuration.
 """
 
 from __future__ import annotations
 
-import calendar
-import datetime
+import hashlib
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,11 +25,15 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from pipelines.publish import charts
+from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "reports" / "templates"
 STYLESHEET = REPO_ROOT / "reports" / "static" / "bulletin.css"
-MONTHLY_TEMPLATE = "monthly.html.j2"
-PERIOD_TYPE = "month"
+EDITION_TEMPLATE = "edition.html.j2"
+DEPARTMENT_TEMPLATE = "department.html.j2"
+COMPOSITE = "composite"
 
 Row = dict[str, Any]
 
@@ -53,6 +63,7 @@ NORMALISATION_LABELS = {
 SEVERITY_LABELS = {"error": "阻断性", "warning": "提示性"}
 # Icon and word together: the level must not be conveyed by colour alone.
 WARNING_LABELS = {"red": "● 红色预警", "amber": "▲ 黄色预警"}
+ADJUSTMENT_LABELS = {"bonus": "加分", "penalty": "减分", "veto": "一票否决"}
 
 
 # --- format filters -------------------------------------------------------------------
@@ -88,6 +99,34 @@ def format_number(value: float | None) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
+def format_value(value: float | None, unit: str | None = None) -> str:
+    """An indicator's value in its unit: two decimals, unit appended."""
+    if value is None:
+        return "—"
+    return f"{value:,.2f}{unit or ''}"
+
+
+def format_band(row: Mapping[str, Any]) -> str:
+    low, high = row.get("rank_p05"), row.get("rank_p95")
+    if low is None or high is None:
+        return "—"
+    return f"{low:.0f}–{high:.0f}"
+
+
+def css_string(value: str) -> Markup:
+    """A CSS string literal for @page running headers (quotes, backslashes and '<' escaped)."""
+    escaped = "".join(f"\\{ord(ch):x} " if ch in '"\\<>\n\r' else ch for ch in str(value))
+    return Markup(f'"{escaped}"')
+
+
+def page_name(department_id: str) -> str:
+    """The file name (without .html) of a department's page: its id when that is a safe
+    file name, else a hash of it, so an id can never reach outside the pages folder."""
+    if re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}", department_id):
+        return department_id
+    return "d-" + hashlib.sha256(department_id.encode()).hexdigest()[:16]
+
+
 def _label(labels: Mapping[str, str]) -> Any:
     return lambda code: "—" if code is None else labels.get(code, code)
 
@@ -95,7 +134,7 @@ def _label(labels: Mapping[str, str]) -> Any:
 def _build_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
-        # `monthly.html.j2` ends in .j2, so j2 must be listed; default=True covers the rest.
+        # Templates end in .j2, so j2 must be listed; default=True covers the rest.
         autoescape=select_autoescape(
             enabled_extensions=("html", "htm", "xml", "j2"), default_for_string=True, default=True
         ),
@@ -110,12 +149,17 @@ def _build_environment() -> Environment:
         rank_change=format_rank_change,
         signed=format_signed,
         number=format_number,
+        value=format_value,
+        band=format_band,
+        css_string=css_string,
+        page_name=page_name,
         direction_label=_label(DIRECTION_LABELS),
         normalisation_label=_label(NORMALISATION_LABELS),
         outlier_label=_label(OUTLIER_LABELS),
         missing_label=_label(MISSING_LABELS),
         severity_label=_label(SEVERITY_LABELS),
         warning_label=_label(WARNING_LABELS),
+        adjustment_label=_label(ADJUSTMENT_LABELS),
     )
     return env
 
@@ -134,9 +178,16 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any]) -
     return [dict(zip(columns, values)) for values in cursor.fetchall()]
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Marts added after a warehouse was built may be missing from it; their sections then say so."""
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [table]
+    ).fetchall()[0][0])
+
+
 def _catalogue_version(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> str | None:
     """dim_indicator has no effective dates, so take the version whose indicators were
-    actually scored this month (a backfilled month keeps its old version); ties → newest."""
+    actually scored in the period (a backfilled month keeps its old version); ties → newest."""
     rows = _rows(
         con,
         """
@@ -156,8 +207,8 @@ def _catalogue_version(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]
 
 
 def _departments(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> dict[str, Row]:
-    """One row per department: the version in force during the month (departments merge
-    and split), falling back to the latest version."""
+    """One row per department: the version in force during the period (departments
+    merge and split), falling back to the latest version."""
     rows = _rows(
         con,
         """
@@ -165,7 +216,7 @@ def _departments(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> d
         FROM marts.dim_department
         QUALIFY row_number() OVER (
             PARTITION BY department_id
-            ORDER BY coalesce(valid_from <= $month_end, TRUE)
+            ORDER BY coalesce(valid_from <= $period_end, TRUE)
                      AND coalesce(valid_to >= $period, TRUE) DESC,
                      valid_from DESC NULLS LAST, department_name, peer_group
         ) = 1
@@ -177,7 +228,7 @@ def _departments(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> d
 
 
 def _node_names(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> dict[str, str]:
-    """Display names for indicator ids and aggregate node ids, preferring the month's
+    """Display names for indicator ids and aggregate node ids, preferring the period's
     catalogue version."""
     rows = _rows(
         con,
@@ -201,12 +252,27 @@ def _node_names(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> di
     return {row["id"]: row["name"] for row in rows}
 
 
+def _top_dimensions(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[str]:
+    """The composite's children (the three-dimensional evaluation), in catalogue order."""
+    rows = _rows(
+        con,
+        """
+        SELECT node_id FROM marts.dim_catalogue_node
+        WHERE catalogue_version IS NOT DISTINCT FROM $version AND level = 1
+        ORDER BY weight DESC NULLS LAST, node_id
+        """,
+        params,
+    )
+    return [row["node_id"] for row in rows]
+
+
 def _rankings(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:
     return _rows(
         con,
         """
-        SELECT department_id, composite_score, rank, peer_group_rank, rank_change,
-               grade, peer_group, bonus_points, veto_reason
+        SELECT department_id, composite_score, base_score, rank, peer_group_rank, rank_change,
+               rank_p05, rank_p95, grade, peer_group, bonus_points, veto_reason,
+               bottom_streak, bottom_flag, n_ranked
         FROM marts.fct_rankings
         WHERE period = $period AND period_type = $period_type
         ORDER BY rank NULLS LAST, department_id
@@ -229,6 +295,22 @@ def _warnings(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list
     )
 
 
+def _adjustments(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:
+    if not _has_table(con, "fct_adjustments"):
+        return []
+    return _rows(
+        con,
+        """
+        SELECT department_id, kind, points, reason, evidence_ref
+        FROM marts.fct_adjustments
+        WHERE period = $period AND period_type = $period_type
+        ORDER BY CASE kind WHEN 'veto' THEN 0 WHEN 'penalty' THEN 1 ELSE 2 END,
+                 department_id, reason, evidence_ref, points
+        """,
+        params,
+    )
+
+
 def _quality_files(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:
     # Row counts repeat on each check row of a file, so take them once per file.
     return _rows(
@@ -241,7 +323,7 @@ def _quality_files(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) ->
                count(check_name) AS checks,
                count(*) FILTER (WHERE NOT coalesce(passed, FALSE)) AS failed_checks
         FROM marts.fct_data_quality
-        WHERE period = $period AND file_hash IS NOT NULL  -- source-level checks have no file
+        WHERE period BETWEEN $period AND $last_month AND file_hash IS NOT NULL  -- source-level checks have no file
         GROUP BY source, file_name, file_hash
         ORDER BY source, file_name, file_hash
         """,
@@ -249,16 +331,31 @@ def _quality_files(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) ->
     )
 
 
+def _check_counts(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> Row:
+    return _rows(
+        con,
+        """
+        SELECT count(*) AS checks,
+               count(*) FILTER (WHERE passed) AS passed,
+               count(*) FILTER (WHERE NOT coalesce(passed, FALSE) AND severity = 'warning') AS warned,
+               count(*) FILTER (WHERE NOT coalesce(passed, FALSE) AND severity IS DISTINCT FROM 'warning') AS failed
+        FROM marts.fct_data_quality
+        WHERE period BETWEEN $period AND $last_month
+        """,
+        params,
+    )[0]
+
+
 def _failed_checks(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:
     # A check with unknown outcome (NULL) is reported as failed rather than hidden.
     return _rows(
         con,
         """
-        SELECT source, file_name, check_name, severity, details
+        SELECT period, source, file_name, check_name, severity, details
         FROM marts.fct_data_quality
-        WHERE period = $period AND NOT coalesce(passed, FALSE)
+        WHERE period BETWEEN $period AND $last_month AND NOT coalesce(passed, FALSE)
         ORDER BY CASE severity WHEN 'error' THEN 0 ELSE 1 END,
-                 source, file_name, check_name, file_hash, severity
+                 period, source, file_name, check_name, file_hash, severity
         """,
         params,
     )
@@ -282,7 +379,7 @@ def _dimension_scores(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any])
     return _rows(
         con,
         """
-        SELECT department_id, level, dimension, score
+        SELECT department_id, level, dimension, score, rank
         FROM marts.fct_department_scores
         WHERE period = $period AND period_type = $period_type
         ORDER BY department_id, level, dimension
@@ -291,11 +388,109 @@ def _dimension_scores(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any])
     )
 
 
-# --- context and rendering ------------------------------------------------------------
+def _city_figures(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], indicators: list[str],
+                  periods: list[Any]) -> dict[tuple[str, Any], Row]:
+    """City-wide value of each indicator and period: departments' values weighted by their
+    observations (a pooled rate for rates), the plain mean where observations are not
+    counted. Values below the minimum sample are left out, as everywhere."""
+    rows = _rows(
+        con,
+        """
+        SELECT indicator_id, period,
+               coalesce(sum(raw_value * n_obs) FILTER (WHERE n_obs > 0)
+                            / nullif(sum(n_obs) FILTER (WHERE n_obs > 0), 0),
+                        avg(raw_value)) AS value,
+               count(*) AS departments,
+               sum(n_obs) AS n_obs
+        FROM marts.fct_indicator_values
+        WHERE period_type = $period_type AND period IN (SELECT unnest($periods))
+          AND indicator_id IN (SELECT unnest($indicators))
+          AND raw_value IS NOT NULL AND coalesce(meets_min_obs, TRUE)
+        GROUP BY indicator_id, period
+        ORDER BY indicator_id, period
+        """,
+        {**params, "periods": periods, "indicators": indicators},
+    )
+    return {(row["indicator_id"], row["period"]): row for row in rows}
 
 
-def _month_end(period: datetime.date) -> datetime.date:
-    return period.replace(day=calendar.monthrange(period.year, period.month)[1])
+def _indicator_values(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:
+    return _rows(
+        con,
+        """
+        SELECT department_id, indicator_id, raw_value, n_obs, score, is_imputed, is_treated,
+               meets_min_obs, imputation, missing_reason
+        FROM marts.fct_indicator_values
+        WHERE period = $period AND period_type = $period_type
+        ORDER BY department_id, indicator_id
+        """,
+        params,
+    )
+
+
+def _trends(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:
+    """Monthly composite and top-dimension scores over the trend window, every department."""
+    return _rows(
+        con,
+        """
+        SELECT department_id, period, dimension, score
+        FROM marts.fct_department_scores
+        WHERE period_type = 'month' AND period BETWEEN $trend_from AND $last_month AND level <= 1
+          AND score IS NOT NULL
+        ORDER BY department_id, dimension, period
+        """,
+        params,
+    )
+
+
+def _previous_scores(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> dict[tuple[str, str], float]:
+    rows = _rows(
+        con,
+        """
+        SELECT department_id, dimension, score
+        FROM marts.fct_department_scores
+        WHERE period = $previous AND period_type = $period_type AND level <= 1
+        ORDER BY department_id, dimension
+        """,
+        params,
+    )
+    return {(row["department_id"], row["dimension"]): row["score"] for row in rows}
+
+
+def _leader_reviews(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> dict[str, Row]:
+    """The review of the quarter the edition falls in (a quarterly input applies to each month)."""
+    if not _has_table(con, "fct_leader_reviews"):
+        return {}
+    rows = _rows(
+        con,
+        """
+        SELECT department_id, period, score, remarks
+        FROM marts.fct_leader_reviews
+        WHERE period = $quarter
+        ORDER BY department_id, remarks
+        """,
+        params,
+    )
+    return {row["department_id"]: row for row in rows}
+
+
+def _complaint_themes(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], limit: int) -> list[Row]:
+    if not _has_table(con, "fct_complaint_themes"):
+        return []
+    return _rows(
+        con,
+        """
+        SELECT keyword, mentions
+        FROM marts.fct_complaint_themes
+        WHERE period = $period AND period_type = $period_type AND department_id IS NULL
+        ORDER BY mentions DESC, keyword
+        LIMIT $limit
+        """,
+        {**params, "limit": limit},
+    )
+
+
+# --- context --------------------------------------------------------------------------
 
 
 def _stylesheet() -> Markup:
@@ -305,105 +500,326 @@ def _stylesheet() -> Markup:
     return Markup(css)  # our own file; HTML-escaping would break quoted font names
 
 
-def catalogue_version_of(con: duckdb.DuckDBPyConnection, period: datetime.date) -> str | None:
-    """The catalogue version a month's bulletin is built on."""
-    return _catalogue_version(con, {"period": period, "period_type": PERIOD_TYPE})
+def _params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
+    trend = edition.trend_months(config.trend_months)
+    return {
+        "period": edition.period,
+        "period_type": edition.period_type,
+        "period_end": edition.end,
+        "last_month": edition.last_month,
+        "previous": edition.previous.period,
+        "quarter": Edition.quarter_of(edition.period).period,
+        "trend_from": trend[0],
+    }
 
 
-def names_in_force(con: duckdb.DuckDBPyConnection, period: datetime.date) -> tuple[dict[str, Row], dict[str, str]]:
-    """Departments (name, peer group) and indicator/node names as the month's bulletin shows them."""
-    departments = _departments(con, {"period": period, "month_end": _month_end(period)})
-    return departments, _node_names(con, {"version": catalogue_version_of(con, period)})
+def catalogue_version_of(con: duckdb.DuckDBPyConnection, edition: Edition) -> str | None:
+    """The catalogue version an edition is built on."""
+    return _catalogue_version(con, {"period": edition.period, "period_type": edition.period_type})
 
 
-def _build_context(con: duckdb.DuckDBPyConnection, period: datetime.date) -> dict[str, Any]:
-    params: dict[str, Any] = {"period": period, "period_type": PERIOD_TYPE}
+def names_in_force(con: duckdb.DuckDBPyConnection, edition: Edition) -> tuple[dict[str, Row], dict[str, str]]:
+    """Departments (name, peer group) and indicator/node names as the edition shows them."""
+    departments = _departments(con, {"period": edition.period, "period_end": edition.end})
+    return departments, _node_names(con, {"version": catalogue_version_of(con, edition)})
+
+
+def _change(current: float | None, reference: float | None, direction: str | None) -> Row | None:
+    """A change in percent of the reference, with its sense for this indicator."""
+    if current is None or reference is None or reference == 0:
+        return None
+    percent = (current - reference) / abs(reference) * 100
+    if round(percent, 1) == 0:
+        return {"percent": 0.0, "text": "持平", "sense": "flat"}
+    better = (percent > 0) == (direction != "lower")
+    return {
+        "percent": percent,
+        "text": f"{'上升' if percent > 0 else '下降'} {abs(percent):.1f}%",
+        "sense": "better" if better else "worse",
+    }
+
+
+def _headline(con, params, edition: Edition, config: BulletinConfig, indicators: dict[str, Row],
+              wanted: list[str]) -> list[Row]:
+    baseline = config.baseline.for_edition(edition)
+    figures = _city_figures(con, params, wanted, [edition.period, edition.previous.period, baseline.period])
+    rows = []
+    for indicator_id in wanted:
+        meta = indicators.get(indicator_id)
+        current = figures.get((indicator_id, edition.period))
+        if meta is None or current is None:
+            continue
+        value = current["value"]
+        previous = figures.get((indicator_id, edition.previous.period))
+        base = figures.get((indicator_id, baseline.period))
+        rows.append({
+            "indicator_id": indicator_id,
+            "name": meta["indicator_name"],
+            "unit": meta["unit"],
+            "direction": meta["direction"],
+            "value": value,
+            "departments": current["departments"],
+            "n_obs": current["n_obs"],
+            "target": meta["target"],
+            "vs_target": _change(value, meta["target"], meta["direction"]),
+            "previous": previous["value"] if previous else None,
+            "vs_previous": _change(value, previous["value"] if previous else None, meta["direction"]),
+            "baseline": base["value"] if base else None,
+            "vs_baseline": _change(value, base["value"] if base else None, meta["direction"]),
+        })
+    return rows
+
+
+def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: BulletinConfig) -> dict[str, Any]:
+    params = _params(edition, config)
     version = _catalogue_version(con, params)
-    departments = _departments(con, {**params, "month_end": _month_end(period)})
-    names = _node_names(con, {"version": version})
+    params["version"] = version
+    departments = _departments(con, params)
+    names = _node_names(con, params)
 
     def department_name(department_id: str) -> str:
         department = departments.get(department_id)
         return department["department_name"] if department else department_id
+
+    dimensions = _top_dimensions(con, params)
+    scores: dict[str, dict[str, Row]] = {}
+    for row in _dimension_scores(con, params):
+        row["dimension_name"] = names.get(row["dimension"], row["dimension"])
+        scores.setdefault(row["department_id"], {})[row["dimension"]] = row
 
     rankings = _rankings(con, params)
     for row in rankings:
         department = departments.get(row["department_id"], {})
         row["department_name"] = department_name(row["department_id"])
         row["peer_group"] = row["peer_group"] or department.get("peer_group") or "未分组"
+        row["dimension_scores"] = [scores.get(row["department_id"], {}).get(d, {}).get("score") for d in dimensions]
+    n_ranked = len(rankings)
 
-    peer_groups: dict[str, list[Row]] = {}
-    for row in rankings:
-        peer_groups.setdefault(row["peer_group"], []).append(row)
-    peer_group_tables = [
-        {
-            "name": group,
-            "rows": sorted(
-                rows,
-                key=lambda r: (r["peer_group_rank"] is None, r["peer_group_rank"] or 0, r["department_id"]),
-            ),
-        }
-        for group, rows in sorted(peer_groups.items())
-    ]
+    peer_groups = []
+    for index, group in enumerate(sorted({row["peer_group"] for row in rankings}), start=1):
+        rows = sorted(
+            (row for row in rankings if row["peer_group"] == group),
+            key=lambda r: (r["peer_group_rank"] is None, r["peer_group_rank"] or 0, r["department_id"]),
+        )
+        peer_groups.append({"name": group, "table_id": f"ranking-group-{index}", "rows": rows})
+
+    cache = _chart_cache()
+    charted = [row for row in rankings if row["rank"] is not None]
+    band_chart = charts.to_svg(charts.rank_bands(charted, n_ranked), cache) if charted else None
+    for group in peer_groups:
+        group_rows = [row for row in group["rows"] if row["rank"] is not None]
+        group["chart"] = charts.to_svg(charts.rank_bands(group_rows, n_ranked), cache) if group_rows else None
 
     warnings = _warnings(con, params)
     for row in warnings:
         row["department_name"] = department_name(row["department_id"])
         row["indicator_name"] = names.get(row["indicator_id"], row["indicator_id"])
 
-    indicators = _indicators(con, {"version": version})
+    adjustments = _adjustments(con, params)
+    for row in adjustments:
+        row["department_name"] = department_name(row["department_id"])
+
+    indicators = _indicators(con, params)
     for row in indicators:
         row["dimension_name"] = names.get(row["dimension"], row["dimension"])
+    by_indicator = {row["indicator_id"]: row for row in indicators}
 
-    scores_by_department: dict[str, list[Row]] = {}
-    for row in _dimension_scores(con, params):
-        row["dimension_name"] = names.get(row["dimension"], row["dimension"])
-        scores_by_department.setdefault(row["department_id"], []).append(row)
+    moved = [row for row in rankings if row["rank_change"] is not None]
+    improvers = sorted((r for r in moved if r["rank_change"] > 0), key=lambda r: (-r["rank_change"], r["rank"]))
+    decliners = sorted((r for r in moved if r["rank_change"] < 0), key=lambda r: (r["rank_change"], r["rank"]))
+
+    voice_ids = config.citizen_voice.indicators
+    good_review = sorted(
+        (
+            {"department_id": v["department_id"], "department_name": department_name(v["department_id"]),
+             "value": v["raw_value"], "n_obs": v["n_obs"]}
+            for v in _indicator_values(con, params)
+            if v["indicator_id"] == "good_review_rate" and v["raw_value"] is not None and v["meets_min_obs"]
+        ),
+        key=lambda r: (r["value"], r["department_id"]),
+    )
+    themes = _complaint_themes(con, params, config.citizen_voice.themes)
 
     quality_files = _quality_files(con, params)
     failed_checks = _failed_checks(con, params)
-
+    title = f"{edition.label}{config.title}"
     return {
-        "title": f"{period.year}年{period.month}月政府部门绩效通报",
-        "period": period,
-        "period_label": f"{period.year}年{period.month}月",
+        "title": title,
+        "issuer": config.issuer,
+        "edition": edition,
+        "period_label": edition.label,
+        "baseline_label": config.baseline.for_edition(edition).label,
+        "previous_label": edition.previous.label,
         "catalogue_version": version,
         "stylesheet": _stylesheet(),
         "rankings": rankings,
+        "n_ranked": n_ranked,
+        "dimensions": [{"id": d, "name": names.get(d, d)} for d in dimensions],
         "grade_counts": [(grade, sum(r["grade"] == grade for r in rankings)) for grade in GRADES],
-        "peer_groups": peer_group_tables,
+        "headline": _headline(con, params, edition, config, by_indicator, config.headline),
+        "band_chart": band_chart,
+        "peer_groups": peer_groups,
         "warnings": warnings,
         "red_count": sum(w["level"] == "red" for w in warnings),
         "amber_count": sum(w["level"] == "amber" for w in warnings),
+        "adjustments": adjustments,
+        "vetoed": [row for row in rankings if row["veto_reason"] is not None],
+        "improvers": improvers[: config.movers],
+        "decliners": decliners[: config.movers],
+        "bottom": [row for row in rankings if row["bottom_flag"]],
+        "voice": _headline(con, params, edition, config, by_indicator, voice_ids),
+        "lowest_good_review": good_review[: config.citizen_voice.lowest],
+        "themes": themes,
+        "themes_chart": charts.to_svg(charts.keyword_bars(themes), cache) if themes else None,
+        "themes_available": _has_table(con, "fct_complaint_themes"),
         "indicators": indicators,
-        "scores_by_department": scores_by_department,
         "quality_files": quality_files,
         "quality_totals": {
             key: sum(f[key] or 0 for f in quality_files)
-            for key in ("rows_read", "rows_accepted", "rows_quarantined", "checks", "failed_checks")
+            for key in ("rows_read", "rows_accepted", "rows_quarantined")
         },
+        "check_counts": _check_counts(con, params),
         "failed_checks": failed_checks,
-        "blocking_failures": sum(c["severity"] == "error" for c in failed_checks),
+        "blocking_failures": sum(c["severity"] != "warning" for c in failed_checks),
+        # Department pages
+        "department_pages": f"{edition.stem}_departments",
+        "_departments": departments,
+        "_names": names,
+        "_params": params,
+        "_by_indicator": by_indicator,
+        "_trend_months": edition.trend_months(config.trend_months),
     }
 
 
-def render_monthly_bulletin(
-    con: duckdb.DuckDBPyConnection, period: datetime.date, out_dir: Path, approval: Mapping[str, Any] | None = None
+def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One page per ranked department: scorecard, 12-month trend, indicators, warnings, review."""
+    params, names = context["_params"], context["_names"]
+    edition: Edition = context["edition"]
+    dimensions = context["dimensions"]
+    series_ids = [COMPOSITE] + [d["id"] for d in dimensions]
+    series_names = {COMPOSITE: names.get(COMPOSITE, "综合得分")} | {d["id"]: d["name"] for d in dimensions}
+    month_keys = [f"{m:%Y-%m}" for m in context["_trend_months"]]
+
+    trends: dict[str, list[Row]] = {}
+    for row in _trends(con, params):
+        if row["dimension"] in series_names:
+            trends.setdefault(row["department_id"], []).append(
+                {"month": f"{row['period']:%Y-%m}", "series": series_names[row["dimension"]], "score": row["score"],
+                 "dimension": row["dimension"]}
+            )
+    current: dict[tuple[str, str], Row] = {}
+    for row in _dimension_scores(con, params):
+        current[(row["department_id"], row["dimension"])] = row
+    previous = _previous_scores(con, params)
+    values: dict[str, list[Row]] = {}
+    for row in _indicator_values(con, params):
+        meta = context["_by_indicator"].get(row["indicator_id"])
+        if meta is None:
+            continue
+        shown = row["raw_value"] if row["meets_min_obs"] else None  # suppressed below the minimum sample
+        row |= {
+            "indicator_name": meta["indicator_name"], "dimension_name": meta["dimension_name"],
+            "unit": meta["unit"], "target": meta["target"], "direction": meta["direction"],
+            "min_obs": meta["min_obs"], "shown_value": shown,
+            "vs_target": _change(shown, meta["target"], meta["direction"]),
+        }
+        values.setdefault(row["department_id"], []).append(row)
+    warnings_by: dict[str, list[Row]] = {}
+    for row in context["warnings"]:
+        warnings_by.setdefault(row["department_id"], []).append(row)
+    adjustments_by: dict[str, list[Row]] = {}
+    for row in context["adjustments"]:
+        adjustments_by.setdefault(row["department_id"], []).append(row)
+    reviews = _leader_reviews(con, params)
+    cache = _chart_cache()
+
+    pages = []
+    for ranking in context["rankings"]:
+        department_id = ranking["department_id"]
+        scorecard = []
+        for series in series_ids:
+            now = current.get((department_id, series), {})
+            before = previous.get((department_id, series))
+            score = ranking["composite_score"] if series == COMPOSITE else now.get("score")
+            scorecard.append({
+                "series": series, "name": series_names[series], "score": score,
+                "rank": ranking["rank"] if series == COMPOSITE else now.get("rank"),
+                "previous": before, "change": None if score is None or before is None else score - before,
+            })
+        trend_rows = trends.get(department_id, [])
+        # Only series with data are drawn, so the chart has one line per row it lists.
+        drawn = [s for s in scorecard if any(r["dimension"] == s["series"] for r in trend_rows)]
+        chart = charts.to_svg(
+            charts.trend(trend_rows, [s["name"] for s in drawn], month_keys), cache
+        ) if trend_rows else None
+        pages.append({
+            "ranking": ranking,
+            "back": f"../{edition.stem}.html#rank-{department_id}",
+            "scorecard": drawn or scorecard,
+            "trend_chart": chart,
+            "trend_label": f"{month_keys[0]} 至 {month_keys[-1]}",
+            "indicator_values": sorted(values.get(department_id, []),
+                                       key=lambda r: (r["dimension_name"] or "", r["indicator_id"])),
+            "warnings": warnings_by.get(department_id, []),
+            "adjustments": adjustments_by.get(department_id, []),
+            "review": reviews.get(department_id),
+            "review_label": Edition.quarter_of(edition.period).label,
+        })
+    return pages
+
+
+def _chart_cache() -> Path | None:
+    from pipelines.settings import settings
+
+    return settings().cache_dir / "charts"
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def _write(path: Path, html: str) -> None:
+    # Write then rename, so a reader never sees a half-written page.
+    tmp_path = path.with_name(path.name + ".tmp")
+    tmp_path.write_text(html, encoding="utf-8", newline="\n")
+    os.replace(tmp_path, path)
+
+
+def render_edition(
+    con: duckdb.DuckDBPyConnection,
+    edition: Edition,
+    out_dir: Path,
+    approval: Mapping[str, Any] | None = None,
+    config: BulletinConfig | None = None,
 ) -> Path:
-    """Render the monthly bulletin for `period` (first day of the month) from the
-    marts and write it to ``out_dir/bulletin_YYYY-MM.html``; return that path.
-    Without `approval` it is a draft, marked on every page; with it (approved_by,
-    approved_at, revision, note) it is the published edition."""
-    if period.day != 1:
-        raise ValueError(f"period must be the first day of a month, got {period.isoformat()}")
-    context = _build_context(con, period) | {"approval": approval}
-    html = ENVIRONMENT.get_template(MONTHLY_TEMPLATE).render(context)
+    """Render `edition` from the marts into `out_dir` (the edition and its department
+    pages); return the edition's path. Without `approval` it is a draft, marked on
+    every page; with it (approved_by, approved_at, revision, note) it is published."""
+    if config is None:
+        from pipelines.settings import settings
+
+        config = load_bulletin_config(settings().reference_dir)
+    context = _build_context(con, edition, config) | {"approval": approval}
+    html = ENVIRONMENT.get_template(EDITION_TEMPLATE).render(context)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    out_path = out_dir / f"bulletin_{period:%Y-%m}.html"
-    # Write then rename, so a reader never sees a half-written bulletin.
-    tmp_path = out_path.with_name(out_path.name + ".tmp")
-    tmp_path.write_text(html, encoding="utf-8", newline="\n")
-    os.replace(tmp_path, out_path)
+    pages_dir = out_dir / context["department_pages"]
+    # Departments ranked last time but not now must not keep a stale page.
+    if pages_dir.exists():
+        shutil.rmtree(pages_dir)
+    pages_dir.mkdir()
+    template = ENVIRONMENT.get_template(DEPARTMENT_TEMPLATE)
+    for page in _department_contexts(con, context):
+        _write(pages_dir / f"{page_name(page['ranking']['department_id'])}.html", template.render(context | page))
+    out_path = out_dir / f"{edition.stem}.html"
+    _write(out_path, html)
     return out_path
+
+
+def render_monthly_bulletin(
+    con: duckdb.DuckDBPyConnection, period: Any, out_dir: Path, approval: Mapping[str, Any] | None = None
+) -> Path:
+    """The monthly edition of `period` (first day of the month)."""
+    if period.day != 1:
+        raise ValueError(f"period must be the first day of a month, got {period.isoformat()}")
+    return render_edition(con, Edition.month(period), out_dir, approval)

@@ -1,10 +1,13 @@
 """Approval and publication (审核签发): a draft becomes a published edition.
 
-    published/monthly/YYYY-MM/r<N>/bulletin_YYYY-MM.html   the edition, approval shown, no draft mark
-    published/monthly/YYYY-MM/r<N>/manifest.json           who approved it and when, the catalogue
-                                                           version, and a hash per mart of the rows
-                                                           it was built from
-    published/index.html                                   every published edition and revision
+    published/<monthly|quarterly>/<key>/r<N>/bulletin_<key>.html   the edition, approval shown, no draft mark
+    published/<monthly|quarterly>/<key>/r<N>/bulletin_<key>_departments/   its department pages
+    published/<monthly|quarterly>/<key>/r<N>/manifest.json         who approved it and when, the catalogue
+                                                                   version, a hash per mart of the rows it
+                                                                   was built from, a hash per file
+    published/index.html                                           every published edition and revision
+
+<key> is 2026-03 for a month and 2026-Q1 for a quarter.
 
 A published revision is never rewritten. Approving a month again publishes a new
 revision only if the marts it reads changed; the manifest names the marts that
@@ -16,21 +19,29 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import jinja2
 
-from pipelines.publish.bulletin import catalogue_version_of, render_monthly_bulletin
+from pipelines.publish.bulletin import _has_table, _params, catalogue_version_of, render_edition
+from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 
-# The marts a monthly edition reads, and which of their rows belong to a month.
+# The marts an edition reads, and which of their rows belong to it. Department pages
+# read the monthly scores of the trend window and the quarter's leader review, so a
+# change there is a change of the edition too.
 EDITION_MARTS = {
-    "fct_rankings": "period = $period and period_type = 'month'",
-    "fct_department_scores": "period = $period and period_type = 'month'",
-    "fct_indicator_values": "period = $period and period_type = 'month'",
-    "fct_warnings": "period = $period and period_type = 'month'",
-    "fct_data_quality": "period = $period",
+    "fct_rankings": "period in ($period, $previous) and period_type = $period_type",
+    "fct_department_scores": "(period in ($period, $previous) and period_type = $period_type)"
+                             " or (period_type = 'month' and period between $trend_from and $last_month)",
+    "fct_indicator_values": "period in ($period, $previous, $baseline) and period_type = $period_type",
+    "fct_warnings": "period = $period and period_type = $period_type",
+    "fct_adjustments": "period = $period and period_type = $period_type",
+    "fct_leader_reviews": "period = $quarter",
+    "fct_complaint_themes": "period = $period and period_type = $period_type",
+    "fct_data_quality": "period between $period and $last_month",
     "dim_department": "true",
     "dim_indicator": "true",
     "dim_catalogue_node": "true",
@@ -41,12 +52,20 @@ class PublicationRefused(Exception):
     """The edition cannot be published (unchanged, or nothing to publish)."""
 
 
-def mart_hashes(con: duckdb.DuckDBPyConnection, period: dt.date) -> dict[str, str]:
-    """SHA-256 of each mart's rows for the month, in a fixed order and text form."""
+def _edition_params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
+    return _params(edition, config) | {"baseline": config.baseline.for_edition(edition).period}
+
+
+def mart_hashes(con: duckdb.DuckDBPyConnection, edition: Edition, config: BulletinConfig) -> dict[str, str]:
+    """SHA-256 of each mart's rows the edition is built from, in a fixed order and text form."""
+    params = _edition_params(edition, config)
     hashes = {}
     for table, where in EDITION_MARTS.items():
+        if not _has_table(con, table):
+            continue
         sql = f"select * from marts.{table} where {where} order by all"
-        rows = con.execute(sql, {"period": period} if "$period" in where else {}).fetchall()
+        used = set(re.findall(r"\$(\w+)", where))
+        rows = con.execute(sql, {name: value for name, value in params.items() if name in used}).fetchall()
         digest = hashlib.sha256()
         for row in rows:
             digest.update(repr(row).encode())
@@ -55,9 +74,9 @@ def mart_hashes(con: duckdb.DuckDBPyConnection, period: dt.date) -> dict[str, st
     return hashes
 
 
-def revisions(published: Path, period: dt.date) -> list[dict[str, Any]]:
-    """The month's published revisions, oldest first, each with its manifest."""
-    folder = published / "monthly" / f"{period:%Y-%m}"
+def revisions(published: Path, edition: Edition) -> list[dict[str, Any]]:
+    """The edition's published revisions, oldest first, each with its manifest."""
+    folder = published / edition.folder / edition.key
     found = []
     for manifest in sorted(folder.glob("r*/manifest.json"), key=lambda p: int(p.parent.name[1:])):
         found.append(json.loads(manifest.read_text(encoding="utf-8")) | {"folder": manifest.parent})
@@ -66,52 +85,63 @@ def revisions(published: Path, period: dt.date) -> list[dict[str, Any]]:
 
 def approve(
     con: duckdb.DuckDBPyConnection,
-    period: dt.date,
+    edition: Edition,
     published: Path,
     approved_by: str,
     approved_at: dt.datetime,
     note: str = "",
+    config: BulletinConfig | None = None,
 ) -> Path:
-    """Publish the month's edition as approved by `approved_by`; return its path."""
+    """Publish `edition` as approved by `approved_by`; return the edition's path."""
+    if config is None:
+        from pipelines.settings import settings
+
+        config = load_bulletin_config(settings().reference_dir)
     if not con.execute(
-        "select count(*) from marts.fct_rankings where period = ? and period_type = 'month'", [period]
+        "select count(*) from marts.fct_rankings where period = ? and period_type = ?",
+        [edition.period, edition.period_type],
     ).fetchall()[0][0]:
-        raise PublicationRefused(f"{period:%Y-%m}: no ranking in the marts; nothing to publish")
-    hashes = mart_hashes(con, period)
-    earlier = revisions(published, period)
+        raise PublicationRefused(f"{edition.key}: no ranking in the marts; nothing to publish")
+    hashes = mart_hashes(con, edition, config)
+    earlier = revisions(published, edition)
     changed = []
     if earlier:
         last = earlier[-1]
         changed = sorted(t for t in hashes if last["mart_hashes"].get(t) != hashes[t])
         if not changed:
             raise PublicationRefused(
-                f"{period:%Y-%m}: revision {last['revision']} is already published from the same mart rows; "
+                f"{edition.key}: revision {last['revision']} is already published from the same mart rows; "
                 "nothing changed, so no new revision"
             )
         if not note.strip():
             raise PublicationRefused(
-                f"{period:%Y-%m}: the data changed since revision {last['revision']} ({', '.join(changed)}); "
+                f"{edition.key}: the data changed since revision {last['revision']} ({', '.join(changed)}); "
                 "say what changed with --note"
             )
     revision = len(earlier) + 1
-    folder = published / "monthly" / f"{period:%Y-%m}" / f"r{revision}"
+    folder = published / edition.folder / edition.key / f"r{revision}"
     folder.mkdir(parents=True, exist_ok=False)  # a published revision is never rewritten
     approval = {
-        "period": f"{period:%Y-%m}",
+        "period": edition.key,
+        "period_type": edition.period_type,
         "revision": revision,
         "approved_by": approved_by,
         "approved_at": approved_at.strftime("%Y-%m-%d %H:%M"),
         "note": note.strip() or ("首次发布" if revision == 1 else ""),
         "changed_marts": changed,
-        "catalogue_version": catalogue_version_of(con, period),
+        "catalogue_version": catalogue_version_of(con, edition),
         "mart_hashes": hashes,
     }
-    edition = render_monthly_bulletin(con, period, folder, approval=approval)
-    approval["edition_sha256"] = hashlib.sha256(edition.read_bytes()).hexdigest()
+    path = render_edition(con, edition, folder, approval=approval, config=config)
+    approval["edition_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    approval["files_sha256"] = {
+        file.relative_to(folder).as_posix(): hashlib.sha256(file.read_bytes()).hexdigest()
+        for file in sorted(folder.rglob("*.html"))
+    }
     (folder / "manifest.json").write_text(json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
                                           encoding="utf-8")
     write_index(published)
-    return edition
+    return path
 
 
 INDEX = jinja2.Environment(autoescape=True).from_string(
@@ -121,9 +151,9 @@ INDEX = jinja2.Environment(autoescape=True).from_string(
 table{border-collapse:collapse}th,td{border:1px solid #999;padding:.3rem .6rem;text-align:left}</style>
 </head><body>
 <h1>绩效通报归档</h1>
-<table id="editions"><thead><tr><th>统计期</th><th>版次</th><th>签发人</th><th>签发时间</th><th>说明</th><th>指标体系版本</th></tr></thead>
+<table id="editions"><thead><tr><th>统计期</th><th>类型</th><th>版次</th><th>签发人</th><th>签发时间</th><th>说明</th><th>指标体系版本</th></tr></thead>
 <tbody>
-{% for e in editions %}<tr><td><a href="{{ e.href }}">{{ e.period }}</a></td><td>第 {{ e.revision }} 版</td><td>{{ e.approved_by }}</td>
+{% for e in editions %}<tr><td><a href="{{ e.href }}">{{ e.label }}</a></td><td>{{ e.kind }}</td><td>第 {{ e.revision }} 版</td><td>{{ e.approved_by }}</td>
 <td>{{ e.approved_at }}</td><td>{{ e.note }}</td><td>{{ e.catalogue_version or "—" }}</td></tr>
 {% endfor %}</tbody></table>
 </body></html>
@@ -134,11 +164,17 @@ table{border-collapse:collapse}th,td{border:1px solid #999;padding:.3rem .6rem;t
 def write_index(published: Path) -> Path:
     """published/index.html: every edition and revision, newest period first."""
     editions = []
-    for manifest in published.glob("monthly/*/r*/manifest.json"):
+    for manifest in published.glob("*/*/r*/manifest.json"):
         record = json.loads(manifest.read_text(encoding="utf-8"))
-        record["href"] = f"monthly/{record['period']}/r{record['revision']}/bulletin_{record['period']}.html"
+        edition = Edition.parse(record["period"])
+        record |= {
+            "href": f"{edition.folder}/{edition.key}/r{record['revision']}/{edition.stem}.html",
+            "label": edition.label,
+            "kind": edition.kind_label,
+            "sort": (edition.end, edition.period_type == "quarter", record["revision"]),
+        }
         editions.append(record)
-    editions.sort(key=lambda e: (e["period"], e["revision"]), reverse=True)
+    editions.sort(key=lambda e: e["sort"], reverse=True)
     path = published / "index.html"
     path.write_text(INDEX.render(editions=editions), encoding="utf-8", newline="\n")
     return path

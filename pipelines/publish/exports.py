@@ -1,4 +1,4 @@
-"""XLSX exports of a month's ranking and indicator tables, because offices live in Excel.
+"""XLSX exports of an edition's (month or quarter) ranking and indicator tables, because offices live in Excel.
 
 Read from the marts only, like the bulletin. Two guarantees:
 - formula injection: a text value beginning with =, +, - or @ (or a tab or
@@ -20,6 +20,7 @@ from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
 
 from pipelines.publish.bulletin import names_in_force
+from pipelines.publish.config import Edition
 from pipelines.xlsx import save_workbook
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -58,34 +59,34 @@ def _sheet(workbook: Workbook, title: str, columns: list[tuple[str, str]], rows:
     sheet.freeze_panes = "A2"
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, month: dt.date) -> list[dict]:
-    cursor = con.execute(sql, [month])
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, edition: Edition) -> list[dict]:
+    cursor = con.execute(sql, [edition.period, edition.period_type])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values)) for values in cursor.fetchall()]
 
 
-def write_monthly_export(con: duckdb.DuckDBPyConnection, month: dt.date, out_dir: Path) -> Path:
-    """绩效排名_YYYY-MM.xlsx: sheets 综合排名 and 指标明细 for one month."""
-    departments, names = names_in_force(con, month)  # as the bulletin shows them
+def write_export(con: duckdb.DuckDBPyConnection, edition: Edition, out_dir: Path) -> Path:
+    """绩效排名_<key>.xlsx (2026-03, 2026-Q1): sheets 综合排名 and 指标明细 for one edition."""
+    departments, names = names_in_force(con, edition)  # as the bulletin shows them
     rankings = _rows(
         con,
         """
         select rank, department_id, peer_group_rank, composite_score, grade, rank_change, rank_p05, rank_p95
         from marts.fct_rankings
-        where period = ? and period_type = 'month'
+        where period = ? and period_type = ?
         order by rank, department_id
         """,
-        month,
+        edition,
     )
     indicators = _rows(
         con,
         """
         select department_id, indicator_id, raw_value, n_obs, score, is_imputed
         from marts.fct_indicator_values
-        where period = ? and period_type = 'month'
+        where period = ? and period_type = ?
         order by department_id, indicator_id
         """,
-        month,
+        edition,
     )
     for row in rankings + indicators:
         department = departments.get(row["department_id"], {})
@@ -97,7 +98,10 @@ def write_monthly_export(con: duckdb.DuckDBPyConnection, month: dt.date, out_dir
     workbook.remove(workbook.active)
     _sheet(workbook, "综合排名", RANKING_COLUMNS, rankings)
     _sheet(workbook, "指标明细", INDICATOR_COLUMNS, indicators)
-    next_month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    path = out_dir / f"绩效排名_{month:%Y-%m}.xlsx"
-    save_workbook(workbook, path, dt.datetime.combine(next_month - dt.timedelta(days=1), dt.time()), "govperf")
+    path = out_dir / f"绩效排名_{edition.key}.xlsx"
+    save_workbook(workbook, path, dt.datetime.combine(edition.end, dt.time()), "govperf")
     return path
+
+
+def write_monthly_export(con: duckdb.DuckDBPyConnection, month: dt.date, out_dir: Path) -> Path:
+    return write_export(con, Edition.month(month), out_dir)

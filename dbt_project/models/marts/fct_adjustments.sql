@@ -1,0 +1,22 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_months_in_scope() }}") }}
+-- The 加减分 and 一票否决 items behind fct_rankings.bonus_points and veto_reason, one
+-- row per item, so a bulletin can give each its reason and evidence. An item counts
+-- in the period (month or quarter) whose months contain the file that carried it,
+-- as in int_rankings.
+select
+    rankings.period,
+    rankings.period_type,
+    rankings.department_id,
+    items.kind,
+    cast(items.points as double) as points,
+    items.reason,
+    items.evidence_ref,
+    items.file_hash,
+    cast(items.source_line as bigint) as source_line
+from {{ ref('fct_rankings') }} as rankings
+inner join {{ ref('stg_lake__adjustments') }} as items
+    on items.department_id = rankings.department_id
+   and items.adjustment_month >= rankings.period
+   and items.adjustment_month < {{ period_after('rankings.period', 'rankings.period_type') }}
+where {{ in_period_scope('rankings.period', 'rankings.period_type') }}

@@ -1,0 +1,14 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_months_in_scope() }}") }}
+-- 领导点评: the score and remarks per department and quarter, as reviewed (remarks
+-- were masked for personal data at ingest). The department page shows them.
+select
+    quarter_start as period,
+    cast('quarter' as varchar) as period_type,
+    department_id,
+    cast(score as double) as score,
+    remarks,
+    file_hash,
+    cast(source_line as bigint) as source_line
+from {{ ref('stg_lake__leader_reviews') }}
+where {{ in_period_scope('quarter_start', "'quarter'") }}

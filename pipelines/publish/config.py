@@ -1,0 +1,153 @@
+"""What is published: editions (a month or a quarter) and the bulletin settings.
+
+An edition is named by its period key, 2026-03 for a month and 2026-Q1 for a
+quarter; the CLI, file names and the archive use that key.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from pipelines.reference import _Strict, load_yaml_model
+
+PERIOD_FOLDERS = {"month": "monthly", "quarter": "quarterly"}
+QUARTER_NAMES = "一二三四"
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass(frozen=True, order=True)
+class Edition:
+    """A bulletin's period: `period` is its first day, `period_type` month or quarter."""
+
+    period_type: Literal["month", "quarter"]
+    period: dt.date
+
+    def __post_init__(self) -> None:
+        if self.period_type not in PERIOD_FOLDERS:
+            raise ValueError(f"period_type must be month or quarter, got {self.period_type!r}")
+        if self.period.day != 1 or (self.period_type == "quarter" and self.period.month % 3 != 1):
+            raise ValueError(f"{self.period.isoformat()} is not the first day of a {self.period_type}")
+
+    @classmethod
+    def parse(cls, text: str) -> Edition:
+        """'2026-03' (a month) or '2026-Q1' (a quarter)."""
+        text = text.strip()
+        if match := re.fullmatch(r"(\d{4})-Q([1-4])", text, flags=re.IGNORECASE):
+            return cls("quarter", dt.date(int(match[1]), 3 * int(match[2]) - 2, 1))
+        if match := re.fullmatch(r"(\d{4})-(\d{2})", text):
+            if 1 <= int(match[2]) <= 12:
+                return cls("month", dt.date(int(match[1]), int(match[2]), 1))
+        raise ValueError(f"{text!r} is not a period: write YYYY-MM for a month or YYYY-Qn for a quarter")
+
+    @classmethod
+    def month(cls, day: dt.date) -> Edition:
+        return cls("month", day.replace(day=1))
+
+    @classmethod
+    def quarter_of(cls, day: dt.date) -> Edition:
+        return cls("quarter", dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1))
+
+    @property
+    def months(self) -> int:
+        return 1 if self.period_type == "month" else 3
+
+    @property
+    def key(self) -> str:
+        if self.period_type == "month":
+            return f"{self.period:%Y-%m}"
+        return f"{self.period.year}-Q{(self.period.month + 2) // 3}"
+
+    @property
+    def label(self) -> str:
+        if self.period_type == "month":
+            return f"{self.period.year}年{self.period.month}月"
+        return f"{self.period.year}年第{QUARTER_NAMES[(self.period.month - 1) // 3]}季度"
+
+    @property
+    def kind_label(self) -> str:
+        return "月度" if self.period_type == "month" else "季度"
+
+    @property
+    def folder(self) -> str:
+        """monthly or quarterly: where drafts and published editions of this kind go."""
+        return PERIOD_FOLDERS[self.period_type]
+
+    @property
+    def stem(self) -> str:
+        return f"bulletin_{self.key}"
+
+    @property
+    def last_month(self) -> dt.date:
+        return _add_months(self.period, self.months - 1)
+
+    @property
+    def end(self) -> dt.date:
+        last = self.last_month
+        return last.replace(day=calendar.monthrange(last.year, last.month)[1])
+
+    @property
+    def previous(self) -> Edition:
+        return Edition(self.period_type, _add_months(self.period, -self.months))
+
+    def trend_months(self, count: int) -> list[dt.date]:
+        """The `count` months up to and including the edition's last month."""
+        return [_add_months(self.last_month, -offset) for offset in range(count - 1, -1, -1)]
+
+
+class Baseline(_Strict):
+    month: str
+    quarter: str
+
+    @field_validator("month")
+    @classmethod
+    def _is_month(cls, value: str) -> str:
+        if Edition.parse(str(value)).period_type != "month":
+            raise ValueError(f"{value!r} is not a month (YYYY-MM)")
+        return str(value)
+
+    @field_validator("quarter")
+    @classmethod
+    def _is_quarter(cls, value: str) -> str:
+        if Edition.parse(str(value)).period_type != "quarter":
+            raise ValueError(f"{value!r} is not a quarter (YYYY-Qn)")
+        return str(value)
+
+    def for_edition(self, edition: Edition) -> Edition:
+        return Edition.parse(self.month if edition.period_type == "month" else self.quarter)
+
+
+class CitizenVoice(_Strict):
+    indicators: list[str]
+    themes: int = Field(10, ge=1, le=50)
+    lowest: int = Field(5, ge=1, le=50)
+
+
+class QuarterlySchedule(_Strict):
+    day: int = Field(20, ge=1, le=28)
+    hour: int = Field(9, ge=0, le=23)
+
+
+class BulletinConfig(_Strict):
+    title: str = Field(min_length=1)
+    issuer: str = Field(min_length=1)
+    baseline: Baseline
+    headline: list[str] = Field(min_length=1)
+    citizen_voice: CitizenVoice
+    movers: int = Field(5, ge=1, le=50)
+    trend_months: int = Field(12, ge=2, le=36)
+    quarterly_schedule: QuarterlySchedule = QuarterlySchedule()
+
+
+def load_bulletin_config(reference_dir: Path) -> BulletinConfig:
+    return load_yaml_model(reference_dir / "bulletin.yaml", BulletinConfig)  # type: ignore[return-value]
