@@ -749,6 +749,8 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
         trend_rows = trends.get(department_id, [])
         # Only series with data are drawn, so the chart has one line per row it lists.
         drawn = [s for s in scorecard if any(r["dimension"] == s["series"] for r in trend_rows)]
+        for index, s in enumerate(drawn):
+            s["key"] = charts.series_key(index)
         chart = charts.to_svg(
             charts.trend(trend_rows, [s["name"] for s in drawn], month_keys), cache
         ) if trend_rows else None

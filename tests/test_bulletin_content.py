@@ -1,0 +1,186 @@
+"""What an edition says, on the bulletin tests' hand-made marts with a few more rows:
+the headline against target, last period and baseline; adjustments with reasons;
+department pages (suppressed small samples, leader remarks); quarterly editions;
+charts with one mark per department, and escaped labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.publish.bulletin import render_edition
+from pipelines.publish.config import BulletinConfig, Edition
+from tests.test_bulletin_render import FEBRUARY, MARCH, _build_marts, _parse
+
+JANUARY = dt.date(2024, 1, 1)
+QUARTER = Edition.parse("2024-Q1")
+
+CONFIG = BulletinConfig.model_validate({
+    "title": "政府部门绩效通报",
+    "issuer": "测试市绩效办",
+    "baseline": {"month": "2024-01", "quarter": "2023-Q4"},
+    "headline": ["I1", "I2"],
+    "citizen_voice": {"indicators": ["I1"], "themes": 5, "lowest": 2},
+    "movers": 2,
+    "trend_months": 3,
+})
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("content") / "govperf.duckdb"
+    _build_marts(path)
+    con = duckdb.connect(str(path))
+    # Good-review rate (I1, higher is better, target 95): March D01 90% of 30 cases and
+    # D02 80% of 10 → city 87.5%; February 85% (one department); January 70% (baseline).
+    con.execute("delete from marts.fct_indicator_values where indicator_id = 'I1'")
+    con.executemany(
+        "insert into marts.fct_indicator_values (period, period_type, department_id, indicator_id, raw_value, "
+        "n_obs, score, is_imputed) values (?, 'month', ?, 'I1', ?, ?, 50, false)",
+        [(MARCH, "D01", 90.0, 30), (MARCH, "D02", 80.0, 10), (FEBRUARY, "D01", 85.0, 20), (JANUARY, "D01", 70.0, 5)],
+    )
+    # A survey figure from too few respondents: the mart flags it; the page must not show it.
+    con.execute("update marts.fct_indicator_values set raw_value = 77.77, meets_min_obs = false, "
+                "missing_reason = '样本不足' where period = ? and department_id = 'D03' and indicator_id = 'I2'", [MARCH])
+    con.execute("""
+        create table marts.fct_adjustments(period date, period_type varchar, department_id varchar, kind varchar,
+            points double, reason varchar, evidence_ref varchar, file_hash varchar, source_line bigint);
+        create table marts.fct_leader_reviews(period date, period_type varchar, department_id varchar,
+            score double, remarks varchar, file_hash varchar, source_line bigint);
+    """)
+    con.executemany("insert into marts.fct_adjustments values (?, 'month', ?, ?, ?, ?, ?, 'h', 1)", [
+        (MARCH, "D04", "bonus", 2.0, "获国务院督查激励", "国办发〔2024〕1号"),
+        (MARCH, "D05", "veto", None, "发生重大安全生产责任事故", "安委〔2024〕3号"),
+    ])
+    con.execute("insert into marts.fct_leader_reviews values (?, 'quarter', 'D02', 88, ?, 'h', 2)",
+                [JANUARY, "预算管理规范，<b>请</b>继续保持。"])
+    # The first quarter, scored from pooled data: three departments.
+    con.executemany(
+        "insert into marts.fct_rankings (period, period_type, department_id, composite_score, rank, peer_group_rank, "
+        "rank_change, rank_p05, rank_p95, grade, peer_group, bonus_points) values (?, 'quarter', ?, ?, ?, 1, null, ?, ?, "
+        "'良好', ?, 0)",
+        [(JANUARY, "D02", 89.0, 1, 1, 2, "综合管理类"), (JANUARY, "D04", 86.0, 2, 1, 3, "社会服务类"),
+         (JANUARY, "D01", 80.0, 3, 2, 3, "综合管理类")],
+    )
+    # Bands for March, and a department name that tries to inject markup into the chart.
+    con.execute("update marts.fct_rankings set rank_p05 = rank, rank_p95 = rank + 1 where period = ?", [MARCH])
+    con.execute("update marts.dim_department set department_name = '市<script>x</script>局' where department_id = 'D03'")
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def rendered(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("editions")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        render_edition(con, Edition.month(MARCH), out, config=CONFIG)
+        render_edition(con, QUARTER, out, config=CONFIG)
+    finally:
+        con.close()
+    return out
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def test_headline_against_target_last_period_and_baseline(rendered: Path) -> None:
+    rows = _parse(_read(rendered / "bulletin_2024-03.html")).tables["headline-figures"]
+    # value, target, vs target, previous, vs previous, baseline, vs baseline
+    assert rows[0] == [
+        "87.50%", "95.00%", "▼ 下降 7.9%（退步）", "85.00%", "▲ 上升 2.9%（改善）", "70.00%", "▲ 上升 25.0%（改善）",
+    ]
+
+
+def test_adjustments_are_listed_with_their_reasons(rendered: Path) -> None:
+    rows = _parse(_read(rendered / "bulletin_2024-03.html")).tables["adjustments-table"]
+    assert rows == [
+        ["✖ 一票否决", "市人力资源和社会保障局", "—", "发生重大安全生产责任事故", "安委〔2024〕3号"],
+        ["＋ 加分", "市民政局", "+2.00", "获国务院督查激励", "国办发〔2024〕1号"],
+    ]
+
+
+def test_movers(rendered: Path) -> None:
+    tables = _parse(_read(rendered / "bulletin_2024-03.html")).tables
+    assert tables["improvers"] == [["市民政局", "1", "↑2"], ["市卫生健康委员会", "5", "↑1"]]
+    assert tables["decliners"] == [["市人力资源和社会保障局", "6", "↓4"], ["市财政局", "2", "↓1"]]
+
+
+def test_small_samples_are_suppressed_on_department_pages(rendered: Path) -> None:
+    page = _read(rendered / "bulletin_2024-03_departments" / "D03.html")
+    assert "77.77" not in page and "不予公布" in page
+
+
+def test_leader_remarks_on_the_department_page_are_escaped(rendered: Path) -> None:
+    page = _read(rendered / "bulletin_2024-03_departments" / "D02.html")
+    assert "领导点评（2024年第一季度）" in page
+    assert "预算管理规范，&lt;b&gt;请&lt;/b&gt;继续保持。" in page
+
+
+def test_rank_band_chart_has_one_point_and_one_rule_per_ranked_department(rendered: Path) -> None:
+    html = _read(rendered / "bulletin_2024-03.html")
+    figure = re.search(r'<figure class="chart" data-chart="rank-bands" data-plots="ranking-composite">(.*?)</figure>',
+                       html, re.S)[1]
+    points = re.findall(r'<g class="mark-symbol role-mark[^"]*"[^>]*>(.*?)</g>', figure, re.S)
+    rules = re.findall(r'<g class="mark-rule role-mark[^"]*"[^>]*>(.*?)</g>', figure, re.S)
+    assert sum(g.count("<path") for g in points) == 6 and sum(g.count("<line") for g in rules) == 6
+    # The injected name is drawn as text, not markup.
+    assert "<script" not in html and "市&lt;script&gt;x&lt;/script&gt;局" in figure
+
+
+def test_trend_chart_draws_one_line_per_scorecard_row(rendered: Path) -> None:
+    page = _read(rendered / "bulletin_2024-03_departments" / "D01.html")
+    series = re.findall(r'<tr data-series="(\w+)">', page)
+    assert series == ["composite", "service", "efficiency"]
+    # Vega draws each series of a line mark in its own group.
+    lines = re.findall(r'<g class="mark-line role-mark[^"]*"[^>]*>(.*?)</g>', page, re.S)
+    assert sum(group.count("<path") for group in lines) == len(series)
+
+
+def test_quarterly_edition(rendered: Path) -> None:
+    html = _read(rendered / "bulletin_2024-Q1.html")
+    assert "<h1>2024年第一季度政府部门绩效通报</h1>" in html and "（2024-01-01 至 2024-03-31，季度）" in html
+    rows = _parse(html).tables["ranking-composite"]
+    assert [row[1] for row in rows] == ["市财政局", "市民政局", "市发展和改革委员会"]
+    assert sorted(p.name for p in (rendered / "bulletin_2024-Q1_departments").iterdir()) == [
+        "D01.html", "D02.html", "D04.html"]
+    # Trend of a quarter's department: the monthly scores up to the quarter's last month.
+    page = _read(rendered / "bulletin_2024-Q1_departments" / "D02.html")
+    assert 'data-chart="trend"' in page and "2024-01 至 2024-03" in page
+
+
+def test_draft_mark_on_every_printed_page(rendered: Path) -> None:
+    for path in (rendered / "bulletin_2024-03.html", rendered / "bulletin_2024-03_departments" / "D01.html"):
+        html = _read(path)
+        assert '@top-right { content: "草稿 · 未经审核签发"; }' in html
+        assert '@top-left { content: "2024年3月政府部门绩效通报' in html
+
+
+def test_a_stale_department_page_is_removed(warehouse: Path, tmp_path: Path) -> None:
+    stale = tmp_path / "bulletin_2024-Q1_departments" / "D99.html"
+    stale.parent.mkdir()
+    stale.write_text("old", encoding="utf-8")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        render_edition(con, QUARTER, tmp_path, config=CONFIG)
+    finally:
+        con.close()
+    assert not stale.exists() and (tmp_path / "bulletin_2024-Q1_departments" / "D01.html").exists()
+
+
+def test_config_errors_name_the_place(tmp_path: Path) -> None:
+    from pipelines.publish.config import load_bulletin_config
+    from pipelines.reference import ConfigError
+
+    source = Path(__file__).resolve().parents[1] / "sources" / "reference" / "bulletin.yaml"
+    shutil.copy(source, tmp_path / "bulletin.yaml")
+    text = _read(tmp_path / "bulletin.yaml").replace("quarter: 2025-Q1", "quarter: 2025-05")
+    (tmp_path / "bulletin.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bulletin.yaml: baseline › quarter"):
+        load_bulletin_config(tmp_path)
