@@ -241,7 +241,7 @@ def check_config() -> None:
     s = settings()
     try:
         tables = reference_tables(s.reference_dir)
-        bulletin = load_bulletin_config(s.reference_dir)
+        load_bulletin_config(s.reference_dir, check_catalogue=True)
         mappings = load_mappings(s.mappings_dir)
         suites = load_suites(QUALITY_DIR)
     except ConfigError as error:

@@ -184,3 +184,17 @@ def test_config_errors_name_the_place(tmp_path: Path) -> None:
     (tmp_path / "bulletin.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"bulletin.yaml: baseline › quarter"):
         load_bulletin_config(tmp_path)
+
+
+def test_config_indicators_must_be_in_the_catalogue(tmp_path: Path) -> None:
+    from pipelines.publish.config import load_bulletin_config
+    from pipelines.reference import ConfigError
+
+    reference = Path(__file__).resolve().parents[1] / "sources" / "reference"
+    for name in ("bulletin.yaml", "catalogue.yaml"):
+        shutil.copy(reference / name, tmp_path / name)
+    assert load_bulletin_config(tmp_path, check_catalogue=True).headline  # the shipped file is consistent
+    text = _read(tmp_path / "bulletin.yaml").replace("  - on_time_rate\n", "  - on_time_ratio\n")
+    (tmp_path / "bulletin.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="headline: not in catalogue.yaml: on_time_ratio"):
+        load_bulletin_config(tmp_path, check_catalogue=True)

@@ -149,5 +149,21 @@ class BulletinConfig(_Strict):
     quarterly_schedule: QuarterlySchedule = QuarterlySchedule()
 
 
-def load_bulletin_config(reference_dir: Path) -> BulletinConfig:
-    return load_yaml_model(reference_dir / "bulletin.yaml", BulletinConfig)  # type: ignore[return-value]
+def load_bulletin_config(reference_dir: Path, check_catalogue: bool = False) -> BulletinConfig:
+    """bulletin.yaml, validated; with `check_catalogue`, its indicator ids must be ones
+    some version of catalogue.yaml scores (a typo would silently drop a key figure)."""
+    config: BulletinConfig = load_yaml_model(reference_dir / "bulletin.yaml", BulletinConfig)  # type: ignore[assignment]
+    if check_catalogue:
+        from pipelines.reference import AggregateNode, ConfigError, load_catalogue, walk
+
+        known = {
+            node.indicator
+            for version in load_catalogue(reference_dir).versions
+            for node, _parent, _level in walk(version.tree)
+            if not isinstance(node, AggregateNode)
+        }
+        for place, ids in (("headline", config.headline), ("citizen_voice › indicators", config.citizen_voice.indicators)):
+            unknown = [i for i in ids if i not in known]
+            if unknown:
+                raise ConfigError(f"{reference_dir / 'bulletin.yaml'}: {place}: not in catalogue.yaml: {', '.join(unknown)}")
+    return config
