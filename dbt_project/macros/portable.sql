@@ -81,3 +81,15 @@
 {% macro spark__percentile(expression, fraction) -%}
     percentile({{ expression }}, {{ fraction }})
 {%- endmacro %}
+
+{#- One row per keyword of a ','-joined keyword string (comment_keywords), in a
+    select list. -#}
+{% macro split_keywords(expression) -%}
+    {{ return(adapter.dispatch('split_keywords', 'govperf')(expression)) }}
+{%- endmacro %}
+{% macro default__split_keywords(expression) -%}
+    explode(split({{ expression }}, ','))
+{%- endmacro %}
+{% macro duckdb__split_keywords(expression) -%}
+    unnest(string_split({{ expression }}, ','))
+{%- endmacro %}

@@ -38,6 +38,9 @@ class Column:
     # Identifies a record (a case, a ticket): it must stay unique and joinable, so
     # personal data found in it is masked by a keyed hash, not a fixed token.
     identifier: bool = False
+    # Not read from the extract: the keywords of this free-text column's masked
+    # text (pipelines/ingest/keywords.py), joined by ','.
+    keywords_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ CANONICAL: dict[str, CanonicalTable] = {
                 Column("materials_submitted", "integer"),
                 Column("rating", "integer"),
                 Column("comment", "string"),
+                Column("comment_keywords", "string", keywords_of="comment"),
                 Column("rectified", "boolean"),
                 Column("rectified_at", "timestamp"),
                 Column("appealed", "boolean"),
@@ -138,6 +142,7 @@ CANONICAL: dict[str, CanonicalTable] = {
                 Column("question", "string", required=True),
                 Column("score", "number"),
                 Column("comment", "string"),
+                Column("comment_keywords", "string", keywords_of="comment"),
             ),
             activity_date="responded_on",
             rules=(

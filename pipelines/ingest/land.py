@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.ingest import masking
+from pipelines.ingest import keywords, masking
 from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable, Column
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
@@ -86,7 +86,8 @@ FILE_LOAD_SCHEMA = pa.schema(
 
 # Bump when landing rules change in a way that should re-land files already landed.
 # 4: personal data masked in every text field, ID numbers by check digit, names.
-LANDING_RULES_VERSION = "5"
+# 6: comment keywords (comment_keywords).
+LANDING_RULES_VERSION = "6"
 
 
 @dataclass
@@ -151,6 +152,8 @@ def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> 
     digest.update(registry.model_dump_json().encode())
     digest.update(repr(mapping.table.columns).encode())  # a canonical column added or changed
     digest.update(masking.key_fingerprint().encode())  # identifiers are masked under this key
+    if any(c.keywords_of for c in mapping.table.columns):
+        digest.update(keywords.config_fingerprint().encode())  # stopwords, parts of speech, top_k
     return digest.hexdigest()
 
 
@@ -208,6 +211,7 @@ def land_file(
         try:
             con.execute(f"set temp_directory='{workdir}'")
             masking.register(con)
+            keywords.register(con)
             try:
                 if mapping.format == "csv":
                     result = read_csv(con, path, mapping, Path(workdir))
@@ -359,6 +363,12 @@ def _clean_sql(
     trims, texts, masks, typed, reasons = [], [], [], [], []
     for column in table.columns:
         header = header_of.get(column.name)
+        if column.keywords_of:
+            # Read from the masked text of the free-text column, never from the extract.
+            source = f"__text_{column.keywords_of}"
+            produced = any(t.endswith(f" as {source}") for t in texts)
+            typed.append(f"{keywords.keywords_sql(source) if produced else 'null::varchar'} as {column.name}")
+            continue
         if header is None and column.name in constants:
             text = _mapped_value(column.name, _lit(constants[column.name]), mapping)
             label = f"常量 {column.name}".replace("'", "''")

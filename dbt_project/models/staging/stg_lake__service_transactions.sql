@@ -18,6 +18,9 @@ final as (
         materials_required,
         materials_submitted,
         rating,
+        -- keywords of the masked comment, joined by ',' (pipelines/ingest/keywords.py)
+        comment_keywords,
+        coalesce(length(trim(comment)) > 0, false) as has_comment,
         rectified,
         rectified_at,
         appealed,

@@ -9,6 +9,9 @@ select
     responded_on,
     question,
     score,
+    -- keywords of the masked comment, joined by ',' (pipelines/ingest/keywords.py)
+    comment_keywords,
+    coalesce(length(trim(comment)) > 0, false) as has_comment,
     {{ month_of('responded_on') }} as response_month,
     _file_hash as file_hash,
     _line as source_line
