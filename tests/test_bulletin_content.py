@@ -50,12 +50,20 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     con.execute("""
         create table marts.fct_adjustments(period date, period_type varchar, department_id varchar, kind varchar,
             points double, reason varchar, evidence_ref varchar, file_hash varchar, source_line bigint);
+        create table marts.fct_complaint_themes(period date, period_type varchar, scope varchar,
+            department_id varchar, keyword varchar, mentions bigint, complaints bigint, mention_share double,
+            keyword_rank bigint);
         create table marts.fct_leader_reviews(period date, period_type varchar, department_id varchar,
             score double, remarks varchar, file_hash varchar, source_line bigint);
     """)
     con.executemany("insert into marts.fct_adjustments values (?, 'month', ?, ?, ?, ?, ?, 'h', 1)", [
         (MARCH, "D04", "bonus", 2.0, "获国务院督查激励", "国办发〔2024〕1号"),
         (MARCH, "D05", "veto", None, "发生重大安全生产责任事故", "安委〔2024〕3号"),
+    ])
+    con.executemany("insert into marts.fct_complaint_themes values (?, 'month', ?, ?, ?, ?, 8, ?, ?)", [
+        (MARCH, "city", None, "排队", 5, 62.5, 1), (MARCH, "city", None, "窗口", 4, 50.0, 2),
+        (MARCH, "city", None, "材料", 1, 12.5, 3), (MARCH, "department", "D01", "排队", 3, 75.0, 1),
+        (FEBRUARY, "city", None, "系统", 2, 25.0, 1),
     ])
     con.execute("insert into marts.fct_leader_reviews values (?, 'quarter', 'D02', 88, ?, 'h', 2)",
                 [JANUARY, "预算管理规范，<b>请</b>继续保持。"])
@@ -104,6 +112,15 @@ def test_adjustments_are_listed_with_their_reasons(rendered: Path) -> None:
         ["✖ 一票否决", "市人力资源和社会保障局", "—", "发生重大安全生产责任事故", "安委〔2024〕3号"],
         ["＋ 加分", "市民政局", "+2.00", "获国务院督查激励", "国办发〔2024〕1号"],
     ]
+
+
+def test_complaint_themes_city_wide(rendered: Path) -> None:
+    html = _read(rendered / "bulletin_2024-03.html")
+    assert _parse(html).tables["complaint-themes"] == [
+        ["排队", "5", "62.5%"], ["窗口", "4", "50.0%"], ["材料", "1", "12.5%"]]
+    assert "本期投诉类留言 8 条" in html
+    bars = re.search(r'data-chart="themes">(.*?)</figure>', html, re.S)[1]
+    assert sum(g.count("<path") for g in re.findall(r'<g class="mark-rect role-mark[^"]*"[^>]*>(.*?)</g>', bars, re.S)) == 3
 
 
 def test_movers(rendered: Path) -> None:

@@ -475,16 +475,16 @@ def _leader_reviews(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -
 
 
 def _complaint_themes(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], limit: int) -> list[Row]:
+    """The leading keywords of the period's complaint texts, city-wide (see fct_complaint_themes)."""
     if not _has_table(con, "fct_complaint_themes"):
         return []
     return _rows(
         con,
         """
-        SELECT keyword, mentions
+        SELECT keyword, mentions, complaints, mention_share
         FROM marts.fct_complaint_themes
-        WHERE period = $period AND period_type = $period_type AND department_id IS NULL
-        ORDER BY mentions DESC, keyword
-        LIMIT $limit
+        WHERE period = $period AND period_type = $period_type AND scope = 'city' AND keyword_rank <= $limit
+        ORDER BY keyword_rank
         """,
         {**params, "limit": limit},
     )
