@@ -24,9 +24,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _bulletin_hashes() -> dict[str, str]:
-    """Every bulletin and export of the run, by its SHA-256."""
-    files = sorted(settings().bulletins.glob("monthly/*.html")) + sorted(settings().exports.glob("monthly/*.xlsx"))
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    """Every bulletin (editions and department pages) and export of the run, by its SHA-256."""
+    s = settings()
+    files = [(s.bulletins, p) for p in s.bulletins.rglob("*.html")] + [(s.exports, p) for p in s.exports.rglob("*.xlsx")]
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for root, p in sorted(files)}
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +100,16 @@ def test_full_run_writes_every_contract_table(full_run):
     ).fetchall()[0][0]
     assert bad_ranks == 0
     con.close()
-    assert sorted(full_run["bulletins"]) == sorted(
-        [f"bulletin_{m}.html" for m in MONTHS] + [f"绩效排名_{m}.xlsx" for m in MONTHS]
-    )
+    # Each month's edition, and the quarter's (its last month is in the run), and their exports.
+    editions = [f"monthly/bulletin_{m}.html" for m in MONTHS] + ["quarterly/bulletin_2025-Q3.html"]
+    exports = [f"monthly/绩效排名_{m}.xlsx" for m in MONTHS] + ["quarterly/绩效排名_2025-Q3.xlsx"]
+    assert sorted(k for k in full_run["bulletins"] if "_departments/" not in k) == sorted(editions + exports)
+    # A page per ranked department beside each edition.
+    con = duckdb.connect(str(full_run["duckdb"]), read_only=True)
+    ranked = dict(con.sql("select period_type || period, count(*) from marts.fct_rankings group by all").fetchall())
+    con.close()
+    pages = [k for k in full_run["bulletins"] if k.startswith("quarterly/bulletin_2025-Q3_departments/")]
+    assert len(pages) == ranked["quarter2025-07-01"] > 0
 
 
 def test_run_history_survives_a_restart(full_run):
