@@ -409,17 +409,36 @@ def test_click_from_the_ranking_to_a_department_page_and_back(pages, marts, open
     seen.assert_clean()
 
 
-def test_an_edition_prints_to_pdf_with_its_title_and_top_department(pages, marts, opened):
-    seen = opened(pages["monthly-published"])
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    pdf = ARTEFACTS / f"bulletin_{MONTH}.pdf"
-    seen.page.pdf(path=str(pdf), format="A4", print_background=True, prefer_css_page_size=True)
-    reader = PdfReader(str(pdf))
-    assert len(reader.pages) >= 3
-    text = pdf_text(reader)
+@pytest.fixture(scope="module")
+def printed(browser, pages) -> PdfReader:
+    """The published edition printed to PDF (A4, backgrounds, the CSS page size), once."""
+    seen = visit(browser, pages["monthly-published"])
+    try:
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        pdf = ARTEFACTS / f"bulletin_{MONTH}.pdf"
+        seen.page.pdf(path=str(pdf), format="A4", print_background=True, prefer_css_page_size=True)
+        seen.assert_clean()
+        return PdfReader(str(pdf))
+    finally:
+        seen.page.context.close()
+
+
+def test_an_edition_prints_to_pdf_with_its_title_and_top_department(printed, marts):
+    assert len(printed.pages) >= 3
+    text = pdf_text(printed)
     assert pdf_has(text, TITLE), f"{TITLE} not in the PDF: {text[:300]}"
     top = [name for _, rank, name in marts["month"] if rank == 1]
     assert top and all(pdf_has(text, name) for name in top), f"top department(s) {top} not in the PDF"
+
+
+@pytest.mark.xfail(reason="chromium's PDF text layer maps Noto CJK glyphs shared with radicals to the radical "
+                          "(月 → U+2F49 ⽉, 门 → U+2ED4 ⻔): copying or searching the PDF gives the wrong characters",
+                   strict=False)
+def test_the_pdf_text_layer_has_the_ideographs_not_radicals(printed):
+    text = "".join(page.extract_text() or "" for page in printed.pages)
+    radicals = sorted(set(re.findall(r"[\u2e80-\u2fdf]", text)))
+    assert radicals == [], f"radicals in the PDF's text: {''.join(radicals)}"
+    assert TITLE in re.sub(r"\s+", "", text)
 
 
 def test_the_font_check_fails_without_cjk_fonts(playwright, chromium_path, pages, tmp_path):
