@@ -203,7 +203,7 @@ def opened(browser: Browser):
 def screenshot(page: Page, name: str) -> Path:
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTEFACTS / f"{name}.png"
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot), full_page=True, timeout=60_000)  # a whole edition is ~40,000 px tall
     assert shot.stat().st_size > 10_000, f"{shot} looks empty"
     return shot
 
