@@ -41,6 +41,15 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def use_home(patch: pytest.MonkeyPatch, home: Path, inbox: Path) -> None:
+    """Point govperf and Dagster at `home`, reading extracts from `inbox`."""
+    patch.setenv("GOVPERF_HOME", str(home))
+    patch.setenv("GOVPERF_INBOX", str(inbox))
+    patch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
+    for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE", "GOVPERF_CONFIG"):
+        patch.delenv(derived, raising=False)
+
+
 @pytest.fixture
 def govperf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_city: Path) -> Path:
     """A fresh GOVPERF_HOME and DAGSTER_HOME, with its own copy of the inbox."""
@@ -48,11 +57,7 @@ def govperf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_city: Pa
     inbox = tmp_path / "inbox"
     shutil.copytree(small_city, inbox)
     home = tmp_path / "home"
-    monkeypatch.setenv("GOVPERF_HOME", str(home))
-    monkeypatch.setenv("GOVPERF_INBOX", str(inbox))
-    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
-    for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE", "GOVPERF_CONFIG"):
-        monkeypatch.delenv(derived, raising=False)
+    use_home(monkeypatch, home, inbox)
     return home
 
 

@@ -41,7 +41,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from pypdf import PdfReader
 
 from pipelines.runner import failure_messages, launch
-from tests.conftest import FIRST_MONTH, LAST_MONTH
+from tests.conftest import FIRST_MONTH, LAST_MONTH, use_home
 
 pytestmark = pytest.mark.slow
 
@@ -76,11 +76,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
 
     home = tmp_path_factory.mktemp("browser_run") / "home"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GOVPERF_HOME", str(home))
-        patch.setenv("GOVPERF_INBOX", str(small_city))
-        patch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
-        for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE", "GOVPERF_CONFIG"):
-            patch.delenv(derived, raising=False)
+        use_home(patch, home, small_city)
         result = launch(FIRST_MONTH, LAST_MONTH)
         assert result.success, failure_messages(result)
         approved = CliRunner().invoke(main, ["approve", "--period", MONTH, "--by", "张三", "--at", "2025-10-09 10:30"])

@@ -18,7 +18,7 @@ import pytest
 
 from pipelines.runner import failure_messages, launch
 from pipelines.settings import PROJECT_ROOT, settings
-from tests.conftest import FIRST_MONTH, LAST_MONTH, MART_TABLES, MONTHS, export_marts
+from tests.conftest import FIRST_MONTH, LAST_MONTH, MART_TABLES, MONTHS, export_marts, use_home
 
 def _bulletin_hashes() -> dict[str, str]:
     """Every bulletin (editions and department pages) and export of the run, by its SHA-256."""
@@ -32,11 +32,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
     """One full run over the small city, shared by the tests that only read it."""
     home = tmp_path_factory.mktemp("full_run") / "home"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GOVPERF_HOME", str(home))
-        patch.setenv("GOVPERF_INBOX", str(small_city))
-        patch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
-        for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE", "GOVPERF_CONFIG"):
-            patch.delenv(derived, raising=False)
+        use_home(patch, home, small_city)
         result = launch(FIRST_MONTH, LAST_MONTH)
         assert result.success, failure_messages(result)
         yield {

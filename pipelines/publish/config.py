@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from pipelines.reference import _Strict, load_yaml_model
 
@@ -109,18 +109,11 @@ class Baseline(_Strict):
     month: str
     quarter: str
 
-    @field_validator("month")
+    @field_validator("month", "quarter")
     @classmethod
-    def _is_month(cls, value: str) -> str:
-        if Edition.parse(str(value)).period_type != "month":
-            raise ValueError(f"{value!r} is not a month (YYYY-MM)")
-        return str(value)
-
-    @field_validator("quarter")
-    @classmethod
-    def _is_quarter(cls, value: str) -> str:
-        if Edition.parse(str(value)).period_type != "quarter":
-            raise ValueError(f"{value!r} is not a quarter (YYYY-Qn)")
+    def _is_period_of_its_kind(cls, value: str, info: ValidationInfo) -> str:
+        if Edition.parse(str(value)).period_type != info.field_name:
+            raise ValueError(f"{value!r} is not a {info.field_name} ({'YYYY-MM' if info.field_name == 'month' else 'YYYY-Qn'})")
         return str(value)
 
     def for_edition(self, edition: Edition) -> Edition:
