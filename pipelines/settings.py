@@ -68,8 +68,9 @@ class Settings:
 
     @property
     def cache_dir(self) -> Path:
-        """Caches that can be rebuilt, such as jieba's dictionary cache."""
-        return self.home / "cache"
+        """Caches that can be rebuilt (jieba's dictionary, chart SVGs by spec hash);
+        GOVPERF_CACHE lets several homes share one."""
+        return _path("GOVPERF_CACHE", self.home / "cache")
 
     @property
     def mappings_dir(self) -> Path:

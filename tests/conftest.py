@@ -7,6 +7,7 @@ DuckDB file, real dbt runs and real Dagster runs on a persistent instance.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -41,9 +42,15 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+# One cache for the session's homes: charts and jieba's dictionary are built once.
+# (The byte-identical rerun test gives its second run a cache of its own.)
+SHARED_CACHE = Path(tempfile.mkdtemp(prefix="govperf-test-cache-"))
+
+
 def use_home(patch: pytest.MonkeyPatch, home: Path, inbox: Path) -> None:
     """Point govperf and Dagster at `home`, reading extracts from `inbox`."""
     patch.setenv("GOVPERF_HOME", str(home))
+    patch.setenv("GOVPERF_CACHE", str(SHARED_CACHE))
     patch.setenv("GOVPERF_INBOX", str(inbox))
     patch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
     for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE", "GOVPERF_CONFIG"):

@@ -116,8 +116,9 @@ def test_run_history_survives_a_restart(full_run):
         instance.dispose()
 
 
-def test_rerun_on_the_same_inputs_is_byte_identical(full_run, govperf_home):
+def test_rerun_on_the_same_inputs_is_byte_identical(full_run, govperf_home, monkeypatch, tmp_path):
     """Same inputs in a fresh home: the same marts rows, bulletin and export bytes."""
+    monkeypatch.setenv("GOVPERF_CACHE", str(tmp_path / "cache"))  # every chart drawn again
     result = launch(FIRST_MONTH, LAST_MONTH)
     assert result.success, failure_messages(result)
     assert export_marts(settings().duckdb_path) == full_run["marts"]
