@@ -215,3 +215,22 @@ def test_config_indicators_must_be_in_the_catalogue(tmp_path: Path) -> None:
     (tmp_path / "bulletin.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="headline: not in catalogue.yaml: on_time_ratio"):
         load_bulletin_config(tmp_path, check_catalogue=True)
+
+
+def test_a_quarterly_edition_is_approved_into_the_archive(warehouse: Path, tmp_path: Path) -> None:
+    from pipelines.publish.editions import approve
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        path = approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 20, 9, 0), config=CONFIG)
+        month = approve(con, Edition.month(MARCH), tmp_path, "李四", dt.datetime(2024, 4, 8, 9, 0), config=CONFIG)
+    finally:
+        con.close()
+    assert path == tmp_path / "quarterly" / "2024-Q1" / "r1" / "bulletin_2024-Q1.html"
+    assert (path.parent / "bulletin_2024-Q1_departments" / "D02.html").exists()
+    assert "审核签发：李四 · 2024-04-20 09:00 · 第 1 版" in _read(path) and "草稿" not in _read(path)
+    index = _parse(_read(tmp_path / "index.html")).tables["editions"]
+    # Newest first; the quarter after its last month.
+    assert [row[:3] for row in index] == [["2024年第一季度", "季度", "第 1 版"], ["2024年3月", "月度", "第 1 版"]]
+    assert 'href="quarterly/2024-Q1/r1/bulletin_2024-Q1.html"' in _read(tmp_path / "index.html")
+    assert month.exists()
