@@ -234,3 +234,17 @@ def test_a_quarterly_edition_is_approved_into_the_archive(warehouse: Path, tmp_p
     assert [row[:3] for row in index] == [["2024年第一季度", "季度", "第 1 版"], ["2024年3月", "月度", "第 1 版"]]
     assert 'href="quarterly/2024-Q1/r1/bulletin_2024-Q1.html"' in _read(tmp_path / "index.html")
     assert month.exists()
+
+
+def test_without_bulletin_yaml_an_edition_has_no_key_figures(warehouse: Path, tmp_path: Path) -> None:
+    from pipelines.publish.config import load_bulletin_config
+
+    config = load_bulletin_config(tmp_path)  # no bulletin.yaml here
+    assert config.headline == [] and config.baseline is None
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        html = _read(render_edition(con, Edition.month(MARCH), tmp_path / "out", config=config))
+    finally:
+        con.close()
+    assert "<h1>2024年3月政府部门绩效通报</h1>" in html and 'id="headline-figures"' not in html
+    assert len(_parse(html).tables["ranking-composite"]) == 6

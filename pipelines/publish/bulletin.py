@@ -541,8 +541,9 @@ def _change(current: float | None, reference: float | None, direction: str | Non
 
 def _headline(con, params, edition: Edition, config: BulletinConfig, indicators: dict[str, Row],
               wanted: list[str]) -> list[Row]:
-    baseline = config.baseline.for_edition(edition)
-    figures = _city_figures(con, params, wanted, [edition.period, edition.previous.period, baseline.period])
+    baseline = config.baseline_of(edition)
+    periods = [edition.period, edition.previous.period] + ([baseline.period] if baseline else [])
+    figures = _city_figures(con, params, wanted, periods)
     rows = []
     for indicator_id in wanted:
         meta = indicators.get(indicator_id)
@@ -551,7 +552,7 @@ def _headline(con, params, edition: Edition, config: BulletinConfig, indicators:
             continue
         value = current["value"]
         previous = figures.get((indicator_id, edition.previous.period))
-        base = figures.get((indicator_id, baseline.period))
+        base = figures.get((indicator_id, baseline.period)) if baseline else None
         rows.append({
             "indicator_id": indicator_id,
             "name": meta["indicator_name"],
@@ -648,7 +649,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "issuer": config.issuer,
         "edition": edition,
         "period_label": edition.label,
-        "baseline_label": config.baseline.for_edition(edition).label,
+        "baseline_label": baseline.label if (baseline := config.baseline_of(edition)) else "未设定",
         "previous_label": edition.previous.label,
         "catalogue_version": version,
         "stylesheet": _stylesheet(),

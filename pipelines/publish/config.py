@@ -121,7 +121,7 @@ class Baseline(_Strict):
 
 
 class CitizenVoice(_Strict):
-    indicators: list[str]
+    indicators: list[str] = []
     themes: int = Field(10, ge=1, le=50)
     lowest: int = Field(5, ge=1, le=50)
 
@@ -132,20 +132,30 @@ class QuarterlySchedule(_Strict):
 
 
 class BulletinConfig(_Strict):
-    title: str = Field(min_length=1)
-    issuer: str = Field(min_length=1)
-    baseline: Baseline
-    headline: list[str] = Field(min_length=1)
-    citizen_voice: CitizenVoice
+    """bulletin.yaml. Every field has a default, so a configuration without the file
+    (an example, a new office) still gets its editions, without key figures."""
+
+    title: str = Field("政府部门绩效通报", min_length=1)
+    issuer: str = ""
+    baseline: Baseline | None = None
+    headline: list[str] = []
+    citizen_voice: CitizenVoice = CitizenVoice()
     movers: int = Field(5, ge=1, le=50)
     trend_months: int = Field(12, ge=2, le=36)
     quarterly_schedule: QuarterlySchedule = QuarterlySchedule()
 
+    def baseline_of(self, edition: Edition) -> Edition | None:
+        return self.baseline.for_edition(edition) if self.baseline else None
+
 
 def load_bulletin_config(reference_dir: Path, check_catalogue: bool = False) -> BulletinConfig:
-    """bulletin.yaml, validated; with `check_catalogue`, its indicator ids must be ones
-    some version of catalogue.yaml scores (a typo would silently drop a key figure)."""
-    config: BulletinConfig = load_yaml_model(reference_dir / "bulletin.yaml", BulletinConfig)  # type: ignore[assignment]
+    """bulletin.yaml, validated (the defaults if there is none); with `check_catalogue`,
+    its indicator ids must be ones some version of catalogue.yaml scores (a typo would
+    silently drop a key figure)."""
+    path = reference_dir / "bulletin.yaml"
+    if not path.exists():
+        return BulletinConfig()
+    config: BulletinConfig = load_yaml_model(path, BulletinConfig)  # type: ignore[assignment]
     if check_catalogue:
         from pipelines.reference import AggregateNode, ConfigError, load_catalogue, walk
 

@@ -53,7 +53,8 @@ class PublicationRefused(Exception):
 
 
 def _edition_params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
-    return _params(edition, config) | {"baseline": config.baseline.for_edition(edition).period}
+    baseline = config.baseline_of(edition) or edition
+    return _params(edition, config) | {"baseline": baseline.period}
 
 
 def mart_hashes(con: duckdb.DuckDBPyConnection, edition: Edition, config: BulletinConfig) -> dict[str, str]:
