@@ -14,7 +14,7 @@ import dagster as dg
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.partitions import monthly, months_of
-from pipelines.publish.bulletin import render_edition
+from pipelines.publish.bulletin import collect_edition, write_edition
 from pipelines.publish.config import Edition
 from pipelines.publish.exports import write_export
 from pipelines.settings import settings
@@ -119,7 +119,9 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         gate.assert_open(s.lake, months, "Bulletin", include_process=True)
     except gate.GateClosed as refusal:
         raise dg.Failure(description=str(refusal)) from None
-    written = []
+    collected = []
+    # Read everything under the warehouse lock, then draw and write without it: drawing
+    # takes seconds per edition, and dbt in another run waits for the lock.
     with read_warehouse() as con:
         for edition in editions_of(months):
             if not con.execute(
@@ -128,10 +130,13 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             ).fetchall()[0][0]:
                 context.log.warning(f"{edition.key}: nothing ranked, no edition")
                 continue
-            path = render_edition(con, edition, s.bulletins / edition.folder)
-            written.append(path)
+            collected.append((edition, collect_edition(con, edition)))
             export = write_export(con, edition, s.exports / edition.folder)
-            context.log.info(f"bulletin {edition.key}: {path}; export: {export}")
+            context.log.info(f"export {edition.key}: {export}")
+    written = []
+    for edition, data in collected:
+        written.append(write_edition(data, s.bulletins / edition.folder))
+        context.log.info(f"bulletin {edition.key}: {written[-1]}")
     return dg.MaterializeResult(
         metadata={
             "bulletins": dg.MetadataValue.md(

@@ -604,12 +604,12 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         )
         peer_groups.append({"name": group, "table_id": f"ranking-group-{index}", "rows": rows})
 
-    cache = _chart_cache()
+    # Charts are specs here; they are drawn when the edition is written (no warehouse needed).
     charted = [row for row in rankings if row["rank"] is not None]
-    band_chart = charts.to_svg(charts.rank_bands(charted, n_ranked), cache) if charted else None
+    band_chart = charts.rank_bands(charted, n_ranked) if charted else None
     for group in peer_groups:
         group_rows = [row for row in group["rows"] if row["rank"] is not None]
-        group["chart"] = charts.to_svg(charts.rank_bands(group_rows, n_ranked), cache) if group_rows else None
+        group["chart"] = charts.rank_bands(group_rows, n_ranked) if group_rows else None
 
     warnings = _warnings(con, params)
     for row in warnings:
@@ -671,7 +671,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "voice": _headline(con, params, edition, config, by_indicator, voice_ids),
         "lowest_good_review": good_review[: config.citizen_voice.lowest],
         "themes": themes,
-        "themes_chart": charts.to_svg(charts.keyword_bars(themes), cache) if themes else None,
+        "themes_chart": charts.keyword_bars(themes) if themes else None,
         "themes_available": _has_table(con, "fct_complaint_themes"),
         "indicators": indicators,
         "quality_files": quality_files,
@@ -732,7 +732,6 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
     for row in context["adjustments"]:
         adjustments_by.setdefault(row["department_id"], []).append(row)
     reviews = _leader_reviews(con, params)
-    cache = _chart_cache()
 
     pages = []
     for ranking in context["rankings"]:
@@ -752,9 +751,7 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
         drawn = [s for s in scorecard if any(r["dimension"] == s["series"] for r in trend_rows)]
         for index, s in enumerate(drawn):
             s["key"] = charts.series_key(index)
-        chart = charts.to_svg(
-            charts.trend(trend_rows, [s["name"] for s in drawn], month_keys), cache
-        ) if trend_rows else None
+        chart = charts.trend(trend_rows, [s["name"] for s in drawn], month_keys) if trend_rows else None
         pages.append({
             "ranking": ranking,
             "back": f"../{edition.stem}.html#rank-{department_id}",
@@ -787,21 +784,35 @@ def _write(path: Path, html: str) -> None:
     os.replace(tmp_path, path)
 
 
-def render_edition(
-    con: duckdb.DuckDBPyConnection,
-    edition: Edition,
-    out_dir: Path,
-    approval: Mapping[str, Any] | None = None,
-    config: BulletinConfig | None = None,
-) -> Path:
-    """Render `edition` from the marts into `out_dir` (the edition and its department
-    pages); return the edition's path. Without `approval` it is a draft, marked on
-    every page; with it (approved_by, approved_at, revision, note) it is published."""
+def collect_edition(con: duckdb.DuckDBPyConnection, edition: Edition, config: BulletinConfig | None = None
+                    ) -> dict[str, Any]:
+    """Everything `edition` shows, read from the marts: the edition's context with a
+    page context per department, charts as specs. Drawing and writing need no
+    warehouse, so a caller can release its lock before `write_edition`."""
     if config is None:
         from pipelines.settings import settings
 
         config = load_bulletin_config(settings().reference_dir)
-    context = _build_context(con, edition, config) | {"approval": approval}
+    context = _build_context(con, edition, config)
+    context["pages"] = _department_contexts(con, context)
+    for private in ("_departments", "_names", "_params", "_by_indicator", "_trend_months"):
+        del context[private]
+    return context
+
+
+def _draw(chart: Any, cache: Path | None) -> Markup | None:
+    return None if chart is None else charts.to_svg(chart, cache)
+
+
+def write_edition(collected: Mapping[str, Any], out_dir: Path, approval: Mapping[str, Any] | None = None) -> Path:
+    """Draw the charts and write the edition and its department pages into `out_dir`;
+    return the edition's path. Without `approval` it is a draft, marked on every page;
+    with it (approved_by, approved_at, revision, note) it is published."""
+    cache = _chart_cache()
+    context = dict(collected) | {"approval": approval}
+    context["band_chart"] = _draw(collected["band_chart"], cache)
+    context["themes_chart"] = _draw(collected["themes_chart"], cache)
+    context["peer_groups"] = [group | {"chart": _draw(group["chart"], cache)} for group in collected["peer_groups"]]
     html = ENVIRONMENT.get_template(EDITION_TEMPLATE).render(context)
 
     out_dir = Path(out_dir)
@@ -812,11 +823,23 @@ def render_edition(
         shutil.rmtree(pages_dir)
     pages_dir.mkdir()
     template = ENVIRONMENT.get_template(DEPARTMENT_TEMPLATE)
-    for page in _department_contexts(con, context):
+    for page in collected["pages"]:
+        page = page | {"trend_chart": _draw(page["trend_chart"], cache)}
         _write(pages_dir / f"{page_name(page['ranking']['department_id'])}.html", template.render(context | page))
-    out_path = out_dir / f"{edition.stem}.html"
+    out_path = out_dir / f"{context['edition'].stem}.html"
     _write(out_path, html)
     return out_path
+
+
+def render_edition(
+    con: duckdb.DuckDBPyConnection,
+    edition: Edition,
+    out_dir: Path,
+    approval: Mapping[str, Any] | None = None,
+    config: BulletinConfig | None = None,
+) -> Path:
+    """collect_edition then write_edition: the edition and its department pages in `out_dir`."""
+    return write_edition(collect_edition(con, edition, config), out_dir, approval)
 
 
 def render_monthly_bulletin(
