@@ -6,6 +6,7 @@ charts with one mark per department, and escaped labels."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from pathlib import Path
@@ -75,6 +76,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [(JANUARY, "D02", 89.0, 1, 1, 2, "综合管理类"), (JANUARY, "D04", 86.0, 2, 1, 3, "社会服务类"),
          (JANUARY, "D01", 80.0, 3, 2, 3, "综合管理类")],
     )
+    # The composite before 加减分 (fct_department_scores) differs from the ranking's: pages show the ranking's.
+    con.execute("update marts.fct_department_scores set score = 85 where period = ? and department_id = 'D02' "
+                "and dimension = 'composite'", [FEBRUARY])
     # Bands for March, and a department name that tries to inject markup into the chart.
     con.execute("update marts.fct_rankings set rank_p05 = rank, rank_p95 = rank + 1 where period = ?", [MARCH])
     con.execute("update marts.dim_department set department_name = '市<script>x</script>局' where department_id = 'D03'")
@@ -248,3 +252,64 @@ def test_without_bulletin_yaml_an_edition_has_no_key_figures(warehouse: Path, tm
         con.close()
     assert "<h1>2024年3月政府部门绩效通报</h1>" in html and 'id="headline-figures"' not in html
     assert len(_parse(html).tables["ranking-composite"]) == 6
+
+
+def test_department_pages_show_the_ranking_composite_after_adjustments(rendered: Path) -> None:
+    page = _read(rendered / "bulletin_2024-03_departments" / "D02.html")
+    composite = _parse(page).tables["scorecard"][0]
+    assert composite == ["88.25", "2", "90.00", "-1.75"]  # February's ranking score, not the base 85
+
+
+def test_a_target_is_met_on_the_unrounded_value() -> None:
+    from pipelines.publish.bulletin import _change, _meets_target
+
+    assert _change(97.96, 98, "higher")["text"] == "持平" and _meets_target(97.96, 98, "higher") is False
+    assert _meets_target(98, 98, "higher") is True and _meets_target(4.9, 5, "lower") is True
+    assert _meets_target(None, 98, "higher") is None and _meets_target(90, None, "higher") is None
+
+
+def test_running_header_is_plain_text(warehouse: Path, tmp_path: Path) -> None:
+    config = CONFIG.model_copy(update={"title": 'A&B "通报" </style>'})
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        html = _read(render_edition(con, Edition.month(MARCH), tmp_path, config=config))
+    finally:
+        con.close()
+    header = re.search(r"@top-left \{ content: (.*?); \}", html)[1]
+    assert header == '"2024年3月A&B \\22 通报\\22  \\3c /style\\3e "'
+    assert "</style>\"" not in html
+
+
+def test_a_failed_approval_leaves_nothing_behind(warehouse: Path, tmp_path: Path, monkeypatch) -> None:
+    from pipelines.publish import editions
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(editions, "render_edition", broken)
+            with pytest.raises(OSError):
+                editions.approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 20), config=CONFIG)
+        assert list((tmp_path / "quarterly" / "2024-Q1").iterdir()) == []
+        path = editions.approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 20), config=CONFIG)
+    finally:
+        con.close()
+    assert path.parent.name == "r1" and (path.parent / "manifest.json").exists()
+
+
+def test_a_changed_setting_makes_a_new_revision(warehouse: Path, tmp_path: Path) -> None:
+    from pipelines.publish.editions import PublicationRefused, approve
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 20), config=CONFIG)
+        with pytest.raises(PublicationRefused, match="nothing changed"):
+            approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 21), config=CONFIG)
+        renamed = CONFIG.model_copy(update={"issuer": "测试市人民政府办公室"})
+        second = approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 21), note="更正发文机关", config=renamed)
+    finally:
+        con.close()
+    manifest = json.loads((second.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert second.parent.name == "r2" and manifest["changed_marts"] == ["bulletin.yaml"]

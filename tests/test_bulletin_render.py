@@ -37,7 +37,7 @@ CREATE TABLE marts.fct_rankings(period DATE, period_type VARCHAR, department_id 
     composite_score DOUBLE, rank INTEGER, peer_group_rank INTEGER, rank_change INTEGER,
     rank_p05 DOUBLE, rank_p95 DOUBLE, grade VARCHAR, peer_group VARCHAR, bonus_points DOUBLE,
     veto_reason VARCHAR, base_score DOUBLE, bottom_streak INTEGER DEFAULT 0,
-    bottom_flag BOOLEAN DEFAULT FALSE, n_ranked INTEGER);
+    bottom_flag BOOLEAN DEFAULT FALSE, n_ranked INTEGER, catalogue_version VARCHAR DEFAULT 'v1');
 CREATE TABLE marts.fct_warnings(period DATE, period_type VARCHAR, department_id VARCHAR,
     indicator_id VARCHAR, level VARCHAR, message VARCHAR);
 CREATE TABLE marts.fct_data_quality(period DATE, source VARCHAR, file_name VARCHAR, file_hash VARCHAR,

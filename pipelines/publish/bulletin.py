@@ -115,7 +115,8 @@ def format_band(row: Mapping[str, Any]) -> str:
 
 def css_string(value: str) -> Markup:
     """A CSS string literal for @page running headers (quotes, backslashes and '<' escaped)."""
-    escaped = "".join(f"\\{ord(ch):x} " if ch in '"\\<>\n\r' else ch for ch in str(value))
+    text = value.unescape() if isinstance(value, Markup) else str(value)  # a block comes HTML-escaped
+    escaped = "".join(f"\\{ord(ch):x} " if ch in '"\\<>\n\r' else ch for ch in text)
     return Markup(f'"{escaped}"')
 
 
@@ -186,19 +187,19 @@ def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def _catalogue_version(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> str | None:
-    """dim_indicator has no effective dates, so take the version whose indicators were
-    actually scored in the period (a backfilled month keeps its old version); ties → newest."""
+    """The version the period was scored with (a backfilled month keeps its old one), as
+    fct_rankings records it; before anything is ranked, the newest version."""
     rows = _rows(
         con,
         """
-        SELECT i.catalogue_version
-        FROM marts.dim_indicator AS i
-        LEFT JOIN (
-            SELECT DISTINCT indicator_id FROM marts.fct_indicator_values
-            WHERE period = $period AND period_type = $period_type
-        ) AS scored ON scored.indicator_id = i.indicator_id
-        GROUP BY i.catalogue_version
-        ORDER BY count(scored.indicator_id) DESC, i.catalogue_version DESC NULLS LAST
+        SELECT catalogue_version FROM (
+            SELECT catalogue_version, 0 AS preference, count(*) AS n FROM marts.fct_rankings
+            WHERE period = $period AND period_type = $period_type AND catalogue_version IS NOT NULL
+            GROUP BY catalogue_version
+            UNION ALL
+            SELECT DISTINCT catalogue_version, 1, 0 FROM marts.dim_indicator
+        )
+        ORDER BY preference, n DESC, catalogue_version DESC NULLS LAST
         LIMIT 1
         """,
         params,
@@ -253,7 +254,7 @@ def _node_names(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> di
 
 
 def _top_dimensions(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[str]:
-    """The composite's children (the three-dimensional evaluation), in catalogue order."""
+    """The composite's children (the three-dimensional evaluation), heaviest first."""
     rows = _rows(
         con,
         """
@@ -428,6 +429,8 @@ def _indicator_values(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any])
     )
 
 
+# The composite a reader sees is fct_rankings.composite_score (after 加减分);
+# fct_department_scores holds it before them, so the composite comes from the ranking.
 def _trends(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:
     """Monthly composite and top-dimension scores over the trend window, every department."""
     return _rows(
@@ -435,8 +438,12 @@ def _trends(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[R
         """
         SELECT department_id, period, dimension, score
         FROM marts.fct_department_scores
-        WHERE period_type = 'month' AND period BETWEEN $trend_from AND $last_month AND level <= 1
+        WHERE period_type = 'month' AND period BETWEEN $trend_from AND $last_month AND level = 1
           AND score IS NOT NULL
+        UNION ALL
+        SELECT department_id, period, 'composite', composite_score
+        FROM marts.fct_rankings
+        WHERE period_type = 'month' AND period BETWEEN $trend_from AND $last_month AND composite_score IS NOT NULL
         ORDER BY department_id, dimension, period
         """,
         params,
@@ -449,7 +456,11 @@ def _previous_scores(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) 
         """
         SELECT department_id, dimension, score
         FROM marts.fct_department_scores
-        WHERE period = $previous AND period_type = $period_type AND level <= 1
+        WHERE period = $previous AND period_type = $period_type AND level = 1
+        UNION ALL
+        SELECT department_id, 'composite', composite_score
+        FROM marts.fct_rankings
+        WHERE period = $previous AND period_type = $period_type
         ORDER BY department_id, dimension
         """,
         params,
@@ -524,6 +535,13 @@ def names_in_force(con: duckdb.DuckDBPyConnection, edition: Edition) -> tuple[di
     return departments, _node_names(con, {"version": catalogue_version_of(con, edition)})
 
 
+def _meets_target(value: float | None, target: float | None, direction: str | None) -> bool | None:
+    """Judged on the unrounded value: 97.96 against 98 is not met, though the change rounds to 0.0%."""
+    if value is None or target is None:
+        return None
+    return value <= target if direction == "lower" else value >= target
+
+
 def _change(current: float | None, reference: float | None, direction: str | None) -> Row | None:
     """A change in percent of the reference, with its sense for this indicator."""
     if current is None or reference is None or reference == 0:
@@ -563,6 +581,7 @@ def _headline(con, params, edition: Edition, config: BulletinConfig, indicators:
             "n_obs": current["n_obs"],
             "target": meta["target"],
             "vs_target": _change(value, meta["target"], meta["direction"]),
+            "meets_target": _meets_target(value, meta["target"], meta["direction"]),
             "previous": previous["value"] if previous else None,
             "vs_previous": _change(value, previous["value"] if previous else None, meta["direction"]),
             "baseline": base["value"] if base else None,
@@ -684,6 +703,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "blocking_failures": sum(c["severity"] != "warning" for c in failed_checks),
         # Department pages
         "department_pages": f"{edition.stem}_departments",
+        "trend_months": config.trend_months,
         "_departments": departments,
         "_names": names,
         "_params": params,
@@ -723,6 +743,7 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
             "unit": meta["unit"], "target": meta["target"], "direction": meta["direction"],
             "min_obs": meta["min_obs"], "shown_value": shown,
             "vs_target": _change(shown, meta["target"], meta["direction"]),
+            "meets_target": _meets_target(shown, meta["target"], meta["direction"]),
         }
         values.setdefault(row["department_id"], []).append(row)
     warnings_by: dict[str, list[Row]] = {}
@@ -749,13 +770,15 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
         trend_rows = trends.get(department_id, [])
         # Only series with data are drawn, so the chart has one line per row it lists.
         drawn = [s for s in scorecard if any(r["dimension"] == s["series"] for r in trend_rows)]
+        for s in scorecard:
+            s["drawn"] = s in drawn
         for index, s in enumerate(drawn):
             s["key"] = charts.series_key(index)
         chart = charts.trend(trend_rows, [s["name"] for s in drawn], month_keys) if trend_rows else None
         pages.append({
             "ranking": ranking,
-            "back": f"../{edition.stem}.html#rank-{department_id}",
-            "scorecard": drawn or scorecard,
+            "back": f"../{edition.stem}.html#rank-{page_name(department_id)}",
+            "scorecard": scorecard,
             "trend_chart": chart,
             "trend_label": f"{month_keys[0]} 至 {month_keys[-1]}",
             "indicator_values": sorted(values.get(department_id, []),
@@ -768,7 +791,7 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
     return pages
 
 
-def _chart_cache() -> Path | None:
+def _chart_cache() -> Path:
     from pipelines.settings import settings
 
     return settings().cache_dir / "charts"

@@ -110,11 +110,19 @@ def keyword_bars(rows: Sequence[dict[str, Any]]) -> alt.TopLevelMixin:
     return _configured(chart.properties(width=360, height=max(60, 18 * len(data))))
 
 
+@functools.cache
+def _renderer_version() -> str:
+    from importlib.metadata import version
+
+    return version("vl-convert-python")
+
+
 def to_svg(chart: alt.TopLevelMixin, cache_dir: Path | None = None) -> Markup:
     """The chart as an inline <svg> element (vl-convert), from the cache when rendered before."""
     # Validation against the Vega-Lite schema costs as much as drawing; the specs are ours.
     spec = json.dumps(chart.to_dict(validate=False), sort_keys=True, ensure_ascii=False)
-    key = hashlib.sha256(spec.encode()).hexdigest()
+    # Another vl-convert may draw the same spec otherwise: its version is part of the key.
+    key = hashlib.sha256(f"{_renderer_version()}\n{spec}".encode()).hexdigest()
     cached = cache_dir / f"{key}.svg" if cache_dir else None
     if cached and cached.exists():
         svg = cached.read_text(encoding="utf-8")

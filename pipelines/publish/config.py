@@ -127,7 +127,8 @@ class CitizenVoice(_Strict):
 
 
 class QuarterlySchedule(_Strict):
-    day: int = Field(20, ge=1, le=28)
+    # After the 8th, when the monthly scoring of the quarter's last month runs.
+    day: int = Field(20, ge=9, le=28)
     hour: int = Field(9, ge=0, le=23)
 
 

@@ -19,21 +19,26 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import jinja2
 
-from pipelines.publish.bulletin import _has_table, _params, catalogue_version_of, render_edition
+from pipelines.publish.bulletin import (
+    STYLESHEET, TEMPLATES_DIR, _has_table, _params, catalogue_version_of, render_edition,
+)
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 
 # The marts an edition reads, and which of their rows belong to it. Department pages
 # read the monthly scores of the trend window and the quarter's leader review, so a
 # change there is a change of the edition too.
 EDITION_MARTS = {
-    "fct_rankings": "period in ($period, $previous) and period_type = $period_type",
+    "fct_rankings": "(period in ($period, $previous) and period_type = $period_type)"
+                    " or (period_type = 'month' and period between $trend_from and $last_month)",
     "fct_department_scores": "(period in ($period, $previous) and period_type = $period_type)"
                              " or (period_type = 'month' and period between $trend_from and $last_month)",
     "fct_indicator_values": "period in ($period, $previous, $baseline) and period_type = $period_type",
@@ -72,6 +77,12 @@ def mart_hashes(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bullet
             digest.update(repr(row).encode())
             digest.update(b"\n")
         hashes[table] = digest.hexdigest()
+    # What the edition shows also depends on the bulletin settings and the templates.
+    hashes["bulletin.yaml"] = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+    layout = hashlib.sha256()
+    for path in sorted([*TEMPLATES_DIR.glob("*.j2"), STYLESHEET]):
+        layout.update(path.name.encode() + b"\0" + path.read_bytes())
+    hashes["templates"] = layout.hexdigest()
     return hashes
 
 
@@ -119,9 +130,16 @@ def approve(
                 f"{edition.key}: the data changed since revision {last['revision']} ({', '.join(changed)}); "
                 "say what changed with --note"
             )
+    parent = published / edition.folder / edition.key
     revision = len(earlier) + 1
-    folder = published / edition.folder / edition.key / f"r{revision}"
-    folder.mkdir(parents=True, exist_ok=False)  # a published revision is never rewritten
+    folder = parent / f"r{revision}"
+    # Written in a scratch folder and renamed into place: a failed approval leaves no
+    # half revision behind, and a published revision is never rewritten.
+    if folder.exists():
+        raise PublicationRefused(f"{folder} exists without a manifest; move it aside and approve again")
+    scratch = parent / f".r{revision}.{os.getpid()}.tmp"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
     approval = {
         "period": edition.key,
         "period_type": edition.period_type,
@@ -133,16 +151,20 @@ def approve(
         "catalogue_version": catalogue_version_of(con, edition),
         "mart_hashes": hashes,
     }
-    path = render_edition(con, edition, folder, approval=approval, config=config)
-    approval["edition_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    approval["files_sha256"] = {
-        file.relative_to(folder).as_posix(): hashlib.sha256(file.read_bytes()).hexdigest()
-        for file in sorted(folder.rglob("*.html"))
-    }
-    (folder / "manifest.json").write_text(json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-                                          encoding="utf-8")
+    try:
+        path = render_edition(con, edition, scratch, approval=approval, config=config)
+        approval["edition_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        approval["files_sha256"] = {
+            file.relative_to(scratch).as_posix(): hashlib.sha256(file.read_bytes()).hexdigest()
+            for file in sorted(scratch.rglob("*.html"))
+        }
+        (scratch / "manifest.json").write_text(
+            json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.rename(scratch, folder)  # fails, rather than overwrite, if the folder appeared meanwhile
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     write_index(published)
-    return path
+    return folder / path.name
 
 
 INDEX = jinja2.Environment(autoescape=True).from_string(
