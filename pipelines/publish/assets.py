@@ -14,7 +14,7 @@ import dagster as dg
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.partitions import monthly, months_of
-from pipelines.publish.bulletin import collect_edition, write_edition
+from pipelines.publish.bulletin import collect_edition, write_editions
 from pipelines.publish.config import Edition
 from pipelines.publish.exports import write_export
 from pipelines.settings import settings
@@ -133,10 +133,9 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             collected.append((edition, collect_edition(con, edition)))
             export = write_export(con, edition, s.exports / edition.folder)
             context.log.info(f"export {edition.key}: {export}")
-    written = []
-    for edition, data in collected:
-        written.append(write_edition(data, s.bulletins / edition.folder))
-        context.log.info(f"bulletin {edition.key}: {written[-1]}")
+    written = write_editions([(data, s.bulletins / edition.folder) for edition, data in collected])
+    for (edition, _data), path in zip(collected, written):
+        context.log.info(f"bulletin {edition.key}: {path}")
     return dg.MaterializeResult(
         metadata={
             "bulletins": dg.MetadataValue.md(
