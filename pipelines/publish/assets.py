@@ -14,7 +14,7 @@ import dagster as dg
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.partitions import monthly, months_of
-from pipelines.publish.bulletin import collect_edition, write_editions
+from pipelines.publish.bulletin import collect_edition, is_ranked, write_editions
 from pipelines.publish.config import Edition
 from pipelines.publish.exports import write_export
 from pipelines.settings import settings
@@ -124,10 +124,7 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     # takes seconds per edition, and dbt in another run waits for the lock.
     with read_warehouse() as con:
         for edition in editions_of(months):
-            if not con.execute(
-                "select count(*) from marts.fct_rankings where period = ? and period_type = ?",
-                [edition.period, edition.period_type],
-            ).fetchall()[0][0]:
+            if not is_ranked(con, edition):
                 context.log.warning(f"{edition.key}: nothing ranked, no edition")
                 continue
             collected.append((edition, collect_edition(con, edition)))

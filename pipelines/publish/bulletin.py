@@ -524,6 +524,14 @@ def _params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
     }
 
 
+def is_ranked(con: duckdb.DuckDBPyConnection, edition: Edition) -> bool:
+    """Whether the marts rank anyone for the edition: without it there is nothing to draft or publish."""
+    return bool(con.execute(
+        "select count(*) from marts.fct_rankings where period = ? and period_type = ?",
+        [edition.period, edition.period_type],
+    ).fetchall()[0][0])
+
+
 def catalogue_version_of(con: duckdb.DuckDBPyConnection, edition: Edition) -> str | None:
     """The catalogue version an edition is built on."""
     return _catalogue_version(con, {"period": edition.period, "period_type": edition.period_type})

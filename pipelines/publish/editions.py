@@ -29,7 +29,7 @@ import duckdb
 import jinja2
 
 from pipelines.publish.bulletin import (
-    STYLESHEET, TEMPLATES_DIR, _has_table, _params, catalogue_version_of, render_edition,
+    STYLESHEET, TEMPLATES_DIR, _has_table, _params, catalogue_version_of, is_ranked, render_edition,
 )
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 
@@ -109,10 +109,7 @@ def approve(
         from pipelines.settings import settings
 
         config = load_bulletin_config(settings().reference_dir)
-    if not con.execute(
-        "select count(*) from marts.fct_rankings where period = ? and period_type = ?",
-        [edition.period, edition.period_type],
-    ).fetchall()[0][0]:
+    if not is_ranked(con, edition):
         raise PublicationRefused(f"{edition.key}: no ranking in the marts; nothing to publish")
     hashes = mart_hashes(con, edition, config)
     earlier = revisions(published, edition)
