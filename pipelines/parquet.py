@@ -1,4 +1,4 @@
-"""Writing Parquet so that no reader ever sees half a file."""
+"""Writing files (Parquet above all) so that no reader ever sees half a file."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.parquet import temporary_beside
 from pipelines.settings import settings
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -47,8 +48,10 @@ def instance() -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    if not config.exists():  # two first runs may start together: write beside, then rename
+        temporary = temporary_beside(config)
+        temporary.write_text(DAGSTER_YAML, encoding="utf-8")
+        temporary.replace(config)
     return dg.DagsterInstance.get()
 
 
@@ -88,6 +91,15 @@ def launch(
     )
 
 
+def _error_chain(error) -> str:
+    """Dagster wraps the error that stopped a step; its cause is the one that says why."""
+    parts = []
+    while error is not None:
+        parts.append(error.message.strip())
+        error = error.cause
+    return " ".join(parts)
+
+
 def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
     """Why a run failed or what it skipped, in words for the person who started it."""
     messages = []
@@ -95,7 +107,7 @@ def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
         if event.event_type_value == "STEP_FAILURE":
             error = event.step_failure_data.error
             text = (event.step_failure_data.user_failure_data.description
-                    if event.step_failure_data.user_failure_data else None) or (error.message if error else "")
+                    if event.step_failure_data.user_failure_data else None) or _error_chain(error)
             messages.append(f"{event.step_key}: {text.strip()}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data

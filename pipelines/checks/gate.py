@@ -117,5 +117,4 @@ def empty_check_file(lake: Path) -> None:
     """A zero-row file so dbt can read the store before any check ran."""
     target = check_results_dir(lake) / "_schema" / "_schema" / "empty.parquet"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist([], schema=CHECK_SCHEMA), target)
+        write_table(pa.Table.from_pylist([], schema=CHECK_SCHEMA), target)  # never half-written to a reader

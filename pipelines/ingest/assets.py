@@ -117,11 +117,10 @@ def ensure_lake_schemas(lake: Path) -> None:
         ("submissions", submissions.REGISTER_SCHEMA),
     ):
         target = lake / folder / "_schema" / "_schema" / "empty.parquet"
-        if target.exists() and pq.read_schema(target).names != schema.names:
-            target.unlink(missing_ok=True)  # the schema grew in an upgrade
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.Table.from_pylist([], schema=schema), target)
+        # Rewritten when the schema grew in an upgrade; written beside and renamed,
+        # because two runs starting together both get here (one may read it meanwhile).
+        if not target.exists() or pq.read_schema(target).names != schema.names:
+            write_table(pa.Table.from_pylist([], schema=schema), target)
     gate.empty_check_file(lake)
 
 

@@ -25,6 +25,7 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from pipelines.parquet import temporary_beside
 from pipelines.publish import charts
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 
@@ -810,7 +811,7 @@ def _chart_cache() -> Path:
 
 def _write(path: Path, html: str) -> None:
     # Write then rename, so a reader never sees a half-written page.
-    tmp_path = path.with_name(path.name + ".tmp")
+    tmp_path = temporary_beside(path)
     tmp_path.write_text(html, encoding="utf-8", newline="\n")
     os.replace(tmp_path, path)
 

@@ -25,6 +25,8 @@ import altair as alt
 from altair.utils.schemapi import debug_mode
 from markupsafe import Markup
 
+from pipelines.parquet import temporary_beside
+
 FONT = "Noto Sans CJK SC"
 GRID = "#d9d9d9"
 INK = "#1f1f1f"
@@ -132,7 +134,7 @@ def to_svg(chart: alt.TopLevelMixin, cache_dir: Path | None = None) -> Markup:
         svg = vl_convert.vegalite_to_svg(json.loads(spec))
         if cached:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+            tmp = temporary_beside(cached)
             tmp.write_text(svg, encoding="utf-8")
             os.replace(tmp, cached)
     if not svg.startswith("<svg") or "<script" in svg.lower() or "<foreignobject" in svg.lower():
