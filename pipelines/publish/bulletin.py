@@ -566,11 +566,9 @@ def _change(current: float | None, reference: float | None, direction: str | Non
     }
 
 
-def _headline(con, params, edition: Edition, config: BulletinConfig, indicators: dict[str, Row],
-              wanted: list[str]) -> list[Row]:
-    baseline = config.baseline_of(edition)
-    periods = [edition.period, edition.previous.period] + ([baseline.period] if baseline else [])
-    figures = _city_figures(con, params, wanted, periods)
+def _key_figures(figures: Mapping[tuple[str, Any], Row], edition: Edition, baseline: Edition | None,
+                 indicators: dict[str, Row], wanted: list[str]) -> list[Row]:
+    """Each wanted indicator's city-wide figure against target, last period and baseline."""
     rows = []
     for indicator_id in wanted:
         meta = indicators.get(indicator_id)
@@ -611,8 +609,10 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         return department["department_name"] if department else department_id
 
     dimensions = _top_dimensions(con, params)
+    dimension_scores = _dimension_scores(con, params)
+    indicator_values = _indicator_values(con, params)
     scores: dict[str, dict[str, Row]] = {}
-    for row in _dimension_scores(con, params):
+    for row in dimension_scores:
         row["dimension_name"] = names.get(row["dimension"], row["dimension"])
         scores.setdefault(row["department_id"], {})[row["dimension"]] = row
 
@@ -657,17 +657,26 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
     improvers = sorted((r for r in moved if r["rank_change"] > 0), key=lambda r: (-r["rank_change"], r["rank"]))
     decliners = sorted((r for r in moved if r["rank_change"] < 0), key=lambda r: (r["rank_change"], r["rank"]))
 
-    voice_ids = config.citizen_voice.indicators
-    good_review = sorted(
-        (
-            {"department_id": v["department_id"], "department_name": department_name(v["department_id"]),
-             "value": v["raw_value"], "n_obs": v["n_obs"]}
-            for v in _indicator_values(con, params)
-            if v["indicator_id"] == "good_review_rate" and v["raw_value"] is not None and v["meets_min_obs"]
-        ),
-        key=lambda r: (r["value"], r["department_id"]),
+    voice = config.citizen_voice
+    baseline = config.baseline_of(edition)
+    figures = _city_figures(
+        con, params, config.headline + voice.indicators,
+        [edition.period, edition.previous.period] + ([baseline.period] if baseline else []),
     )
-    themes = _complaint_themes(con, params, config.citizen_voice.themes)
+    # The departments doing worst on one indicator (lowest, or highest where lower is better).
+    worst = None
+    if (worst_on := by_indicator.get(voice.lowest_by or "")) is not None:
+        sign = -1 if worst_on["direction"] == "lower" else 1
+        worst = {"indicator": worst_on, "rows": sorted(
+            (
+                {"department_id": v["department_id"], "department_name": department_name(v["department_id"]),
+                 "value": v["raw_value"], "n_obs": v["n_obs"]}
+                for v in indicator_values
+                if v["indicator_id"] == worst_on["indicator_id"] and v["raw_value"] is not None and v["meets_min_obs"]
+            ),
+            key=lambda r: (sign * r["value"], r["department_id"]),
+        )[: voice.lowest]}
+    themes = _complaint_themes(con, params, voice.themes)
 
     quality_files = _quality_files(con, params)
     failed_checks = _failed_checks(con, params)
@@ -677,7 +686,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "issuer": config.issuer,
         "edition": edition,
         "period_label": edition.label,
-        "baseline_label": baseline.label if (baseline := config.baseline_of(edition)) else "未设定",
+        "baseline_label": baseline.label if baseline else "未设定",
         "previous_label": edition.previous.label,
         "catalogue_version": version,
         "stylesheet": _stylesheet(),
@@ -685,7 +694,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "n_ranked": n_ranked,
         "dimensions": [{"id": d, "name": names.get(d, d)} for d in dimensions],
         "grade_counts": [(grade, sum(r["grade"] == grade for r in rankings)) for grade in GRADES],
-        "headline": _headline(con, params, edition, config, by_indicator, config.headline),
+        "headline": _key_figures(figures, edition, baseline, by_indicator, config.headline),
         "band_chart": band_chart,
         "peer_groups": peer_groups,
         "warnings": warnings,
@@ -696,8 +705,8 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "improvers": improvers[: config.movers],
         "decliners": decliners[: config.movers],
         "bottom": [row for row in rankings if row["bottom_flag"]],
-        "voice": _headline(con, params, edition, config, by_indicator, voice_ids),
-        "lowest_good_review": good_review[: config.citizen_voice.lowest],
+        "voice": _key_figures(figures, edition, baseline, by_indicator, voice.indicators),
+        "worst": worst,
         "themes": themes,
         "themes_chart": charts.keyword_bars(themes) if themes else None,
         "themes_available": _has_table(con, "fct_complaint_themes"),
@@ -717,6 +726,8 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "_names": names,
         "_params": params,
         "_by_indicator": by_indicator,
+        "_dimension_scores": dimension_scores,
+        "_indicator_values": indicator_values,
         "_trend_months": edition.trend_months(config.trend_months),
     }
 
@@ -738,11 +749,11 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
                  "dimension": row["dimension"]}
             )
     current: dict[tuple[str, str], Row] = {}
-    for row in _dimension_scores(con, params):
+    for row in context["_dimension_scores"]:
         current[(row["department_id"], row["dimension"])] = row
     previous = _previous_scores(con, params)
     values: dict[str, list[Row]] = {}
-    for row in _indicator_values(con, params):
+    for row in context["_indicator_values"]:
         meta = context["_by_indicator"].get(row["indicator_id"])
         if meta is None:
             continue
@@ -827,7 +838,8 @@ def collect_edition(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bu
         config = load_bulletin_config(settings().reference_dir)
     context = _build_context(con, edition, config)
     context["pages"] = _department_contexts(con, context)
-    for private in ("_departments", "_names", "_params", "_by_indicator", "_trend_months"):
+    for private in ("_departments", "_names", "_params", "_by_indicator", "_dimension_scores", "_indicator_values",
+                    "_trend_months"):
         del context[private]
     return context
 

@@ -123,6 +123,8 @@ class Baseline(_Strict):
 class CitizenVoice(_Strict):
     indicators: list[str] = []
     themes: int = Field(10, ge=1, le=50)
+    # The `lowest` departments on this indicator are named (the highest, where lower is better).
+    lowest_by: str | None = None
     lowest: int = Field(5, ge=1, le=50)
 
 
@@ -166,7 +168,12 @@ def load_bulletin_config(reference_dir: Path, check_catalogue: bool = False) -> 
             for node, _parent, _level in walk(version.tree)
             if not isinstance(node, AggregateNode)
         }
-        for place, ids in (("headline", config.headline), ("citizen_voice › indicators", config.citizen_voice.indicators)):
+        voice = config.citizen_voice
+        for place, ids in (
+            ("headline", config.headline),
+            ("citizen_voice › indicators", voice.indicators),
+            ("citizen_voice › lowest_by", [voice.lowest_by] if voice.lowest_by else []),
+        ):
             unknown = [i for i in ids if i not in known]
             if unknown:
                 raise ConfigError(f"{reference_dir / 'bulletin.yaml'}: {place}: not in catalogue.yaml: {', '.join(unknown)}")
