@@ -219,6 +219,36 @@ def test_config_indicators_must_be_in_the_catalogue(tmp_path: Path) -> None:
     (tmp_path / "bulletin.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="headline: not in catalogue.yaml: on_time_ratio"):
         load_bulletin_config(tmp_path, check_catalogue=True)
+    text = text.replace("  - on_time_ratio\n", "  - on_time_rate\n").replace(
+        "lowest_by: good_review_rate", "lowest_by: good_reviews")
+    (tmp_path / "bulletin.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="citizen_voice › lowest_by: not in catalogue.yaml: good_reviews"):
+        load_bulletin_config(tmp_path, check_catalogue=True)
+
+
+def test_the_departments_worst_on_the_configured_indicator_are_named(warehouse: Path, tmp_path: Path) -> None:
+    """Lowest first for a higher-is-better indicator, highest first for a lower-is-better
+    one; a value below the minimum sample is never named; no setting, no list."""
+    copy = tmp_path / "govperf.duckdb"
+    shutil.copy(warehouse, copy)
+    con = duckdb.connect(str(copy))
+    con.executemany("update marts.fct_indicator_values set raw_value = ? where period = ? and department_id = ? "
+                    "and indicator_id = 'I2'", [(3.0, MARCH, "D01"), (7.0, MARCH, "D02"), (5.0, MARCH, "D04")])
+    con.execute("update marts.fct_indicator_values set raw_value = 99 where period = ? and department_id = 'D03' "
+                "and indicator_id = 'I2'", [MARCH])  # below the minimum sample (see the fixture)
+    texts = {}
+    try:
+        for lowest_by in ("I1", "I2", None):
+            config = CONFIG.model_copy(update={"citizen_voice": CONFIG.citizen_voice.model_copy(
+                update={"lowest_by": lowest_by})})
+            html = _read(render_edition(con, Edition.month(MARCH), tmp_path / str(lowest_by), config=config))
+            found = re.search(r'<p id="worst-departments">(.*?)</p>', html, re.S)
+            texts[lowest_by] = re.sub(r"<[^>]+>", "", found[1]) if found else None
+    finally:
+        con.close()
+    assert texts["I1"] == "好评率最低的部门：市财政局 80.00%（样本量 10）、市发展和改革委员会 90.00%（样本量 30）。"
+    assert texts["I2"] == "投诉率最高的部门：市财政局 7.00件/万件（样本量 10）、市民政局 5.00件/万件（样本量 10）。"
+    assert texts[None] is None
 
 
 def test_a_quarterly_edition_is_approved_into_the_archive(warehouse: Path, tmp_path: Path) -> None:
