@@ -1,5 +1,5 @@
 """govperf reproduces a published composite index: the JRC's ASEM Sustainable
-Connectivity index, as COINr ships it (../shared/data/real/coinr).
+Connectivity index, as COINr ships it (tests/data/real/coinr).
 
 The index is configured, not coded: examples/asem/ holds a catalogue (directions,
 weights and hierarchy from ASEM_iMeta), the 51 countries as units and one source
@@ -28,7 +28,7 @@ from pipelines.settings import PROJECT_ROOT
 # Whole pipeline runs on real data: the second CI stage (make test runs both).
 pytestmark = pytest.mark.slow
 
-COINR = PROJECT_ROOT.parent / "shared" / "data" / "real" / "coinr"
+COINR = PROJECT_ROOT / "tests" / "data" / "real" / "coinr"
 EXAMPLES = PROJECT_ROOT / "examples" / "asem"
 AGGREGATES = ["Index", "Conn", "Sust", "Physical", "ConEcFin", "Political", "Instit", "P2P", "Environ", "Social",
               "SusEcFin"]

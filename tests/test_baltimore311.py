@@ -1,4 +1,4 @@
-"""The real Baltimore City 311 extract (../shared/data/real/baltimore311), mapped
+"""The real Baltimore City 311 extract (tests/data/real/baltimore311), mapped
 onto service transactions by examples/baltimore311 (a mapping file, no code), run
 through the whole pipeline with `govperf run`.
 
@@ -26,7 +26,7 @@ from pipelines.settings import PROJECT_ROOT
 # Whole pipeline runs on real data: the second CI stage (make test runs both).
 pytestmark = pytest.mark.slow
 
-BALTIMORE = PROJECT_ROOT.parent / "shared" / "data" / "real" / "baltimore311"
+BALTIMORE = PROJECT_ROOT / "tests" / "data" / "real" / "baltimore311"
 EXAMPLE = PROJECT_ROOT / "examples" / "baltimore311"
 FIRST, LAST = "2014-01", "2019-02"
 TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"

@@ -217,7 +217,7 @@ def test_spreadsheet_rows_are_counted_from_the_sheet_itself():
 
     from pipelines.ingest.readers import count_xlsx_rows
 
-    real = PROJECT_ROOT.parent / "shared" / "data" / "real" / "baltimore311" / "311_sample.xlsx"
+    real = PROJECT_ROOT / "tests" / "data" / "real" / "baltimore311" / "311_sample.xlsx"
     assert count_xlsx_rows(real, "Sheet 1", header_row=1) == 10_000
     rows = CalamineWorkbook.from_path(str(real)).get_sheet_by_name("Sheet 1").to_python()
     assert len(rows) - 1 == 10_000

@@ -1,5 +1,5 @@
 """The four real exports of the National Bureau of Statistics' 分省年度数据
-database (../shared/data/real/zh_gov_messy) load with their titles, notes and
+database (tests/data/real/zh_gov_messy) load with their titles, notes and
 empty cells understood: GB18030, a three-line title block naming the indicator,
 years as columns, notes below (one with indented continuation lines, one quoted
 because it holds a comma), a 数据来源 line, and empty cells.
@@ -25,7 +25,7 @@ from pipelines.ingest.mapping import load_mappings
 from pipelines.reference import load_departments
 from pipelines.settings import PROJECT_ROOT
 
-EXPORTS = PROJECT_ROOT.parent / "shared" / "data" / "real" / "zh_gov_messy"
+EXPORTS = PROJECT_ROOT / "tests" / "data" / "real" / "zh_gov_messy"
 EXAMPLE = PROJECT_ROOT / "examples" / "nbs"
 MAPPING = load_mappings(EXAMPLE / "mappings")["indicator_observations"]
 REGISTRY = load_departments(EXAMPLE / "reference")
