@@ -236,6 +236,7 @@ def check_config() -> None:
     from pipelines.ingest.mapping import load_mappings
     from pipelines.publish.config import load_bulletin_config
     from pipelines.reference import ConfigError, reference_tables
+    from pipelines.run_queue import load_config as load_run_queue
     from pipelines.settings import QUALITY_DIR
 
     s = settings()
@@ -244,12 +245,14 @@ def check_config() -> None:
         load_bulletin_config(s.reference_dir, check_catalogue=True)
         mappings = load_mappings(s.mappings_dir)
         suites = load_suites(QUALITY_DIR)
+        run_queue = load_run_queue()
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     click.echo(
         f"ok: {len(tables['departments'])} departments, "
         f"{len(tables['catalogue_versions'])} catalogue version(s), "
-        f"{len(mappings)} source mappings, {len(suites)} quality suites"
+        f"{len(mappings)} source mappings, {len(suites)} quality suites, "
+        f"{run_queue.runs_at_once()} queued run(s) at once"
     )
 
 
