@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import sys
 import time
@@ -181,8 +180,11 @@ def ui(read_only: bool, port: int) -> None:
         command = [str(bin_dir / "dagster-webserver"), "-w", workspace, "--read-only", "-p", str(port)]
     else:
         command = [str(bin_dir / "dagster"), "dev", "-w", workspace, "-p", str(port)]
-    os.chdir(PROJECT_ROOT)
-    os.execv(command[0], command)
+    # Not exec'd: govperf stays as the parent, so that a stop (SIGTERM, SIGINT,
+    # SIGHUP) ends the webserver, the daemon, the code servers and their runs.
+    from pipelines.process_tree import run_whole
+
+    sys.exit(run_whole(command, cwd=PROJECT_ROOT))
 
 
 @main.command()
