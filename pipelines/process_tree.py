@@ -45,13 +45,16 @@ def _processes() -> dict[int, tuple[str, int, int, int]]:
     return table
 
 
-def tree_of(root: int) -> set[Process]:
-    """`root`, every process in its session (`root` leads it), and every descendant."""
+def tree_of(root: int, root_alive: bool = True) -> set[Process]:
+    """Every process in the session `root` leads, and every descendant of those.
+    Once `root` is gone (`root_alive` false) its PID may be another's: only its
+    session, which outlives it, is followed."""
     if not os.path.isdir("/proc"):
         return set()
     table = _processes()
     found: set[int] = {pid for pid, (_state, _parent, session, _start) in table.items() if session == root}
-    found.add(root)
+    if root_alive:
+        found.add(root)
     grew = True
     while grew:
         children = {pid for pid, (_state, parent, _session, _start) in table.items() if parent in found}
@@ -113,7 +116,7 @@ def _stop(child: subprocess.Popen, known: set[Process], stops: list[int], grace:
     forwarded = 0
     deadline = time.monotonic() + grace
     while True:
-        known |= tree_of(child.pid)  # the session outlives its leader
+        known |= tree_of(child.pid, root_alive=child.poll() is None)
         while forwarded < len(stops):
             _signal_all(child.pid, known, stops[forwarded])
             forwarded += 1
@@ -125,7 +128,7 @@ def _stop(child: subprocess.Popen, known: set[Process], stops: list[int], grace:
         if time.monotonic() >= deadline:
             break
         time.sleep(0.1)
-    _signal_all(child.pid, known | tree_of(child.pid), signal.SIGKILL)
+    _signal_all(child.pid, known | tree_of(child.pid, root_alive=child.poll() is None), signal.SIGKILL)
     child.wait()
     end = time.monotonic() + 5  # SIGKILL cannot be refused, but exiting takes a moment
     while any(alive(p) for p in known) and time.monotonic() < end:

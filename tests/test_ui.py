@@ -18,6 +18,7 @@ import pytest
 
 from pipelines.runner import instance
 from pipelines.settings import PROJECT_ROOT
+from tests.processes import alive, descendants
 
 QUERY = """
 {
@@ -74,34 +75,6 @@ def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Pa
 
 # ------------------------------------------------------------------ stopping `govperf ui`
 
-def _descendants(root: int) -> set[tuple[int, str]]:
-    """Every live descendant of `root` by parent PID, each with its start time (a
-    reused PID is another process)."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if fields[0] != "Z":
-                table[int(entry.name)] = (int(fields[1]), fields[19])
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, (parent, _start) in table.items() if parent in frontier} - found
-        found |= frontier
-    return {(pid, table[pid][1]) for pid in found}
-
-
-def _alive(process: tuple[int, str]) -> bool:
-    try:
-        fields = Path(f"/proc/{process[0]}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z" and fields[19] == process[1]
-
-
 def _answers(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as response:
@@ -129,17 +102,17 @@ def test_a_stop_ends_every_process_the_ui_started(govperf_home: Path, options: l
             time.sleep(1)
         assert _answers(port), cli.stderr.read().decode()[-2000:] if cli.poll() is not None else "no answer"
         time.sleep(2)  # the daemon starts beside the webserver
-        started = _descendants(cli.pid)
+        started = descendants(cli.pid)
         # dagster dev: webserver, daemon, code server; the read-only UI: the webserver and its code server.
         assert len(started) >= (2 if options else 3), started
 
         cli.send_signal(stop)
         cli.wait(timeout=30)
-        left = {p for p in started if _alive(p)}
+        left = {p for p in started if alive(p)}
         assert not left, f"still running after the CLI exited: {left}"
         assert not _answers(port)
     finally:
-        for process in {p for p in started if _alive(p)}:
+        for process in {p for p in started if alive(p)}:
             os.kill(process[0], signal.SIGKILL)
         if cli.poll() is None:
             cli.kill()
