@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sys
 import time
@@ -171,9 +172,13 @@ def ui(read_only: bool, port: int) -> None:
       govperf ui                 # analysts: dagster dev, with schedules and sensors
       govperf ui --read-only     # auditors: dagster-webserver --read-only
     """
+    from pipelines.reference import ConfigError
     from pipelines.runner import instance
 
-    instance()  # makes DAGSTER_HOME and its dagster.yaml
+    try:
+        instance()  # makes DAGSTER_HOME and its dagster.yaml (the run queue's limits)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     bin_dir = Path(sys.executable).parent
     if read_only:
@@ -238,7 +243,6 @@ def check_config() -> None:
     from pipelines.ingest.mapping import load_mappings
     from pipelines.publish.config import load_bulletin_config
     from pipelines.reference import ConfigError, reference_tables
-    from pipelines.run_queue import load_config as load_run_queue
     from pipelines.settings import QUALITY_DIR
 
     s = settings()
@@ -247,14 +251,12 @@ def check_config() -> None:
         load_bulletin_config(s.reference_dir, check_catalogue=True)
         mappings = load_mappings(s.mappings_dir)
         suites = load_suites(QUALITY_DIR)
-        run_queue = load_run_queue()
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     click.echo(
         f"ok: {len(tables['departments'])} departments, "
         f"{len(tables['catalogue_versions'])} catalogue version(s), "
-        f"{len(mappings)} source mappings, {len(suites)} quality suites, "
-        f"{run_queue.runs_at_once()} queued run(s) at once"
+        f"{len(mappings)} source mappings, {len(suites)} quality suites"
     )
 
 
