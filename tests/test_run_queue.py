@@ -98,6 +98,11 @@ def test_a_bad_figure_is_refused_naming_the_file(govperf_home: Path, tmp_path: P
     with pytest.raises(ConfigError, match=r"run_queue\.yaml: max_concurrent_runs: .*whole number from 1 to 64, or auto"):
         load_config()
     # `govperf ui` writes the figure into dagster.yaml: it refuses in one sentence, before starting Dagster.
+    def must_not_start(*args, **kwargs):  # a guard: should the refusal regress, no UI starts inside pytest
+        raise AssertionError("govperf ui started Dagster despite a bad run_queue.yaml")
+
+    monkeypatch.setattr("pipelines.process_tree.run_whole", must_not_start)
+    monkeypatch.setattr("os.execv", must_not_start)
     result = CliRunner().invoke(main, ["ui", "--port", "1"])
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: {config / 'reference' / 'run_queue.yaml'}: max_concurrent_runs")
