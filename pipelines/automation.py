@@ -24,8 +24,8 @@ import dagster as dg
 
 from pipelines.ingest.land import lake_paths, sha256_of
 from pipelines.ingest.mapping import SourceMapping, load_mappings
-from pipelines.run_queue import WAREHOUSE_TAG
 from pipelines.partitions import monthly
+from pipelines.run_queue import WAREHOUSE_WRITER_TAGS
 from pipelines.settings import settings
 
 ingest_job = dg.define_asset_job(
@@ -40,7 +40,7 @@ scoring_and_bulletin_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("reference", "staging", "intermediate", "marts", "publish"),
     partitions_def=monthly,
     description="Score the month with dbt, check the marts, render the bulletin.",
-    tags=dict([WAREHOUSE_TAG]),  # queued one at a time: DuckDB has one writer
+    tags=WAREHOUSE_WRITER_TAGS,  # queued one at a time: DuckDB has one writer
 )
 
 full_pipeline_job = dg.define_asset_job(
@@ -48,7 +48,7 @@ full_pipeline_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     partitions_def=monthly,
     description="Everything from extract to bulletin (what `govperf run` launches).",
-    tags=dict([WAREHOUSE_TAG]),
+    tags=WAREHOUSE_WRITER_TAGS,
 )
 
 

@@ -22,7 +22,7 @@ from pipelines.settings import PROJECT_ROOT, settings
 
 DEFAULT_CONFIG = PROJECT_ROOT / "sources" / "reference" / "run_queue.yaml"
 # Jobs whose runs write the warehouse carry this tag (pipelines/automation.py).
-WAREHOUSE_TAG = ("govperf/warehouse", "write")
+WAREHOUSE_WRITER_TAGS = {"govperf/warehouse": "write"}
 PARTITION_TAG = "dagster/partition"
 MAX_RUNS = 64
 
@@ -63,8 +63,7 @@ def load_config(path: Path | None = None) -> RunQueueConfig:
 
 
 def tag_concurrency_limits() -> list[dict]:
-    key, value = WAREHOUSE_TAG
     return [
-        {"key": key, "value": value, "limit": 1},
+        *({"key": key, "value": value, "limit": 1} for key, value in WAREHOUSE_WRITER_TAGS.items()),
         {"key": PARTITION_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
     ]
