@@ -7,19 +7,25 @@
 - quarterly bulletin: on the day bulletin.yaml gives in the month after a quarter,
   the quarter's last month is scored and drafted again, so the quarterly edition
   includes what arrived late (leader reviews, corrected files);
-- new-extract sensor: a file appearing (or changing) in the inbox starts the
-  ingest of the month its name carries.
+- new-extract sensor: a file whose bytes have not landed (new, or changed) starts
+  the ingest of the month its name carries; the lake's file log, by SHA-256, says
+  what has landed.
+
+Runs launched from the UI wait in Dagster's run queue (pipelines/run_queue.py).
 """
 
 
 import datetime as dt
 import hashlib
 import json
+from pathlib import Path
 
 import dagster as dg
 
-from pipelines.ingest.mapping import load_mappings
+from pipelines.ingest.land import lake_paths, sha256_of
+from pipelines.ingest.mapping import SourceMapping, load_mappings
 from pipelines.partitions import monthly
+from pipelines.run_queue import WAREHOUSE_WRITER_TAGS
 from pipelines.settings import settings
 
 ingest_job = dg.define_asset_job(
@@ -34,6 +40,7 @@ scoring_and_bulletin_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("reference", "staging", "intermediate", "marts", "publish"),
     partitions_def=monthly,
     description="Score the month with dbt, check the marts, render the bulletin.",
+    tags=WAREHOUSE_WRITER_TAGS,  # queued one at a time: DuckDB has one writer
 )
 
 full_pipeline_job = dg.define_asset_job(
@@ -41,6 +48,7 @@ full_pipeline_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     partitions_def=monthly,
     description="Everything from extract to bulletin (what `govperf run` launches).",
+    tags=WAREHOUSE_WRITER_TAGS,
 )
 
 
@@ -88,28 +96,71 @@ def quarterly_bulletin_schedule(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"quarter:{last_month:%Y-%m}", partition_key=_month_key(last_month))
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
-def new_extract_sensor(context: dg.SensorEvaluationContext):
-    """Compares each extract's size and modification time with the cursor."""
-    s = settings()
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    months: dict[str, list[str]] = {}
-    for mapping in load_mappings(s.mappings_dir).values():
-        for path in sorted(s.inbox.glob(mapping.file_pattern)):
+# Cursor layout version; a cursor of another layout is dropped (every file hashed once).
+CURSOR_VERSION = 2
+
+
+def _has_landed(lake: Path, mapping: SourceMapping, period: dt.date, file_hash: str) -> bool:
+    """The lake's file log holds these bytes for this source and period (land_file's test)."""
+    paths = lake_paths(lake, mapping.source, period, file_hash)
+    return paths["file_load"].exists() and paths["accepted"].exists()
+
+
+def _read_cursor(cursor: str | None) -> dict[str, list]:
+    """name -> [size, mtime_ns, sha256, requested] of each inbox file at the last
+    tick; `requested`: a run was asked for these bytes, which had not landed."""
+    try:
+        saved = json.loads(cursor) if cursor else {}
+    except ValueError:
+        return {}
+    if not isinstance(saved, dict) or saved.get("version") != CURSOR_VERSION:
+        return {}  # written by an older sensor, which kept no hashes
+    return {name: entry for name, entry in saved.get("files", {}).items() if isinstance(entry, list) and len(entry) == 4}
+
+
+def unlanded_files(
+    inbox: Path, lake: Path, mappings_dir: Path, known: dict[str, list]
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list]]:
+    """The inbox's files whose bytes the file log does not hold for their period
+    and for which no run was asked yet, by month: {month key: [(name, sha256)]};
+    and the cursor entries to keep. A file is hashed only when its size or
+    modification time differs from `known`, but what runs is decided by the hash:
+    a file touched with the same bytes runs nothing."""
+    months: dict[str, list[tuple[str, str]]] = {}
+    entries: dict[str, list] = {}
+    for mapping in load_mappings(mappings_dir).values():
+        for path in sorted(inbox.glob(mapping.file_pattern)):
             period = mapping.period_of(path.name)
             if period is None or not path.is_file():
                 continue
+            name = path.relative_to(inbox).as_posix()
             stat = path.stat()
-            signature = f"{stat.st_size}:{stat.st_mtime_ns}"
-            name = path.relative_to(s.inbox).as_posix()
-            if seen.get(name) != signature:
-                seen[name] = signature
-                months.setdefault(_month_key(period), []).append(name)
-    for key, names in sorted(months.items()):
-        signatures = "|".join(f"{name}={seen[name]}" for name in names)
+            size, mtime, earlier_hash, requested = known.get(name, [None, None, None, False])
+            same_stat = [size, mtime] == [stat.st_size, stat.st_mtime_ns]
+            file_hash = earlier_hash if same_stat else sha256_of(path)
+            requested = requested and file_hash == earlier_hash
+            if _has_landed(lake, mapping, period, file_hash):
+                requested = False
+            elif not requested:
+                months.setdefault(_month_key(period), []).append((name, file_hash))
+                requested = True
+            entries[name] = [stat.st_size, stat.st_mtime_ns, file_hash, requested]
+    return months, entries
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
+def new_extract_sensor(context: dg.SensorEvaluationContext):
+    """One ingest run per month holding a file whose bytes have not landed: a new
+    file, or one whose bytes changed. Files already in the lake's file log start
+    nothing, so turning the sensor on over a landed inbox launches no run."""
+    s = settings()
+    months, entries = unlanded_files(s.inbox, s.lake, s.mappings_dir, _read_cursor(context.cursor))
+    for key, files in sorted(months.items()):
+        # Keyed by content: Dagster launches a run key once, should a tick be repeated.
+        content = "|".join(f"{name}={file_hash}" for name, file_hash in files)
         yield dg.RunRequest(
-            run_key=f"{key}:{hashlib.sha256(signatures.encode()).hexdigest()[:16]}",
+            run_key=f"{key}:{hashlib.sha256(content.encode()).hexdigest()[:16]}",
             partition_key=key,
-            tags={"govperf/new_files": ", ".join(names)[:1000]},
+            tags={"govperf/new_files": ", ".join(name for name, _ in files)[:1000]},
         )
-    context.update_cursor(json.dumps(seen, sort_keys=True))
+    context.update_cursor(json.dumps({"version": CURSOR_VERSION, "files": entries}, sort_keys=True))

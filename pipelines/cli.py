@@ -172,17 +172,24 @@ def ui(read_only: bool, port: int) -> None:
       govperf ui                 # analysts: dagster dev, with schedules and sensors
       govperf ui --read-only     # auditors: dagster-webserver --read-only
     """
+    from pipelines.reference import ConfigError
     from pipelines.runner import instance
 
-    instance()  # makes DAGSTER_HOME and its dagster.yaml
+    try:
+        instance()  # makes DAGSTER_HOME and its dagster.yaml (the run queue's limits)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     bin_dir = Path(sys.executable).parent
     if read_only:
         command = [str(bin_dir / "dagster-webserver"), "-w", workspace, "--read-only", "-p", str(port)]
     else:
         command = [str(bin_dir / "dagster"), "dev", "-w", workspace, "-p", str(port)]
-    os.chdir(PROJECT_ROOT)
-    os.execv(command[0], command)
+    # Not exec'd: govperf stays as the parent, so that a stop (SIGTERM, SIGINT,
+    # SIGHUP) ends the webserver, the daemon, the code servers and their runs.
+    from pipelines.process_tree import run_whole
+
+    sys.exit(run_whole(command, cwd=PROJECT_ROOT))
 
 
 @main.command()

@@ -47,23 +47,52 @@ def instance() -> dg.DagsterInstance:
     home = settings().dagster_home
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
-    config = home / "dagster.yaml"
-    if not config.exists():  # two first runs may start together: write beside, then rename
-        temporary = temporary_beside(config)
-        temporary.write_text(DAGSTER_YAML, encoding="utf-8")
-        temporary.replace(config)
+    write_dagster_yaml(home)
     return dg.DagsterInstance.get()
 
 
+# The first line marks the file as govperf's: without it, an operator's own file is kept.
+DAGSTER_YAML_MARK = "# Written by govperf"
 DAGSTER_YAML = """\
-# Written by govperf on first use. Run history, event logs and schedules live
-# in this folder, so they survive restarts of the UI and of the machine.
+# Written by govperf (pipelines/runner.py), and written again when its settings
+# change. Delete this first line to keep your own edits: govperf then leaves the
+# file alone. Run history, event logs and schedules live in this folder, so they
+# survive restarts of the UI and of the machine.
 telemetry:
   enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator.queued_run_coordinator
-  class: QueuedRunCoordinator
-"""
+# Runs launched from the UI, its schedules and the sensor wait in this queue.
+# The figure is reference/run_queue.yaml's; the tag limits are fixed
+# (pipelines/run_queue.py says why).
+{run_queue}"""
+
+
+def dagster_yaml_text() -> str:
+    import yaml
+
+    from pipelines.run_queue import load_config, tag_concurrency_limits
+
+    run_queue = {
+        "max_concurrent_runs": load_config().runs_at_once(),
+        "tag_concurrency_limits": tag_concurrency_limits(),
+    }
+    return DAGSTER_YAML.format(run_queue=yaml.safe_dump({"run_queue": run_queue}, sort_keys=False))
+
+
+def write_dagster_yaml(home: Path) -> Path:
+    """Write DAGSTER_HOME/dagster.yaml when it is missing or is govperf's own and
+    differs (a home made by an older govperf gets the new settings). Written
+    beside and renamed: two runs may start together, and the UI may be reading."""
+    config = home / "dagster.yaml"
+    text = dagster_yaml_text()
+    try:
+        current = config.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = None
+    if current is None or (current != text and current.startswith(DAGSTER_YAML_MARK)):
+        temporary = temporary_beside(config)
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(config)
+    return config
 
 
 def launch(

@@ -1,9 +1,12 @@
 """The Dagster UI serves the whole code location, and the auditors' instance of
-it (`dagster-webserver --read-only`) refuses to launch anything."""
+it (`dagster-webserver --read-only`) refuses to launch anything. A stop of
+`govperf ui` (SIGTERM, SIGINT) ends every process it started."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,8 +14,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from pipelines.runner import instance
 from pipelines.settings import PROJECT_ROOT
+from tests.processes import alive, descendants
 
 QUERY = """
 {
@@ -65,3 +71,49 @@ def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Pa
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+# ------------------------------------------------------------------ stopping `govperf ui`
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("options", "stop"),
+    [([], signal.SIGTERM), ([], signal.SIGINT), (["--read-only"], signal.SIGTERM)],
+    ids=["dev-sigterm", "dev-sigint", "read-only-sigterm"],
+)
+def test_a_stop_ends_every_process_the_ui_started(govperf_home: Path, options: list[str], stop: signal.Signals):
+    port = _free_port()
+    govperf = Path(sys.executable).with_name("govperf")
+    cli = subprocess.Popen(
+        [str(govperf), "ui", "--port", str(port), *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    started: set[tuple[int, str]] = set()
+    try:
+        deadline = time.monotonic() + 240  # the UI loads the code location: slow on a busy machine
+        while time.monotonic() < deadline and cli.poll() is None and not _answers(port):
+            time.sleep(1)
+        assert _answers(port), cli.stderr.read().decode()[-2000:] if cli.poll() is not None else "no answer"
+        time.sleep(2)  # the daemon starts beside the webserver
+        started = descendants(cli.pid)
+        # dagster dev: webserver, daemon, code server; the read-only UI: the webserver and its code server.
+        assert len(started) >= (2 if options else 3), started
+
+        cli.send_signal(stop)
+        cli.wait(timeout=30)
+        left = {p for p in started if alive(p)}
+        assert not left, f"still running after the CLI exited: {left}"
+        assert not _answers(port)
+    finally:
+        for process in {p for p in started if alive(p)}:
+            os.kill(process[0], signal.SIGKILL)
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
