@@ -58,6 +58,8 @@ def _database_error() -> type[Exception]:
 
 
 def _one_sentence(error: Exception) -> str:
+    if isinstance(error, (FileExistsError, NotADirectoryError)) and error.filename:
+        return f"cannot use {error.filename}: a file stands where govperf needs a folder"
     if isinstance(error, OSError) and error.filename:
         return f"cannot use {error.filename}: {error.strerror or error}"
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
