@@ -4,7 +4,7 @@ of the project, so a changed project never meets a stale manifest."""
 
 from __future__ import annotations
 
-import os
+import json
 import shutil
 import subprocess
 import sys
@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from pipelines.settings import DBT_PROJECT_DIR, PROJECT_ROOT
-from pipelines.transform.project import project_hash
 from tests.test_cli_errors import home_env, tiny_city
 
 GOVPERF = str(Path(sys.executable).with_name("govperf"))
 
 
 def test_the_parse_cache_key_changes_with_every_file_dbt_reads(tmp_path: Path):
+    from pipelines.transform.project import project_hash
+
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "*.lock"))
     original = project_hash(project)
@@ -74,7 +75,28 @@ def test_two_homes_running_at_once_keep_their_own_dbt_folders_and_the_checkout_c
         targets.append(invocations[0].resolve())
     assert targets[0] != targets[1] and not targets[0].is_relative_to(homes[1])
     # One parse, shared, complete, and nothing half-written beside it.
+    from pipelines.transform.project import project_hash
+
     parsed = [p for p in (cache / "dbt").iterdir() if p.is_dir()]
     assert [p.name for p in parsed] == [project_hash()]
     assert (parsed[0] / "manifest.json").is_file() and (parsed[0] / "partial_parse.msgpack").is_file()
-    assert not list((cache / "dbt").glob(".*partial"))
+    assert len(list(parsed[0].glob("partial_parse.*.msgpack"))) == 1  # the parse saved by a build with these vars
+    assert not list((cache / "dbt").glob(".*partial")) and not list(parsed[0].glob(".*partial"))
+
+    # Scoring the same month again starts from that parse: dbt does not parse the whole project again.
+    rescored = subprocess.run(
+        [GOVPERF, "run", "--job", "scoring", "--from", "2025-07", "--to", "2025-07"],
+        env=home_env(tmp_path, GOVPERF_HOME=homes[0], GOVPERF_CACHE=cache), capture_output=True, text=True,
+        timeout=900,
+    )
+    assert rescored.returncode == 0, rescored.stderr[-3000:]
+    assert _last_invocation_messages(homes[0] / "dbt" / "logs" / "dbt.log")
+    assert not [m for m in _last_invocation_messages(homes[0] / "dbt" / "logs" / "dbt.log")
+                if "Unable to do partial parsing" in m]
+
+
+def _last_invocation_messages(log: Path) -> list[str]:
+    """The messages of the last dbt invocation in a dbt.log (JSON lines)."""
+    events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
+    last = events[-1]["info"]["invocation_id"]
+    return [e["info"]["msg"] for e in events if e["info"]["invocation_id"] == last]

@@ -27,6 +27,7 @@ from pipelines.transform.project import (
     ensure_manifest,
     home_log_dir,
     invocation_dir,
+    keep_parse,
     prune_invocations,
 )
 from pipelines.transform.translator import GovperfTranslator
@@ -58,7 +59,9 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         "lookback_months": lookback_months(load_catalogue(s.reference_dir)),
     }
     # This home's own folders: parallel homes never share dbt's target or logs.
-    target = invocation_dir(f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}")
+    target = invocation_dir(
+        f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}", dbt_vars
+    )
     with warehouse_lock(exclusive=True):
         invocation = dbt.cli(
             ["build", "--vars", json.dumps(dbt_vars), "--exclude", "test_type:unit",
@@ -67,6 +70,7 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         )
         yield from invocation.stream()
         succeeded = invocation.is_successful()
+    keep_parse(target, dbt_vars)
     prune_invocations()
     for month in months:
         gate.record(

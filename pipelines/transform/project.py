@@ -2,11 +2,14 @@
 
 dbt writes nothing inside the checkout. Two kinds of output, two places:
 
-    $GOVPERF_CACHE/dbt/<project hash>/   manifest.json, partial_parse.msgpack
+    $GOVPERF_CACHE/dbt/<project hash>/   manifest.json, partial_parse*.msgpack
         The parse of the project, shared by every home. The hash covers every
         project file and the dbt version, so a changed project is parsed again
         into a folder of its own and never meets a stale manifest. Written in a
         scratch folder and renamed into place, so a reader sees all of it or none.
+        Beside it, the parse each build saved, by its vars: dbt re-parses the
+        whole project when the vars differ from its saved parse's ("config vars
+        ... have changed"), so a build starts from a parse with its own vars.
     $GOVPERF_HOME/dbt/target/<invocation>/ and $GOVPERF_HOME/dbt/logs/
         What one home's dbt runs write (compiled SQL, run results, logs): two
         homes, even running at once, never share a folder.
@@ -18,6 +21,7 @@ happens then (once per project version and cache), before any run starts.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -33,6 +37,7 @@ PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml")
 PROJECT_FOLDERS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 PARTIAL_PARSE = "partial_parse.msgpack"
 INVOCATIONS_KEPT = 10  # a home keeps its latest dbt invocations' folders for debugging
+PARSES_KEPT = 24  # cached parses per project version, one per set of build vars (about 1 MB each)
 
 
 def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -102,15 +107,39 @@ def ensure_manifest() -> None:
         scratch.rename(parsed)
 
 
-def invocation_dir(name: str) -> Path:
-    """A new folder for one dbt invocation in this home, seeded with the project's
-    parse so that dbt parses only what differs (it checks every file's hash itself)."""
+def _parse_for_vars(dbt_vars: dict) -> Path:
+    """The cached parse of a build with these vars: dbt parses the whole project
+    again whenever the vars differ from those its saved parse was made with."""
+    key = hashlib.sha256(json.dumps(dbt_vars, sort_keys=True).encode()).hexdigest()[:16]
+    return dbt_project.manifest_path.parent / f"partial_parse.{key}.msgpack"
+
+
+def invocation_dir(name: str, dbt_vars: dict) -> Path:
+    """A new folder for one dbt invocation in this home, seeded with the cached
+    parse of the same project and vars (or the plain parse), so that dbt parses
+    only what differs; dbt checks every file's hash and env var itself."""
     target = home_target_dir() / name
     target.mkdir(parents=True, exist_ok=True)
-    seed = dbt_project.manifest_path.parent / PARTIAL_PARSE
-    if seed.exists():
-        shutil.copyfile(seed, target / PARTIAL_PARSE)
+    for seed in (_parse_for_vars(dbt_vars), dbt_project.manifest_path.parent / PARTIAL_PARSE):
+        if seed.exists():
+            shutil.copyfile(seed, target / PARTIAL_PARSE)
+            break
     return target
+
+
+def keep_parse(target: Path, dbt_vars: dict, kept: int = PARSES_KEPT) -> None:
+    """Cache the parse an invocation saved, for the next build with the same vars
+    (in any home); written beside and renamed, so a reader never sees half of it."""
+    saved = target / PARTIAL_PARSE
+    if not saved.exists():
+        return
+    cached = _parse_for_vars(dbt_vars)
+    partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+    shutil.copyfile(saved, partial)
+    os.replace(partial, cached)
+    older = sorted(cached.parent.glob("partial_parse.*.msgpack"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in older[kept:]:
+        path.unlink(missing_ok=True)
 
 
 def prune_invocations(keep: int = INVOCATIONS_KEPT, min_age_s: float = 3600) -> None:
