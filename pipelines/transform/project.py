@@ -99,12 +99,15 @@ def ensure_manifest() -> None:
             return
         scratch = parsed.with_name(f".{parsed.name}.{os.getpid()}.partial")
         shutil.rmtree(scratch, ignore_errors=True)
-        dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
-        dbt.cli(["parse", "--quiet"], target_path=scratch).wait()
-        for log in scratch.glob("dbt.log*"):  # the parse's log is no part of the cache
-            log.unlink()
-        shutil.rmtree(parsed, ignore_errors=True)  # a folder left without its manifest
-        scratch.rename(parsed)
+        try:
+            dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+            dbt.cli(["parse", "--quiet"], target_path=scratch).wait()
+            for log in scratch.glob("dbt.log*"):  # the parse's log is no part of the cache
+                log.unlink()
+            shutil.rmtree(parsed, ignore_errors=True)  # a folder left without its manifest
+            scratch.rename(parsed)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)  # a failed parse leaves nothing behind
 
 
 def _parse_for_vars(dbt_vars: dict) -> Path:
