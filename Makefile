@@ -37,4 +37,4 @@ test: install-test
 	$(BIN)/python -m pytest -m slow
 
 clean:
-	rm -rf var dbt_project/target sources/sample
+	rm -rf var dbt_project/target dbt_project/logs dbt_project/target.lock sources/sample

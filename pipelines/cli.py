@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from pipelines.settings import PROJECT_ROOT, settings
+from pipelines.text import printable
 
 MONTH = re.compile(r"^\d{4}-\d{2}$")
 
@@ -35,7 +36,37 @@ class _Progress:
             click.echo(f"  {label}: {rows:,} rows", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Answers a home, inbox or configuration in a bad or empty state with one
+    sentence and exit status 1, not a traceback (GOVPERF_DEBUG=1 shows it)."""
+
+    def invoke(self, ctx: click.Context):
+        from pipelines.reference import ConfigError
+
+        try:
+            return super().invoke(ctx)
+        except (OSError, ConfigError, _database_error()) as error:
+            if os.environ.get("GOVPERF_DEBUG"):
+                raise
+            raise click.ClickException(printable(_one_sentence(error))) from None
+
+
+def _database_error() -> type[Exception]:
+    import duckdb
+
+    return duckdb.Error
+
+
+def _one_sentence(error: Exception) -> str:
+    if isinstance(error, (FileExistsError, NotADirectoryError)) and error.filename:
+        return f"cannot use {error.filename}: a file stands where govperf needs a folder"
+    if isinstance(error, OSError) and error.filename:
+        return f"cannot use {error.filename}: {error.strerror or error}"
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return first_line
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """govperf: government performance management warehouse (政府绩效管理数据平台).
 
@@ -210,6 +241,8 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
       govperf approve --period 2025-07 --by 张三 --note "市场监管局重报7月数据"
       govperf approve --period 2025-Q3 --by 张三
     """
+    import duckdb
+
     from pipelines.checks import gate
     from pipelines.publish.config import Edition
     from pipelines.publish.editions import PublicationRefused, approve as publish
@@ -220,13 +253,25 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
         edition = Edition.parse(period)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--period") from None
-    when = dt.datetime.strptime(approved_at, "%Y-%m-%d %H:%M") if approved_at else dt.datetime.now()
+    try:
+        when = dt.datetime.strptime(approved_at, "%Y-%m-%d %H:%M") if approved_at else dt.datetime.now()
+    except ValueError:
+        raise click.BadParameter(f"{approved_at!r} is not a time like 2025-08-10 09:30", param_hint="--at") from None
+    if not s.duckdb_path.is_file():
+        raise click.ClickException(
+            f"no warehouse at {s.duckdb_path}: run `govperf run` for {period} before approving its edition"
+        )
     try:
         gate.assert_open(s.lake, edition.trend_months(edition.months), "Approval", include_process=True)
         with read_warehouse() as con:
             edition = publish(con, edition, s.published, approved_by, when, note)
     except (gate.GateClosed, PublicationRefused) as refusal:
         raise click.ClickException(str(refusal)) from None
+    except duckdb.Error as error:
+        raise click.ClickException(
+            f"the warehouse {s.duckdb_path} cannot be read for {period} ({_one_sentence(error)}): "
+            "run `govperf run` for the month again"
+        ) from None
     click.echo(f"published: {edition}")
     click.echo(f"archive index: {s.published / 'index.html'}")
 
@@ -253,11 +298,35 @@ def check_config() -> None:
         suites = load_suites(QUALITY_DIR)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+    checked, problems = _check_inbox_headers(mappings, s.inbox)
+    if problems:
+        raise click.ClickException(
+            f"{len(problems)} of {checked} inbox file(s) in {s.inbox} do not fit their mapping:\n"
+            + "\n".join(f"  - {problem}" for problem in problems)
+        )
     click.echo(
         f"ok: {len(tables['departments'])} departments, "
         f"{len(tables['catalogue_versions'])} catalogue version(s), "
-        f"{len(mappings)} source mappings, {len(suites)} quality suites"
+        f"{len(mappings)} source mappings, {len(suites)} quality suites, "
+        f"{checked} inbox file(s) with their mapped sheet and headers"
     )
+
+
+def _check_inbox_headers(mappings: dict, inbox: Path) -> tuple[int, list[str]]:
+    """Find each mapping's sheet and headers in every inbox file it matches, the
+    way ingest reads them; returns the files checked and what is wrong."""
+    from pipelines.ingest.readers import ExtractError, check_header
+
+    checked, problems = 0, []
+    for source, mapping in mappings.items():
+        for path in sorted(p for p in inbox.glob(mapping.file_pattern) if p.is_file()):
+            checked += 1
+            try:
+                check_header(path, mapping)
+            except ExtractError as error:
+                where = printable(path.relative_to(inbox).as_posix())
+                problems.append(f"mapping {source!r}, file {where}: {printable(error)}")
+    return checked, problems
 
 
 if __name__ == "__main__":

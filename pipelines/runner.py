@@ -14,8 +14,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.checks.gate import check_results_dir
 from pipelines.parquet import temporary_beside
 from pipelines.settings import settings
+from pipelines.text import printable
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -129,20 +131,48 @@ def _error_chain(error) -> str:
     return " ".join(parts)
 
 
+EXAMPLES_SHOWN = 3  # of a failed check's findings; the rest are in its metadata and the store
+
+
+def _check_findings(evaluation) -> list[str]:
+    """The findings a failed check lists in its metadata (markdown bullets: the
+    same details the gate stores and an approval refusal quotes)."""
+    findings = []
+    for value in evaluation.metadata.values():
+        if isinstance(value, dg.MarkdownMetadataValue):
+            findings += [line[2:].strip() for line in (value.md_str or "").splitlines() if line.startswith("- ")]
+    return findings
+
+
 def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
-    """Why a run failed or what it skipped, in words for the person who started it."""
+    """Why a run failed or what it skipped, in words for the person who started it:
+    each failed step and blocking check with its reason and first findings, then
+    where the rest is. Every message is one line (file names are escaped)."""
     messages = []
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.step_failure_data.error
+            if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+                continue  # the failed check itself is listed, with its reason
             text = (event.step_failure_data.user_failure_data.description
                     if event.step_failure_data.user_failure_data else None) or _error_chain(error)
             messages.append(f"{event.step_key}: {text.strip()}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed and evaluation.severity.value == "ERROR":
-                messages.append(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed")
-    return messages
+                findings = _check_findings(evaluation)
+                shown = "; ".join(findings[:EXAMPLES_SHOWN])
+                more = f" (and {len(findings) - EXAMPLES_SHOWN} more)" if len(findings) > EXAMPLES_SHOWN else ""
+                messages.append(
+                    f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed"
+                    + (f": {shown}{more}" if shown else "")
+                )
+    if messages:
+        messages.append(
+            f"details: run {result.run_id} in the Dagster UI (govperf ui), and the stored check "
+            f"outcomes in {check_results_dir(settings().lake)}"
+        )
+    return [printable(m) for m in messages]
 
 
 def bulletin_paths(months: list[str]) -> list[Path]:

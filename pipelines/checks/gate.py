@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.parquet import write_table
+from pipelines.text import printable
 
 CHECK_SCHEMA = pa.schema(
     [
@@ -50,6 +51,10 @@ class CheckOutcome:
     severity: str  # 'error' blocks scoring and the bulletin; 'warning' is listed only
     passed: bool
     details: str
+
+    def __post_init__(self) -> None:
+        # Details name files, and a file's name is the sender's choice: one line always.
+        object.__setattr__(self, "details", printable(self.details))
 
     @property
     def blocks(self) -> bool:

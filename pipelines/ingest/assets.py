@@ -36,6 +36,7 @@ from pipelines.reference import DepartmentRegistry, load_departments, reference_
 from pipelines.checks.suites import Suite, load_suites
 from pipelines.ingest import submissions
 from pipelines.settings import QUALITY_DIR, settings
+from pipelines.text import printable
 
 REFERENCE_TABLES = (
     "departments",
@@ -194,12 +195,12 @@ def file_check_outcomes(mapping: SourceMapping, month: dt.date, landings: list[F
         outcomes += [
             CheckOutcome(
                 **common, check_name="file_readable", severity="error", passed=landing.file_error is None,
-                details=landing.file_error or f"{landing.file_name}: 编码 {landing.encoding or mapping.format}",
+                details=landing.file_error or f"{printable(landing.file_name)}: 编码 {landing.encoding or mapping.format}",
             ),
             CheckOutcome(
                 **common, check_name="rows_balanced", severity="error", passed=landing.balanced,
                 details=(
-                    f"{landing.file_name}: 读入 {landing.rows_read} = 接收 {landing.rows_accepted}"
+                    f"{printable(landing.file_name)}: 读入 {landing.rows_read} = 接收 {landing.rows_accepted}"
                     f" + 隔离 {landing.rows_quarantined}"
                     + ("" if landing.balanced else " 不相等：有行丢失 (rows lost)")
                 ),
@@ -207,7 +208,7 @@ def file_check_outcomes(mapping: SourceMapping, month: dt.date, landings: list[F
             CheckOutcome(
                 **common, check_name="quarantine_within_limit", severity="error",
                 passed=landing.file_error is None and share <= mapping.max_quarantine_share,
-                details=f"{landing.file_name}: 隔离比例 {share:.2%}，上限 {mapping.max_quarantine_share:.2%}",
+                details=f"{printable(landing.file_name)}: 隔离比例 {share:.2%}，上限 {mapping.max_quarantine_share:.2%}",
             ),
         ]
     return outcomes
@@ -256,7 +257,7 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
             gate.record(s.lake, mapping.source, month, "ingest", [o for o in all_outcomes if o.period == month])
         for landing in all_landings:
             context.log.info(
-                f"{landing.file_name} sha256={landing.file_hash[:12]}… read={landing.rows_read} "
+                f"{printable(landing.file_name)} sha256={landing.file_hash[:12]}… read={landing.rows_read} "
                 f"accepted={landing.rows_accepted} quarantined={landing.rows_quarantined}"
             )
         yield dg.MaterializeResult(metadata=_landing_metadata(all_landings))
@@ -281,7 +282,7 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
 def _landing_metadata(landings: list[FileLanding]) -> dict:
     rows = ["| file | sha256 | encoding | read | accepted | quarantined |", "|---|---|---|---|---|---|"]
     rows += [
-        f"| {x.file_name} | `{x.file_hash[:16]}` | {x.encoding or x.file_format} | {x.rows_read} | "
+        f"| {printable(x.file_name)} | `{x.file_hash[:16]}` | {x.encoding or x.file_format} | {x.rows_read} | "
         f"{x.rows_accepted} | {x.rows_quarantined} |"
         for x in landings
     ]

@@ -31,6 +31,7 @@ from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
 from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry
+from pipelines.text import printable
 
 FULL_WIDTH = "０１２３４５６７８９．，－＋：／　"
 HALF_WIDTH = "0123456789.,-+:/ "
@@ -175,7 +176,7 @@ def land_file(
     registry, returns the earlier landing unchanged."""
     period = mapping.period_of(file_name)
     if period is None:
-        raise ExtractError(f"{file_name}: the file name carries no period matching {mapping.period_pattern!r}")
+        raise ExtractError(f"{printable(file_name)}: the file name carries no period matching {mapping.period_pattern!r}")
     file_hash = sha256_of(path)
     fingerprint = config_fingerprint(mapping, registry)
     paths = lake_paths(lake, mapping.source, period, file_hash)
@@ -218,7 +219,7 @@ def land_file(
                 else:
                     result = read_spreadsheet(con, path, mapping)
             except ExtractError as exc:
-                landing.file_error = masking.mask_free_text(str(exc))
+                landing.file_error = printable(masking.mask_free_text(str(exc)))
                 _quarantine_whole_file(con, path, landing, mapping, paths)
                 _write_file_load(landing, paths["file_load"])
                 return landing
@@ -230,7 +231,7 @@ def land_file(
             try:
                 constants = mapping.constants | _title_constants(mapping, result.title_lines, file_name)
             except ExtractError as exc:
-                landing.file_error = masking.mask_free_text(str(exc))
+                landing.file_error = printable(masking.mask_free_text(str(exc)))
                 _quarantine_whole_file(con, path, landing, mapping, paths)
                 _write_file_load(landing, paths["file_load"])
                 return landing

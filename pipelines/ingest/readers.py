@@ -134,6 +134,24 @@ def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str
     )
 
 
+def _csv_head(handle: io.TextIOBase) -> list[list[str]]:
+    """The first lines of a CSV file, split into fields: where its header is looked for."""
+    return list(csv.reader(io.StringIO("".join(handle.readline() for _ in range(HEADER_SEARCH_ROWS)))))
+
+
+def check_header(path: Path, mapping: SourceMapping) -> None:
+    """Raise ExtractError if `path` lacks the mapped sheet or a mapped header, as
+    reading it would; reads only as much of the file as finding the header needs."""
+    if mapping.format == "csv":
+        encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
+        if encoding.lower().replace("-", "") in ("utf8", "ascii"):
+            encoding = "utf-8-sig"
+        with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
+            find_header(_csv_head(handle), mapping, path.name)
+    else:
+        _find_sheet_header(path, _sheet_rows(path), mapping)
+
+
 # ------------------------------------------------------------------ CSV
 
 # A long free-text field is data, not an error (the default limit is 128 KiB).
@@ -197,7 +215,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         transcode_to_utf8(path, encoding, utf8_path)
 
     with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
-        head = list(csv.reader(io.StringIO("".join(handle.readline() for _ in range(HEADER_SEARCH_ROWS)))))
+        head = _csv_head(handle)
     header_index = find_header(head, mapping, path.name)
     # A trailing comma gives an unnamed column; name it as a spreadsheet would.
     header = [_normalise_header(h) or f"column{i + 1}" for i, h in enumerate(head[header_index])]
@@ -420,8 +438,10 @@ def count_xls_rows(path: Path, sheet_name: str, header_row: int) -> int:
     )
 
 
-def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping) -> ReadResult:
-    sheets = _sheet_rows(path)
+def _find_sheet_header(
+    path: Path, sheets: list[tuple[str, list[list[object]]]], mapping: SourceMapping
+) -> tuple[str, list[list[object]], int]:
+    """The mapped sheet (or the first holding the header), its rows, and its header row's index."""
     if isinstance(mapping.sheet, int):
         if mapping.sheet >= len(sheets):
             raise ExtractError(f"{path.name}: sheet index {mapping.sheet} but the workbook has {len(sheets)}")
@@ -435,13 +455,14 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
     error: ExtractError | None = None
     for title, rows in candidates:
         try:
-            header_index = find_header(rows[:HEADER_SEARCH_ROWS], mapping, f"{path.name} [{title}]")
-            break
+            return title, rows, find_header(rows[:HEADER_SEARCH_ROWS], mapping, f"{path.name} [{title}]")
         except ExtractError as exc:
             error = error or exc
-    else:
-        raise error or ExtractError(f"{path.name}: the workbook has no sheets")
+    raise error or ExtractError(f"{path.name}: the workbook has no sheets")
 
+
+def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping) -> ReadResult:
+    title, rows, header_index = _find_sheet_header(path, _sheet_rows(path), mapping)
     header = [_normalise_header(h) for h in rows[header_index]]
     notes = re.compile(mapping.notes_pattern)
     lines, raws, values = [], [], [[] for _ in header]

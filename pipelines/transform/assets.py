@@ -9,6 +9,7 @@ the only writer of the warehouse, and it writes under the warehouse lock.
 
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,15 @@ from pipelines.checks.gate import CheckOutcome
 from pipelines.partitions import monthly, months_of
 from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import settings
-from pipelines.transform.project import dbt_environment, dbt_project, ensure_manifest
+from pipelines.transform.project import (
+    dbt_environment,
+    dbt_project,
+    ensure_manifest,
+    home_log_dir,
+    invocation_dir,
+    keep_parse,
+    prune_invocations,
+)
 from pipelines.transform.translator import GovperfTranslator
 from pipelines.warehouse import warehouse_lock
 
@@ -49,13 +58,20 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         "period_end": months[-1].isoformat(),
         "lookback_months": lookback_months(load_catalogue(s.reference_dir)),
     }
+    # This home's own folders: parallel homes never share dbt's target or logs.
+    target = invocation_dir(
+        f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}", dbt_vars
+    )
     with warehouse_lock(exclusive=True):
         invocation = dbt.cli(
-            ["build", "--vars", json.dumps(dbt_vars), "--exclude", "test_type:unit"],
-            context=context, raise_on_error=False,
+            ["build", "--vars", json.dumps(dbt_vars), "--exclude", "test_type:unit",
+             "--log-path", str(home_log_dir())],
+            target_path=target, context=context, raise_on_error=False,
         )
         yield from invocation.stream()
         succeeded = invocation.is_successful()
+    keep_parse(target, dbt_vars)
+    prune_invocations()
     for month in months:
         gate.record(
             s.lake, "scoring", month, "dbt_build",

@@ -1,17 +1,73 @@
-"""The dbt project, and the environment dbt runs in."""
+"""The dbt project, and the environment and folders dbt runs in.
+
+dbt writes nothing inside the checkout. Two kinds of output, two places:
+
+    $GOVPERF_CACHE/dbt/<project hash>/   manifest.json, partial_parse*.msgpack
+        The parse of the project, shared by every home. The hash covers every
+        project file and the dbt version, so a changed project is parsed again
+        into a folder of its own and never meets a stale manifest. Written in a
+        scratch folder and renamed into place, so a reader sees all of it or none.
+        Beside it, the parse each build saved, by its vars: dbt re-parses the
+        whole project when the vars differ from its saved parse's ("config vars
+        ... have changed"), so a build starts from a parse with its own vars.
+    $GOVPERF_HOME/dbt/target/<invocation>/ and $GOVPERF_HOME/dbt/logs/
+        What one home's dbt runs write (compiled SQL, run results, logs): two
+        homes, even running at once, never share a folder.
+
+Dagster reads the manifest when the definitions are imported, so the parse
+happens then (once per project version and cache), before any run starts.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import sys
+import time
+from importlib.metadata import version
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
 from pipelines.settings import DBT_PROJECT_DIR, settings
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml")
+PROJECT_FOLDERS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
+PARTIAL_PARSE = "partial_parse.msgpack"
+INVOCATIONS_KEPT = 10  # a home keeps its latest dbt invocations' folders for debugging
+PARSES_KEPT = 24  # cached parses per project version, one per set of build vars (about 1 MB each)
+
+
+def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """SHA-256 of every file dbt parses (names and bytes) and of the dbt version."""
+    digest = hashlib.sha256()
+    for package in ("dbt-core", "dbt-duckdb"):
+        digest.update(f"{package}=={version(package)}\0".encode())
+    files = [project_dir / name for name in PROJECT_FILES if (project_dir / name).is_file()]
+    for folder in PROJECT_FOLDERS:
+        files += [p for p in (project_dir / folder).rglob("*") if p.is_file()]
+    for path in sorted(files):
+        digest.update(path.relative_to(project_dir).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def parse_dir() -> Path:
+    """Where this version of the project is parsed, shared by every home using the cache."""
+    return settings().cache_dir / "dbt" / project_hash()
+
+
+def home_target_dir() -> Path:
+    return settings().home / "dbt" / "target"
+
+
+def home_log_dir() -> Path:
+    return settings().home / "dbt" / "logs"
+
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=parse_dir())
 
 
 def dbt_executable() -> str:
@@ -26,29 +82,76 @@ def dbt_environment() -> dict[str, str]:
     return {"GOVPERF_DUCKDB": str(s.duckdb_path), "GOVPERF_LAKE": str(s.lake)}
 
 
-def _manifest_is_current() -> bool:
-    manifest = dbt_project.manifest_path
-    if not manifest.exists():
-        return False
-    built = manifest.stat().st_mtime
-    project_files = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
-    for folder in ("models", "macros", "tests"):
-        project_files += [p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file()]
-    return all(p.stat().st_mtime <= built for p in project_files)
-
-
 def ensure_manifest() -> None:
-    """Parse the project if the manifest is missing (a fresh clone, CI) or older
-    than any model, macro or test."""
+    """Parse the project into its cache folder unless that folder exists."""
     os.environ.update({k: v for k, v in dbt_environment().items() if k not in os.environ})
-    if _manifest_is_current():
+    parsed = dbt_project.manifest_path.parent
+    if dbt_project.manifest_path.exists():
         return
     from dagster_dbt import DbtCliResource
 
     from pipelines.warehouse import file_lock
 
-    # Several processes may import the definitions at once; one parses.
-    with file_lock(dbt_project.project_dir / "target.lock", exclusive=True):
-        if not _manifest_is_current():
+    # Several processes (and homes) may import the definitions at once; one parses.
+    parsed.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(parsed.with_name(parsed.name + ".lock"), exclusive=True):
+        if dbt_project.manifest_path.exists():
+            return
+        scratch = parsed.with_name(f".{parsed.name}.{os.getpid()}.partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        try:
             dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
-            dbt.cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+            dbt.cli(["parse", "--quiet"], target_path=scratch).wait()
+            for log in scratch.glob("dbt.log*"):  # the parse's log is no part of the cache
+                log.unlink()
+            shutil.rmtree(parsed, ignore_errors=True)  # a folder left without its manifest
+            scratch.rename(parsed)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)  # a failed parse leaves nothing behind
+
+
+def _parse_for_vars(dbt_vars: dict) -> Path:
+    """The cached parse of a build with these vars: dbt parses the whole project
+    again whenever the vars differ from those its saved parse was made with."""
+    key = hashlib.sha256(json.dumps(dbt_vars, sort_keys=True).encode()).hexdigest()[:16]
+    return dbt_project.manifest_path.parent / f"partial_parse.{key}.msgpack"
+
+
+def invocation_dir(name: str, dbt_vars: dict) -> Path:
+    """A new folder for one dbt invocation in this home, seeded with the cached
+    parse of the same project and vars (or the plain parse), so that dbt parses
+    only what differs; dbt checks every file's hash and env var itself."""
+    target = home_target_dir() / name
+    target.mkdir(parents=True, exist_ok=True)
+    for seed in (_parse_for_vars(dbt_vars), dbt_project.manifest_path.parent / PARTIAL_PARSE):
+        if seed.exists():
+            shutil.copyfile(seed, target / PARTIAL_PARSE)
+            break
+    return target
+
+
+def keep_parse(target: Path, dbt_vars: dict, kept: int = PARSES_KEPT) -> None:
+    """Cache the parse an invocation saved, for the next build with the same vars
+    (in any home); written beside and renamed, so a reader never sees half of it."""
+    saved = target / PARTIAL_PARSE
+    if not saved.exists():
+        return
+    cached = _parse_for_vars(dbt_vars)
+    partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+    shutil.copyfile(saved, partial)
+    os.replace(partial, cached)
+    older = sorted(cached.parent.glob("partial_parse.*.msgpack"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in older[kept:]:
+        path.unlink(missing_ok=True)
+
+
+def prune_invocations(keep: int = INVOCATIONS_KEPT, min_age_s: float = 3600) -> None:
+    """Remove this home's older invocation folders, beyond the newest `keep`; a
+    folder younger than min_age_s may belong to a run still going and stays."""
+    root = home_target_dir()
+    if not root.is_dir():
+        return
+    folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for folder in folders[keep:]:
+        if time.time() - folder.stat().st_mtime > min_age_s:
+            shutil.rmtree(folder, ignore_errors=True)
