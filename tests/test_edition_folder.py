@@ -10,6 +10,7 @@ import hashlib
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import socket
 import threading
@@ -191,3 +192,16 @@ def test_a_waiting_writer_says_which_run_holds_the_edition(tmp_path):
     # when it is done too, the file names nobody.
     assert recorded and recorded[0].startswith("run second-run (pid ")
     assert draft.lock_path.read_text(encoding="utf-8") == ""
+
+
+def test_a_home_copied_without_its_links_takes_new_editions(editions, tmp_path, monkeypatch):
+    """A backup restored by a copy that followed the links has a real folder where the
+    link was; the next write still swaps in, keeping that folder as the previous one."""
+    monkeypatch.setenv("GOVPERF_CACHE", str(editions["root"] / "cache"))
+    _write(tmp_path / "original", editions["warehouse"]["A"], "original")
+    shutil.copytree(tmp_path / "original", tmp_path / "restored", symlinks=False)
+    draft = DraftEdition(tmp_path / "restored", EDITION)
+    assert draft.link.is_dir() and not draft.link.is_symlink()
+    _write(tmp_path / "restored", editions["warehouse"]["B"], "after-restore")
+    assert draft.link.is_symlink() and _files(draft.link) == editions["reference"]["B"]
+    assert len(list(draft.versions.iterdir())) == 2

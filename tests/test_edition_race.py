@@ -92,8 +92,8 @@ def test_two_runs_of_the_same_months_at_once_leave_whole_editions(tmp_path: Path
     try:
         for key, files in editions.items():
             ranked = [row[0] for row in con.execute(
-                "select department_id from marts.fct_rankings where period_type = 'month' and strftime(period, '%Y-%m') = ?",
-                [key]).fetchall()]
+                "select department_id from marts.fct_rankings "
+                "where period_type = 'month' and strftime(period, '%Y-%m') = ?", [key]).fetchall()]
             pages = {name for name in files if name.startswith(f"bulletin_{key}_departments/")}
             assert pages == {f"bulletin_{key}_departments/{page_name(d)}.html" for d in ranked} and ranked, key
             assert {f"bulletin_{key}.html", f"绩效排名_{key}.xlsx"} <= set(files), key

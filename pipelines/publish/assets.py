@@ -123,7 +123,7 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     drafts = write_drafts(s.bulletins, editions_of(months), lock_holder(context.run_id),
                           on_wait=context.log.info, on_skip=context.log.warning)
     for draft, version in drafts:
-        context.log.info(f"edition {draft.edition.key}: {draft.link} -> {version.name} (bulletin, department pages, XLSX)")
+        context.log.info(f"edition {draft.edition.key}: {draft.link} -> {version.name} (bulletin, pages, XLSX)")
     # Hashed in the version written, not through the link another run may have moved since.
     written = [version / draft.html.name for draft, version in drafts]
     return dg.MaterializeResult(

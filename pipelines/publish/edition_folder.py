@@ -78,6 +78,11 @@ class DraftEdition:
     def swap_in(self, version: Path) -> None:
         """Make the complete `version` current in one step, then clean up (hold the lock)."""
         _sync_tree(version)  # a crash of the machine must not leave a linked half folder either
+        if self.link.is_dir() and not self.link.is_symlink():
+            # A copy that followed the links (a restored backup) left a real folder here,
+            # which no rename can replace: take it in as the previous version.
+            os.rename(self.link, self.versions / f"{version.name}-copied")
+            os.symlink(Path(VERSIONS) / self.edition.key / f"{version.name}-copied", self.link)
         previous = self.current()
         temporary = self.kind_dir / f".{self.edition.key}.{version.name}.link"
         temporary.unlink(missing_ok=True)
