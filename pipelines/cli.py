@@ -178,7 +178,8 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool) -> No
     if job != "ingest":
         month_list = _month_range(first, last)
         paths = [p for p in bulletin_paths(month_list) if p.exists()]
-        click.echo(f"bulletins: {s.bulletins} ({len(paths)} written, monthly and quarterly)")
+        click.echo(f"bulletins: {s.bulletins} ({len(paths)} editions written, monthly and quarterly; "
+                   "each a folder with its department pages and XLSX)")
         if paths:
             click.echo(f"latest bulletin: {paths[-1]}")
 

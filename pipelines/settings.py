@@ -42,17 +42,13 @@ class Settings:
 
     @property
     def bulletins(self) -> Path:
+        """Draft editions, one folder each with its pages and XLSX (publish/edition_folder.py)."""
         return self.home / "bulletins"
 
     @property
     def published(self) -> Path:
         """Approved editions, one folder per revision, and the archive index."""
         return self.bulletins / "published"
-
-    @property
-    def exports(self) -> Path:
-        """XLSX exports of the ranking and indicator tables."""
-        return self.home / "exports"
 
     @property
     def gate_dir(self) -> Path:

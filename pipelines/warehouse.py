@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -32,12 +32,23 @@ def warehouse_lock(exclusive: bool, path: Path | None = None, timeout_s: float =
 
 
 @contextlib.contextmanager
-def file_lock(lock_path: Path, exclusive: bool, timeout_s: float = 3600) -> Iterator[None]:
-    """An advisory lock between processes (flock), waiting up to timeout_s."""
+def file_lock(
+    lock_path: Path,
+    exclusive: bool,
+    timeout_s: float = 3600,
+    holder: str = "",
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """An advisory lock between processes (flock), waiting up to timeout_s.
+
+    An exclusive holder may write `holder` (who it is) into the lock file while it
+    holds the lock; a waiter is then told, through `on_wait`, who it waits for, once
+    and again whenever the holder changes."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a+") as handle:
+    with lock_path.open("a+", encoding="utf-8") as handle:
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         deadline = time.monotonic() + timeout_s
+        told = None
         while True:
             try:
                 fcntl.flock(handle, mode | fcntl.LOCK_NB)
@@ -45,10 +56,23 @@ def file_lock(lock_path: Path, exclusive: bool, timeout_s: float = 3600) -> Iter
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"waited {timeout_s:.0f} s for the lock {lock_path}") from None
+                if on_wait is not None:
+                    handle.seek(0)
+                    current = handle.read().strip() or "a process that did not say who it is"
+                    if current != told:
+                        on_wait(current)
+                        told = current
                 time.sleep(0.2)
+        if exclusive and holder:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(holder + "\n")
+            handle.flush()
         try:
             yield
         finally:
+            if exclusive and holder:
+                handle.truncate(0)  # the next waiter must not name a holder that is gone
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

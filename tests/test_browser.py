@@ -136,7 +136,7 @@ def marts(run):
 def pages(run, marts) -> dict[str, Path]:
     """Every page the tests open, by kind (files that do not exist yet included)."""
     top = marts["month"][0][0]
-    monthly = run["bulletins"] / "monthly" / f"bulletin_{MONTH}.html"
+    monthly = run["bulletins"] / "monthly" / MONTH / f"bulletin_{MONTH}.html"
     published = run["published"] / "monthly" / MONTH / "r1" / f"bulletin_{MONTH}.html"
     return {
         "index": run["published"] / "index.html",
@@ -144,7 +144,7 @@ def pages(run, marts) -> dict[str, Path]:
         "monthly-published": published,
         "department-draft": monthly.parent / f"{monthly.stem}_departments" / f"{top}.html",
         "department-published": published.parent / f"{published.stem}_departments" / f"{top}.html",
-        "quarterly-draft": run["bulletins"] / "quarterly" / f"bulletin_{QUARTER}.html",
+        "quarterly-draft": run["bulletins"] / "quarterly" / QUARTER / f"bulletin_{QUARTER}.html",
     }
 
 

@@ -272,7 +272,7 @@ def test_planted_personal_data_is_nowhere_after_a_full_run(govperf_home: Path, c
     ]
     warehouse.close()
     assert found, "the masked case number is in the warehouse"
-    assert (s.bulletins / "monthly" / f"bulletin_{MONTH}.html").exists()
+    assert (s.bulletins / "monthly" / MONTH / f"bulletin_{MONTH}.html").exists()
 
     # ---- and none of the planted strings is anywhere the run wrote
     archived = _archived_originals(s.archive, inbox)

@@ -16,15 +16,22 @@ import dagster as dg
 import duckdb
 import pytest
 
+from pipelines.publish.edition_folder import drafts_in
 from pipelines.runner import failure_messages, launch
 from pipelines.settings import PROJECT_ROOT, settings
 from tests.conftest import FIRST_MONTH, LAST_MONTH, MART_TABLES, MONTHS, export_marts, use_home
 
 def _bulletin_hashes() -> dict[str, str]:
-    """Every bulletin (editions and department pages) and export of the run, by its SHA-256."""
-    s = settings()
-    files = [(s.bulletins, p) for p in s.bulletins.rglob("*.html")] + [(s.exports, p) for p in s.exports.rglob("*.xlsx")]
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for root, p in sorted(files)}
+    """Every file of every draft edition (HTML, department pages, XLSX), by its SHA-256,
+    read through the edition folders' links (monthly/2025-07/bulletin_2025-07.html)."""
+    hashes = {}
+    for draft in drafts_in(settings().bulletins):
+        version = draft.current()
+        for path in sorted(version.rglob("*")):
+            if path.is_file():
+                key = f"{draft.edition.folder}/{draft.edition.key}/{path.relative_to(version).as_posix()}"
+                hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +101,15 @@ def test_full_run_writes_every_contract_table(full_run):
     assert bad_ranks == 0
     con.close()
     # Each month's edition, and the quarter's (its last month is in the run), and their exports.
-    editions = [f"monthly/bulletin_{m}.html" for m in MONTHS] + ["quarterly/bulletin_2025-Q3.html"]
-    exports = [f"monthly/绩效排名_{m}.xlsx" for m in MONTHS] + ["quarterly/绩效排名_2025-Q3.xlsx"]
+    # Each in its own folder, with its export beside it.
+    editions = [f"monthly/{m}/bulletin_{m}.html" for m in MONTHS] + ["quarterly/2025-Q3/bulletin_2025-Q3.html"]
+    exports = [f"monthly/{m}/绩效排名_{m}.xlsx" for m in MONTHS] + ["quarterly/2025-Q3/绩效排名_2025-Q3.xlsx"]
     assert sorted(k for k in full_run["bulletins"] if "_departments/" not in k) == sorted(editions + exports)
     # A page per ranked department beside each edition.
     con = duckdb.connect(str(full_run["duckdb"]), read_only=True)
     ranked = dict(con.sql("select period_type || period, count(*) from marts.fct_rankings group by all").fetchall())
     con.close()
-    pages = [k for k in full_run["bulletins"] if k.startswith("quarterly/bulletin_2025-Q3_departments/")]
+    pages = [k for k in full_run["bulletins"] if k.startswith("quarterly/2025-Q3/bulletin_2025-Q3_departments/")]
     assert len(pages) == ranked["quarter2025-07-01"] > 0
 
 
@@ -139,21 +147,21 @@ def test_failed_gate_stops_the_bulletin_and_later_scoring(govperf_home: Path, sm
     assert not result.success
     messages = failure_messages(result)
     assert any("quarantine_within_limit" in m for m in messages), messages
-    assert not (settings().bulletins / "monthly" / f"bulletin_{month}.html").exists()
+    assert not (settings().bulletins / "monthly" / month / f"bulletin_{month}.html").exists()
 
     # A later scoring-and-bulletin run for the month refuses, and says why.
     later = launch(month, job="scoring")
     assert not later.success
     reasons = " ".join(failure_messages(later))
     assert "Scoring refused" in reasons and "quarantine_within_limit" in reasons
-    assert not (settings().bulletins / "monthly" / f"bulletin_{month}.html").exists()
+    assert not (settings().bulletins / "monthly" / month / f"bulletin_{month}.html").exists()
 
     # Once the clean file is resubmitted and ingested, the month is scored and published again.
     shutil.copy(small_city / target.relative_to(inbox), target)
     assert launch(month, job="ingest").success
     rescored = launch(month, job="scoring")
     assert rescored.success, failure_messages(rescored)
-    assert (settings().bulletins / "monthly" / f"bulletin_{month}.html").exists()
+    assert (settings().bulletins / "monthly" / month / f"bulletin_{month}.html").exists()
 
 
 def test_reloading_the_same_files_changes_nothing(govperf_home: Path):

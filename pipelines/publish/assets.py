@@ -14,9 +14,8 @@ import dagster as dg
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.partitions import monthly, months_of
-from pipelines.publish.bulletin import collect_edition, is_ranked, write_editions
 from pipelines.publish.config import Edition
-from pipelines.publish.exports import write_export
+from pipelines.publish.edition_folder import lock_holder, write_drafts
 from pipelines.settings import settings
 from pipelines.warehouse import read_warehouse
 
@@ -108,8 +107,8 @@ def editions_of(months: list[dt.date]) -> list[Edition]:
     kinds={"html"},
     description=(
         "绩效通报 drafts: the monthly edition, and the quarterly edition when the month closes a quarter; "
-        "each one self-contained HTML file with a page per department, and the ranking and indicator "
-        "tables as XLSX. Read from the marts only."
+        "each one folder (bulletins/<monthly|quarterly>/<period>) holding a self-contained HTML file, a page "
+        "per department and the ranking and indicator tables as XLSX, swapped in whole. Read from the marts only."
     ),
 )
 def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -119,20 +118,14 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         gate.assert_open(s.lake, months, "Bulletin", include_process=True)
     except gate.GateClosed as refusal:
         raise dg.Failure(description=str(refusal)) from None
-    collected = []
-    # Read everything under the warehouse lock, then draw and write without it: drawing
-    # takes seconds per edition, and dbt in another run waits for the lock.
-    with read_warehouse() as con:
-        for edition in editions_of(months):
-            if not is_ranked(con, edition):
-                context.log.warning(f"{edition.key}: nothing ranked, no edition")
-                continue
-            collected.append((edition, collect_edition(con, edition)))
-            export = write_export(con, edition, s.exports / edition.folder)
-            context.log.info(f"export {edition.key}: {export}")
-    written = write_editions([(data, s.bulletins / edition.folder) for edition, data in collected])
-    for (edition, _data), path in zip(collected, written):
-        context.log.info(f"bulletin {edition.key}: {path}")
+    # Each edition is written whole into a new version folder and swapped in, under its
+    # lock, so a second run of the same months waits instead of mixing its files in.
+    drafts = write_drafts(s.bulletins, editions_of(months), lock_holder(context.run_id),
+                          on_wait=context.log.info, on_skip=context.log.warning)
+    for draft, version in drafts:
+        context.log.info(f"edition {draft.edition.key}: {draft.link} -> {version.name} (bulletin, pages, XLSX)")
+    # Hashed in the version written, not through the link another run may have moved since.
+    written = [version / draft.html.name for draft, version in drafts]
     return dg.MaterializeResult(
         metadata={
             "bulletins": dg.MetadataValue.md(

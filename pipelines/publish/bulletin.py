@@ -6,6 +6,9 @@ offline from disk), with a page per department in a folder beside it:
     <out_dir>/bulletin_2026-03.html
     <out_dir>/bulletin_2026-03_departments/<department_id>.html
 
+A draft's out_dir is a fresh version folder that edition_folder swaps in whole, with
+the edition's XLSX export beside the HTML.
+
 Reads only schema ``marts``. The same marts give the same bytes: nothing comes from
 the clock, every query has a full ORDER BY, and dates shown come from the approval
 record or from configuration.

@@ -1,5 +1,8 @@
 """XLSX exports of an edition's (month or quarter) ranking and indicator tables, because offices live in Excel.
 
+A draft's export is written into the edition's version folder, beside its HTML
+(publish/edition_folder.py), so the edition and its export are swapped in together.
+
 Read from the marts only, like the bulletin. Two guarantees:
 - formula injection: a text value beginning with =, +, - or @ (or a tab or
   carriage return, which Excel strips before them) is written as text with
