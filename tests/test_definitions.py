@@ -47,6 +47,24 @@ def test_gate_checks_are_blocking():
     assert dg.AssetCheckKey(dg.AssetKey(["ingest", "service_transactions"]), "rows_balanced") in blocking
 
 
+def test_a_duplicate_delivery_warns_and_never_blocks():
+    graph = defs.resolve_asset_graph()
+    key = dg.AssetCheckKey(dg.AssetKey(["ingest", "service_transactions"]), "duplicate_delivery")
+    assert key in graph.asset_check_keys and not graph.get_check_spec(key).blocking
+
+
+def test_dbt_leaves_out_the_same_process_outcomes_the_gate_names():
+    """fct_data_quality holds data checks only: the dbt var lists exactly the
+    gate's process sources (a run's own scoring and publication outcomes)."""
+    import yaml
+
+    from pipelines.checks import gate
+    from pipelines.settings import PROJECT_ROOT
+
+    project = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())
+    assert tuple(project["vars"]["process_check_sources"]) == gate.PROCESS_SOURCES
+
+
 def test_schedules_and_sensor_ask_for_the_right_months(tmp_path, monkeypatch):
     import datetime as dt
 

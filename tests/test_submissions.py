@@ -46,8 +46,9 @@ def _deliver(inbox: Path, name: str, rows: list[str], when: dt.datetime) -> Path
     return path
 
 
-def _ingest(tmp_path: Path, month: dt.date = dt.date(2025, 3, 1), today: dt.date = dt.date(2026, 1, 1)):
-    return ingest_month(MAPPING, month, REGISTRY, tmp_path / "inbox", tmp_path / "lake", tmp_path / "archive",
+def _ingest(tmp_path: Path, month: dt.date = dt.date(2025, 3, 1), today: dt.date = dt.date(2026, 1, 1),
+            mapping=MAPPING):
+    return ingest_month(mapping, month, REGISTRY, tmp_path / "inbox", tmp_path / "lake", tmp_path / "archive",
                         SUITE, today)
 
 
@@ -141,6 +142,64 @@ def test_volume_is_judged_against_the_departments_own_history(tmp_path):
     april = outcomes[-1]
     assert [o.passed for o in outcomes[:-1]] == [True, True, True]  # too little history to judge, then fine
     assert not april.passed and "D001 9 行" in april.details and "D002" not in april.details
+
+
+@pytest.mark.parametrize(
+    "mapping, names",
+    [
+        # The names carry the month.
+        (MAPPING, ("好差评明细_202503.csv", "好差评明细_202503 (1).csv")),
+        # A fixed period: the names carry none (as the NBS and ASEM extracts).
+        (MAPPING.model_copy(update={"period": "2025-03"}), ("好差评明细_一.csv", "好差评明细_二.csv")),
+    ],
+    ids=["month_in_name", "fixed_period"],
+)
+def test_the_same_bytes_under_two_names_are_one_submission(tmp_path, mapping, names):
+    """A department sends its extract twice: one submission, its rows counted
+    once, and a warning that names both files."""
+    inbox = tmp_path / "inbox"
+    first, second = names
+    rows = [_row("A1", "D001"), _row("A2", "D001"), _row("B1", "D002")]
+    _deliver(inbox, first, rows, dt.datetime(2025, 4, 3, 9))
+    _deliver(inbox, second, rows, dt.datetime(2025, 4, 3, 10))
+    landings, outcomes = _ingest(tmp_path, mapping=mapping)
+    assert _register(tmp_path) == [(first, "D001", 2, "current", ""), (first, "D002", 1, "current", "")]
+    assert len(landings) == 1
+    duplicate = [o for o in outcomes if o.check_name == "duplicate_delivery"]
+    assert len(duplicate) == 1 and duplicate[0].severity == "warning" and not duplicate[0].passed
+    assert first in duplicate[0].details and second in duplicate[0].details
+    # Each file check once for the content, not once per name.
+    assert sorted(o.check_name for o in outcomes if o.file_hash and o.check_name != "duplicate_delivery") == [
+        "file_readable", "quarantine_within_limit", "rows_balanced"]
+    # Landed again, the same: the duplicate stays a duplicate.
+    _, again = _ingest(tmp_path, mapping=mapping)
+    assert _register(tmp_path) == [(first, "D001", 2, "current", ""), (first, "D002", 1, "current", "")]
+    assert [o.details for o in again if o.check_name == "duplicate_delivery"] == [duplicate[0].details]
+
+
+@pytest.mark.parametrize("taken_away", ["withdrawn", "overwritten"])
+def test_restoring_a_files_original_bytes_keeps_its_first_delivery_time(tmp_path, taken_away):
+    """The delivery time of some bytes is the first time they were delivered: put
+    back months later, they are not a new, late delivery."""
+    inbox = tmp_path / "inbox"
+    name = "好差评明细_202503.csv"
+    original = [_row("A1", "D001"), _row("B1", "D002")]
+    on_time = dt.datetime(2025, 4, 3, 9)  # the deadline for March is 5 April
+    path = _deliver(inbox, name, original, on_time)
+    _ingest(tmp_path)
+    if taken_away == "withdrawn":
+        path.unlink()
+    else:
+        _deliver(inbox, name, [_row("A1", "D001", "不满意"), _row("B1", "D002")], dt.datetime(2025, 4, 4, 9))
+    _ingest(tmp_path)
+    _deliver(inbox, name, original, dt.datetime(2025, 12, 1, 9))  # the same bytes, restored
+    _, outcomes = _ingest(tmp_path)
+    current = [r for r in submissions.read_register(tmp_path / "lake", "service_transactions", dt.date(2025, 3, 1))
+               if r["status"] == "current"]
+    assert sorted(r["department_id"] for r in current) == ["D001", "D002"]
+    assert {r["submitted_at"] for r in current} == {on_time}
+    completeness = next(o for o in outcomes if o.check_name == "departments_reported")
+    assert "逾期" not in completeness.details
 
 
 def test_volume_settings_are_validated():

@@ -53,6 +53,7 @@ FILE_CHECKS = {
     "file_readable": ("error", "Every file of the month could be decoded and has the mapped columns."),
     "rows_balanced": ("error", "Per file, rows read from the raw records = rows accepted + rows quarantined."),
     "quarantine_within_limit": ("error", "Per file, the quarantined share is within the mapping's limit."),
+    "duplicate_delivery": ("warning", "No file of the month has the same bytes as another under a second name."),
 }
 SOURCE_CHECKS = {
     "departments_reported": "Every department in office delivered its rows by the submission deadline.",
@@ -148,12 +149,18 @@ def ingest_month(
 ) -> tuple[list[FileLanding], list[CheckOutcome]]:
     """Land every file of one source and month, register which file is current
     for each department, and return the landings and the file checks."""
-    files = files_for_month(inbox, mapping, month)
-    landings = [land_file(p, p.relative_to(inbox).as_posix(), mapping, registry, lake, archive) for p in files]
+    # Earliest delivered first: of two names for the same bytes, the first one is the
+    # submission (and its time the delivery time), the later one a duplicate.
+    files = sorted(files_for_month(inbox, mapping, month), key=lambda p: (p.stat().st_mtime, p.as_posix()))
+    delivered = [
+        (p.relative_to(inbox).as_posix(), land_file(p, p.relative_to(inbox).as_posix(), mapping, registry, lake, archive))
+        for p in files
+    ]
+    landings, duplicates = submissions.distinct_deliveries(mapping.source, month, delivered)
     submissions.move_withdrawn_to_history(lake, mapping.source, month, {landing.file_hash for landing in landings})
     register = submissions.build_register(mapping, month, landings, lake)
     submissions.write_register(lake, mapping.source, month, register)
-    outcomes = file_check_outcomes(mapping, month, landings)
+    outcomes = file_check_outcomes(mapping, month, landings) + duplicates
     if suite and suite.completeness and is_period_start(mapping, month):
         outcomes.append(
             submissions.completeness_outcome(

@@ -107,8 +107,9 @@ class FileLanding:
     file_error: str | None
     archive_path: str
     config_fingerprint: str
-    # When the department delivered the file: its modification time in the inbox.
-    # Orders resubmissions and decides lateness against the submission deadline.
+    # When the department delivered the file: its modification time in the inbox, or
+    # the time the same bytes were first delivered (first_delivered_at). Orders
+    # resubmissions and decides lateness against the submission deadline.
     submitted_at: dt.datetime
     loaded_at: dt.datetime
 
@@ -143,6 +144,23 @@ def lake_paths(lake: Path, source: str, period: dt.date, file_hash: str) -> dict
         "quarantine": lake / "quarantine" / source / month / f"{file_hash}.parquet",
         "file_load": lake / "file_loads" / source / month / f"{file_hash}.parquet",
     }
+
+
+def history_paths(lake: Path, source: str, period: dt.date, file_hash: str) -> dict[str, Path]:
+    """Where a landing goes once its file is no longer in the inbox (submissions.py)."""
+    return {kind: lake / "history" / path.relative_to(lake) for kind, path in lake_paths(lake, source, period, file_hash).items()}
+
+
+def first_delivered_at(lake: Path, source: str, period: dt.date, file_hash: str, modified_at: dt.datetime) -> dt.datetime:
+    """When these bytes were first delivered: the earliest of the file's modification
+    time and any earlier landing of the same hash (current, or in history after a
+    withdrawal). Restoring a file's original bytes is not a new, late delivery."""
+    earlier = [
+        read_file_load(paths["file_load"]).submitted_at
+        for paths in (lake_paths(lake, source, period, file_hash), history_paths(lake, source, period, file_hash))
+        if paths["file_load"].exists()
+    ]
+    return min([modified_at, *earlier])
 
 
 def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> str:
@@ -201,7 +219,9 @@ def land_file(
         file_error=None,
         archive_path=str(archived.relative_to(archive_dir.parent)),
         config_fingerprint=fingerprint,
-        submitted_at=dt.datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0),
+        submitted_at=first_delivered_at(
+            lake, mapping.source, period, file_hash, dt.datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0)
+        ),
         loaded_at=dt.datetime.now().replace(microsecond=0),
     )
     for target in paths.values():

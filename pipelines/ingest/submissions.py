@@ -2,7 +2,9 @@
 whether each department delivered by the deadline, and whether its volume is in
 line with its own history.
 
-A corrected resubmission replaces exactly the slices it covers. Within a source
+Identical bytes are one submission: a file delivered again under another name is
+a duplicate delivery (a warning), and its rows count once. A corrected
+resubmission replaces exactly the slices it covers. Within a source
 and period, files are ordered by when they were delivered (then by name); for
 each department the latest file that holds its rows is current, and the same
 department's rows in earlier files are superseded. A file taken out of the inbox
@@ -26,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.checks.gate import CheckOutcome
-from pipelines.ingest.land import FileLanding, lake_paths, read_file_load
+from pipelines.ingest.land import FileLanding, history_paths, lake_paths, read_file_load
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.parquet import write_table
 from pipelines.reference import DepartmentRegistry
@@ -51,10 +53,6 @@ REGISTER_SCHEMA = pa.schema(
 
 def register_path(lake: Path, source: str, period: dt.date) -> Path:
     return lake / "submissions" / source / f"{period:%Y-%m}" / "register.parquet"
-
-
-def history_paths(lake: Path, source: str, period: dt.date, file_hash: str) -> dict[str, Path]:
-    return {kind: lake / "history" / path.relative_to(lake) for kind, path in lake_paths(lake, source, period, file_hash).items()}
 
 
 def _next_month(day: dt.date) -> dt.date:
@@ -84,6 +82,38 @@ def move_withdrawn_to_history(lake: Path, source: str, period: dt.date, current:
     for file_hash in current:
         for path in history_paths(lake, source, period, file_hash).values():
             path.unlink(missing_ok=True)
+
+
+def distinct_deliveries(
+    source: str, period: dt.date, delivered: list[tuple[str, FileLanding]]
+) -> tuple[list[FileLanding], list[CheckOutcome]]:
+    """Identical bytes are one submission, whatever their names. `delivered` pairs
+    each inbox name with its landing (the same landing for the same bytes). Each
+    content hash is kept once, and every further name it came under is a duplicate
+    delivery: a warning naming both names, its rows counted once."""
+    names: dict[str, list[str]] = {}
+    landing_of: dict[str, FileLanding] = {}
+    for name, landing in delivered:
+        names.setdefault(landing.file_hash, []).append(name)
+        landing_of.setdefault(landing.file_hash, landing)
+    outcomes = []
+    for file_hash, all_names in names.items():
+        if len(all_names) < 2:
+            continue
+        landed_as = landing_of[file_hash].file_name
+        kept = landed_as if landed_as in all_names else all_names[0]
+        duplicates = [n for n in all_names if n != kept]
+        outcomes.append(
+            CheckOutcome(
+                source=source, period=period, file_hash=file_hash, check_name="duplicate_delivery",
+                severity="warning", passed=False,
+                details=(
+                    f"{'、'.join(duplicates)} 与 {kept} 内容相同 (sha256 {file_hash[:12]}…): "
+                    "重复报送，按一次计 (duplicate delivery, rows counted once)"
+                ),
+            )
+        )
+    return list(landing_of.values()), outcomes
 
 
 def build_register(mapping: SourceMapping, period: dt.date, landings: list[FileLanding], lake: Path) -> pa.Table:
