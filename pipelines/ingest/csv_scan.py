@@ -267,7 +267,10 @@ def without_records(source: Path, target: Path, records: list[OversizedRecord]) 
         position = 0
         for record in records:
             _copy_range(src, dst, position, record.start)
-            dst.write(b"\n" * record.newlines)
+            # Its line ends as the file's do (the parser expects one kind).
+            src.seek(max(record.end - 2, record.start))
+            ending = b"\r\n" if src.read(2) == b"\r\n" else b"\n"
+            dst.write(ending * record.newlines)
             position = record.end
         src.seek(position)
         while chunk := src.read(CHUNK_BYTES):

@@ -29,6 +29,7 @@ from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable, Column
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
+from pipelines.ingest.refused import write_refused_lines
 from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry
 from pipelines.text import printable
@@ -88,7 +89,8 @@ FILE_LOAD_SCHEMA = pa.schema(
 # Bump when landing rules change in a way that should re-land files already landed.
 # 4: personal data masked in every text field, ID numbers by check digit, names.
 # 6: comment keywords (comment_keywords).
-LANDING_RULES_VERSION = "6"
+# 7: a field over limits.max_field_bytes, or holding a NUL byte, quarantines its row.
+LANDING_RULES_VERSION = "7"
 
 
 @dataclass
@@ -220,7 +222,7 @@ def land_file(
                     result = read_spreadsheet(con, path, mapping)
             except ExtractError as exc:
                 landing.file_error = printable(masking.mask_free_text(str(exc)))
-                _quarantine_whole_file(con, path, landing, mapping, paths)
+                _quarantine_whole_file(con, path, landing, mapping, paths, Path(workdir))
                 _write_file_load(landing, paths["file_load"])
                 return landing
             landing.encoding = result.encoding
@@ -232,7 +234,7 @@ def land_file(
                 constants = mapping.constants | _title_constants(mapping, result.title_lines, file_name)
             except ExtractError as exc:
                 landing.file_error = printable(masking.mask_free_text(str(exc)))
-                _quarantine_whole_file(con, path, landing, mapping, paths)
+                _quarantine_whole_file(con, path, landing, mapping, paths, Path(workdir))
                 _write_file_load(landing, paths["file_load"])
                 return landing
             headers = [r[0] for r in con.execute("describe extract_rows").fetchall()]
@@ -382,6 +384,13 @@ def _clean_sql(
             label = header.replace("'", "''")
         source_text = f"__text_{column.name}"
         texts.append(f"{text} as {source_text}")
+        if header is not None:
+            # A NUL byte is never stored: it is how a damaged export or a binary
+            # paste shows, and it truncates the text in C-based tools downstream.
+            reasons.append(
+                f"case when contains({source_text}, chr(0)) then "
+                f"'列「{label}」含 NUL 字节 (NUL byte in column {label})' end"
+            )
         if column.type in MASKED_TYPES and column.personal and not column.department:
             # Personal data is masked in the text itself: typed values, reasons and
             # everything after them only ever see the masked text.
@@ -514,26 +523,25 @@ def _copy(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
 
 
 def _quarantine_whole_file(
-    con: duckdb.DuckDBPyConnection, path: Path, landing: FileLanding, mapping: SourceMapping, paths: dict[str, Path]
+    con: duckdb.DuckDBPyConnection, path: Path, landing: FileLanding, mapping: SourceMapping, paths: dict[str, Path],
+    workdir: Path,
 ) -> None:
-    """A file that cannot be read at all: every non-blank line goes to quarantine with the reason."""
-    text = path.read_bytes().decode(landing.encoding or "utf-8", errors="replace")
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    rows = pa.table(
-        {
-            "source": [landing.source] * len(lines),
-            "period": [landing.period] * len(lines),
-            "file_name": [landing.file_name] * len(lines),
-            "file_hash": [landing.file_hash] * len(lines),
-            "line": [n for n, _ in lines],
-            "raw_text": [line for _, line in lines],
-            "reason": [landing.file_error] * len(lines),
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
-    con.register("whole_file", rows)
-    _copy(con, f"select * replace ({mask_sql('raw_text')} as raw_text) from whole_file", paths["quarantine"])
-    landing.rows_read = landing.rows_quarantined = len(lines)
+    """A file that cannot be read at all: every non-blank line goes to quarantine
+    with the reason (read as a stream; see refused.py)."""
+    lines = workdir / "refused_lines.parquet"
+    fixed = {
+        "source": landing.source, "period": landing.period, "file_name": landing.file_name,
+        "file_hash": landing.file_hash, "reason": landing.file_error,
+    }
+    try:
+        count = write_refused_lines(path, mapping.format, landing.encoding, lines, QUARANTINE_SCHEMA, fixed)
+        _copy(
+            con, f"select * replace ({mask_sql('raw_text')} as raw_text) from read_parquet({_lit(str(lines))})",
+            paths["quarantine"],
+        )
+    finally:
+        lines.unlink(missing_ok=True)
+    landing.rows_read = landing.rows_quarantined = count
     # An empty accepted file with the canonical columns, so the lake stays uniform.
     _copy(con, _no_rows_sql(mapping.table), paths["accepted"])
 

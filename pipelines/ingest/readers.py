@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from pipelines.ingest.csv_scan import OversizedRecord, is_notes, read_head_lines, scan_csv, without_records
 from pipelines.ingest.mapping import SourceMapping
+from pipelines.ingest.workbook_limits import WorkbookTooLarge, check_workbook
 
 SNIFF_BYTES = 1 << 20
 HEADER_SEARCH_ROWS = 30
@@ -155,6 +156,7 @@ def check_header(path: Path, mapping: SourceMapping) -> None:
             encoding = "utf-8-sig"
         find_header(_csv_head(path, encoding), mapping, path.name)
     else:
+        _check_workbook_limits(path, mapping)
         _find_sheet_header(path, _sheet_rows(path), mapping)
 
 
@@ -429,6 +431,14 @@ def count_xls_rows(path: Path, sheet_name: str, header_row: int) -> int:
     )
 
 
+def _check_workbook_limits(path: Path, mapping: SourceMapping) -> None:
+    """Refuse a workbook over the mapping's limits before the reader loads it whole."""
+    try:
+        check_workbook(path, mapping.limits, path.name)
+    except WorkbookTooLarge as exc:
+        raise ExtractError(str(exc)) from exc
+
+
 def _find_sheet_header(
     path: Path, sheets: list[tuple[str, list[list[object]]]], mapping: SourceMapping
 ) -> tuple[str, list[list[object]], int]:
@@ -453,6 +463,7 @@ def _find_sheet_header(
 
 
 def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping) -> ReadResult:
+    _check_workbook_limits(path, mapping)
     title, rows, header_index = _find_sheet_header(path, _sheet_rows(path), mapping)
     header = [_normalise_header(h) for h in rows[header_index]]
     notes = re.compile(mapping.notes_pattern)
