@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/hostile_files.py                 # the figures of issue 11
     .venv/bin/python benchmarks/hostile_files.py --line-mb 100 --bomb-rows 500000
 
-Builds each file in a scratch folder (a CSV with one very long line, a field one
-byte over the 8 MiB limit beside a comment of a million characters, an XLSX
-decompression bomb, NUL bytes), lands it with `land_file` in a child process,
+Builds each file in a scratch folder (a CSV with one very long line, in UTF-8
+and in GBK; a field one byte over the 8 MiB limit beside a comment of a million
+characters; an XLSX decompression bomb; NUL bytes), lands it with `land_file` in
+a child process,
 and prints the file's size, the child's peak RSS (ru_maxrss from os.wait4) and
 what became of its rows. To measure another checkout's code, run this script
 with PYTHONPATH pointing at that checkout (it needs pipelines/sample/hostile.py).
@@ -35,6 +36,7 @@ def main() -> None:
     name = "好差评明细_202503"
     files = {
         "long_line_csv": lambda d: hostile.long_line_csv(d / f"{name}.csv", args.line_mb * MIB),
+        "long_line_gbk_csv": lambda d: hostile.long_line_csv(d / f"{name}.csv", args.line_mb * MIB, "gbk"),
         "field_over_limit_csv": lambda d: hostile.field_limit_csv(d / f"{name}.csv", 8 * MIB),
         "xlsx_bomb": lambda d: hostile.xlsx_bomb(d / f"{name}.xlsx", args.bomb_rows),
         "nul_bytes_csv": lambda d: hostile.nul_csv(d / f"{name}.csv"),

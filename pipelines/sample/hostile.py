@@ -33,9 +33,9 @@ def row(case_id: str, comment: str = "") -> str:
     )
 
 
-def _write_comment_row(handle, case_id: str, size: int, unit: bytes) -> None:
+def _write_comment_row(handle, case_id: str, size: int, unit: bytes, encoding: str = "utf-8") -> None:
     """A row whose comment is `size` bytes of `unit` repeated, written a MiB at a time."""
-    before, after = row(case_id, "\0").encode().split(b"\0")
+    before, after = row(case_id, "\0").encode(encoding).split(b"\0")
     handle.write(before)
     block = unit * ((1 << 20) // len(unit))
     left = size
@@ -46,13 +46,13 @@ def _write_comment_row(handle, case_id: str, size: int, unit: bytes) -> None:
     handle.write(after + b"\r\n")
 
 
-def long_line_csv(path: Path, line_bytes: int) -> Path:
-    """A UTF-8 CSV whose third line holds a comment of `line_bytes` bytes, between two good rows."""
+def long_line_csv(path: Path, line_bytes: int, encoding: str = "utf-8") -> Path:
+    """A CSV whose third line holds a comment of `line_bytes` bytes, between two good rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
-        handle.write(f"{HEADER}\r\n{row('SX1')}\r\n".encode())
-        _write_comment_row(handle, "SX2", line_bytes, "很好".encode())
-        handle.write(f"{row('SX3')}\r\n".encode())
+        handle.write(f"{HEADER}\r\n{row('SX1')}\r\n".encode(encoding))
+        _write_comment_row(handle, "SX2", line_bytes, "很好".encode(encoding), encoding)
+        handle.write(f"{row('SX3')}\r\n".encode(encoding))
     return path
 
 
