@@ -9,6 +9,7 @@ on main reached 13 times the file.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import duckdb
 import pytest
 
 from pipelines.ingest.land import land_file
-from pipelines.ingest.mapping import ReadLimits, load_mapping
+from pipelines.ingest.mapping import load_mapping
 from pipelines.reference import ConfigError
 from pipelines.sample import hostile
 from tests.conftest import SHARED_CACHE
@@ -49,7 +50,8 @@ def _land_here(tmp_path: Path, path: Path, **limits):
     mapping = MAPPINGS[hostile.SOURCE]
     if path.suffix == ".xlsx":
         mapping = mapping.model_copy(update={"format": "xlsx"})
-    mapping = mapping.model_copy(update={"limits": mapping.limits.model_copy(update=limits)})
+    if limits:
+        mapping = mapping.model_copy(update={"limits": mapping.limits.model_copy(update=limits)})
     return land_file(path, f"{hostile.SOURCE}/{path.name}", mapping, REGISTRY, tmp_path / "lake", tmp_path / "archive")
 
 
@@ -86,7 +88,6 @@ def test_govperf_run_over_a_month_holding_a_300_mb_line_stays_under_1_gib_and_qu
 
 @pytest.mark.slow
 def test_a_field_one_byte_over_8_mib_is_quarantined_and_a_million_character_comment_is_kept(tmp_path: Path) -> None:
-    assert ReadLimits().max_field_bytes == 8 * MIB
     path = hostile.field_limit_csv(_inbox(tmp_path) / f"{NAME}.csv", 8 * MIB, kept_chars=1_000_000)
     landing, peak = hostile.land_in_child(path, tmp_path)
     assert peak < GIB, f"peak RSS {peak / MIB:.0f} MiB"
@@ -156,6 +157,9 @@ def test_oversized_quoted_fields_across_lines_and_chunks_keep_every_other_line_n
 
 
 def test_read_limits_are_validated_when_the_mapping_loads(tmp_path: Path) -> None:
+    from pipelines.ingest.mapping import ReadLimits
+
+    assert ReadLimits().max_field_bytes == 8 * MIB
     source = Path(__file__).resolve().parents[1] / "sources" / "mappings"
     text = next(p for p in sorted(source.glob("*.yaml")) if "service_transactions" in p.read_text()).read_text()
     bad = tmp_path / "bad.yaml"
@@ -165,3 +169,32 @@ def test_read_limits_are_validated_when_the_mapping_loads(tmp_path: Path) -> Non
     good = tmp_path / "good.yaml"
     good.write_text(text + "\nlimits:\n  max_workbook_rows: 5000\n", encoding="utf-8")
     assert load_mapping(good).limits == ReadLimits(max_workbook_rows=5000)
+
+
+def test_the_chunked_scan_finds_the_records_that_python_csv_finds(tmp_path: Path, monkeypatch) -> None:
+    """Random CSV text with quotes, doubled quotes, stray quotes, commas, blank
+    lines and newlines inside fields, scanned in chunks of a few bytes so that
+    every state crosses a chunk's end: each record starts where csv.reader says."""
+    import csv
+    import random
+    import re
+
+    from pipelines.ingest import csv_scan
+
+    monkeypatch.setattr(csv_scan, "CHUNK_BYTES", 7)
+    pieces = ["a", "很", ",", ",", "\n", "\r\n", '"', '""', " ", "x1"]
+    notes = re.compile(r"^\s*注[:：]")
+    for seed in range(300):
+        rng = random.Random(seed)
+        text = "h1,h2\n" + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        path = tmp_path / f"{seed}.csv"
+        path.write_bytes(text.encode())
+        expected, previous_end = [], 0
+        rows = csv.reader(io.StringIO(text, newline=""))
+        for row in rows:
+            start, previous_end = previous_end + 1, rows.line_num
+            if start > 1 and any(cell.strip() for cell in row):
+                expected.append(start)
+        scan = csv_scan.scan_csv(path, 1, notes, max_field_bytes=1 << 20)
+        found = sorted([*scan.record_lines, *scan.notes_lines])
+        assert found == expected, (seed, text)

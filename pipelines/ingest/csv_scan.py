@@ -110,12 +110,12 @@ class _Classifier:
 class _RecordReader:
     """The state of the record being read, carried from one chunk to the next."""
 
-    def __init__(self, classifier: _Classifier, max_field_bytes: int) -> None:
+    def __init__(self, classifier: _Classifier, max_field_bytes: int, start: int) -> None:
         self.out = classifier
         self.limit = max_field_bytes
         self.line = 1  # physical line at the read position
-        self.offset = 0  # file offset of the chunk's first byte
-        self._new_record(0)
+        self.offset = start  # file offset of the next chunk's first byte
+        self._new_record(start)
 
     def _new_record(self, start: int) -> None:
         self.state = _FIELD_START
@@ -245,14 +245,11 @@ def scan_csv(utf8_path: Path, header_line: int, notes: re.Pattern[str], max_fiel
     """Every record's first line and the notes lines after the header, and the
     records with a field over `max_field_bytes`. Blank lines are not records."""
     classifier = _Classifier(header_line, notes)
-    reader = _RecordReader(classifier, max_field_bytes)
     with utf8_path.open("rb") as handle:
-        first = handle.read(CHUNK_BYTES)
-        if first.startswith(codecs.BOM_UTF8):
-            reader.offset = len(codecs.BOM_UTF8)
-            reader._new_record(reader.offset)
-            first = first[len(codecs.BOM_UTF8) :]
-        chunk = first
+        chunk = handle.read(CHUNK_BYTES)
+        bom = len(codecs.BOM_UTF8) if chunk.startswith(codecs.BOM_UTF8) else 0
+        reader = _RecordReader(classifier, max_field_bytes, start=bom)
+        chunk = chunk[bom:]
         while chunk:
             reader.feed(chunk)
             chunk = handle.read(CHUNK_BYTES)

@@ -437,6 +437,8 @@ def _check_workbook_limits(path: Path, mapping: SourceMapping) -> None:
         check_workbook(path, mapping.limits, path.name)
     except WorkbookTooLarge as exc:
         raise ExtractError(str(exc)) from exc
+    except Exception as exc:  # a damaged zip: the same answer the reader would give
+        raise ExtractError(f"{path.name}: not a readable workbook ({type(exc).__name__}: {exc})") from exc
 
 
 def _find_sheet_header(
