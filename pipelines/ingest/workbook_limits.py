@@ -3,8 +3,10 @@
 The workbook reader (calamine) loads every sheet whole, so memory grows with the
 sheets' uncompressed size: a 65 MB XLSX can hold 1 GB of sheet XML. An XLSX is a
 zip: the sizes its directory declares are checked first (no decompression), then
-its sheets are decompressed as a stream, counting bytes (a zip may understate
-them) and rows, stopping at the first limit passed. A legacy XLS is not
+its sheets are decompressed as a stream, counting bytes and rows, stopping at the
+first limit passed. A zip that understates a size cannot slip through: the zip
+reader stops at the declared size, and the CRC then fails, which refuses the
+file as unreadable. A legacy XLS is not
 compressed, so its file size bounds what it holds (and a BIFF sheet has at most
 65,536 rows).
 """
