@@ -21,7 +21,10 @@ How the keywords are taken:
 * a keyword has at least two characters, one of them Chinese (no numbers,
   punctuation, markup such as ``<script>``, or Latin words), and is not one of the
   configuration's stopwords (generic words such as 问题, 办理, 工作人员);
-* at most ``top_k`` per text, highest TF-IDF weight first, ties by the word.
+* at most ``top_k`` per text, highest TF-IDF weight first, ties by the word;
+* from a text's first ``KEYWORD_TEXT_CHARS`` characters: a comment of a million
+  characters is kept whole, but its themes are read from its beginning (jieba's
+  tagger needs memory in proportion to the text it reads).
 
 Each distinct text is read once: the SQL function is vectorised over the distinct
 values of a batch, and answers from a cache across batches and files.
@@ -54,6 +57,7 @@ _TOKEN = re.compile(r"\[(?:姓名|手机号|身份证号|固话)(?:#[0-9a-f]*)?\
 # Words that name a masking token never make a keyword, whatever the configuration says.
 _TOKEN_WORDS = frozenset({"姓名", "手机号", "手机", "身份证号", "身份证", "固话", "号码"})
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+KEYWORD_TEXT_CHARS = 20_000
 _PERSON_TAGS = ("nr",)  # nr, nrfg, nrt: person names
 
 
@@ -135,7 +139,7 @@ def comment_keywords(text: str | None) -> str | None:
         return None
     tfidf = extractor()
     assert _config is not None
-    cleaned = _TOKEN.sub("，", text)
+    cleaned = _TOKEN.sub("，", text[:KEYWORD_TEXT_CHARS])
     weighted = tfidf.extract_tags(cleaned, topK=None, withWeight=True, allowPOS=_config.allow_pos)
     words = [(w, weight) for w, weight in weighted if _is_keyword(w) and SEPARATOR not in w]
     words.sort(key=lambda pair: (-round(pair[1], 9), pair[0]))

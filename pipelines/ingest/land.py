@@ -6,15 +6,15 @@ Layout under the lake (one file per accepted original, named by its SHA-256):
     lake/quarantine/<source>/<YYYY-MM>/<sha256>.parquet rows that failed, with line and reason
     lake/file_loads/<source>/<YYYY-MM>/<sha256>.parquet one row: counts, encoding, load time
 
-Everything here runs in a private in-memory DuckDB, never in the warehouse file,
-so ingest steps can run in parallel processes without fighting over its lock.
+The cleaning SQL is in cleaning.py. Everything here runs in a private in-memory
+DuckDB, never in the warehouse file, so ingest steps can run in parallel
+processes without fighting over its lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -25,33 +25,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.ingest import keywords, masking
-from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable, Column
+from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable
+from pipelines.ingest.cleaning import clean_sql, register_departments, title_constants
+from pipelines.ingest.cleaning import sql_literal as _lit
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
+from pipelines.ingest.refused import write_refused_lines
 from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry
 from pipelines.text import printable
-
-FULL_WIDTH = "０１２３４５６７８９．，－＋：／　"
-HALF_WIDTH = "0123456789.,-+:/ "
-TYPE_WORDS = {
-    "integer": "整数 (integer)",
-    "number": "数值 (number)",
-    "date": "日期 (date)",
-    "timestamp": "日期时间 (timestamp)",
-    "boolean": "是/否 (yes/no)",
-    "string": "文本 (text)",
-}
-BOOLEAN_TRUE = ("是", "true", "1", "y", "yes", "t", "√")
-BOOLEAN_FALSE = ("否", "false", "0", "n", "no", "f", "×")
-# Free-text columns that may carry citizens' personal data: names are looked for
-# here (and in quarantined raw text); ID and phone numbers in every text value.
-FREE_TEXT = {"comment", "content", "remarks", "reason"}
-# Column types whose text is masked before it is typed. A date, time or yes/no
-# that parses holds no personal data, and one that does not is quarantined with
-# its text in the reason, which is masked.
-MASKED_TYPES = ("string", "integer", "number")
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -88,7 +71,8 @@ FILE_LOAD_SCHEMA = pa.schema(
 # Bump when landing rules change in a way that should re-land files already landed.
 # 4: personal data masked in every text field, ID numbers by check digit, names.
 # 6: comment keywords (comment_keywords).
-LANDING_RULES_VERSION = "6"
+# 7: a field over limits.max_field_bytes, or holding a NUL byte, quarantines its row.
+LANDING_RULES_VERSION = "7"
 
 
 @dataclass
@@ -240,7 +224,7 @@ def land_file(
                     result = read_spreadsheet(con, path, mapping)
             except ExtractError as exc:
                 landing.file_error = printable(masking.mask_free_text(str(exc)))
-                _quarantine_whole_file(con, path, landing, mapping, paths)
+                _quarantine_whole_file(con, path, landing, mapping, paths, Path(workdir))
                 _write_file_load(landing, paths["file_load"])
                 return landing
             landing.encoding = result.encoding
@@ -249,238 +233,22 @@ def land_file(
             landing.notes_rows = result.notes_rows
 
             try:
-                constants = mapping.constants | _title_constants(mapping, result.title_lines, file_name)
+                constants = mapping.constants | title_constants(mapping, result.title_lines, file_name)
             except ExtractError as exc:
                 landing.file_error = printable(masking.mask_free_text(str(exc)))
-                _quarantine_whole_file(con, path, landing, mapping, paths)
+                _quarantine_whole_file(con, path, landing, mapping, paths, Path(workdir))
                 _write_file_load(landing, paths["file_load"])
                 return landing
             headers = [r[0] for r in con.execute("describe extract_rows").fetchall()]
-            _register_departments(con, registry)
+            register_departments(con, registry)
             con.execute(
-                f"create or replace table extract_checked as {_clean_sql(mapping, period, headers, constants, landing.submitted_at)}"
+                f"create or replace table extract_checked as {clean_sql(mapping, period, headers, constants, landing.submitted_at)}"
             )
             landing.rows_accepted, landing.rows_quarantined = _write_outputs(con, mapping, landing, paths)
         finally:
             con.close()
     _write_file_load(landing, paths["file_load"])
     return landing
-
-
-# ------------------------------------------------------------------ cleaning SQL
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ident(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"'
-
-
-def _list(values: list[str]) -> str:
-    return "[" + ", ".join(_lit(v) for v in values) + "]"
-
-
-def _trimmed_expr(header: str) -> str:
-    """Without spaces, tabs and the full-width space (typed in Chinese input mode)
-    around it. Most values have none, and the cheap test spares them the trim."""
-    value = _ident(header)
-    needs_trim = (
-        f"starts_with({value}, ' ') or ends_with({value}, ' ') "
-        f"or contains({value}, chr(9)) or contains({value}, chr(12288))"
-    )
-    return f"(case when {needs_trim} then trim({value}, ' ' || chr(9) || chr(12288)) else {value} end)"
-
-
-def _text_expr(trimmed: str, mapping: SourceMapping) -> str:
-    """NULL for the placeholders offices use for 'no value'."""
-    longest = max((len(v) for v in mapping.missing_values), default=0)
-    placeholders = ", ".join(_lit(v) for v in mapping.missing_values)
-    # Placeholders are short: the length test spares the list for most values.
-    return f"(case when length({trimmed}) <= {longest} and {trimmed} in ({placeholders}) then null else {trimmed} end)"
-
-
-def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
-    """Typed value of `text`. Each type tries the plain form first, with a cast,
-    and only then the forms offices write by hand, which cost a regex."""
-    half = f"translate({text}, {_lit(FULL_WIDTH)}, {_lit(HALF_WIDTH)})"
-    # The whole text must be a number, optionally followed by a unit word
-    # ("5个工作日", "12.5%"); "2025-03-01" or "1.5万" is not silently cut short.
-    written_number = (
-        f"try_cast(nullif(regexp_extract(replace({half}, ',', ''), "
-        "'^\\s*([+-]?[0-9]+(\\.[0-9]+)?)\\s*(%|个?工作日|天|日|小时|分|元|件|个|人|次|项)?\\s*$', 1), '') as double)"
-    )
-    if column.type == "string":
-        return text
-    # CASE, not COALESCE: DuckDB evaluates a CASE branch only for the rows that reach it.
-    if column.type == "number":
-        return f"(case when try_cast({text} as double) is not null then try_cast({text} as double) else {written_number} end)"
-    if column.type == "integer":
-        return (
-            f"(case when try_cast({text} as bigint) is not null then try_cast({text} as bigint) "
-            f"when {written_number} = floor({written_number}) then try_cast({written_number} as bigint) end)"
-        )
-    if column.type == "date":
-        formats = _list(mapping.date_formats + mapping.timestamp_formats + ["%Y年%m月"])
-        return (
-            f"(case when try_cast({text} as date) is not null then try_cast({text} as date) "
-            f"else try_strptime({half}, {formats})::date end)"
-        )
-    if column.type == "timestamp":
-        formats = _list(mapping.timestamp_formats + mapping.date_formats)
-        return (
-            f"(case when try_cast({text} as timestamp) is not null then try_cast({text} as timestamp) "
-            f"else try_strptime({half}, {formats}) end)"
-        )
-    if column.type == "boolean":
-        return (
-            f"(case when lower({text}) in ({', '.join(_lit(v) for v in BOOLEAN_TRUE)}) then true "
-            f"when lower({text}) in ({', '.join(_lit(v) for v in BOOLEAN_FALSE)}) then false end)"
-        )
-    raise AssertionError(column.type)
-
-
-def _mapped_value(column: str, text: str, mapping: SourceMapping) -> str:
-    value_map = mapping.values.get(column)
-    if not value_map:
-        return text
-    cases = " ".join(f"when {_lit(k)} then {_lit(v)}" for k, v in value_map.items())
-    return f"(case {text} {cases} else {text} end)"
-
-
-def _title_constants(mapping: SourceMapping, title_lines: list[str], file_name: str) -> dict[str, str]:
-    """Values the mapping reads from the title lines above the header."""
-    found = {}
-    for column, pattern in mapping.title_values.items():
-        match = next((m for line in title_lines if (m := re.search(pattern, line))), None)
-        if match is None:
-            raise ExtractError(
-                f"{file_name}: lines 1-{len(title_lines)}: no title line matches {pattern!r} "
-                f"(needed for {column}); title lines: {title_lines}"
-            )
-        found[column] = match["value"].strip()
-    return found
-
-
-def _clean_sql(
-    mapping: SourceMapping, period: dt.date, headers: list[str], constants: dict[str, str], delivered_at: dt.datetime
-) -> str:
-    """One SELECT giving typed canonical columns, _line and the reasons a row fails."""
-    table: CanonicalTable = mapping.table
-    source_rows = "extract_rows"
-    header_of = dict(mapping.columns)
-    if mapping.unpivot:
-        unpivot = mapping.unpivot
-        names = unpivot.names(headers)
-        keys = ", ".join(_ident(h) for h in names)
-        question_map = " ".join(f"when {_lit(h)} then {_lit(q)}" for h, q in names.items())
-        source_rows = (
-            f"(select *, case __question {question_map} end as __question_id "
-            f"from extract_rows unpivot include nulls (__value for __question in ({keys})))"
-        )
-        header_of[unpivot.name_column] = "__question_id"
-        header_of[unpivot.value_column] = "__value"
-
-    trims, texts, masks, typed, reasons = [], [], [], [], []
-    for column in table.columns:
-        header = header_of.get(column.name)
-        if column.keywords_of:
-            # Read from the masked text of the free-text column, never from the extract.
-            source = f"__text_{column.keywords_of}"
-            produced = any(t.endswith(f" as {source}") for t in texts)
-            typed.append(f"{keywords.keywords_sql(source) if produced else 'null::varchar'} as {column.name}")
-            continue
-        if header is None and column.name in constants:
-            text = _mapped_value(column.name, _lit(constants[column.name]), mapping)
-            label = f"常量 {column.name}".replace("'", "''")
-        elif header is None:
-            typed.append(f"null::{DUCKDB_TYPES[column.type]} as {column.name}")
-            continue
-        else:
-            trims.append(f"{_trimmed_expr(header)} as __trim_{column.name}")
-            text = _mapped_value(column.name, _text_expr(f"__trim_{column.name}", mapping), mapping)
-            label = header.replace("'", "''")
-        source_text = f"__text_{column.name}"
-        texts.append(f"{text} as {source_text}")
-        if column.type in MASKED_TYPES and column.personal and not column.department:
-            # Personal data is masked in the text itself: typed values, reasons and
-            # everything after them only ever see the masked text.
-            kind = "identifier" if column.identifier else "free_text" if column.name in FREE_TEXT else "field"
-            masks.append(f"{mask_sql(source_text, kind)} as {source_text}")
-        if column.department:
-            typed.append(f"__dept.department_id as {column.name}")
-        else:
-            value = _typed_expr(column, source_text, mapping)
-            typed.append(f"{value} as {column.name}")
-            if column.type != "string":
-                reasons.append(
-                    f"case when {source_text} is not null and {column.name} is null then "
-                    f"'列「{label}」的值「' || left({source_text}, 40) || '」不是有效的{TYPE_WORDS[column.type]}' end"
-                )
-        if column.required:
-            reasons.append(f"case when {source_text} is null then '必填列「{label}」为空 (required value missing)' end")
-        if column.allowed:
-            allowed = ", ".join(_lit(v) for v in column.allowed)
-            shown = "/".join(column.allowed)
-            reasons.append(
-                f"case when {source_text} is not null and {source_text} not in ({allowed}) then "
-                f"'列「{label}」的值「' || left({source_text}, 40) || '」不在允许值 ({shown}) 之中' end"
-            )
-        if column.department:
-            activity = f"{table.activity_date}::date" if table.activity_date else f"date '{period.isoformat()}'"
-            reasons.append(
-                f"case when {source_text} is not null and __dept_id is null then "
-                f"'未知部门「' || {source_text} || '」 (unknown department; add it to departments.yaml or fix the extract)' "
-                f"when __dept_id is not null and {activity} is not null and "
-                f"({activity} < __dept_valid_from or {activity} > coalesce(__dept_valid_to, date '9999-12-31')) then "
-                f"'部门「' || {source_text} || '」在 ' || strftime({activity}, '%Y-%m-%d') || ' 不在存续期 (' || "
-                f"strftime(__dept_valid_from, '%Y-%m-%d') || ' 至 ' || coalesce(strftime(__dept_valid_to, '%Y-%m-%d'), '今') || ')' "
-                f"|| coalesce('，已并入 ' || __dept_merged_into, '') end"
-            )
-
-    dept_column = next(c for c in table.columns if c.department)
-    delivered = f"timestamp '{delivered_at:%Y-%m-%d %H:%M:%S}'"
-    typed_names = {c.name for c in table.columns}
-    reasons += [
-        f"case when not coalesce({rule.sql.format(delivered_at=delivered)}, true) then '{rule.reason}' end"
-        for rule in table.rules
-        if {rule.column} <= typed_names
-    ]
-    # Three steps, so that each value is parsed once: text, then typed values,
-    # then the reasons a row fails, which read both.
-    return f"""
-        with trimmed as (
-            select _line, {', '.join(trims) or "null as __none"} from {source_rows}
-        ),
-        unmasked as (
-            select _line, {', '.join(texts)} from trimmed
-        ),
-        texts as (
-            select * {f"replace ({', '.join(masks)})" if masks else ""} from unmasked
-        ),
-        typed as (
-            select texts.*, __dept.department_id as __dept_id, __dept.valid_from as __dept_valid_from,
-                   __dept.valid_to as __dept_valid_to, __dept.merged_into as __dept_merged_into,
-                   {', '.join(typed)}
-            from texts
-            left join department_lookup as __dept on __dept.ref = texts.__text_{dept_column.name}
-        )
-        select *, nullif(concat_ws('; ', {', '.join(reasons) or "null"}), '') as _reason
-        from typed
-    """
-
-
-def _register_departments(con: duckdb.DuckDBPyConnection, registry: DepartmentRegistry) -> None:
-    rows = []
-    for d in registry.departments:
-        for ref in {d.id, d.name, *d.aliases}:
-            rows.append(
-                {"ref": ref, "department_id": d.id, "valid_from": d.valid_from, "valid_to": d.valid_to,
-                 "merged_into": d.merged_into}
-            )
-    con.register("department_lookup_arrow", pa.Table.from_pylist(rows))
-    con.execute("create or replace table department_lookup as select * from department_lookup_arrow")
-    con.unregister("department_lookup_arrow")
 
 
 # ------------------------------------------------------------------ outputs
@@ -534,26 +302,25 @@ def _copy(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
 
 
 def _quarantine_whole_file(
-    con: duckdb.DuckDBPyConnection, path: Path, landing: FileLanding, mapping: SourceMapping, paths: dict[str, Path]
+    con: duckdb.DuckDBPyConnection, path: Path, landing: FileLanding, mapping: SourceMapping, paths: dict[str, Path],
+    workdir: Path,
 ) -> None:
-    """A file that cannot be read at all: every non-blank line goes to quarantine with the reason."""
-    text = path.read_bytes().decode(landing.encoding or "utf-8", errors="replace")
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    rows = pa.table(
-        {
-            "source": [landing.source] * len(lines),
-            "period": [landing.period] * len(lines),
-            "file_name": [landing.file_name] * len(lines),
-            "file_hash": [landing.file_hash] * len(lines),
-            "line": [n for n, _ in lines],
-            "raw_text": [line for _, line in lines],
-            "reason": [landing.file_error] * len(lines),
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
-    con.register("whole_file", rows)
-    _copy(con, f"select * replace ({mask_sql('raw_text')} as raw_text) from whole_file", paths["quarantine"])
-    landing.rows_read = landing.rows_quarantined = len(lines)
+    """A file that cannot be read at all: every non-blank line goes to quarantine
+    with the reason (read as a stream; see refused.py)."""
+    lines = workdir / "refused_lines.parquet"
+    fixed = {
+        "source": landing.source, "period": landing.period, "file_name": landing.file_name,
+        "file_hash": landing.file_hash, "reason": landing.file_error,
+    }
+    try:
+        count = write_refused_lines(path, mapping.format, landing.encoding, lines, QUARANTINE_SCHEMA, fixed)
+        _copy(
+            con, f"select * replace ({mask_sql('raw_text')} as raw_text) from read_parquet({_lit(str(lines))})",
+            paths["quarantine"],
+        )
+    finally:
+        lines.unlink(missing_ok=True)
+    landing.rows_read = landing.rows_quarantined = count
     # An empty accepted file with the canonical columns, so the lake stays uniform.
     _copy(con, _no_rows_sql(mapping.table), paths["accepted"])
 

@@ -56,6 +56,19 @@ class Unpivot(_Strict):
         return found
 
 
+class ReadLimits(_Strict):
+    """How large a file may be before it is refused rather than read: each bounds
+    the memory reading takes, so that a hostile file cannot exhaust it."""
+
+    # A longer field (its bytes as UTF-8) quarantines its row; a comment of a
+    # million Chinese characters (3 MB) is still kept.
+    max_field_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # Per workbook (xlsx/xls), summed over its sheets. The workbook reader loads a
+    # sheet whole, so these bound its memory: above either, the file is refused.
+    max_workbook_rows: int = Field(default=1_048_576, ge=1)
+    max_workbook_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)  # uncompressed sheet XML
+
+
 class SourceMapping(_Strict):
     source: str
     description: str = ""
@@ -81,6 +94,7 @@ class SourceMapping(_Strict):
     notes_pattern: str = DEFAULT_NOTES
     submission_deadline_day: int = Field(default=5, ge=1, le=28)  # of the month after the period
     max_quarantine_share: float = Field(default=0.05, ge=0, le=1)  # above it the file fails the gate
+    limits: ReadLimits = ReadLimits()
 
     @field_validator("columns", mode="after")
     @classmethod

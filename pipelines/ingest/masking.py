@@ -257,11 +257,36 @@ def mask_field(text: str | None) -> str | None:
     return _replace(text, [(s, e, token) for s, e, token, _ in _number_spans(text)])
 
 
+# A longer text is masked a segment at a time, cut after a punctuation mark or a
+# space: jieba's tagger needs memory in proportion to the text it reads, and
+# names and numbers do not run across a sentence's end.
+MASK_SEGMENT_CHARS = 5_000
+_SEGMENT_END = re.compile(r"[。！？；，、,.!?;:：\s]")
+
+
+def _segments(text: str) -> list[str]:
+    pieces, start = [], 0
+    while len(text) - start > MASK_SEGMENT_CHARS:
+        end = start + MASK_SEGMENT_CHARS
+        ends = [m.end() for m in _SEGMENT_END.finditer(text, start + MASK_SEGMENT_CHARS // 2, end)]
+        end = ends[-1] if ends else end
+        pieces.append(text[start:end])
+        start = end
+    pieces.append(text[start:])
+    return pieces
+
+
 @lru_cache(maxsize=200_000)
 def mask_free_text(text: str | None) -> str | None:
     """Numbers as in `mask_field`, and personal names replaced by [姓名]."""
     if not text:
         return text
+    if len(text) > MASK_SEGMENT_CHARS:
+        return "".join(_mask_free_text_segment(piece) for piece in _segments(text))
+    return _mask_free_text_segment(text)
+
+
+def _mask_free_text_segment(text: str) -> str:
     numbers = [(s, e, token) for s, e, token, _ in _number_spans(text)]
     names = [
         (s, e, NAME_TOKEN) for s, e in _name_spans(text)

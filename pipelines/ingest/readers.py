@@ -8,15 +8,15 @@ ever need. Records the parser cannot split into the header's columns go to
 `extract_rejects(_line, _raw, reason)`. Nothing is typed here; cleaning and
 validation happen in SQL afterwards, the same way for every format.
 
-Rows read are counted separately from the parser (see `count_csv_records`), so
-that a parser skipping a line cannot hide it.
+Rows read are counted separately from the parser (see `csv_scan.scan_csv`), so
+that a parser skipping a line cannot hide it. CSV is streamed; a workbook is
+checked against the mapping's limits before it is read (see `workbook_limits`).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-from array import array
 import datetime as dt
 import io
 import re
@@ -27,7 +27,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipelines.ingest.csv_scan import OversizedRecord, is_notes, read_head_lines, scan_csv, without_records
 from pipelines.ingest.mapping import SourceMapping
+from pipelines.ingest.workbook_limits import WorkbookTooLarge, check_workbook
 
 SNIFF_BYTES = 1 << 20
 HEADER_SEARCH_ROWS = 30
@@ -90,10 +92,15 @@ def transcode_to_utf8(path: Path, encoding: str, target: Path) -> None:
 
 
 def _decode_error(path: Path, encoding: str, byte_offset: int) -> ExtractError:
+    # Counted in chunks: the bad byte may be 500 MB into the file.
+    line, line_start, position = 1, 0, 0
     with path.open("rb") as handle:
-        head = handle.read(byte_offset)
-    line = head.count(b"\n") + 1
-    column = byte_offset - (head.rfind(b"\n") + 1) + 1
+        while position < byte_offset and (chunk := handle.read(min(1 << 24, byte_offset - position))):
+            line += chunk.count(b"\n")
+            if (last := chunk.rfind(b"\n")) >= 0:
+                line_start = position + last + 1
+            position += len(chunk)
+    column = byte_offset - line_start + 1
     return ExtractError(
         f"{path.name}: line {line}, column {column} (byte {byte_offset}): not valid {encoding}; "
         "the file is in another encoding or damaged"
@@ -134,9 +141,10 @@ def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str
     )
 
 
-def _csv_head(handle: io.TextIOBase) -> list[list[str]]:
-    """The first lines of a CSV file, split into fields: where its header is looked for."""
-    return list(csv.reader(io.StringIO("".join(handle.readline() for _ in range(HEADER_SEARCH_ROWS)))))
+def _csv_head(path: Path, encoding: str) -> list[list[str]]:
+    """The first lines of a CSV file, split into fields: where its header is looked
+    for. Each line is cut at 1 MiB, so a hostile first line costs no more."""
+    return list(csv.reader(io.StringIO(read_head_lines(path, HEADER_SEARCH_ROWS, encoding), newline="")))
 
 
 def check_header(path: Path, mapping: SourceMapping) -> None:
@@ -146,63 +154,17 @@ def check_header(path: Path, mapping: SourceMapping) -> None:
         encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
         if encoding.lower().replace("-", "") in ("utf8", "ascii"):
             encoding = "utf-8-sig"
-        with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
-            find_header(_csv_head(handle), mapping, path.name)
+        find_header(_csv_head(path, encoding), mapping, path.name)
     else:
+        _check_workbook_limits(path, mapping)
         _find_sheet_header(path, _sheet_rows(path), mapping)
 
 
 # ------------------------------------------------------------------ CSV
 
-# A long free-text field is data, not an error (the default limit is 128 KiB).
+# A long free-text field is data, not an error (the default limit is 128 KiB);
+# the mapping's limits.max_field_bytes bounds it, enforced by the scan.
 csv.field_size_limit(2**31 - 1)
-
-def _first_only(fields: list[str]) -> bool:
-    return bool(fields) and bool(fields[0].strip()) and not any(f.strip() for f in fields[1:])
-
-
-def _is_notes(fields: list[str], notes: re.Pattern[str], in_notes: bool = False) -> bool:
-    """A notes line (注：…, 数据来源：…) has text in its first field only. Below a
-    notes line, a line with text in its first field only continues the notes
-    (a numbered note's second point, indented with full-width spaces)."""
-    return _first_only(fields) and (in_notes or bool(notes.match(fields[0].strip())))
-
-
-def scan_csv_records(utf8_path: Path, header_line: int, notes: re.Pattern[str]) -> tuple[array, array]:
-    """The line on which each data record after the header starts, and the lines
-    that are notes; found without the DuckDB parser, so that the two can be
-    compared. Blank lines (or lines of commas only) are not records.
-
-    Without quotes a record is a line, so a plain line scan is exact. With
-    quotes a record may span lines, so Python's csv module finds them.
-    """
-    record_lines = array("q")
-    notes_lines = array("q")
-    in_notes = False
-    with utf8_path.open("rb") as handle:
-        has_quotes = any(b'"' in chunk for chunk in iter(lambda: handle.read(1 << 24), b""))
-    with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
-        if has_quotes:
-            rows = csv.reader(handle)
-            previous_end = 0
-            for row in rows:
-                start, previous_end = previous_end + 1, rows.line_num
-                if start <= header_line or not any(cell.strip() for cell in row):
-                    continue
-                in_notes = _is_notes(row, notes, in_notes)
-                (notes_lines if in_notes else record_lines).append(start)
-        else:
-            for number, line in enumerate(handle, start=1):
-                # Cheap tests first: most lines are neither blank nor notes.
-                if number <= header_line or not line.strip(" ,\t\r\n"):
-                    continue
-                if (in_notes or notes.match(line)) and _is_notes(line.rstrip("\r\n").split(","), notes, in_notes):
-                    in_notes = True
-                    notes_lines.append(number)
-                else:
-                    in_notes = False
-                    record_lines.append(number)
-    return record_lines, notes_lines
 
 
 def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping, workdir: Path) -> ReadResult:
@@ -214,8 +176,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         utf8_path = workdir / "transcoded.csv"
         transcode_to_utf8(path, encoding, utf8_path)
 
-    with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
-        head = _csv_head(handle)
+    head = _csv_head(utf8_path, "utf-8-sig")
     header_index = find_header(head, mapping, path.name)
     # A trailing comma gives an unnamed column; name it as a spreadsheet would.
     header = [_normalise_header(h) or f"column{i + 1}" for i, h in enumerate(head[header_index])]
@@ -225,9 +186,18 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
     header_line = header_index + 1  # title rows are single lines
 
     notes = re.compile(mapping.notes_pattern)
-    record_lines, notes_lines = scan_csv_records(utf8_path, header_line, notes)
+    scan = scan_csv(utf8_path, header_line, notes, mapping.limits.max_field_bytes)
+    record_lines, notes_lines = scan.record_lines, scan.notes_lines
     if not record_lines:
         raise ExtractError(f"{path.name}: line {header_line}: a header and no data rows (header only)")
+    if scan.oversized:
+        # The parser never sees a record with a field over the limit: it is
+        # quarantined from the scan's finding, and its lines stay blank.
+        parsed_path = workdir / "without_oversized.csv"
+        without_records(utf8_path, parsed_path, scan.oversized)
+        utf8_path = parsed_path
+    # Room for the longest record the parser reads (fields are bounded by the limit).
+    max_line_size = max(4 << 20, scan.longest_record + 1024)
 
     columns = ", ".join(f"'{_sql_str(h)}': 'VARCHAR'" for h in header)
     con.execute(
@@ -236,7 +206,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         select * from read_csv('{_sql_str(str(utf8_path))}', columns={{{columns}}}, header=true,
             skip={header_index}, auto_detect=false, delim=',', quote='"', escape='"',
             store_rejects=true, rejects_table='extract_reject_errors', rejects_scan='extract_reject_scans',
-            null_padding=false, strict_mode=true, max_line_size=4194304)
+            null_padding=false, strict_mode=true, max_line_size={max_line_size})
         """
     )
     notes_sql = _sql_str(mapping.notes_pattern)
@@ -257,6 +227,8 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         """,
         [list(notes_lines)],
     )
+    if scan.oversized:
+        _add_oversized_rejects(con, scan.oversized, header, mapping.limits.max_field_bytes)
     # Parsed rows come in file order. Matched in order with the record lines the
     # scan found (less the rejected ones), each row gets its own line number.
     # Usually the records are one unbroken run of lines and nothing was rejected;
@@ -333,6 +305,27 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         notes_rows=len(notes_lines),
         title_lines=[_title_text(row) for row in head[:header_index]],
     )
+
+
+def _add_oversized_rejects(
+    con: duckdb.DuckDBPyConnection, records: list[OversizedRecord], header: list[str], limit: int
+) -> None:
+    rows = [
+        {
+            "_line": r.line,
+            "_raw": f"{r.head}…" if r.head else "",
+            "reason": (
+                f"字段过长 (field too long): line {r.line}, column {r.column} "
+                f"({header[r.column - 1] if r.column <= len(header) else 'beyond the header'}) "
+                f"holds {r.size:,} bytes; the limit is {limit:,} (limits.max_field_bytes)"
+            ),
+        }
+        for r in records
+    ]
+    con.register("oversized_arrow", pa.Table.from_pylist(rows, schema=pa.schema(
+        [("_line", pa.int64()), ("_raw", pa.string()), ("reason", pa.string())])))
+    con.execute("insert into extract_rejects select * from oversized_arrow")
+    con.unregister("oversized_arrow")
 
 
 def _title_text(cells: list[object]) -> str:
@@ -438,6 +431,16 @@ def count_xls_rows(path: Path, sheet_name: str, header_row: int) -> int:
     )
 
 
+def _check_workbook_limits(path: Path, mapping: SourceMapping) -> None:
+    """Refuse a workbook over the mapping's limits before the reader loads it whole."""
+    try:
+        check_workbook(path, mapping.limits, path.name)
+    except WorkbookTooLarge as exc:
+        raise ExtractError(str(exc)) from exc
+    except Exception as exc:  # a damaged zip: the same answer the reader would give
+        raise ExtractError(f"{path.name}: not a readable workbook ({type(exc).__name__}: {exc})") from exc
+
+
 def _find_sheet_header(
     path: Path, sheets: list[tuple[str, list[list[object]]]], mapping: SourceMapping
 ) -> tuple[str, list[list[object]], int]:
@@ -462,6 +465,7 @@ def _find_sheet_header(
 
 
 def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping) -> ReadResult:
+    _check_workbook_limits(path, mapping)
     title, rows, header_index = _find_sheet_header(path, _sheet_rows(path), mapping)
     header = [_normalise_header(h) for h in rows[header_index]]
     notes = re.compile(mapping.notes_pattern)
@@ -473,7 +477,7 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
         filled = [t for t in texts if t is not None and t.strip()]
         if not filled:
             continue
-        in_notes = _is_notes(filled, notes, in_notes)
+        in_notes = is_notes(filled, notes, in_notes)
         if in_notes:
             notes_rows += 1
             continue

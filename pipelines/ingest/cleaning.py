@@ -1,0 +1,262 @@
+"""Cleaning and validation in SQL: one SELECT over the extract's rows that gives
+typed canonical columns, each row's line and every reason it fails.
+
+The same for every format: readers put the file's text in `extract_rows`, and
+land.py writes what this query accepts and quarantines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.ingest import keywords
+from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable, Column
+from pipelines.ingest.mapping import SourceMapping
+from pipelines.ingest.masking import mask_sql
+from pipelines.ingest.readers import ExtractError
+from pipelines.reference import DepartmentRegistry
+
+FULL_WIDTH = "０１２３４５６７８９．，－＋：／　"
+HALF_WIDTH = "0123456789.,-+:/ "
+TYPE_WORDS = {
+    "integer": "整数 (integer)",
+    "number": "数值 (number)",
+    "date": "日期 (date)",
+    "timestamp": "日期时间 (timestamp)",
+    "boolean": "是/否 (yes/no)",
+    "string": "文本 (text)",
+}
+BOOLEAN_TRUE = ("是", "true", "1", "y", "yes", "t", "√")
+BOOLEAN_FALSE = ("否", "false", "0", "n", "no", "f", "×")
+# Free-text columns that may carry citizens' personal data: names are looked for
+# here (and in quarantined raw text); ID and phone numbers in every text value.
+FREE_TEXT = {"comment", "content", "remarks", "reason"}
+# Column types whose text is masked before it is typed. A date, time or yes/no
+# that parses holds no personal data, and one that does not is quarantined with
+# its text in the reason, which is masked.
+MASKED_TYPES = ("string", "integer", "number")
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _list(values: list[str]) -> str:
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]"
+
+
+def _trimmed_expr(header: str) -> str:
+    """Without spaces, tabs and the full-width space (typed in Chinese input mode)
+    around it. Most values have none, and the cheap test spares them the trim."""
+    value = _ident(header)
+    needs_trim = (
+        f"starts_with({value}, ' ') or ends_with({value}, ' ') "
+        f"or contains({value}, chr(9)) or contains({value}, chr(12288))"
+    )
+    return f"(case when {needs_trim} then trim({value}, ' ' || chr(9) || chr(12288)) else {value} end)"
+
+
+def _text_expr(trimmed: str, mapping: SourceMapping) -> str:
+    """NULL for the placeholders offices use for 'no value'."""
+    longest = max((len(v) for v in mapping.missing_values), default=0)
+    placeholders = ", ".join(sql_literal(v) for v in mapping.missing_values)
+    # Placeholders are short: the length test spares the list for most values.
+    return f"(case when length({trimmed}) <= {longest} and {trimmed} in ({placeholders}) then null else {trimmed} end)"
+
+
+def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
+    """Typed value of `text`. Each type tries the plain form first, with a cast,
+    and only then the forms offices write by hand, which cost a regex."""
+    half = f"translate({text}, {sql_literal(FULL_WIDTH)}, {sql_literal(HALF_WIDTH)})"
+    # The whole text must be a number, optionally followed by a unit word
+    # ("5个工作日", "12.5%"); "2025-03-01" or "1.5万" is not silently cut short.
+    written_number = (
+        f"try_cast(nullif(regexp_extract(replace({half}, ',', ''), "
+        "'^\\s*([+-]?[0-9]+(\\.[0-9]+)?)\\s*(%|个?工作日|天|日|小时|分|元|件|个|人|次|项)?\\s*$', 1), '') as double)"
+    )
+    if column.type == "string":
+        return text
+    # CASE, not COALESCE: DuckDB evaluates a CASE branch only for the rows that reach it.
+    if column.type == "number":
+        return f"(case when try_cast({text} as double) is not null then try_cast({text} as double) else {written_number} end)"
+    if column.type == "integer":
+        return (
+            f"(case when try_cast({text} as bigint) is not null then try_cast({text} as bigint) "
+            f"when {written_number} = floor({written_number}) then try_cast({written_number} as bigint) end)"
+        )
+    if column.type == "date":
+        formats = _list(mapping.date_formats + mapping.timestamp_formats + ["%Y年%m月"])
+        return (
+            f"(case when try_cast({text} as date) is not null then try_cast({text} as date) "
+            f"else try_strptime({half}, {formats})::date end)"
+        )
+    if column.type == "timestamp":
+        formats = _list(mapping.timestamp_formats + mapping.date_formats)
+        return (
+            f"(case when try_cast({text} as timestamp) is not null then try_cast({text} as timestamp) "
+            f"else try_strptime({half}, {formats}) end)"
+        )
+    if column.type == "boolean":
+        return (
+            f"(case when lower({text}) in ({', '.join(sql_literal(v) for v in BOOLEAN_TRUE)}) then true "
+            f"when lower({text}) in ({', '.join(sql_literal(v) for v in BOOLEAN_FALSE)}) then false end)"
+        )
+    raise AssertionError(column.type)
+
+
+def _mapped_value(column: str, text: str, mapping: SourceMapping) -> str:
+    value_map = mapping.values.get(column)
+    if not value_map:
+        return text
+    cases = " ".join(f"when {sql_literal(k)} then {sql_literal(v)}" for k, v in value_map.items())
+    return f"(case {text} {cases} else {text} end)"
+
+
+def title_constants(mapping: SourceMapping, title_lines: list[str], file_name: str) -> dict[str, str]:
+    """Values the mapping reads from the title lines above the header."""
+    found = {}
+    for column, pattern in mapping.title_values.items():
+        match = next((m for line in title_lines if (m := re.search(pattern, line))), None)
+        if match is None:
+            raise ExtractError(
+                f"{file_name}: lines 1-{len(title_lines)}: no title line matches {pattern!r} "
+                f"(needed for {column}); title lines: {title_lines}"
+            )
+        found[column] = match["value"].strip()
+    return found
+
+
+def clean_sql(
+    mapping: SourceMapping, period: dt.date, headers: list[str], constants: dict[str, str], delivered_at: dt.datetime
+) -> str:
+    """One SELECT giving typed canonical columns, _line and the reasons a row fails."""
+    table: CanonicalTable = mapping.table
+    source_rows = "extract_rows"
+    header_of = dict(mapping.columns)
+    if mapping.unpivot:
+        unpivot = mapping.unpivot
+        names = unpivot.names(headers)
+        keys = ", ".join(_ident(h) for h in names)
+        question_map = " ".join(f"when {sql_literal(h)} then {sql_literal(q)}" for h, q in names.items())
+        source_rows = (
+            f"(select *, case __question {question_map} end as __question_id "
+            f"from extract_rows unpivot include nulls (__value for __question in ({keys})))"
+        )
+        header_of[unpivot.name_column] = "__question_id"
+        header_of[unpivot.value_column] = "__value"
+
+    trims, texts, masks, typed, reasons = [], [], [], [], []
+    for column in table.columns:
+        header = header_of.get(column.name)
+        if column.keywords_of:
+            # Read from the masked text of the free-text column, never from the extract.
+            source = f"__text_{column.keywords_of}"
+            produced = any(t.endswith(f" as {source}") for t in texts)
+            typed.append(f"{keywords.keywords_sql(source) if produced else 'null::varchar'} as {column.name}")
+            continue
+        if header is None and column.name in constants:
+            text = _mapped_value(column.name, sql_literal(constants[column.name]), mapping)
+            label = f"常量 {column.name}".replace("'", "''")
+        elif header is None:
+            typed.append(f"null::{DUCKDB_TYPES[column.type]} as {column.name}")
+            continue
+        else:
+            trims.append(f"{_trimmed_expr(header)} as __trim_{column.name}")
+            text = _mapped_value(column.name, _text_expr(f"__trim_{column.name}", mapping), mapping)
+            label = header.replace("'", "''")
+        source_text = f"__text_{column.name}"
+        texts.append(f"{text} as {source_text}")
+        if header is not None:
+            # A NUL byte is never stored: it is how a damaged export or a binary
+            # paste shows, and it truncates the text in C-based tools downstream.
+            reasons.append(
+                f"case when contains({source_text}, chr(0)) then "
+                f"'列「{label}」含 NUL 字节 (NUL byte in column {label})' end"
+            )
+        if column.type in MASKED_TYPES and column.personal and not column.department:
+            # Personal data is masked in the text itself: typed values, reasons and
+            # everything after them only ever see the masked text.
+            kind = "identifier" if column.identifier else "free_text" if column.name in FREE_TEXT else "field"
+            masks.append(f"{mask_sql(source_text, kind)} as {source_text}")
+        if column.department:
+            typed.append(f"__dept.department_id as {column.name}")
+        else:
+            value = _typed_expr(column, source_text, mapping)
+            typed.append(f"{value} as {column.name}")
+            if column.type != "string":
+                reasons.append(
+                    f"case when {source_text} is not null and {column.name} is null then "
+                    f"'列「{label}」的值「' || left({source_text}, 40) || '」不是有效的{TYPE_WORDS[column.type]}' end"
+                )
+        if column.required:
+            reasons.append(f"case when {source_text} is null then '必填列「{label}」为空 (required value missing)' end")
+        if column.allowed:
+            allowed = ", ".join(sql_literal(v) for v in column.allowed)
+            shown = "/".join(column.allowed)
+            reasons.append(
+                f"case when {source_text} is not null and {source_text} not in ({allowed}) then "
+                f"'列「{label}」的值「' || left({source_text}, 40) || '」不在允许值 ({shown}) 之中' end"
+            )
+        if column.department:
+            activity = f"{table.activity_date}::date" if table.activity_date else f"date '{period.isoformat()}'"
+            reasons.append(
+                f"case when {source_text} is not null and __dept_id is null then "
+                f"'未知部门「' || {source_text} || '」 (unknown department; add it to departments.yaml or fix the extract)' "
+                f"when __dept_id is not null and {activity} is not null and "
+                f"({activity} < __dept_valid_from or {activity} > coalesce(__dept_valid_to, date '9999-12-31')) then "
+                f"'部门「' || {source_text} || '」在 ' || strftime({activity}, '%Y-%m-%d') || ' 不在存续期 (' || "
+                f"strftime(__dept_valid_from, '%Y-%m-%d') || ' 至 ' || coalesce(strftime(__dept_valid_to, '%Y-%m-%d'), '今') || ')' "
+                f"|| coalesce('，已并入 ' || __dept_merged_into, '') end"
+            )
+
+    dept_column = next(c for c in table.columns if c.department)
+    delivered = f"timestamp '{delivered_at:%Y-%m-%d %H:%M:%S}'"
+    typed_names = {c.name for c in table.columns}
+    reasons += [
+        f"case when not coalesce({rule.sql.format(delivered_at=delivered)}, true) then '{rule.reason}' end"
+        for rule in table.rules
+        if {rule.column} <= typed_names
+    ]
+    # Three steps, so that each value is parsed once: text, then typed values,
+    # then the reasons a row fails, which read both.
+    return f"""
+        with trimmed as (
+            select _line, {', '.join(trims) or "null as __none"} from {source_rows}
+        ),
+        unmasked as (
+            select _line, {', '.join(texts)} from trimmed
+        ),
+        texts as (
+            select * {f"replace ({', '.join(masks)})" if masks else ""} from unmasked
+        ),
+        typed as (
+            select texts.*, __dept.department_id as __dept_id, __dept.valid_from as __dept_valid_from,
+                   __dept.valid_to as __dept_valid_to, __dept.merged_into as __dept_merged_into,
+                   {', '.join(typed)}
+            from texts
+            left join department_lookup as __dept on __dept.ref = texts.__text_{dept_column.name}
+        )
+        select *, nullif(concat_ws('; ', {', '.join(reasons) or "null"}), '') as _reason
+        from typed
+    """
+
+
+def register_departments(con: duckdb.DuckDBPyConnection, registry: DepartmentRegistry) -> None:
+    rows = []
+    for d in registry.departments:
+        for ref in {d.id, d.name, *d.aliases}:
+            rows.append(
+                {"ref": ref, "department_id": d.id, "valid_from": d.valid_from, "valid_to": d.valid_to,
+                 "merged_into": d.merged_into}
+            )
+    con.register("department_lookup_arrow", pa.Table.from_pylist(rows))
+    con.execute("create or replace table department_lookup as select * from department_lookup_arrow")
+    con.unregister("department_lookup_arrow")
