@@ -138,6 +138,19 @@ def _boot_id() -> str:
         return ""
 
 
+def _executed_by_its_launcher(instance, run) -> bool:
+    """Whether the process in the run's tags is the one that executed it. A
+    re-execution (from the UI, or Dagster's retries) copies its parent's tags, and
+    a run that went through the run queue was executed by Dagster's launcher:
+    neither says anything about the process recorded, so both are left alone."""
+    import dagster as dg
+
+    if run.parent_run_id is not None:
+        return False
+    queued = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_ENQUEUED, limit=1)
+    return not queued.records
+
+
 def death_of(tags) -> str | None:
     """Why the process recorded in a run's tags has certainly ended, or None if it
     may be alive, or runs on another host, or was not recorded."""
@@ -167,7 +180,7 @@ def _mark_dead_runs_failed(instance) -> list[str]:
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=statuses, tags={HOST_TAG: socket.gethostname()})):
         run = record.dagster_run
         reason = death_of(run.tags)
-        if reason is None:
+        if reason is None or not _executed_by_its_launcher(instance, run):
             continue
         instance.report_run_failed(
             run, reason, JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION))

@@ -117,17 +117,18 @@ def _recorded_job() -> None:
     _noop()
 
 
-def _add_started_run(dagster: dg.DagsterInstance, **tags: str) -> str:
+def _add_started_run(dagster: dg.DagsterInstance, parent: str | None = None, **tags: str) -> str:
     run_id = str(uuid.uuid4())
-    dagster.add_run(dg.DagsterRun(job_name=_recorded_job.name, run_id=run_id,
-                                  status=dg.DagsterRunStatus.STARTED, tags=tags))
+    dagster.add_run(dg.DagsterRun(job_name=_recorded_job.name, run_id=run_id, status=dg.DagsterRunStatus.STARTED,
+                                  tags=tags, parent_run_id=parent, root_run_id=parent))
     return run_id
 
 
 def test_only_runs_whose_process_is_gone_are_marked_failed(tmp_path, monkeypatch):
     """A live parallel run (a real sleeping process) is never marked, however the
     clock stands; a dead process's run is FAILURE with the reason; a run whose PID
-    now names another process is dead too; a run of another host is left alone."""
+    now names another process is dead too; a run of another host, and a
+    re-execution carrying a dead parent's tags, are left alone."""
     use_home(monkeypatch, tmp_path / "home", tmp_path / "inbox")
     host = socket.gethostname()
     dagster = instance()
@@ -143,11 +144,15 @@ def test_only_runs_whose_process_is_gone_are_marked_failed(tmp_path, monkeypatch
                                               "govperf/pid_start": str(int(_process_start(sleeper.pid)) - 1)})
         elsewhere = _add_started_run(dagster, **{"govperf/host": f"not-{host}", "govperf/pid": str(finished.pid),
                                                  "govperf/pid_start": "12345"})
+        # A re-execution from the UI copies the tags of its parent, whose process is gone.
+        reexecution = _add_started_run(dagster, parent=dead, **dagster.get_run_by_id(dead).tags)
         dagster.dispose()
 
         reopened = instance()  # what every command does first
-        status = {run_id: reopened.get_run_by_id(run_id).status.value for run_id in (live, dead, reused, elsewhere)}
-        assert status == {live: "STARTED", dead: "FAILURE", reused: "FAILURE", elsewhere: "STARTED"}
+        runs = (live, dead, reused, elsewhere, reexecution)
+        status = {run_id: reopened.get_run_by_id(run_id).status.value for run_id in runs}
+        assert status == {live: "STARTED", dead: "FAILURE", reused: "FAILURE", elsewhere: "STARTED",
+                          reexecution: "STARTED"}
         failure = reopened.all_logs(dead, of_type=dg.DagsterEventType.RUN_FAILURE)
         assert [e.dagster_event.message for e in failure] == [
             f"process {finished.pid} on {host} ended without finishing (killed?)"]
