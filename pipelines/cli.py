@@ -162,11 +162,15 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool) -> No
     if last < first:
         raise click.ClickException(f"--to {last} is before --from {first}")
 
+    from pipelines.instance import BrokenInstance
     from pipelines.runner import bulletin_paths, failure_messages, launch
 
     click.echo(f"running the {job} job for {first}..{last} (Dagster home: {s.dagster_home})", err=True)
     started = time.monotonic()
-    result = launch(first, last, job=job, multiprocess=multiprocess)
+    try:
+        result = launch(first, last, job=job, multiprocess=multiprocess)
+    except BrokenInstance as error:
+        raise click.ClickException(str(error)) from None
     elapsed = time.monotonic() - started
     if not result.success:
         click.echo(f"run {result.run_id} failed after {elapsed:.0f} s:", err=True)
@@ -204,12 +208,13 @@ def ui(read_only: bool, port: int) -> None:
       govperf ui                 # analysts: dagster dev, with schedules and sensors
       govperf ui --read-only     # auditors: dagster-webserver --read-only
     """
+    from pipelines.instance import BrokenInstance
     from pipelines.reference import ConfigError
     from pipelines.runner import instance
 
     try:
-        instance()  # makes DAGSTER_HOME and its dagster.yaml (the run queue's limits)
-    except ConfigError as error:
+        instance()  # makes DAGSTER_HOME, its dagster.yaml (the run queue's limits) and its storage, once
+    except (BrokenInstance, ConfigError) as error:
         raise click.ClickException(str(error)) from None
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     bin_dir = Path(sys.executable).parent

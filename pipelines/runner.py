@@ -8,7 +8,6 @@ backfill policy, so dbt starts once for the whole range.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import warnings
 from pathlib import Path
 
@@ -45,12 +44,11 @@ JOBS = {"full": full_pipeline_job, "scoring": scoring_and_bulletin_job, "ingest"
 
 
 def instance() -> dg.DagsterInstance:
-    """The persistent instance under DAGSTER_HOME, so run history survives restarts."""
-    home = settings().dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    write_dagster_yaml(home)
-    return dg.DagsterInstance.get()
+    """The persistent instance under DAGSTER_HOME, so run history survives restarts:
+    created once under a lock, with the runs of killed processes marked failed."""
+    from pipelines.instance import open_instance
+
+    return open_instance(settings().dagster_home, write_dagster_yaml, settings().home)
 
 
 # The first line marks the file as govperf's: without it, an operator's own file is kept.
@@ -109,11 +107,19 @@ def launch(
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     start = f"{first_month[:7]}-01"
     end = f"{(last_month or first_month)[:7]}-01"
+    from pipelines.instance import mark_dead_runs_failed, process_tags
+
     executor = {"multiprocess": {"max_concurrent": 2}} if multiprocess else {"in_process": {}}
+    if dagster_instance is None:
+        dagster_instance = instance()
+    else:
+        mark_dead_runs_failed(dagster_instance)
     return dg.execute_job(
         dg.reconstructable(JOBS[job]),
-        instance=dagster_instance or instance(),
-        tags={RANGE_START: start, RANGE_END: end},
+        instance=dagster_instance,
+        # This process executes the run (step processes are its children): a later
+        # command that finds it gone marks the run failed.
+        tags={RANGE_START: start, RANGE_END: end, **process_tags()},
         run_config={
             "execution": {"config": executor},
             "loggers": {"console": {"config": {"log_level": "INFO"}}},
