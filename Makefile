@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (Python 3.11 and pip needed):
 #   make run    install, generate the sample city, run extract → bulletin
-#   make test   install with test tools, run the whole test suite
+#   make test   install with test tools, lint, run the whole test suite
+#   make lint   ruff (lint, format check) over the Python, sqlfluff over the dbt models
 # Both create ./.venv with uv, which resolves this dependency set in seconds.
 
 PYTHON ?= python3.11
@@ -15,7 +16,7 @@ ifeq ($(SSL_CERT_FILE),)
   endif
 endif
 
-.PHONY: run test install install-test clean
+.PHONY: run test lint install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +31,22 @@ install-test: $(BIN)/python
 run: install
 	$(BIN)/govperf run
 
-# Two stages: the default suite, then the long whole-pipeline runs on real data
-# (ASEM, Baltimore 311, the property test). `make test` runs both.
-test: install-test
+# ruff, then sqlfluff: dbt compiles each model for it (about 2 minutes), against a
+# scratch warehouse, target and log folder, so linting touches neither var/ nor
+# dbt_project/target. The models' paths and profile are in .sqlfluff.
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	  echo "sqlfluff lint dbt_project/models (scratch dbt target: $$scratch)" && \
+	  GOVPERF_DUCKDB=$$scratch/lint.duckdb GOVPERF_LAKE=$$scratch/lake \
+	  DBT_TARGET_PATH=$$scratch/target DBT_LOG_PATH=$$scratch/logs \
+	  $(BIN)/sqlfluff lint dbt_project/models
+
+# Lint first (it fails in minutes, not after the suite), then two stages: the
+# default suite, then the long whole-pipeline runs on real data (ASEM, Baltimore
+# 311, the property test). `make test` runs all three.
+test: install-test lint
 	$(BIN)/python -m pytest -m "not slow"
 	$(BIN)/python -m pytest -m slow
 

@@ -21,17 +21,17 @@ completed as (
         {{ grain_period('cases.completed_month', 'grains.period_type') }} as period,
         grains.period_type,
         count(*) as n_completed,
-        sum(case when has_deadline then 1 else 0 end) as n_completed_with_deadline,
-        sum(case when completed_on_time then 1 else 0 end) as n_on_time,
-        {{ median('days_to_close') }} as median_days,
-        {{ median('processing_hours') }} as median_hours,
-        avg(processing_hours) as mean_hours,
-        {{ percentile('processing_hours', 0.9) }} as p90_hours,
-        sum(case when counts_as_rated then 1 else 0 end) as n_rated,
-        sum(case when counts_as_rated and rating >= 3 then 1 else 0 end) as n_good,
-        sum(case when counts_as_bad_review then 1 else 0 end) as n_bad,
-        sum(case when counts_as_bad_review and rectified and rectification_working_days <= 15 then 1 else 0 end)
-            as n_rectified
+        sum(case when cases.has_deadline then 1 else 0 end) as n_completed_with_deadline,
+        sum(case when cases.completed_on_time then 1 else 0 end) as n_on_time,
+        {{ median('cases.days_to_close') }} as median_days,
+        {{ median('cases.processing_hours') }} as median_hours,
+        avg(cases.processing_hours) as mean_hours,
+        {{ percentile('cases.processing_hours', 0.9) }} as p90_hours,
+        sum(case when cases.counts_as_rated then 1 else 0 end) as n_rated,
+        sum(case when cases.counts_as_rated and cases.rating >= 3 then 1 else 0 end) as n_good,
+        sum(case when cases.counts_as_bad_review then 1 else 0 end) as n_bad,
+        sum(case when cases.counts_as_bad_review and cases.rectified and cases.rectification_working_days <= 15
+                 then 1 else 0 end) as n_rectified
     from cases
     cross join grains
     where cases.completed_at is not null and {{ in_grain_scope('cases.completed_month', 'grains.period_type') }}
@@ -64,7 +64,7 @@ overdue_open as (
     inner join period_ends
         on (case when cases.due_at is not null
                  then cases.due_at < {{ period_after('period_ends.period', 'period_ends.period_type') }}
-                 else cases.due_working_day <= period_ends.last_working_day end)
+                 else period_ends.last_working_day >= cases.due_working_day end)
        and cases.received_at < {{ period_after('period_ends.period', 'period_ends.period_type') }}
     where (cases.completed_at is null
        or cases.completed_at >= {{ period_after('period_ends.period', 'period_ends.period_type') }})
@@ -92,9 +92,9 @@ received as (
         {{ grain_period('cases.received_month', 'grains.period_type') }} as period,
         grains.period_type,
         count(*) as n_received,
-        sum(case when channel = 'online' then 1 else 0 end) as n_online,
-        sum(materials_required) as materials_required,
-        sum(materials_submitted) as materials_submitted
+        sum(case when cases.channel = 'online' then 1 else 0 end) as n_online,
+        sum(cases.materials_required) as materials_required,
+        sum(cases.materials_submitted) as materials_submitted
     from cases
     cross join grains
     where {{ in_grain_scope('cases.received_month', 'grains.period_type') }}

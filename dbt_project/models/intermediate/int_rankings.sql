@@ -102,6 +102,19 @@ quota_applied as (
     from threshold_grade
 ),
 
+-- The lowest grade of each catalogue version, and how many grades it has.
+lowest as (
+    select catalogue_version, max(grade_order) as grade_order, count(*) as n_grades
+    from {{ ref('stg_reference__catalogue_grades') }}
+    group by 1
+),
+
+worst as (
+    select grades.catalogue_version, grades.grade, lowest.n_grades
+    from {{ ref('stg_reference__catalogue_grades') }} as grades
+    inner join lowest using (catalogue_version, grade_order)
+),
+
 final as (
     select
         q.period,
@@ -122,15 +135,7 @@ final as (
     from quota_applied as q
     inner join {{ ref('stg_reference__catalogue_grades') }} as g
         on g.catalogue_version = q.catalogue_version and g.grade_order = q.quota_grade_order
-    inner join (
-        select grades.catalogue_version, grades.grade, lowest.n_grades
-        from {{ ref('stg_reference__catalogue_grades') }} as grades
-        inner join (
-            select catalogue_version, max(grade_order) as grade_order, count(*) as n_grades
-            from {{ ref('stg_reference__catalogue_grades') }}
-            group by 1
-        ) as lowest using (catalogue_version, grade_order)
-    ) as worst on worst.catalogue_version = q.catalogue_version
+    inner join worst on worst.catalogue_version = q.catalogue_version
 )
 
 select * from final

@@ -116,7 +116,7 @@ select
     {{ stored_score('100.0 * mentions / complaints') }} as mention_share,
     cast(row_number() over (
         partition by period, period_type, scope, department_id
-        order by mentions desc, keyword
+        order by mentions desc, keyword asc
     ) as integer) as keyword_rank
 from themes
 where {{ in_period_scope('period', 'period_type') }}

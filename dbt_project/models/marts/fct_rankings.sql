@@ -40,6 +40,16 @@ first_periods as (
     select period_type, min(period) as period from with_bottom group by 1
 ),
 
+-- Each department's last period out of the bottom N, up to each period.
+breaks as (
+    select a.period, a.period_type, a.department_id, max(b.period) as last_break
+    from with_bottom as a
+    inner join with_bottom as b
+        on b.department_id = a.department_id and b.period_type = a.period_type
+       and b.period <= a.period and not b.in_bottom
+    group by 1, 2, 3
+),
+
 -- Streak of periods running in the bottom N: the in-scope periods since the last
 -- one out of it, plus the streak published for the period before the scope when
 -- every in-scope period so far was in the bottom.
@@ -49,27 +59,22 @@ streaks as (
         cur.period_type,
         cur.department_id,
         case when not cur.in_bottom then 0
-             else sum(case when earlier.period > coalesce(breaks.last_break, cast('1900-01-01' as date)) then 1 else 0 end)
+             else sum(case when earlier.period > coalesce(breaks.last_break, cast('1900-01-01' as date))
+                           then 1 else 0 end)
                   + case when breaks.last_break is null then coalesce(max(carried.bottom_streak), 0) else 0 end
         end as bottom_streak
     from with_bottom as cur
     inner join with_bottom as earlier
         on earlier.department_id = cur.department_id and earlier.period_type = cur.period_type
        and earlier.period <= cur.period
-    left join (
-        select a.period, a.period_type, a.department_id, max(b.period) as last_break
-        from with_bottom as a
-        inner join with_bottom as b
-            on b.department_id = a.department_id and b.period_type = a.period_type
-           and b.period <= a.period and not b.in_bottom
-        group by 1, 2, 3
-    ) as breaks
+    left join breaks
         on breaks.period = cur.period and breaks.period_type = cur.period_type
        and breaks.department_id = cur.department_id
     inner join first_periods on first_periods.period_type = cur.period_type
     left join history as carried
         on carried.department_id = cur.department_id and carried.period_type = cur.period_type
-       and carried.period = {{ add_months('first_periods.period', "case when cur.period_type = 'quarter' then -3 else -1 end") }}
+       and carried.period
+           = {{ add_months('first_periods.period', "case when cur.period_type = 'quarter' then -3 else -1 end") }}
     group by cur.period, cur.period_type, cur.department_id, cur.in_bottom, breaks.last_break
 ),
 

@@ -25,6 +25,8 @@ select
     cast(register.status as varchar) as status,
     cast(register.superseded_by_file as varchar) as superseded_by_file,
     cast(cast(first_delivery.first_submitted_at as date) > register.deadline as boolean) as is_late,
-    cast(greatest({{ dbt.datediff('register.deadline', 'cast(first_delivery.first_submitted_at as date)', 'day') }}, 0) as integer) as days_late
+    cast(greatest(
+        {{ dbt.datediff('register.deadline', 'cast(first_delivery.first_submitted_at as date)', 'day') }}, 0
+    ) as integer) as days_late
 from register
 inner join first_delivery using (source, period, department_id, slice)

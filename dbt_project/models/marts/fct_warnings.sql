@@ -22,12 +22,14 @@ threshold_warnings as (
         department_id,
         indicator_id,
         case
-            when (direction = 'higher' and raw_value < warn_red) or (direction = 'lower' and raw_value > warn_red) then 'red'
+            when (direction = 'higher' and raw_value < warn_red) or (direction = 'lower' and raw_value > warn_red)
+                then 'red'
             else 'amber'
         end as level,
         node_name || ' ' || cast(round(raw_value, 2) as varchar) || unit
             || case when direction = 'higher' then ' 低于' else ' 高于' end
-            || case when (direction = 'higher' and raw_value < warn_red) or (direction = 'lower' and raw_value > warn_red)
+            || case when (direction = 'higher' and raw_value < warn_red)
+                      or (direction = 'lower' and raw_value > warn_red)
                     then '红色预警线 ' || cast(warn_red as varchar) else '黄色预警线 ' || cast(warn_amber as varchar) end
             || unit as message
     from values_in_scope
