@@ -58,7 +58,10 @@ def main() -> None:
             except RuntimeError as exc:
                 peak, outcome = 0, f"child failed: {str(exc).splitlines()[-1][:100]}"
             seconds = time.monotonic() - started
-            print(f"{label:<22} {path.stat().st_size / 1e6:>8.1f} {peak / 1e6:>11.0f} {seconds:>7.1f}  {outcome}", flush=True)
+            print(
+                f"{label:<22} {path.stat().st_size / 1e6:>8.1f} {peak / 1e6:>11.0f} {seconds:>7.1f}  {outcome}",
+                flush=True,
+            )
             shutil.rmtree(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -55,8 +55,14 @@ def _generate(inbox: Path, transactions: int) -> float:
     from pipelines.sample.generator import generate_city
 
     started = time.perf_counter()
-    generate_city(inbox, departments_yaml=ROOT / "sources/reference/departments.yaml", seed=20250101,
-                  first_month=FIRST, last_month=LAST, transactions=transactions)
+    generate_city(
+        inbox,
+        departments_yaml=ROOT / "sources/reference/departments.yaml",
+        seed=20250101,
+        first_month=FIRST,
+        last_month=LAST,
+        transactions=transactions,
+    )
     return time.perf_counter() - started
 
 

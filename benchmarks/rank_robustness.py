@@ -49,24 +49,47 @@ def catalogue(draws: int) -> dict:
         children = []
         for i in range(4):
             k = 4 * d + i
-            node = {"indicator": f"ind_{k:02d}", "name": f"指标{k}", "weight": 1 + i, "unit": "%",
-                    "direction": "higher" if k % 3 else "lower", "normalisation": METHODS[k % len(METHODS)]}
+            node = {
+                "indicator": f"ind_{k:02d}",
+                "name": f"指标{k}",
+                "weight": 1 + i,
+                "unit": "%",
+                "direction": "higher" if k % 3 else "lower",
+                "normalisation": METHODS[k % len(METHODS)],
+            }
             if node["normalisation"] == "distance_to_target":
                 node["target"] = 80 if node["direction"] == "higher" else 20
             if node["normalisation"] == "goalposts":
                 node["goalposts"] = [0, 100]
             children.append(node)
-        dimensions.append({"id": f"dim_{d}", "name": f"维度{d}", "weight": 1 + d,
-                           "aggregation": "geometric" if d == 2 else "arithmetic", "children": children})
-    return {"versions": [{
-        "version": "bench", "effective_from": "2025-01-01", "reason": "benchmark",
-        "grades": [{"grade": "优秀", "min_score": 85, "max_share": 0.2}, {"grade": "合格", "min_score": 0}],
-        "adjustment_caps": {"bonus": 5, "penalty": 10},
-        "robustness": {"draws": draws, "seed": 7, "weight_perturbation": 0.25,
-                       "normalisations": ["catalogue", "min_max", "z_score", "percentile_rank"],
-                       "aggregations": ["catalogue", "arithmetic", "geometric"]},
-        "tree": {"id": "composite", "name": "综合", "children": dimensions},
-    }]}
+        dimensions.append(
+            {
+                "id": f"dim_{d}",
+                "name": f"维度{d}",
+                "weight": 1 + d,
+                "aggregation": "geometric" if d == 2 else "arithmetic",
+                "children": children,
+            }
+        )
+    return {
+        "versions": [
+            {
+                "version": "bench",
+                "effective_from": "2025-01-01",
+                "reason": "benchmark",
+                "grades": [{"grade": "优秀", "min_score": 85, "max_share": 0.2}, {"grade": "合格", "min_score": 0}],
+                "adjustment_caps": {"bonus": 5, "penalty": 10},
+                "robustness": {
+                    "draws": draws,
+                    "seed": 7,
+                    "weight_perturbation": 0.25,
+                    "normalisations": ["catalogue", "min_max", "z_score", "percentile_rank"],
+                    "aggregations": ["catalogue", "arithmetic", "geometric"],
+                },
+                "tree": {"id": "composite", "name": "综合", "children": dimensions},
+            }
+        ]
+    }
 
 
 def build_lake(root: Path, units: int, draws: int) -> Path:
@@ -74,8 +97,10 @@ def build_lake(root: Path, units: int, draws: int) -> Path:
     reference.mkdir(parents=True)
     (reference / "catalogue.yaml").write_text(yaml.safe_dump(catalogue(draws), allow_unicode=True), encoding="utf-8")
     (reference / "holidays.yaml").write_text("years: {}\n", encoding="utf-8")
-    departments = [{"id": f"U{u:05d}", "name": f"单位{u}", "peer_group": f"G{u % 5}", "valid_from": "2025-01-01"}
-                   for u in range(units)]
+    departments = [
+        {"id": f"U{u:05d}", "name": f"单位{u}", "peer_group": f"G{u % 5}", "valid_from": "2025-01-01"}
+        for u in range(units)
+    ]
     (reference / "departments.yaml").write_text(yaml.safe_dump({"departments": departments}), encoding="utf-8")
 
     lake = root / "lake"
@@ -86,24 +111,31 @@ def build_lake(root: Path, units: int, draws: int) -> Path:
     rng = np.random.default_rng(1)
     rows = units * 12
     values = rng.gamma(4.0, 12.0, rows).clip(0, 100)
-    observations = pa.table({
-        "department_id": pa.array([f"U{u:05d}" for u in range(units) for _ in range(12)]),
-        "indicator_id": pa.array([f"ind_{k:02d}" for _ in range(units) for k in range(12)]),
-        "value": pa.array(values, pa.float64()),
-        "n_obs": pa.array(np.full(rows, 100), pa.int64()),
-        "_file_name": pa.array(["bench.csv"] * rows),
-        "_file_hash": pa.array(["0" * 64] * rows),
-        "_period": pa.array([dt.date.fromisoformat(PERIOD)] * rows, pa.date32()),
-        "_line": pa.array(np.arange(2, rows + 2), pa.int64()),
-    })
+    observations = pa.table(
+        {
+            "department_id": pa.array([f"U{u:05d}" for u in range(units) for _ in range(12)]),
+            "indicator_id": pa.array([f"ind_{k:02d}" for _ in range(units) for k in range(12)]),
+            "value": pa.array(values, pa.float64()),
+            "n_obs": pa.array(np.full(rows, 100), pa.int64()),
+            "_file_name": pa.array(["bench.csv"] * rows),
+            "_file_hash": pa.array(["0" * 64] * rows),
+            "_period": pa.array([dt.date.fromisoformat(PERIOD)] * rows, pa.date32()),
+            "_line": pa.array(np.arange(2, rows + 2), pa.int64()),
+        }
+    )
     write_table(observations, lake / "indicator_observations" / "2025-01" / "bench.parquet")
     return lake
 
 
 def dbt(args: list[str], env: dict[str, str], target: Path) -> float:
     started = time.monotonic()
-    done = subprocess.run([dbt_executable(), *args, "--target-path", str(target), "--log-path", str(target)],
-                          cwd=ROOT / "dbt_project", env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [dbt_executable(), *args, "--target-path", str(target), "--log-path", str(target)],
+        cwd=ROOT / "dbt_project",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         sys.exit(f"dbt {args[0]} failed:\n{done.stdout[-3000:]}")
     return time.monotonic() - started
@@ -121,15 +153,20 @@ def main() -> None:
         db = root / "warehouse.duckdb"
         env = os.environ | {"GOVPERF_LAKE": str(lake), "GOVPERF_DUCKDB": str(db)}
         dbt_vars = json.dumps({"period_start": PERIOD, "period_end": PERIOD, "lookback_months": 1})
-        dbt(["run", "--select", "+int_rankings", "stg_reference__robustness_draws", "--vars", dbt_vars], env,
-            root / "target")
+        dbt(
+            ["run", "--select", "+int_rankings", "stg_reference__robustness_draws", "--vars", dbt_vars],
+            env,
+            root / "target",
+        )
         wall = dbt(["run", "--select", "int_rank_robustness", "--vars", dbt_vars], env, root / "target")
         results = json.loads((root / "target" / "run_results.json").read_text())
         model_seconds = results["results"][0]["execution_time"]
         import duckdb
 
         with duckdb.connect(str(db), read_only=True) as con:
-            banded = con.sql("select count(*), avg(rank_p95 - rank_p05) from intermediate.int_rank_robustness").fetchall()[0]
+            banded = con.sql(
+                "select count(*), avg(rank_p95 - rank_p05) from intermediate.int_rank_robustness"
+            ).fetchall()[0]
         scored = args.units * 12 * args.draws
         print(f"units {args.units:,}, draws {args.draws:,}: {scored:,} indicator scores in the Monte Carlo")
         print(f"  int_rank_robustness: {model_seconds:.1f} s in DuckDB; whole `dbt run` {wall:.1f} s")

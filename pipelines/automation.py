@@ -14,7 +14,6 @@
 Runs launched from the UI wait in Dagster's run queue (pipelines/run_queue.py).
 """
 
-
 import datetime as dt
 import hashlib
 import json
@@ -115,7 +114,9 @@ def _read_cursor(cursor: str | None) -> dict[str, list]:
         return {}
     if not isinstance(saved, dict) or saved.get("version") != CURSOR_VERSION:
         return {}  # written by an older sensor, which kept no hashes
-    return {name: entry for name, entry in saved.get("files", {}).items() if isinstance(entry, list) and len(entry) == 4}
+    return {
+        name: entry for name, entry in saved.get("files", {}).items() if isinstance(entry, list) and len(entry) == 4
+    }
 
 
 def unlanded_files(

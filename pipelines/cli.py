@@ -114,8 +114,7 @@ def sample(out: Path | None, seed: int, first_month: str, last_month: str, trans
     )
     click.echo(
         f"wrote {len(summary.files)} files for {summary.departments} departments to {target} "
-        f"in {time.monotonic() - started:.1f} s: "
-        + ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
+        f"in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
     )
 
 
@@ -135,8 +134,13 @@ def _months_in_inbox() -> list[str]:
 @main.command()
 @click.option("--from", "first", default=None, callback=_month, help="First month [earliest in the inbox].")
 @click.option("--to", "last", default=None, callback=_month, help="Last month [latest in the inbox].")
-@click.option("--job", type=click.Choice(["full", "ingest", "scoring"]), default="full", show_default=True,
-              help="full: extract to bulletin; ingest: land and check only; scoring: dbt and bulletin only.")
+@click.option(
+    "--job",
+    type=click.Choice(["full", "ingest", "scoring"]),
+    default="full",
+    show_default=True,
+    help="full: extract to bulletin; ingest: land and check only; scoring: dbt and bulletin only.",
+)
 @click.option("--multiprocess", is_flag=True, help="Run steps in parallel processes.")
 def run(first: str | None, last: str | None, job: str, multiprocess: bool) -> None:
     """Materialize the Dagster graph for a range of months, through Dagster.
@@ -182,8 +186,10 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool) -> No
     if job != "ingest":
         month_list = _month_range(first, last)
         paths = [p for p in bulletin_paths(month_list) if p.exists()]
-        click.echo(f"bulletins: {s.bulletins} ({len(paths)} editions written, monthly and quarterly; "
-                   "each a folder with its department pages and XLSX)")
+        click.echo(
+            f"bulletins: {s.bulletins} ({len(paths)} editions written, monthly and quarterly; "
+            "each a folder with its department pages and XLSX)"
+        )
         if paths:
             click.echo(f"latest bulletin: {paths[-1]}")
 
@@ -251,7 +257,8 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
 
     from pipelines.checks import gate
     from pipelines.publish.config import Edition
-    from pipelines.publish.editions import PublicationRefused, approve as publish
+    from pipelines.publish.editions import PublicationRefused
+    from pipelines.publish.editions import approve as publish
     from pipelines.warehouse import read_warehouse
 
     s = settings()

@@ -1,8 +1,8 @@
 """The Dagster code location: every asset, check, job, schedule and sensor.
 
-    extract files ─▶ ingest/<source> (Parquet) ─▶ dbt staging ─▶ intermediate ─▶ marts
-    reference YAML ─▶ reference/reference_data ───────┘                            │
-                                       publishable (blocking check) ─▶ publish/bulletins
+extract files ─▶ ingest/<source> (Parquet) ─▶ dbt staging ─▶ intermediate ─▶ marts
+reference YAML ─▶ reference/reference_data ───────┘                            │
+                                   publishable (blocking check) ─▶ publish/bulletins
 """
 
 from __future__ import annotations

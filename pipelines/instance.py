@@ -73,7 +73,8 @@ def repair_schema_versions(dagster_home: Path) -> None:
         con = sqlite3.connect(path, timeout=60)
         try:
             has_table = con.execute(
-                "select 1 from sqlite_master where type = 'table' and name = 'alembic_version'").fetchone()
+                "select 1 from sqlite_master where type = 'table' and name = 'alembic_version'"
+            ).fetchone()
             versions = [row[0] for row in con.execute("select version_num from alembic_version")] if has_table else []
             if len(versions) < 2:
                 continue
@@ -82,7 +83,8 @@ def repair_schema_versions(dagster_home: Path) -> None:
                 raise BrokenInstance(
                     f"Dagster's run history in {path} records the unrelated schema versions "
                     f"{', '.join(sorted(versions))}, so govperf cannot tell which is true: move "
-                    f"{dagster_home} aside (its run history is then lost) and run govperf again.")
+                    f"{dagster_home} aside (its run history is then lost) and run govperf again."
+                )
             with con:
                 con.execute("delete from alembic_version where version_num != ?", (newest,))
         finally:
@@ -91,9 +93,9 @@ def repair_schema_versions(dagster_home: Path) -> None:
 
 def _newest_on_one_line(versions: list[str]) -> str | None:
     """The one revision of `versions` that descends from all the others, if any."""
+    import dagster._core.storage.runs.sqlite.sqlite_run_storage as run_storage_module
     from alembic.script import ScriptDirectory
     from dagster._core.storage.sql import get_alembic_config
-    import dagster._core.storage.runs.sqlite.sqlite_run_storage as run_storage_module
 
     script = ScriptDirectory.from_config(get_alembic_config(run_storage_module.__file__))
     for candidate in versions:
@@ -112,8 +114,12 @@ def _newest_on_one_line(versions: list[str]) -> str | None:
 def process_tags(pid: int | None = None) -> dict[str, str]:
     """Tags that identify the process executing a run (this one by default)."""
     pid = pid or os.getpid()
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid),
-            PID_START_TAG: str(process_start(pid)), BOOT_TAG: _boot_id()}
+    return {
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(pid),
+        PID_START_TAG: str(process_start(pid)),
+        BOOT_TAG: _boot_id(),
+    }
 
 
 def process_start(pid: int) -> int | None:
@@ -125,7 +131,7 @@ def process_start(pid: int) -> int | None:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # The command name (field 2) is in parentheses and may hold spaces or ')'.
-    fields_after_name = stat[stat.rindex(")") + 2:].split()
+    fields_after_name = stat[stat.rindex(")") + 2 :].split()
     return int(fields_after_name[19])
 
 
@@ -175,12 +181,15 @@ def _mark_dead_runs_failed(instance) -> list[str]:
 
     statuses = [dg.DagsterRunStatus[name] for name in UNFINISHED]
     marked = []
-    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=statuses, tags={HOST_TAG: socket.gethostname()})):
+    for record in instance.get_run_records(
+        filters=dg.RunsFilter(statuses=statuses, tags={HOST_TAG: socket.gethostname()})
+    ):
         run = record.dagster_run
         reason = death_of(run.tags)
         if reason is None or not _executed_by_its_launcher(instance, run):
             continue
         instance.report_run_failed(
-            run, reason, JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION))
+            run, reason, JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION)
+        )
         marked.append(run.run_id)
     return marked

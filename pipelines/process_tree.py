@@ -13,6 +13,7 @@ Each is identified by its PID and start time, so a reused PID is never signalled
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -69,16 +70,12 @@ def alive(process: Process) -> bool:
 
 
 def _signal_all(leader: int, known: set[Process], signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(leader, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
     for process in known:
         if alive(process):
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(process[0], signum)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 def run_whole(command: list[str], cwd: Path, grace: float = GRACE_SECONDS) -> int:
@@ -96,10 +93,8 @@ def run_whole(command: list[str], cwd: Path, grace: float = GRACE_SECONDS) -> in
         known: set[Process] = set()
         while child.poll() is None and not stops:
             known |= tree_of(child.pid)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=POLL_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
         asked = bool(stops)
         if not asked:  # the command exited by itself: the helpers it started go too
             stops.append(signal.SIGTERM)

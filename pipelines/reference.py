@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import pyarrow as pa
 import yaml
@@ -66,6 +66,7 @@ def _place(raw: object, loc: tuple) -> str:
 
 # ---------------------------------------------------------------- departments
 
+
 class Department(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
@@ -77,7 +78,7 @@ class Department(_Strict):
     aliases: list[str] = []
 
     @model_validator(mode="after")
-    def _dates_in_order(self) -> "Department":
+    def _dates_in_order(self) -> Department:
         if self.valid_to is not None and self.valid_to < self.valid_from:
             raise ValueError(f"{self.id}: valid_to {self.valid_to} is before valid_from {self.valid_from}")
         return self
@@ -87,7 +88,7 @@ class DepartmentRegistry(_Strict):
     departments: list[Department] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> "DepartmentRegistry":
+    def _references_resolve(self) -> DepartmentRegistry:
         ids = [d.id for d in self.departments]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
@@ -207,7 +208,7 @@ class IndicatorNode(_Strict):
     missing: MissingData | None = None
 
     @model_validator(mode="after")
-    def _method_has_parameters(self) -> "IndicatorNode":
+    def _method_has_parameters(self) -> IndicatorNode:
         if self.normalisation == "distance_to_target" and not self.target:
             raise ValueError(f"{self.indicator}: distance_to_target needs a non-zero target")
         if self.normalisation == "goalposts":
@@ -231,7 +232,7 @@ class AggregateNode(_Strict):
     # deciding up front keeps error messages about the one the analyst meant.
     children: list[
         Annotated[
-            Union[Annotated["AggregateNode", Tag("aggregate")], Annotated[IndicatorNode, Tag("indicator")]],
+            Annotated[AggregateNode, Tag("aggregate")] | Annotated[IndicatorNode, Tag("indicator")],
             Discriminator(_node_kind),
         ]
     ] = Field(min_length=1)
@@ -261,7 +262,7 @@ class CatalogueVersion(_Strict):
     tree: AggregateNode
 
     @model_validator(mode="after")
-    def _tree_is_consistent(self) -> "CatalogueVersion":
+    def _tree_is_consistent(self) -> CatalogueVersion:
         if self.tree.id != "composite":
             raise ValueError("the root of the tree must have id 'composite'")
         seen: set[str] = set()
@@ -285,7 +286,7 @@ class Catalogue(_Strict):
     versions: list[CatalogueVersion] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _versions_in_order(self) -> "Catalogue":
+    def _versions_in_order(self) -> Catalogue:
         starts = [v.effective_from for v in self.versions]
         if starts != sorted(set(starts)):
             raise ValueError("versions must be in order of effective_from, without two on one date")
@@ -320,7 +321,7 @@ def walk(node: AggregateNode, parent: str | None = None, level: int = 0):
 
 # ---------------------------------------------------------------- holidays
 
-DateOrRange = Union[dt.date, tuple[dt.date, dt.date]]
+DateOrRange = dt.date | tuple[dt.date, dt.date]
 
 
 class HolidayYear(_Strict):
@@ -346,6 +347,7 @@ class HolidayCalendar(_Strict):
 
 
 # ---------------------------------------------------------------- loading
+
 
 def load_departments(reference_dir: Path) -> DepartmentRegistry:
     return load_yaml_model(reference_dir / "departments.yaml", DepartmentRegistry)  # type: ignore[return-value]
@@ -424,8 +426,9 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "warn_red": warning.red,
                         "denominator": node.denominator,
                     }
-                    | _treatment_columns(node.outliers or version.treatment.outliers,
-                                         node.missing or version.treatment.missing)
+                    | _treatment_columns(
+                        node.outliers or version.treatment.outliers, node.missing or version.treatment.missing
+                    )
                 )
             else:
                 nodes.append(
@@ -454,7 +457,12 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
         for order, grade in enumerate(version.grades):
             grades.append(
                 common
-                | {"grade_order": order, "grade": grade.grade, "min_score": grade.min_score, "max_share": grade.max_share}
+                | {
+                    "grade_order": order,
+                    "grade": grade.grade,
+                    "min_score": grade.min_score,
+                    "max_share": grade.max_share,
+                }
             )
         settings_rows.append(
             common
@@ -510,7 +518,9 @@ def _robustness_draws(version: CatalogueVersion) -> list[dict]:
     rng = np.random.default_rng(config.seed)
     node_ids = [n.indicator if isinstance(n, IndicatorNode) else n.id for n, parent, _ in walk(version.tree) if parent]
     p = config.weight_perturbation
-    factors = rng.uniform(1 - p, 1 + p, size=(config.draws, len(node_ids))) if p else np.ones((config.draws, len(node_ids)))
+    factors = (
+        rng.uniform(1 - p, 1 + p, size=(config.draws, len(node_ids))) if p else np.ones((config.draws, len(node_ids)))
+    )
     norm_choice = rng.integers(len(config.normalisations), size=config.draws)
     agg_choice = rng.integers(len(config.aggregations), size=config.draws)
     rows = []
@@ -584,4 +594,3 @@ _VERSION_SCHEMA = pa.schema(
         ("change_red", pa.float64()),
     ]
 )
-

@@ -160,8 +160,11 @@ def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
             error = event.step_failure_data.error
             if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
                 continue  # the failed check itself is listed, with its reason
-            text = (event.step_failure_data.user_failure_data.description
-                    if event.step_failure_data.user_failure_data else None) or _error_chain(error)
+            text = (
+                event.step_failure_data.user_failure_data.description
+                if event.step_failure_data.user_failure_data
+                else None
+            ) or _error_chain(error)
             messages.append(f"{event.step_key}: {text.strip()}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data

@@ -22,8 +22,13 @@ from pipelines.settings import PROJECT_ROOT
 FIRST_MONTH, LAST_MONTH = "2025-07", "2025-09"
 MONTHS = ["2025-07", "2025-08", "2025-09"]
 MART_TABLES = [
-    "dim_department", "dim_indicator", "fct_indicator_values", "fct_department_scores",
-    "fct_rankings", "fct_warnings", "fct_data_quality",
+    "dim_department",
+    "dim_indicator",
+    "fct_indicator_values",
+    "fct_department_scores",
+    "fct_rankings",
+    "fct_warnings",
+    "fct_data_quality",
 ]
 
 

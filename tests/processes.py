@@ -11,7 +11,7 @@ def _fields(pid: int | str) -> list[str] | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, session, ... starttime at [19]
+    return stat[stat.rindex(")") + 2 :].split()  # state, ppid, pgrp, session, ... starttime at [19]
 
 
 def descendants(root: int) -> set[tuple[int, str]]:

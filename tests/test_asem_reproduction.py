@@ -30,8 +30,19 @@ pytestmark = pytest.mark.slow
 
 COINR = PROJECT_ROOT / "tests" / "data" / "real" / "coinr"
 EXAMPLES = PROJECT_ROOT / "examples" / "asem"
-AGGREGATES = ["Index", "Conn", "Sust", "Physical", "ConEcFin", "Political", "Instit", "P2P", "Environ", "Social",
-              "SusEcFin"]
+AGGREGATES = [
+    "Index",
+    "Conn",
+    "Sust",
+    "Physical",
+    "ConEcFin",
+    "Political",
+    "Instit",
+    "P2P",
+    "Environ",
+    "Social",
+    "SusEcFin",
+]
 # Stored scores are rounded to 4 decimals (PRODUCT.md), so a stored score agrees
 # with a published 2-decimal figure when it is within half a cent plus half a
 # unit of the 4th decimal.
@@ -111,7 +122,9 @@ def test_the_ranking_mart_ranks_the_index(asem_run: tuple[str, Path]) -> None:
     ours = marts(db, "select department_id, rank, composite_score, rank_p05, rank_p95 from marts.fct_rankings")
     ours = ours.set_index("department_id").loc[published("Results_AggregatesRank").index]
     assert (ours["rank"] == published("Results_AggregatesRank")["Index"]).all()
-    assert ((ours["composite_score"] - published("Results_AggregatesScore")["Index"]).abs() <= PUBLISHED_PRECISION).all()
+    assert (
+        (ours["composite_score"] - published("Results_AggregatesScore")["Index"]).abs() <= PUBLISHED_PRECISION
+    ).all()
     # the Monte Carlo band holds the published rank's neighbourhood and is ordered
     assert (ours["rank_p05"] <= ours["rank_p95"]).all()
 
@@ -134,8 +147,9 @@ def test_treatment_and_imputation_reproduce_the_treated_stage(asem_runs: dict[st
     treated = published("Data_Treated")
     denominated = published("Data_Denominated")
     indicators = [c for c in treated.columns if c not in ("UnitName", "Year") and not c.startswith("Group_")]
-    cells = marts(db, "select department_id, indicator_id, scored_value, is_imputed, is_treated "
-                      "from marts.fct_indicator_values")
+    cells = marts(
+        db, "select department_id, indicator_id, scored_value, is_imputed, is_treated from marts.fct_indicator_values"
+    )
     values = cells.pivot(index="department_id", columns="indicator_id", values="scored_value").loc[treated.index]
     # ASEM_iData (the raw file) carries the inputs to about 8 significant digits
     relative = ((values[indicators] - treated[indicators]).abs() / treated[indicators].abs().clip(lower=1e-12)).max()
@@ -145,10 +159,11 @@ def test_treatment_and_imputation_reproduce_the_treated_stage(asem_runs: dict[st
     assert (imputed[indicators] == denominated[indicators].isna()).all().all()
 
     changed_by_treatment = {
-        i for i in indicators
-        if ((treated[i] - denominated[i]).abs() > 1e-9 * denominated[i].abs().clip(lower=1)).any()
+        i for i in indicators if ((treated[i] - denominated[i]).abs() > 1e-9 * denominated[i].abs().clip(lower=1)).any()
     }
-    record = marts(db, "select indicator_id, times_capped_low + times_capped_high as times, rule "
-                       "from marts.fct_indicator_treatment")
+    record = marts(
+        db,
+        "select indicator_id, times_capped_low + times_capped_high as times, rule from marts.fct_indicator_treatment",
+    )
     assert set(record.loc[record["times"] > 0, "indicator_id"]) == changed_by_treatment
     assert record["rule"].notna().all()

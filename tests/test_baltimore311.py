@@ -42,8 +42,13 @@ def govperf(config: Path, home: Path, *args: str) -> Path:
     }
     for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE"):
         env.pop(derived, None)
-    done = subprocess.run([str(Path(sys.executable).parent / "govperf"), "run", *args],
-                          env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "govperf"), "run", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return home
 
@@ -74,8 +79,11 @@ def cases(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_every_row_is_read_and_accepted(warehouse: Path) -> None:
-    quality = marts(warehouse, "select distinct file_name, rows_read, rows_accepted, rows_quarantined "
-                               "from marts.fct_data_quality where file_name is not null")
+    quality = marts(
+        warehouse,
+        "select distinct file_name, rows_read, rows_accepted, rows_quarantined "
+        "from marts.fct_data_quality where file_name is not null",
+    )
     assert quality[["rows_read", "rows_accepted", "rows_quarantined"]].values.tolist() == [[10_000, 10_000, 0]]
 
 
@@ -93,10 +101,13 @@ def test_median_days_to_close_per_agency_and_month(raw: pd.DataFrame, warehouse:
     closed["period"] = closed["CloseDate"].dt.to_period("M").dt.to_timestamp()
     expected = closed.groupby(["Agency", "period"])["days"].median()
 
-    ours = marts(warehouse, """
+    ours = marts(
+        warehouse,
+        """
         select d.department_name as agency, v.period, v.raw_value, v.n_obs
         from marts.fct_indicator_values v join marts.dim_department d using (department_id)
-        where v.indicator_id = 'median_days_to_close' and v.period_type = 'month' and v.raw_value is not null""")
+        where v.indicator_id = 'median_days_to_close' and v.period_type = 'month' and v.raw_value is not null""",
+    )
     ours["period"] = pd.to_datetime(ours["period"])
     ours = ours.set_index(["agency", "period"])["raw_value"]
     assert len(expected) > 300
@@ -111,8 +122,11 @@ def test_on_time_rate_per_agency_and_month(raw: pd.DataFrame, warehouse: Path) -
     for month in months:
         start, end = month.to_timestamp(), (month + 1).to_timestamp()
         closed_in_month = requests[(requests["CloseDate"] >= start) & (requests["CloseDate"] < end)]
-        open_and_late = requests[(requests["CreatedDate"] < end) & (requests["DueDate"] < end)
-                                 & (requests["CloseDate"].isna() | (requests["CloseDate"] >= end))]
+        open_and_late = requests[
+            (requests["CreatedDate"] < end)
+            & (requests["DueDate"] < end)
+            & (requests["CloseDate"].isna() | (requests["CloseDate"] >= end))
+        ]
         for agency in set(closed_in_month["Agency"]) | set(open_and_late["Agency"]):
             mine = closed_in_month[closed_in_month["Agency"] == agency]
             late_open = (open_and_late["Agency"] == agency).sum()
@@ -120,10 +134,13 @@ def test_on_time_rate_per_agency_and_month(raw: pd.DataFrame, warehouse: Path) -
             rows.append((agency, start, 100.0 * (mine["CloseDate"] <= mine["DueDate"]).sum() / judged, judged))
     expected = pd.DataFrame(rows, columns=["agency", "period", "rate", "judged"]).set_index(["agency", "period"])
 
-    ours = marts(warehouse, """
+    ours = marts(
+        warehouse,
+        """
         select d.department_name as agency, v.period, v.raw_value, v.n_obs
         from marts.fct_indicator_values v join marts.dim_department d using (department_id)
-        where v.indicator_id = 'on_time_rate' and v.period_type = 'month' and v.raw_value is not null""")
+        where v.indicator_id = 'on_time_rate' and v.period_type = 'month' and v.raw_value is not null""",
+    )
     ours["period"] = pd.to_datetime(ours["period"])
     ours = ours.set_index(["agency", "period"])
     assert len(expected) > 300
@@ -133,8 +150,10 @@ def test_on_time_rate_per_agency_and_month(raw: pd.DataFrame, warehouse: Path) -
 
 
 def test_every_agency_month_is_ranked(warehouse: Path) -> None:
-    ranked = marts(warehouse, "select count(*) as n, count(distinct period) as months from marts.fct_rankings "
-                              "where period_type = 'month'")
+    ranked = marts(
+        warehouse,
+        "select count(*) as n, count(distinct period) as months from marts.fct_rankings where period_type = 'month'",
+    )
     assert ranked["months"][0] >= 60 and ranked["n"][0] > 300
 
 

@@ -49,10 +49,17 @@ REPO = Path(__file__).resolve().parents[1]
 ARTEFACTS = Path(os.environ.get("GOVPERF_TEST_ARTIFACTS") or REPO / "test-artifacts" / "browser")
 CHROMIUM = os.environ.get("GOVPERF_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 # Without the background-networking flags chromium phones home on start.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
-MONTH = LAST_MONTH                                   # the edition published and printed
+MONTH = LAST_MONTH  # the edition published and printed
 PERIOD = dt.date.fromisoformat(f"{MONTH}-01")
 TITLE = f"{PERIOD.year}年{PERIOD.month}月政府部门绩效通报"
 QUARTER = "2025-Q3"
@@ -65,6 +72,7 @@ LINES = "g.mark-line.role-mark > path"
 
 
 # ------------------------------------------------------------------ fixtures
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
@@ -81,8 +89,12 @@ def run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
         assert result.success, failure_messages(result)
         approved = CliRunner().invoke(main, ["approve", "--period", MONTH, "--by", "张三", "--at", "2025-10-09 10:30"])
         assert approved.exit_code == 0, approved.output
-        yield {"home": home, "duckdb": settings().duckdb_path, "bulletins": settings().bulletins,
-               "published": settings().published}
+        yield {
+            "home": home,
+            "duckdb": settings().duckdb_path,
+            "bulletins": settings().bulletins,
+            "published": settings().published,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +125,7 @@ def marts(run):
     """What the warehouse says about the periods shown, read-only."""
     con = duckdb.connect(str(run["duckdb"]), read_only=True)
     try:
+
         def ranking(period_type: str, first: dt.date, last: dt.date) -> list[tuple[str, int, str]]:
             return con.execute(
                 """
@@ -150,6 +163,7 @@ def pages(run, marts) -> dict[str, Path]:
 
 # ------------------------------------------------------------------ helpers
 
+
 @dataclass
 class Visit:
     """A page opened in its own context, with everything it asked for and complained about."""
@@ -174,8 +188,9 @@ def visit(browser: Browser, path: Path) -> Visit:
     seen = Visit(page)
     page.on("request", lambda request: seen.requests.append(request.url))
     page.on("websocket", lambda socket: seen.requests.append(socket.url))
-    page.on("console", lambda message: seen.errors.append(f"console: {message.text}")
-            if message.type == "error" else None)
+    page.on(
+        "console", lambda message: seen.errors.append(f"console: {message.text}") if message.type == "error" else None
+    )
     page.on("pageerror", lambda error: seen.errors.append(f"pageerror: {error}"))
     page.goto(path.as_uri(), wait_until="load")
     return seen
@@ -227,14 +242,16 @@ def assert_drawn_in_cjk(page: Page, selector: str) -> None:
     text = page.inner_text(selector)
     assert re.search(r"[\u4e00-\u9fff]", text), f"{selector} has no Chinese text: {text!r}"
     fonts = platform_fonts(page, selector)
-    assert fonts and all(CJK_FAMILY.match(family) for family in fonts), \
+    assert fonts and all(CJK_FAMILY.match(family) for family in fonts), (
         f"{selector} ({text!r}) drawn with {fonts}, not a Noto CJK font"
+    )
 
 
 def table_rows(page: Page, table_id: str) -> list[str]:
     """The department ids of a table's body rows, in order."""
     return page.eval_on_selector_all(
-        f"table#{table_id} tbody tr[data-department-id]", "rows => rows.map(r => r.dataset.departmentId)")
+        f"table#{table_id} tbody tr[data-department-id]", "rows => rows.map(r => r.dataset.departmentId)"
+    )
 
 
 def file_of(url: str) -> Path:
@@ -253,8 +270,9 @@ def pdf_has(text: str, needle: str) -> bool:
     """needle in text, an ideograph also matching a CJK Radicals Supplement
     character (⻔ for 门), which the PDF's ToUnicode map may give instead and
     NFKC leaves as it is."""
-    pattern = "".join(f"(?:{re.escape(c)}|[\u2e80-\u2eff])" if "\u4e00" <= c <= "\u9fff" else re.escape(c)
-                      for c in needle)
+    pattern = "".join(
+        f"(?:{re.escape(c)}|[\u2e80-\u2eff])" if "\u4e00" <= c <= "\u9fff" else re.escape(c) for c in needle
+    )
     return re.search(pattern, text) is not None
 
 
@@ -263,8 +281,11 @@ EDITIONS = {"monthly-draft": "month", "monthly-published": "month", "quarterly-d
 
 # ------------------------------------------------------------------ tests
 
-@pytest.mark.parametrize("kind", ["index", "monthly-draft", "monthly-published", "department-draft",
-                                  "department-published", "quarterly-draft"])
+
+@pytest.mark.parametrize(
+    "kind",
+    ["index", "monthly-draft", "monthly-published", "department-draft", "department-published", "quarterly-draft"],
+)
 def test_page_opens_offline_without_errors_in_a_cjk_font(kind, pages, opened):
     seen = opened(pages[kind])
     seen.page.wait_for_load_state("networkidle")
@@ -275,15 +296,19 @@ def test_page_opens_offline_without_errors_in_a_cjk_font(kind, pages, opened):
     elif kind != "index":
         assert seen.page.title() == seen.page.inner_text("h1").strip()
     # A cell with Chinese text in it, besides the heading.
-    first_link = "table#editions tbody tr td:nth-child(3)" if kind == "index" else (
-        "table#scorecard tbody tr" if kind.startswith("department") else "table#ranking-composite tbody tr a")
+    first_link = (
+        "table#editions tbody tr td:nth-child(3)"
+        if kind == "index"
+        else ("table#scorecard tbody tr" if kind.startswith("department") else "table#ranking-composite tbody tr a")
+    )
     if seen.page.locator(first_link).count():
         assert_drawn_in_cjk(seen.page, first_link)
     screenshot(seen.page, kind)
 
 
-@pytest.mark.parametrize("kind", ["monthly-draft", "monthly-published", "department-draft",
-                                  "department-published", "quarterly-draft"])
+@pytest.mark.parametrize(
+    "kind", ["monthly-draft", "monthly-published", "department-draft", "department-published", "quarterly-draft"]
+)
 def test_drafts_carry_the_draft_mark_and_published_pages_do_not(kind, pages, opened):
     seen = opened(pages[kind])
     text = seen.page.inner_text("body")
@@ -299,7 +324,9 @@ def test_the_archive_index_links_to_each_published_edition(run, pages, opened):
     manifests = sorted(run["published"].glob("*/*/r*/manifest.json"))
     rows = seen.page.locator("table#editions tbody tr")
     assert rows.count() == len(manifests) == 1
-    hrefs = seen.page.eval_on_selector_all("table#editions tbody tr a", "links => links.map(a => a.getAttribute('href'))")
+    hrefs = seen.page.eval_on_selector_all(
+        "table#editions tbody tr a", "links => links.map(a => a.getAttribute('href'))"
+    )
     assert hrefs and all(not re.match(r"^[a-z]+:|^/", href) for href in hrefs), f"not relative: {hrefs}"
     for href in hrefs:
         assert (pages["index"].parent / href).is_file(), href
@@ -338,7 +365,8 @@ def test_ranking_rows_link_to_their_department_pages(kind, pages, marts, opened)
              const a = r.querySelector('a.department-link');
              return {id: r.id, department: r.dataset.departmentId,
                      name: a && a.textContent.trim(), href: a && a.href};
-           })""")
+           })""",
+    )
     assert rows
     for row in rows:
         department = row["department"]
@@ -353,8 +381,9 @@ def test_ranking_rows_link_to_their_department_pages(kind, pages, marts, opened)
 def test_each_chart_has_one_mark_per_department_it_plots(kind, pages, opened):
     seen = opened(pages[kind])
     page = seen.page
-    assert page.locator('figure.chart[data-chart="rank-bands"][data-plots="ranking-composite"]').count() == 1, \
+    assert page.locator('figure.chart[data-chart="rank-bands"][data-plots="ranking-composite"]').count() == 1, (
         "no rank-band chart of the ranking"
+    )
     charts = page.locator("figure.chart")
     for i in range(charts.count()):
         chart = charts.nth(i)
@@ -377,7 +406,9 @@ def test_a_department_page_has_its_scorecard_and_one_trend_line_per_series(kind,
     seen = opened(pages[kind])
     page = seen.page
     assert name in page.inner_text("h1")
-    series = page.eval_on_selector_all("table#scorecard tbody tr[data-series]", "rows => rows.map(r => r.dataset.series)")
+    series = page.eval_on_selector_all(
+        "table#scorecard tbody tr[data-series]", "rows => rows.map(r => r.dataset.series)"
+    )
     assert len(series) >= 2 and len(set(series)) == len(series), f"scorecard series: {series}"
     trend = page.locator('figure.chart[data-chart="trend"]')
     assert trend.count() == 1
@@ -429,9 +460,11 @@ def test_an_edition_prints_to_pdf_with_its_title_and_top_department(printed, mar
     assert top and all(pdf_has(text, name) for name in top), f"top department(s) {top} not in the PDF"
 
 
-@pytest.mark.xfail(reason="chromium's PDF text layer maps Noto CJK glyphs shared with radicals to the radical "
-                          "(月 → U+2F49 ⽉, 门 → U+2ED4 ⻔): copying or searching the PDF gives the wrong characters",
-                   strict=False)
+@pytest.mark.xfail(
+    reason="chromium's PDF text layer maps Noto CJK glyphs shared with radicals to the radical "
+    "(月 → U+2F49 ⽉, 门 → U+2ED4 ⻔): copying or searching the PDF gives the wrong characters",
+    strict=False,
+)
 def test_the_pdf_text_layer_has_the_ideographs_not_radicals(printed):
     text = "".join(page.extract_text() or "" for page in printed.pages)
     radicals = sorted(set(re.findall(r"[\u2e80-\u2fdf]", text)))
@@ -446,11 +479,15 @@ def test_the_font_check_fails_without_cjk_fonts(playwright, chromium_path, pages
     if not dejavu.is_dir():
         pytest.skip("fonts-dejavu-core is not installed")
     config = tmp_path / "fonts.conf"
-    config.write_text(f"""<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">
-<fontconfig><dir>{dejavu}</dir><cachedir>{tmp_path / 'fc-cache'}</cachedir></fontconfig>
-""", encoding="utf-8")
-    no_cjk = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS,
-                                        env={**os.environ, "FONTCONFIG_FILE": str(config)})
+    config.write_text(
+        f"""<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig><dir>{dejavu}</dir><cachedir>{tmp_path / "fc-cache"}</cachedir></fontconfig>
+""",
+        encoding="utf-8",
+    )
+    no_cjk = playwright.chromium.launch(
+        executable_path=chromium_path, args=CHROMIUM_ARGS, env={**os.environ, "FONTCONFIG_FILE": str(config)}
+    )
     try:
         seen = visit(no_cjk, pages["monthly-draft"])
         with pytest.raises(AssertionError, match="not a Noto CJK font"):

@@ -21,15 +21,17 @@ from tests.test_bulletin_render import FEBRUARY, MARCH, _build_marts, _parse
 JANUARY = dt.date(2024, 1, 1)
 QUARTER = Edition.parse("2024-Q1")
 
-CONFIG = BulletinConfig.model_validate({
-    "title": "政府部门绩效通报",
-    "issuer": "测试市绩效办",
-    "baseline": {"month": "2024-01", "quarter": "2023-Q4"},
-    "headline": ["I1", "I2"],
-    "citizen_voice": {"indicators": ["I1"], "themes": 5, "lowest": 2},
-    "movers": 2,
-    "trend_months": 3,
-})
+CONFIG = BulletinConfig.model_validate(
+    {
+        "title": "政府部门绩效通报",
+        "issuer": "测试市绩效办",
+        "baseline": {"month": "2024-01", "quarter": "2023-Q4"},
+        "headline": ["I1", "I2"],
+        "citizen_voice": {"indicators": ["I1"], "themes": 5, "lowest": 2},
+        "movers": 2,
+        "trend_months": 3,
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,11 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [(MARCH, "D01", 90.0, 30), (MARCH, "D02", 80.0, 10), (FEBRUARY, "D01", 85.0, 20), (JANUARY, "D01", 70.0, 5)],
     )
     # A survey figure from too few respondents: the mart flags it; the page must not show it.
-    con.execute("update marts.fct_indicator_values set raw_value = 77.77, meets_min_obs = false, "
-                "missing_reason = '样本不足' where period = ? and department_id = 'D03' and indicator_id = 'I2'", [MARCH])
+    con.execute(
+        "update marts.fct_indicator_values set raw_value = 77.77, meets_min_obs = false, "
+        "missing_reason = '样本不足' where period = ? and department_id = 'D03' and indicator_id = 'I2'",
+        [MARCH],
+    )
     con.execute("""
         create table marts.fct_adjustments(period date, period_type varchar, department_id varchar, kind varchar,
             points double, reason varchar, evidence_ref varchar, file_hash varchar, source_line bigint);
@@ -57,31 +62,49 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         create table marts.fct_leader_reviews(period date, period_type varchar, department_id varchar,
             score double, remarks varchar, file_hash varchar, source_line bigint);
     """)
-    con.executemany("insert into marts.fct_adjustments values (?, 'month', ?, ?, ?, ?, ?, 'h', 1)", [
-        (MARCH, "D04", "bonus", 2.0, "获国务院督查激励", "国办发〔2024〕1号"),
-        (MARCH, "D05", "veto", None, "发生重大安全生产责任事故", "安委〔2024〕3号"),
-    ])
-    con.executemany("insert into marts.fct_complaint_themes values (?, 'month', ?, ?, ?, ?, 8, ?, ?)", [
-        (MARCH, "city", None, "排队", 5, 62.5, 1), (MARCH, "city", None, "窗口", 4, 50.0, 2),
-        (MARCH, "city", None, "材料", 1, 12.5, 3), (MARCH, "department", "D01", "排队", 3, 75.0, 1),
-        (FEBRUARY, "city", None, "系统", 2, 25.0, 1),
-    ])
-    con.execute("insert into marts.fct_leader_reviews values (?, 'quarter', 'D02', 88, ?, 'h', 2)",
-                [JANUARY, "预算管理规范，<b>请</b>继续保持。"])
+    con.executemany(
+        "insert into marts.fct_adjustments values (?, 'month', ?, ?, ?, ?, ?, 'h', 1)",
+        [
+            (MARCH, "D04", "bonus", 2.0, "获国务院督查激励", "国办发〔2024〕1号"),
+            (MARCH, "D05", "veto", None, "发生重大安全生产责任事故", "安委〔2024〕3号"),
+        ],
+    )
+    con.executemany(
+        "insert into marts.fct_complaint_themes values (?, 'month', ?, ?, ?, ?, 8, ?, ?)",
+        [
+            (MARCH, "city", None, "排队", 5, 62.5, 1),
+            (MARCH, "city", None, "窗口", 4, 50.0, 2),
+            (MARCH, "city", None, "材料", 1, 12.5, 3),
+            (MARCH, "department", "D01", "排队", 3, 75.0, 1),
+            (FEBRUARY, "city", None, "系统", 2, 25.0, 1),
+        ],
+    )
+    con.execute(
+        "insert into marts.fct_leader_reviews values (?, 'quarter', 'D02', 88, ?, 'h', 2)",
+        [JANUARY, "预算管理规范，<b>请</b>继续保持。"],
+    )
     # The first quarter, scored from pooled data: three departments.
     con.executemany(
         "insert into marts.fct_rankings (period, period_type, department_id, composite_score, rank, peer_group_rank, "
         "rank_change, rank_p05, rank_p95, grade, peer_group, bonus_points) values (?, 'quarter', ?, ?, ?, 1, null, ?, ?, "
         "'良好', ?, 0)",
-        [(JANUARY, "D02", 89.0, 1, 1, 2, "综合管理类"), (JANUARY, "D04", 86.0, 2, 1, 3, "社会服务类"),
-         (JANUARY, "D01", 80.0, 3, 2, 3, "综合管理类")],
+        [
+            (JANUARY, "D02", 89.0, 1, 1, 2, "综合管理类"),
+            (JANUARY, "D04", 86.0, 2, 1, 3, "社会服务类"),
+            (JANUARY, "D01", 80.0, 3, 2, 3, "综合管理类"),
+        ],
     )
     # The composite before 加减分 (fct_department_scores) differs from the ranking's: pages show the ranking's.
-    con.execute("update marts.fct_department_scores set score = 85 where period = ? and department_id = 'D02' "
-                "and dimension = 'composite'", [FEBRUARY])
+    con.execute(
+        "update marts.fct_department_scores set score = 85 where period = ? and department_id = 'D02' "
+        "and dimension = 'composite'",
+        [FEBRUARY],
+    )
     # Bands for March, and a department name that tries to inject markup into the chart.
     con.execute("update marts.fct_rankings set rank_p05 = rank, rank_p95 = rank + 1 where period = ?", [MARCH])
-    con.execute("update marts.dim_department set department_name = '市<script>x</script>局' where department_id = 'D03'")
+    con.execute(
+        "update marts.dim_department set department_name = '市<script>x</script>局' where department_id = 'D03'"
+    )
     con.close()
     return path
 
@@ -106,7 +129,13 @@ def test_headline_against_target_last_period_and_baseline(rendered: Path) -> Non
     rows = _parse(_read(rendered / "bulletin_2024-03.html")).tables["headline-figures"]
     # value, target, vs target, previous, vs previous, baseline, vs baseline
     assert rows[0] == [
-        "87.50%", "95.00%", "▼ 下降 7.9%（退步）", "85.00%", "▲ 上升 2.9%（改善）", "70.00%", "▲ 上升 25.0%（改善）",
+        "87.50%",
+        "95.00%",
+        "▼ 下降 7.9%（退步）",
+        "85.00%",
+        "▲ 上升 2.9%（改善）",
+        "70.00%",
+        "▲ 上升 25.0%（改善）",
     ]
 
 
@@ -121,10 +150,16 @@ def test_adjustments_are_listed_with_their_reasons(rendered: Path) -> None:
 def test_complaint_themes_city_wide(rendered: Path) -> None:
     html = _read(rendered / "bulletin_2024-03.html")
     assert _parse(html).tables["complaint-themes"] == [
-        ["排队", "5", "62.5%"], ["窗口", "4", "50.0%"], ["材料", "1", "12.5%"]]
+        ["排队", "5", "62.5%"],
+        ["窗口", "4", "50.0%"],
+        ["材料", "1", "12.5%"],
+    ]
     assert "本期投诉类留言 8 条" in html
     bars = re.search(r'data-chart="themes">(.*?)</figure>', html, re.S)[1]
-    assert sum(g.count("<path") for g in re.findall(r'<g class="mark-rect role-mark[^"]*"[^>]*>(.*?)</g>', bars, re.S)) == 3
+    assert (
+        sum(g.count("<path") for g in re.findall(r'<g class="mark-rect role-mark[^"]*"[^>]*>(.*?)</g>', bars, re.S))
+        == 3
+    )
 
 
 def test_movers(rendered: Path) -> None:
@@ -146,8 +181,9 @@ def test_leader_remarks_on_the_department_page_are_escaped(rendered: Path) -> No
 
 def test_rank_band_chart_has_one_point_and_one_rule_per_ranked_department(rendered: Path) -> None:
     html = _read(rendered / "bulletin_2024-03.html")
-    figure = re.search(r'<figure class="chart" data-chart="rank-bands" data-plots="ranking-composite">(.*?)</figure>',
-                       html, re.S)[1]
+    figure = re.search(
+        r'<figure class="chart" data-chart="rank-bands" data-plots="ranking-composite">(.*?)</figure>', html, re.S
+    )[1]
     points = re.findall(r'<g class="mark-symbol role-mark[^"]*"[^>]*>(.*?)</g>', figure, re.S)
     rules = re.findall(r'<g class="mark-rule role-mark[^"]*"[^>]*>(.*?)</g>', figure, re.S)
     assert sum(g.count("<path") for g in points) == 6 and sum(g.count("<line") for g in rules) == 6
@@ -170,7 +206,10 @@ def test_quarterly_edition(rendered: Path) -> None:
     rows = _parse(html).tables["ranking-composite"]
     assert [row[1] for row in rows] == ["市财政局", "市民政局", "市发展和改革委员会"]
     assert sorted(p.name for p in (rendered / "bulletin_2024-Q1_departments").iterdir()) == [
-        "D01.html", "D02.html", "D04.html"]
+        "D01.html",
+        "D02.html",
+        "D04.html",
+    ]
     # Trend of a quarter's department: the monthly scores up to the quarter's last month.
     page = _read(rendered / "bulletin_2024-Q1_departments" / "D02.html")
     assert 'data-chart="trend"' in page and "2024-01 至 2024-03" in page
@@ -220,7 +259,8 @@ def test_config_indicators_must_be_in_the_catalogue(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="headline: not in catalogue.yaml: on_time_ratio"):
         load_bulletin_config(tmp_path, check_catalogue=True)
     text = text.replace("  - on_time_ratio\n", "  - on_time_rate\n").replace(
-        "lowest_by: good_review_rate", "lowest_by: good_reviews")
+        "lowest_by: good_review_rate", "lowest_by: good_reviews"
+    )
     (tmp_path / "bulletin.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="citizen_voice › lowest_by: not in catalogue.yaml: good_reviews"):
         load_bulletin_config(tmp_path, check_catalogue=True)
@@ -232,15 +272,22 @@ def test_the_departments_worst_on_the_configured_indicator_are_named(warehouse: 
     copy = tmp_path / "govperf.duckdb"
     shutil.copy(warehouse, copy)
     con = duckdb.connect(str(copy))
-    con.executemany("update marts.fct_indicator_values set raw_value = ? where period = ? and department_id = ? "
-                    "and indicator_id = 'I2'", [(3.0, MARCH, "D01"), (7.0, MARCH, "D02"), (5.0, MARCH, "D04")])
-    con.execute("update marts.fct_indicator_values set raw_value = 99 where period = ? and department_id = 'D03' "
-                "and indicator_id = 'I2'", [MARCH])  # below the minimum sample (see the fixture)
+    con.executemany(
+        "update marts.fct_indicator_values set raw_value = ? where period = ? and department_id = ? "
+        "and indicator_id = 'I2'",
+        [(3.0, MARCH, "D01"), (7.0, MARCH, "D02"), (5.0, MARCH, "D04")],
+    )
+    con.execute(
+        "update marts.fct_indicator_values set raw_value = 99 where period = ? and department_id = 'D03' "
+        "and indicator_id = 'I2'",
+        [MARCH],
+    )  # below the minimum sample (see the fixture)
     texts = {}
     try:
         for lowest_by in ("I1", "I2", None):
-            config = CONFIG.model_copy(update={"citizen_voice": CONFIG.citizen_voice.model_copy(
-                update={"lowest_by": lowest_by})})
+            config = CONFIG.model_copy(
+                update={"citizen_voice": CONFIG.citizen_voice.model_copy(update={"lowest_by": lowest_by})}
+            )
             html = _read(render_edition(con, Edition.month(MARCH), tmp_path / str(lowest_by), config=config))
             found = re.search(r'<p id="worst-departments">(.*?)</p>', html, re.S)
             texts[lowest_by] = re.sub(r"<[^>]+>", "", found[1]) if found else None
@@ -307,7 +354,7 @@ def test_running_header_is_plain_text(warehouse: Path, tmp_path: Path) -> None:
         con.close()
     header = re.search(r"@top-left \{ content: (.*?); \}", html)[1]
     assert header == '"2024年3月A&B \\22 通报\\22  \\3c /style\\3e "'
-    assert "</style>\"" not in html
+    assert '</style>"' not in html
 
 
 def test_a_failed_approval_leaves_nothing_behind(warehouse: Path, tmp_path: Path, monkeypatch) -> None:

@@ -32,8 +32,11 @@ def govperf(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess
 def home_env(tmp_path: Path, **paths: Path) -> dict[str, str]:
     """An environment pointing govperf at folders under tmp_path (all empty by default)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVPERF_", "DAGSTER_"))}
-    defaults = {"GOVPERF_HOME": tmp_path / "home", "GOVPERF_INBOX": tmp_path / "inbox",
-                "GOVPERF_CACHE": tmp_path / "cache"}
+    defaults = {
+        "GOVPERF_HOME": tmp_path / "home",
+        "GOVPERF_INBOX": tmp_path / "inbox",
+        "GOVPERF_CACHE": tmp_path / "cache",
+    }
     for name, path in (defaults | paths).items():
         env[name] = str(path)
     (tmp_path / "inbox").mkdir(exist_ok=True)
@@ -50,12 +53,17 @@ def one_sentence(result: subprocess.CompletedProcess) -> str:
 
 def tiny_city(inbox: Path) -> None:
     generate_city(
-        inbox, departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
-        seed=11, first_month="2025-07", last_month="2025-08", transactions=2000,
+        inbox,
+        departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
+        seed=11,
+        first_month="2025-07",
+        last_month="2025-08",
+        transactions=2000,
     )
 
 
 # ------------------------------------------------------------------ printable
+
 
 def test_printable_escapes_every_control_character_and_keeps_other_text():
     from pipelines.text import printable
@@ -68,6 +76,7 @@ def test_printable_escapes_every_control_character_and_keeps_other_text():
 
 
 # ------------------------------------------------------------------ empty and bad homes
+
 
 @pytest.mark.slow
 def test_every_command_answers_an_empty_home_in_one_sentence(tmp_path: Path):
@@ -85,8 +94,18 @@ def test_every_command_answers_an_empty_home_in_one_sentence(tmp_path: Path):
     assert check.returncode == 0, check.stderr
     assert "Traceback" not in check.stderr and check.stdout.startswith("ok:")
 
-    sample = govperf("sample", "--out", str(tmp_path / "generated"), "--first-month", "2025-07",
-                     "--last-month", "2025-07", "--transactions", "200", env=env)
+    sample = govperf(
+        "sample",
+        "--out",
+        str(tmp_path / "generated"),
+        "--first-month",
+        "2025-07",
+        "--last-month",
+        "2025-07",
+        "--transactions",
+        "200",
+        env=env,
+    )
     assert sample.returncode == 0, sample.stderr
     assert "Traceback" not in sample.stderr and sample.stdout.startswith("wrote ")
 
@@ -132,6 +151,7 @@ def test_every_command_answers_a_home_in_a_bad_state_in_one_sentence(tmp_path: P
 
 # ------------------------------------------------------------------ check-config against the inbox
 
+
 def test_check_config_names_the_inbox_file_and_the_mapped_header_or_sheet_it_lacks(tmp_path: Path):
     tiny_city(tmp_path / "inbox")
     config = tmp_path / "config"
@@ -150,12 +170,17 @@ def test_check_config_names_the_inbox_file_and_the_mapped_header_or_sheet_it_lac
     for month in ("202507", "202508"):
         assert re.search(
             rf"mapping 'service_transactions', file service_transactions/好差评明细_{month}\.csv: .*"
-            r"missing columns: 满意度等级", result.stderr), result.stderr
-        assert re.search(rf"file budget/预算执行_{month}\.xlsx: .*no sheet named '执行情况表'", result.stderr), result.stderr
+            r"missing columns: 满意度等级",
+            result.stderr,
+        ), result.stderr
+        assert re.search(rf"file budget/预算执行_{month}\.xlsx: .*no sheet named '执行情况表'", result.stderr), (
+            result.stderr
+        )
     assert "4 of 12 inbox file(s)" in result.stderr
 
 
 # ------------------------------------------------------------------ a failed check, a hostile name
+
 
 @pytest.fixture(scope="module")
 def failed_ingest(tmp_path_factory: pytest.TempPathFactory) -> dict:

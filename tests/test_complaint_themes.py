@@ -50,8 +50,13 @@ def test_the_keyword_configuration_is_validated(tmp_path):
     load_config()  # the project's own file is valid
     good = {"top_k": 4, "allow_pos": ["n", "v"], "stopwords": ["问题"]}
     KeywordConfig.model_validate(good)
-    for bad in ({**good, "allow_pos": ["n", "nr"]}, {**good, "stopwords": ["问题", "问题"]},
-                {**good, "top_k": 0}, {**good, "stopwords": [" 问题"]}, {**good, "extra": 1}):
+    for bad in (
+        {**good, "allow_pos": ["n", "nr"]},
+        {**good, "stopwords": ["问题", "问题"]},
+        {**good, "top_k": 0},
+        {**good, "stopwords": [" 问题"]},
+        {**good, "extra": 1},
+    ):
         with pytest.raises(ValueError):
             KeywordConfig.model_validate(bad)
     path = tmp_path / "keywords.yaml"
@@ -67,10 +72,25 @@ DEPT_1, DEPT_2 = "D001", "D002"
 PLANTED = [
     ("KW1", DEPT_1, "2025-07-07 09:00:00", "2025-07-08 10:00:00", "非常不满意", "排队两个小时，窗口只开了一个", ""),
     ("KW2", DEPT_1, "2025-07-07 09:10:00", "2025-07-08 10:00:00", "不满意", "窗口排队的人太多，等了很久", ""),
-    ("KW3", DEPT_1, "2025-07-07 09:20:00", "2025-07-08 10:00:00", "非常不满意", f"办事员{NAME}态度恶劣，排队也没人管", ""),
+    (
+        "KW3",
+        DEPT_1,
+        "2025-07-07 09:20:00",
+        "2025-07-08 10:00:00",
+        "非常不满意",
+        f"办事员{NAME}态度恶劣，排队也没人管",
+        "",
+    ),
     ("KW4", DEPT_1, "2025-07-07 09:30:00", "2025-07-08 10:00:00", "满意", "排队很快，窗口服务好", ""),  # good review
-    ("KW5", DEPT_1, "2025-07-07 09:40:00", "2025-07-08 10:00:00", "不满意",
-     "<script>alert(1)</script>网上申报系统无法提交", ""),
+    (
+        "KW5",
+        DEPT_1,
+        "2025-07-07 09:40:00",
+        "2025-07-08 10:00:00",
+        "不满意",
+        "<script>alert(1)</script>网上申报系统无法提交",
+        "",
+    ),
     ("KW6", DEPT_2, "2025-07-07 09:00:00", "2025-07-08 10:00:00", "非常不满意", "排队时间太长，窗口太少", ""),
     ("KW7", DEPT_2, "2025-07-07 09:10:00", "2025-07-08 10:00:00", "不满意", "排队排了一上午，窗口不开", "申诉成立"),
     ("KW8", DEPT_2, "2025-07-28 09:00:00", "2025-08-04 10:00:00", "非常不满意", "窗口排队太久", ""),  # August
@@ -133,25 +153,39 @@ def test_complaint_themes_count_bad_reviews_and_low_surveys_per_department_and_c
             "select strftime(period, '%Y-%m'), period_type, scope, coalesce(department_id, '-'), keyword, "
             "mentions, complaints, keyword_rank from marts.fct_complaint_themes order by all"
         ).fetchall()
-        staged = dict(con.sql(
-            "select case_id, comment_keywords from staging.stg_lake__service_transactions "
-            "where case_id like 'KW%'").fetchall())
+        staged = dict(
+            con.sql(
+                "select case_id, comment_keywords from staging.stg_lake__service_transactions where case_id like 'KW%'"
+            ).fetchall()
+        )
     finally:
         con.close()
 
     def themes(period, period_type, scope, department):
-        return {k: (m, c, r) for p, t, s, d, k, m, c, r in rows if (p, t, s, d) == (period, period_type, scope, department)}
+        return {
+            k: (m, c, r) for p, t, s, d, k, m, c, r in rows if (p, t, s, d) == (period, period_type, scope, department)
+        }
 
     # July, D001: KW1, KW2, KW3, KW5 and the low survey response; not the good review KW4.
     assert themes("2025-07", "month", "department", DEPT_1) == {
-        "排队": (4, 5, 1), "窗口": (3, 5, 2), "态度恶劣": (1, 5, 3),
-        "提交": (1, 5, 4), "申报": (1, 5, 5), "系统": (1, 5, 6), "网上": (1, 5, 7),
+        "排队": (4, 5, 1),
+        "窗口": (3, 5, 2),
+        "态度恶劣": (1, 5, 3),
+        "提交": (1, 5, 4),
+        "申报": (1, 5, 5),
+        "系统": (1, 5, 6),
+        "网上": (1, 5, 7),
     }
     # July, D002: KW6 only (KW7 overturned on appeal; KW8 completed in August).
     assert themes("2025-07", "month", "department", DEPT_2) == {"排队": (1, 1, 1), "窗口": (1, 1, 2)}
     assert themes("2025-07", "month", "city", "-") == {
-        "排队": (5, 6, 1), "窗口": (4, 6, 2), "态度恶劣": (1, 6, 3),
-        "提交": (1, 6, 4), "申报": (1, 6, 5), "系统": (1, 6, 6), "网上": (1, 6, 7),
+        "排队": (5, 6, 1),
+        "窗口": (4, 6, 2),
+        "态度恶劣": (1, 6, 3),
+        "提交": (1, 6, 4),
+        "申报": (1, 6, 5),
+        "系统": (1, 6, 6),
+        "网上": (1, 6, 7),
     }
     assert themes("2025-08", "month", "department", DEPT_2) == {"排队": (1, 1, 1), "窗口": (1, 1, 2)}
     assert themes("2025-08", "month", "city", "-") == {"排队": (1, 1, 1), "窗口": (1, 1, 2)}
@@ -162,10 +196,14 @@ def test_complaint_themes_count_bad_reviews_and_low_surveys_per_department_and_c
     assert themes("2025-07", "quarter", "city", "-")["窗口"] == (5, 7, 2)
     # Nothing else in the mart: every comment but the planted ones was blanked.
     assert {(p, t, s, d) for p, t, s, d, *_ in rows} == {
-        ("2025-07", "month", "department", DEPT_1), ("2025-07", "month", "department", DEPT_2),
-        ("2025-07", "month", "city", "-"), ("2025-08", "month", "department", DEPT_2),
-        ("2025-08", "month", "city", "-"), ("2025-07", "quarter", "department", DEPT_1),
-        ("2025-07", "quarter", "department", DEPT_2), ("2025-07", "quarter", "city", "-"),
+        ("2025-07", "month", "department", DEPT_1),
+        ("2025-07", "month", "department", DEPT_2),
+        ("2025-07", "month", "city", "-"),
+        ("2025-08", "month", "department", DEPT_2),
+        ("2025-08", "month", "city", "-"),
+        ("2025-07", "quarter", "department", DEPT_1),
+        ("2025-07", "quarter", "department", DEPT_2),
+        ("2025-07", "quarter", "city", "-"),
     }
     # The name and the markup never became keywords; the good review has its keywords
     # in staging, and the mart left it out.

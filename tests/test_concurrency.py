@@ -8,9 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import pytest
+
 from pipelines.runner import failure_messages, instance, launch
 
 
+@pytest.mark.slow  # two whole runs at once: the slow stage, with the other concurrency tests
 def test_parallel_multiprocess_runs_do_not_hit_the_duckdb_lock(govperf_home):
     dagster = instance()
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -41,7 +41,10 @@ def test_the_parse_cache_key_changes_with_every_file_dbt_reads(tmp_path: Path):
 def _untracked_under_dbt_project() -> set[str]:
     listed = subprocess.run(
         ["git", "status", "--porcelain", "--ignored", "--untracked-files=all", "--", "dbt_project"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return set(listed.splitlines())
 
@@ -57,7 +60,9 @@ def test_two_homes_running_at_once_keep_their_own_dbt_folders_and_the_checkout_c
         subprocess.Popen(
             [GOVPERF, "run", "--from", "2025-07", "--to", "2025-07"],
             env=home_env(tmp_path, GOVPERF_HOME=home, GOVPERF_CACHE=cache),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for home in homes
     ]
@@ -86,13 +91,18 @@ def test_two_homes_running_at_once_keep_their_own_dbt_folders_and_the_checkout_c
     # Scoring the same month again starts from that parse: dbt does not parse the whole project again.
     rescored = subprocess.run(
         [GOVPERF, "run", "--job", "scoring", "--from", "2025-07", "--to", "2025-07"],
-        env=home_env(tmp_path, GOVPERF_HOME=homes[0], GOVPERF_CACHE=cache), capture_output=True, text=True,
+        env=home_env(tmp_path, GOVPERF_HOME=homes[0], GOVPERF_CACHE=cache),
+        capture_output=True,
+        text=True,
         timeout=900,
     )
     assert rescored.returncode == 0, rescored.stderr[-3000:]
     assert _last_invocation_messages(homes[0] / "dbt" / "logs" / "dbt.log")
-    assert not [m for m in _last_invocation_messages(homes[0] / "dbt" / "logs" / "dbt.log")
-                if "Unable to do partial parsing" in m]
+    assert not [
+        m
+        for m in _last_invocation_messages(homes[0] / "dbt" / "logs" / "dbt.log")
+        if "Unable to do partial parsing" in m
+    ]
 
 
 def _last_invocation_messages(log: Path) -> list[str]:

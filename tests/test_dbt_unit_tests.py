@@ -45,9 +45,21 @@ def _defined_unit_tests() -> dict[str, str]:
 
 def _dbt(args: list[str], target: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [dbt_executable(), *args, "--profiles-dir", ".",
-         "--target-path", str(target), "--log-path", str(target / "logs")],
-        cwd=DBT_PROJECT_DIR, env={**os.environ, **environment}, capture_output=True, text=True, check=False,
+        [
+            dbt_executable(),
+            *args,
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target / "logs"),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=False,
         timeout=300,
     )
 
@@ -75,13 +87,17 @@ def test_dbt_unit_tests_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     # column types for the fixtures), and each model's unit tests run before it.
     target = tmp_path / "dbt_target"
     parents = " ".join(f"+{model}" for model in sorted(set(defined.values())))
-    built = _dbt(["build", "--empty", "--select", parents, "--exclude", "test_type:data", "--threads", "4"],
-                 target, environment)
+    built = _dbt(
+        ["build", "--empty", "--select", parents, "--exclude", "test_type:data", "--threads", "4"], target, environment
+    )
     run_results = target / "run_results.json"
     assert run_results.exists(), built.stdout[-5000:] + built.stderr[-2000:]
     results = json.loads(run_results.read_text())["results"]
-    broken = [f"{r['unique_id']}: {r['status']} {r.get('message') or ''}" for r in results
-              if r["status"] not in ("success", "pass")]
+    broken = [
+        f"{r['unique_id']}: {r['status']} {r.get('message') or ''}"
+        for r in results
+        if r["status"] not in ("success", "pass")
+    ]
     assert not broken, "\n".join(broken) + "\n" + built.stdout[-8000:]
     assert built.returncode == 0, built.stdout[-5000:] + built.stderr[-2000:]
 

@@ -12,7 +12,9 @@ BULLETIN = dg.AssetKey(["publish", "bulletins"])
 
 def test_definitions_load_with_jobs_schedules_and_sensor():
     assert {j.name for j in defs.resolve_all_job_defs()} >= {
-        "ingest_job", "monthly_scoring_and_bulletin_job", "full_pipeline_job",
+        "ingest_job",
+        "monthly_scoring_and_bulletin_job",
+        "full_pipeline_job",
     }
     assert defs.resolve_schedule_def("daily_ingest_schedule").cron_schedule == "0 6 * * *"
     assert defs.resolve_schedule_def("monthly_scoring_schedule").cron_schedule == "0 7 8 * *"

@@ -35,29 +35,47 @@ def _warehouse(path: Path, extra: int, spread: float) -> Path:
     con = duckdb.connect(str(path))
     for n in range(1, extra + 1):
         new, shift = f"X{n:02d}", n * spread
-        con.execute("insert into marts.dim_department select ?, department_name || ?, peer_group, parent_id, "
-                    "valid_from, valid_to from marts.dim_department where department_id = 'D01'", [new, str(n)])
-        con.execute("insert into marts.fct_rankings by name select * replace (? as department_id, "
-                    "composite_score - ? as composite_score, rank + ? as rank) from marts.fct_rankings "
-                    "where department_id = 'D01'", [new, shift, 10 + n])
+        con.execute(
+            "insert into marts.dim_department select ?, department_name || ?, peer_group, parent_id, "
+            "valid_from, valid_to from marts.dim_department where department_id = 'D01'",
+            [new, str(n)],
+        )
+        con.execute(
+            "insert into marts.fct_rankings by name select * replace (? as department_id, "
+            "composite_score - ? as composite_score, rank + ? as rank) from marts.fct_rankings "
+            "where department_id = 'D01'",
+            [new, shift, 10 + n],
+        )
         for table in ("fct_department_scores", "fct_indicator_values"):
-            con.execute(f"insert into marts.{table} by name select * replace (? as department_id, score - ? as score) "
-                        f"from marts.{table} where department_id = 'D01'", [new, shift])
+            con.execute(
+                f"insert into marts.{table} by name select * replace (? as department_id, score - ? as score) "
+                f"from marts.{table} where department_id = 'D01'",
+                [new, shift],
+            )
     con.close()
     return path
 
 
 def _files(version: Path) -> dict[str, str]:
     """Every file of an edition version, by its SHA-256."""
-    return {p.relative_to(version).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(version.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(version).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(version.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _write(bulletins: Path, warehouse: Path, run: str, times: int = 1, waits: queue.Queue | None = None) -> None:
     """A writer of the edition, as the bulletin asset is."""
     for attempt in range(times):
-        write_drafts(bulletins, [EDITION], lock_holder(f"{run}-{attempt}"), warehouse=warehouse, config=CONFIG,
-                     on_wait=None if waits is None else waits.put)
+        write_drafts(
+            bulletins,
+            [EDITION],
+            lock_holder(f"{run}-{attempt}"),
+            warehouse=warehouse,
+            config=CONFIG,
+            on_wait=None if waits is None else waits.put,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +84,18 @@ def editions(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("edition_folder")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GOVPERF_CACHE", str(root / "cache"))
-        made = {"A": _warehouse(root / "a.duckdb", extra=8, spread=0.5),
-                "B": _warehouse(root / "b.duckdb", extra=3, spread=1.25)}
+        made = {
+            "A": _warehouse(root / "a.duckdb", extra=8, spread=0.5),
+            "B": _warehouse(root / "b.duckdb", extra=3, spread=1.25),
+        }
         reference = {}
         for name, warehouse in made.items():
             _write(root / f"alone_{name}", warehouse, f"alone-{name}")
             reference[name] = _files(DraftEdition(root / f"alone_{name}", EDITION).current())
     assert reference["A"] != reference["B"]
     assert {"bulletin_2024-03.html", "绩效排名_2024-03.xlsx", "bulletin_2024-03_departments/X08.html"} <= set(
-        reference["A"])
+        reference["A"]
+    )
     return {"root": root, "warehouse": made, "reference": reference}
 
 
@@ -186,8 +207,9 @@ def test_a_waiting_writer_says_which_run_holds_the_edition(tmp_path):
         assert not recorded  # still waiting
     waiter.join(10)
     assert len(messages) == 1, messages
-    assert messages[0].startswith(f"waiting for edition 2024-03: held by run first-run (pid {os.getpid()} "
-                                  f"on {socket.gethostname()}, since ")
+    assert messages[0].startswith(
+        f"waiting for edition 2024-03: held by run first-run (pid {os.getpid()} on {socket.gethostname()}, since "
+    )
     # Once the first writer is done, the second holds the lock and says so in the file;
     # when it is done too, the file names nobody.
     assert recorded and recorded[0].startswith("run second-run (pid ")

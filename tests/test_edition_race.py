@@ -24,13 +24,22 @@ GOVPERF = str(Path(sys.executable).parent / "govperf")
 
 def _env(home: Path, inbox: Path, cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("GOVPERF_DUCKDB", "GOVPERF_LAKE", "GOVPERF_CONFIG")}
-    return env | {"GOVPERF_HOME": str(home), "GOVPERF_INBOX": str(inbox), "GOVPERF_CACHE": str(cache),
-                  "DAGSTER_HOME": str(home / "dagster_home")}
+    return env | {
+        "GOVPERF_HOME": str(home),
+        "GOVPERF_INBOX": str(inbox),
+        "GOVPERF_CACHE": str(cache),
+        "DAGSTER_HOME": str(home / "dagster_home"),
+    }
 
 
 def _start(home: Path, inbox: Path, cache: Path) -> subprocess.Popen:
-    return subprocess.Popen([GOVPERF, "run", "--from", FIRST, "--to", LAST], env=_env(home, inbox, cache),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [GOVPERF, "run", "--from", FIRST, "--to", LAST],
+        env=_env(home, inbox, cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(process: subprocess.Popen) -> str:
@@ -44,8 +53,11 @@ def _editions(home: Path) -> dict[str, dict[str, str]]:
     found = {}
     for draft in drafts_in(home / "bulletins"):
         version = draft.current()
-        found[draft.edition.key] = {p.relative_to(version).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                                    for p in sorted(version.rglob("*")) if p.is_file()}
+        found[draft.edition.key] = {
+            p.relative_to(version).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(version.rglob("*"))
+            if p.is_file()
+        }
     return found
 
 
@@ -71,8 +83,14 @@ def _make_dagster_storage(home: Path) -> None:
 @pytest.mark.slow
 def test_two_runs_of_the_same_months_at_once_leave_whole_editions(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
-    generate_city(inbox, departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml", seed=5,
-                  first_month=FIRST, last_month=LAST, transactions=2000)
+    generate_city(
+        inbox,
+        departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
+        seed=5,
+        first_month=FIRST,
+        last_month=LAST,
+        transactions=2000,
+    )
     cache = tmp_path / "cache"
 
     alone = tmp_path / "alone"
@@ -91,16 +109,25 @@ def test_two_runs_of_the_same_months_at_once_leave_whole_editions(tmp_path: Path
     con = duckdb.connect(str(shared / "warehouse" / "govperf.duckdb"), read_only=True)
     try:
         for key, files in editions.items():
-            ranked = [row[0] for row in con.execute(
-                "select department_id from marts.fct_rankings "
-                "where period_type = 'month' and strftime(period, '%Y-%m') = ?", [key]).fetchall()]
+            ranked = [
+                row[0]
+                for row in con.execute(
+                    "select department_id from marts.fct_rankings "
+                    "where period_type = 'month' and strftime(period, '%Y-%m') = ?",
+                    [key],
+                ).fetchall()
+            ]
             pages = {name for name in files if name.startswith(f"bulletin_{key}_departments/")}
             assert pages == {f"bulletin_{key}_departments/{page_name(d)}.html" for d in ranked} and ranked, key
             assert {f"bulletin_{key}.html", f"绩效排名_{key}.xlsx"} <= set(files), key
     finally:
         con.close()
-    differing = sorted(f"{key}/{name}" for key in reference for name in set(reference[key]) | set(editions.get(key, {}))
-                       if reference[key].get(name) != editions.get(key, {}).get(name))
+    differing = sorted(
+        f"{key}/{name}"
+        for key in reference
+        for name in set(reference[key]) | set(editions.get(key, {}))
+        if reference[key].get(name) != editions.get(key, {}).get(name)
+    )
     assert sorted(editions) == sorted(reference) and not differing, f"not the bytes of a single run: {differing}"
     assert not list(shared.rglob("*.partial"))
     for draft in drafts_in(shared / "bulletins"):

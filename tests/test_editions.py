@@ -31,7 +31,9 @@ def warehouse(tmp_path: Path) -> Path:
 def _approve(warehouse: Path, published: Path, **kwargs) -> Path:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return approve(con, kwargs.pop("edition", EDITION), published, kwargs.pop("by", "张三"), kwargs.pop("at", WHEN), **kwargs)
+        return approve(
+            con, kwargs.pop("edition", EDITION), published, kwargs.pop("by", "张三"), kwargs.pop("at", WHEN), **kwargs
+        )
     finally:
         con.close()
 
@@ -50,7 +52,8 @@ def test_a_draft_is_marked_and_the_published_edition_shows_its_approval(warehous
     con = duckdb.connect(str(warehouse), read_only=True)
     assert manifest["mart_hashes"] == mart_hashes(con, EDITION, load_bulletin_config(settings().reference_dir))
     assert set(manifest["files_sha256"]) == {"bulletin_2024-03.html"} | {
-        f"bulletin_2024-03_departments/D0{n}.html" for n in range(1, 7)}
+        f"bulletin_2024-03_departments/D0{n}.html" for n in range(1, 7)
+    }
     con.close()
 
 
@@ -101,8 +104,13 @@ def test_the_cli_publishes_and_refuses_a_month_whose_gate_is_closed(warehouse, t
     done = runner.invoke(main, ["approve", "--period", "2024-03", "--by", "张三", "--at", "2024-04-08 10:30"])
     assert done.exit_code == 0, done.output
     assert (settings().published / "monthly" / "2024-03" / "r1" / "manifest.json").exists()
-    gate.record(settings().lake, "service_transactions", dt.date(2024, 2, 1), "ingest", [
-        CheckOutcome("service_transactions", dt.date(2024, 2, 1), "ab", "rows_balanced", "error", False, "行丢失")])
+    gate.record(
+        settings().lake,
+        "service_transactions",
+        dt.date(2024, 2, 1),
+        "ingest",
+        [CheckOutcome("service_transactions", dt.date(2024, 2, 1), "ab", "rows_balanced", "error", False, "行丢失")],
+    )
     refused = runner.invoke(main, ["approve", "--period", "2024-03", "--by", "张三", "--note", "x"])
     assert refused.exit_code != 0 and "rows_balanced" in refused.output
 

@@ -18,7 +18,7 @@ from tests.test_bulletin_render import MARCH, MARCH_RANKINGS, _build_marts
 
 PLANTED = {
     "D01": "=cmd|' /C calc'!A0",
-    "D02": "+HYPERLINK(\"http://example.invalid\",\"点此\")",
+    "D02": '+HYPERLINK("http://example.invalid","点此")',
     "D03": "-2+3",
     "D04": "@SUM(1,1)",
 }
@@ -30,7 +30,9 @@ def marts(tmp_path: Path) -> Path:
     _build_marts(path)
     con = duckdb.connect(str(path))
     for department_id, name in PLANTED.items():
-        con.execute("update marts.dim_department set department_name = ? where department_id = ?", [name, department_id])
+        con.execute(
+            "update marts.dim_department set department_name = ? where department_id = ?", [name, department_id]
+        )
     con.close()
     return path
 

@@ -21,8 +21,11 @@ ROW_MODES = [
     ("unknown department", GOOD.replace("D001", "D999"), ("quarantine", "未知部门")),
     ("rating not one of the five levels", GOOD.replace(",满意,", ",很好,"), ("quarantine", "很好")),
     ("rating out of range as a number", GOOD.replace(",满意,", ",6,"), ("quarantine", "1-5")),
-    ("completed before received", GOOD.replace("2025-03-04 10:00:00", "2025-03-01 10:00:00"),
-     ("quarantine", "办结时间早于受理时间")),
+    (
+        "completed before received",
+        GOOD.replace("2025-03-04 10:00:00", "2025-03-01 10:00:00"),
+        ("quarantine", "办结时间早于受理时间"),
+    ),
     ("ragged row: too few fields", "SX9,D001,短行", ("quarantine", "列数")),
     ("ragged row: too many fields", GOOD + ",多余,字段", ("quarantine", "列数")),
     ("truncated last line without a newline", "!" + "{header}\r\n{good}\r\nSX9,D001,市政务", ("quarantine", "列数")),
@@ -32,14 +35,20 @@ ROW_MODES = [
     ("time limit not a number", GOOD.replace(",5,4,3,", ",五天,4,3,"), ("quarantine", "五天")),
     ("materials submitted above required", GOOD.replace(",5,4,3,", ",5,3,4,"), ("quarantine", "实交材料数")),
     ("missing required value", GOOD.replace("营业执照设立登记", ""), ("quarantine", "事项名称")),
-    ("NUL byte inside a field", GOOD.replace("营业执照设立登记", "营业执照\x00设立登记"),
-     ("quarantine", "NUL byte in column 事项名称")),
+    (
+        "NUL byte inside a field",
+        GOOD.replace("营业执照设立登记", "营业执照\x00设立登记"),
+        ("quarantine", "NUL byte in column 事项名称"),
+    ),
     ("embedded newline in a quoted comment", GOOD.replace(",满意,,", ',满意,"第一行\n第二行",'), ("accept", None)),
     ("huge free-text field", GOOD.replace(",满意,,", ",满意," + "很" * 200_000 + ","), ("accept", None)),
     ("formula text in a comment", GOOD.replace(",满意,,", ",满意,=cmd|' /C calc'!A0,"), ("accept", None)),
     ("HTML in a comment", GOOD.replace(",满意,,", ",满意,<script>alert(1)</script>,"), ("accept", None)),
-    ("future date", GOOD.replace("2025-03-03 09:00:00", "2031-03-03 09:00:00").replace("2025-03-04", "2031-03-04"),
-     ("quarantine", "未来日期")),
+    (
+        "future date",
+        GOOD.replace("2025-03-03 09:00:00", "2031-03-03 09:00:00").replace("2025-03-04", "2031-03-04"),
+        ("quarantine", "未来日期"),
+    ),
     ("full-width digits and a unit", GOOD.replace(",5,4,3,", ",５个工作日,４,３,"), ("accept", None)),
     ("Chinese date format", GOOD.replace("2025-03-03 09:00:00", "2025/3/3 09:00"), ("accept", None)),
     ("placeholder for a missing value", GOOD.replace(",4,3,", ",—,无,"), ("accept", None)),
@@ -98,6 +107,7 @@ def test_duplicate_rows_are_stopped_by_the_gate(tmp_path: Path) -> None:
 
 
 def test_the_corpus_has_at_least_25_distinct_modes() -> None:
-    modes = [m[0] for m in ROW_MODES] + [m[0] for m in FILE_MODES] + ["duplicate rows", "wrong encoding",
-                                                                       "duplicate file"]
+    modes = (
+        [m[0] for m in ROW_MODES] + [m[0] for m in FILE_MODES] + ["duplicate rows", "wrong encoding", "duplicate file"]
+    )
     assert len(set(modes)) == len(modes) >= 25

@@ -62,7 +62,10 @@ def test_govperf_run_over_a_month_holding_a_300_mb_line_stays_under_1_gib_and_qu
     path = hostile.long_line_csv(_inbox(tmp_path) / f"{NAME}.csv", 300 * MIB)
     home = tmp_path / "home"
     env = dict(
-        os.environ, GOVPERF_HOME=str(home), GOVPERF_INBOX=str(tmp_path / "inbox"), GOVPERF_CACHE=str(SHARED_CACHE),
+        os.environ,
+        GOVPERF_HOME=str(home),
+        GOVPERF_INBOX=str(tmp_path / "inbox"),
+        GOVPERF_CACHE=str(SHARED_CACHE),
         DAGSTER_HOME=str(home / "dagster_home"),
     )
     for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE", "GOVPERF_CONFIG"):

@@ -26,8 +26,14 @@ def _land(tmp_path: Path, text: str, encoding: str = "gbk", name: str = "好差�
     inbox.mkdir(parents=True, exist_ok=True)
     path = inbox / name
     path.write_bytes(text.encode(encoding))
-    landing = land_file(path, f"service_transactions/{name}", MAPPINGS["service_transactions"], REGISTRY,
-                        tmp_path / "lake", tmp_path / "archive")
+    landing = land_file(
+        path,
+        f"service_transactions/{name}",
+        MAPPINGS["service_transactions"],
+        REGISTRY,
+        tmp_path / "lake",
+        tmp_path / "archive",
+    )
     quarantine = duckdb.sql(
         f"select line, raw_text, reason from '{tmp_path}/lake/quarantine/*/*/*.parquet' order by line"
     ).fetchall()
@@ -45,18 +51,18 @@ def test_each_encoding_offices_use_is_detected_and_reported(tmp_path, encoding):
 
 def test_bad_rows_are_quarantined_with_line_and_reason_and_nothing_is_lost(tmp_path):
     rows = [
-        "报表：2025年3月办件明细",                                    # line 1: title
-        HEADER,                                                      # line 2
-        GOOD,                                                        # line 3
-        GOOD.replace("SX1", "SX2").replace("D001", "D999"),          # 4 unknown department
-        GOOD.replace("SX1", "SX3").replace(",满意,", ",很好,"),       # 5 rating not a level
+        "报表：2025年3月办件明细",  # line 1: title
+        HEADER,  # line 2
+        GOOD,  # line 3
+        GOOD.replace("SX1", "SX2").replace("D001", "D999"),  # 4 unknown department
+        GOOD.replace("SX1", "SX3").replace(",满意,", ",很好,"),  # 5 rating not a level
         GOOD.replace("SX1", "SX4").replace("2025-03-04 10:00:00", "2025-03-01 10:00:00"),  # 6 completed before received
-        "SX5,D001,短行",                                              # 7 ragged row
+        "SX5,D001,短行",  # 7 ragged row
         # 8: full-width digits with a unit, and a channel padded with a full-width space: fine
         GOOD.replace("SX1", "SX6").replace(",5,4,3,", ",５个工作日,4,3,").replace(",网办,", ",\u3000网办 ,"),
-        GOOD.replace("SX1", "SX7").replace(",网办,", ",邮寄,"),        # 9 unknown channel
-        "",                                                          # 10 blank
-        "注：本表由省政务服务平台导出",                                  # 11 notes
+        GOOD.replace("SX1", "SX7").replace(",网办,", ",邮寄,"),  # 9 unknown channel
+        "",  # 10 blank
+        "注：本表由省政务服务平台导出",  # 11 notes
     ]
     landing, quarantine = _land(tmp_path, "\r\n".join(rows) + "\r\n")
     assert landing.rows_read == 7
@@ -78,8 +84,9 @@ def test_a_file_in_the_wrong_encoding_is_refused_whole_with_its_line_and_column(
     inbox.mkdir()
     path = inbox / "好差评明细_202503.csv"
     path.write_bytes(text.encode("gbk"))
-    landing = land_file(path, "service_transactions/好差评明细_202503.csv", mapping, REGISTRY,
-                        tmp_path / "lake", tmp_path / "archive")
+    landing = land_file(
+        path, "service_transactions/好差评明细_202503.csv", mapping, REGISTRY, tmp_path / "lake", tmp_path / "archive"
+    )
     assert landing.file_error is not None
     assert "line 1, column 1" in landing.file_error and "utf-8" in landing.file_error
     assert landing.rows_read == landing.rows_quarantined == 2 and landing.rows_accepted == 0
@@ -97,7 +104,7 @@ def test_empty_and_headerless_files_get_a_clear_error(tmp_path, text, expected):
 
 def test_personal_data_is_masked_before_it_lands(tmp_path):
     comment = "联系电话13812345678，身份证110101199003074514，座机010-62345678"
-    landing, quarantine = _land(
+    _landing, quarantine = _land(
         tmp_path,
         f"{HEADER}\n{GOOD.replace(',满意,,', f',满意,{comment},')}\n"
         f"{GOOD.replace('SX1', 'SX2').replace(',满意,,', f',很好,{comment},')}\n",
@@ -134,10 +141,18 @@ def test_spreadsheet_with_title_rows_notes_and_data_on_the_second_sheet(tmp_path
     folder.mkdir()
     path = folder / "预算执行_202503.xlsx"
     workbook.save(path)
-    landing = land_file(path, "budget/预算执行_202503.xlsx", MAPPINGS["budget_execution"], REGISTRY,
-                        tmp_path / "lake", tmp_path / "archive")
+    landing = land_file(
+        path,
+        "budget/预算执行_202503.xlsx",
+        MAPPINGS["budget_execution"],
+        REGISTRY,
+        tmp_path / "lake",
+        tmp_path / "archive",
+    )
     assert (landing.rows_read, landing.rows_accepted, landing.rows_quarantined, landing.notes_rows) == (2, 1, 1, 1)
-    accepted = duckdb.sql(f"select department_id, month, planned_amount from '{tmp_path}/lake/budget_execution/*/*.parquet'").fetchall()
+    accepted = duckdb.sql(
+        f"select department_id, month, planned_amount from '{tmp_path}/lake/budget_execution/*/*.parquet'"
+    ).fetchall()
     assert accepted == [("D001", dt.date(2025, 3, 1), 1200.5)]
     reason = duckdb.sql(f"select line, reason from '{tmp_path}/lake/quarantine/*/*/*.parquet'").fetchall()
     assert reason[0][0] == 5 and "预算数" in reason[0][1]
@@ -200,8 +215,13 @@ def test_catalogue_mistakes_name_the_node_an_analyst_edits(tmp_path):
     shutil.copytree(PROJECT_ROOT / "sources" / "reference", reference)
     catalogue = reference / "catalogue.yaml"
     text = catalogue.read_text(encoding="utf-8")
-    catalogue.write_text(text.replace("{indicator: online_rate, name: 全程网办率, weight: 50,",
-                                      "{indicator: online_rate, name: 全程网办率, weight: -5,"), encoding="utf-8")
+    catalogue.write_text(
+        text.replace(
+            "{indicator: online_rate, name: 全程网办率, weight: 50,",
+            "{indicator: online_rate, name: 全程网办率, weight: -5,",
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError) as error:
         load_catalogue(reference)
     message = str(error.value)

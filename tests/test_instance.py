@@ -16,7 +16,6 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from pipelines.runner import instance
 from tests.conftest import use_home
@@ -90,8 +89,9 @@ def test_a_home_with_unrelated_schema_versions_is_refused_in_one_sentence(tmp_pa
     dagster_home = tmp_path / "home" / "dagster_home"
     instance().dispose()
     _stamp_second_version(dagster_home, "history/runs.db", "0123456789ab")
-    result = subprocess.run([str(Path(sys.executable).parent / "govperf"), "ui"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "govperf"), "ui"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     message = result.stderr.strip()
@@ -104,7 +104,7 @@ def test_a_home_with_unrelated_schema_versions_is_refused_in_one_sentence(tmp_pa
 
 def _process_start(pid: int) -> str:
     stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat[stat.rindex(")") + 2:].split()[19]
+    return stat[stat.rindex(")") + 2 :].split()[19]
 
 
 @dg.op
@@ -119,8 +119,16 @@ def _recorded_job() -> None:
 
 def _add_started_run(dagster: dg.DagsterInstance, parent: str | None = None, **tags: str) -> str:
     run_id = str(uuid.uuid4())
-    dagster.add_run(dg.DagsterRun(job_name=_recorded_job.name, run_id=run_id, status=dg.DagsterRunStatus.STARTED,
-                                  tags=tags, parent_run_id=parent, root_run_id=parent))
+    dagster.add_run(
+        dg.DagsterRun(
+            job_name=_recorded_job.name,
+            run_id=run_id,
+            status=dg.DagsterRunStatus.STARTED,
+            tags=tags,
+            parent_run_id=parent,
+            root_run_id=parent,
+        )
+    )
     return run_id
 
 
@@ -136,14 +144,24 @@ def test_only_runs_whose_process_is_gone_are_marked_failed(tmp_path, monkeypatch
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
     try:
-        live = _add_started_run(dagster, **{"govperf/host": host, "govperf/pid": str(sleeper.pid),
-                                            "govperf/pid_start": _process_start(sleeper.pid)})
-        dead = _add_started_run(dagster, **{"govperf/host": host, "govperf/pid": str(finished.pid),
-                                            "govperf/pid_start": "12345"})
-        reused = _add_started_run(dagster, **{"govperf/host": host, "govperf/pid": str(sleeper.pid),
-                                              "govperf/pid_start": str(int(_process_start(sleeper.pid)) - 1)})
-        elsewhere = _add_started_run(dagster, **{"govperf/host": f"not-{host}", "govperf/pid": str(finished.pid),
-                                                 "govperf/pid_start": "12345"})
+        live = _add_started_run(
+            dagster,
+            **{"govperf/host": host, "govperf/pid": str(sleeper.pid), "govperf/pid_start": _process_start(sleeper.pid)},
+        )
+        dead = _add_started_run(
+            dagster, **{"govperf/host": host, "govperf/pid": str(finished.pid), "govperf/pid_start": "12345"}
+        )
+        reused = _add_started_run(
+            dagster,
+            **{
+                "govperf/host": host,
+                "govperf/pid": str(sleeper.pid),
+                "govperf/pid_start": str(int(_process_start(sleeper.pid)) - 1),
+            },
+        )
+        elsewhere = _add_started_run(
+            dagster, **{"govperf/host": f"not-{host}", "govperf/pid": str(finished.pid), "govperf/pid_start": "12345"}
+        )
         # A re-execution from the UI copies the tags of its parent, whose process is gone.
         reexecution = _add_started_run(dagster, parent=dead, **dagster.get_run_by_id(dead).tags)
         dagster.dispose()
@@ -151,11 +169,17 @@ def test_only_runs_whose_process_is_gone_are_marked_failed(tmp_path, monkeypatch
         reopened = instance()  # what every command does first
         runs = (live, dead, reused, elsewhere, reexecution)
         status = {run_id: reopened.get_run_by_id(run_id).status.value for run_id in runs}
-        assert status == {live: "STARTED", dead: "FAILURE", reused: "FAILURE", elsewhere: "STARTED",
-                          reexecution: "STARTED"}
+        assert status == {
+            live: "STARTED",
+            dead: "FAILURE",
+            reused: "FAILURE",
+            elsewhere: "STARTED",
+            reexecution: "STARTED",
+        }
         failure = reopened.all_logs(dead, of_type=dg.DagsterEventType.RUN_FAILURE)
         assert [e.dagster_event.message for e in failure] == [
-            f"process {finished.pid} on {host} ended without finishing (killed?)"]
+            f"process {finished.pid} on {host} ended without finishing (killed?)"
+        ]
         reopened.dispose()
         assert sleeper.poll() is None
     finally:

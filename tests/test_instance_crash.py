@@ -31,17 +31,27 @@ UNFINISHED = {"NOT_STARTED", "STARTING", "STARTED", "CANCELING"}
 def tiny_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two months, about 2,000 transactions: the smallest city that runs everything."""
     inbox = tmp_path_factory.mktemp("tiny") / "inbox"
-    generate_city(inbox, departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
-                  seed=11, first_month="2025-07", last_month="2025-08", transactions=2000)
+    generate_city(
+        inbox,
+        departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
+        seed=11,
+        first_month="2025-07",
+        last_month="2025-08",
+        transactions=2000,
+    )
     return inbox
 
 
 def _env(home: Path, inbox: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("GOVPERF_DUCKDB", "GOVPERF_LAKE", "GOVPERF_CONFIG")}
-    env.update(GOVPERF_HOME=str(home), DAGSTER_HOME=str(home / "dagster_home"),
-               GOVPERF_INBOX=str(inbox), GOVPERF_CACHE=str(SHARED_CACHE),
-               # one masking key for all homes: it is part of each file's landing fingerprint
-               GOVPERF_MASKING_KEY="the crash tests' key")
+    env.update(
+        GOVPERF_HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster_home"),
+        GOVPERF_INBOX=str(inbox),
+        GOVPERF_CACHE=str(SHARED_CACHE),
+        # one masking key for all homes: it is part of each file's landing fingerprint
+        GOVPERF_MASKING_KEY="the crash tests' key",
+    )
     return env
 
 
@@ -57,8 +67,11 @@ def _govperf_run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
 
 
 def _hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _lake(lake: Path) -> dict[str, str]:
@@ -96,8 +109,9 @@ def clean_run(tiny_city: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 def _run_killed_at(env: dict[str, str], log_line: str) -> int:
     """Start `govperf run` and SIGKILL it, from here, when `log_line` (a regex)
     appears in its output. Returns the killed PID."""
-    child = subprocess.Popen([GOVPERF, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, errors="replace")
+    child = subprocess.Popen(
+        [GOVPERF, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
     seen = []
     for line in child.stdout:
         seen.append(line)
@@ -128,7 +142,8 @@ KILL_POINTS = {
 
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_a_run_killed_at_any_point_is_marked_failed_and_a_rerun_equals_a_clean_run(
-        point, tiny_city, clean_run, tmp_path, monkeypatch):
+    point, tiny_city, clean_run, tmp_path, monkeypatch
+):
     home, env = _new_home(tmp_path, tiny_city, "home")
     killed_pid = _run_killed_at(env, KILL_POINTS[point])
     rerun = _govperf_run(env)
@@ -140,7 +155,9 @@ def test_a_run_killed_at_any_point_is_marked_failed_and_a_rerun_equals_a_clean_r
     assert (killed.status.value, last.status.value) == ("FAILURE", "SUCCESS")
     dagster = instance()
     try:
-        reasons = [e.dagster_event.message for e in dagster.all_logs(killed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)]
+        reasons = [
+            e.dagster_event.message for e in dagster.all_logs(killed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        ]
     finally:
         dagster.dispose()
     assert reasons == [f"process {killed_pid} on {socket.gethostname()} ended without finishing (killed?)"]
@@ -162,8 +179,9 @@ def test_four_first_runs_on_a_fresh_home_all_finish_and_the_home_stays_usable(ti
     finishing also needs editions written whole and swapped in (issue 11, item 2)."""
     home, env = _new_home(tmp_path, tiny_city, "home")
     logs = [tmp_path / f"run{n}.log" for n in range(4)]
-    children = [subprocess.Popen([GOVPERF, "run"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-                for log in logs]
+    children = [
+        subprocess.Popen([GOVPERF, "run"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT) for log in logs
+    ]
     failed = [log.read_text()[-2000:] for child, log in zip(children, logs) if child.wait(timeout=3600) != 0]
     assert not failed, failed[0]
 

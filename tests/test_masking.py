@@ -34,6 +34,7 @@ KEY = b"test key one"
 
 # ------------------------------------------------------------------ ID numbers
 
+
 @pytest.mark.parametrize("number", VALID_IDS)
 def test_an_id_number_with_a_correct_check_digit_is_masked(number):
     assert is_id_number(number)
@@ -67,17 +68,28 @@ def test_full_width_digits_are_masked_too():
 
 # ------------------------------------------------------------------ phone numbers
 
+
 @pytest.mark.parametrize(
     "text",
-    ["13812345678", "138-1234-5678", "138 1234 5678", "+86 13812345678", "+8613812345678", "008613812345678",
-     "86-13812345678", "19912345678"],
+    [
+        "13812345678",
+        "138-1234-5678",
+        "138 1234 5678",
+        "+86 13812345678",
+        "+8613812345678",
+        "008613812345678",
+        "86-13812345678",
+        "19912345678",
+    ],
 )
 def test_mobile_numbers_in_their_usual_forms(text):
     assert mask_field(f"联系{text}。") == f"联系{MOBILE_TOKEN}。"
 
 
-@pytest.mark.parametrize("text", ["010-62345678", "01062345678", "(010)62345678", "（010）62345678", "0755-2345678",
-                                  "0571 87654321", "021-6234567"])
+@pytest.mark.parametrize(
+    "text",
+    ["010-62345678", "01062345678", "(010)62345678", "（010）62345678", "0755-2345678", "0571 87654321", "021-6234567"],
+)
 def test_landline_numbers_with_their_area_code(text):
     assert mask_field(f"座机{text}转") == f"座机{LANDLINE_TOKEN}转"
 
@@ -105,6 +117,7 @@ def test_every_number_in_a_text_is_masked():
 
 # ------------------------------------------------------------------ names
 
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -131,12 +144,25 @@ def _departments() -> list[str]:
 
 def _sample_texts() -> list[str]:
     items = [item.split("/")[0] for items in generator.SERVICE_ITEMS.values() for item in items.split(", ")]
-    texts = [*generator.PRAISE, *generator.NEUTRAL, *generator.COMPLAINTS, *generator.SURVEY_GOOD,
-             *generator.SURVEY_NEUTRAL, *generator.SURVEY_BAD, *generator.BONUS_REASONS, *generator.PENALTY_REASONS,
-             *generator.VETO_REASONS.values(), *items]
+    texts = [
+        *generator.PRAISE,
+        *generator.NEUTRAL,
+        *generator.COMPLAINTS,
+        *generator.SURVEY_GOOD,
+        *generator.SURVEY_NEUTRAL,
+        *generator.SURVEY_BAD,
+        *generator.BONUS_REASONS,
+        *generator.PENALTY_REASONS,
+        *generator.VETO_REASONS.values(),
+        *items,
+    ]
     texts += [remark for _, remarks in generator.LEADER_REMARKS for remark in remarks]
-    texts += [template.format(item=item) for templates in generator.HOTLINE_TEMPLATES.values()
-              for template in templates for item in items]
+    texts += [
+        template.format(item=item)
+        for templates in generator.HOTLINE_TEMPLATES.values()
+        for template in templates
+        for item in items
+    ]
     return texts
 
 
@@ -170,6 +196,7 @@ def test_empty_and_missing_values():
 
 
 # ------------------------------------------------------------------ identifiers
+
 
 def test_identifier_tokens_are_a_keyed_hash_stable_for_a_key_and_different_for_another():
     first = mask_identifier("SX13812345678", KEY)
@@ -207,6 +234,7 @@ def test_without_it_a_random_key_file_is_made_once_readable_by_its_owner_only(mo
 
 # ------------------------------------------------------------------ in SQL
 
+
 @pytest.fixture(scope="module")
 def con():
     connection = duckdb.connect()
@@ -224,16 +252,46 @@ def _sql(con, kind: str, values: list[str | None]) -> list[str | None]:
 
 
 def test_sql_masks_like_the_functions(con):
-    values = ["办事员王小明态度很好，电话13812345678", "身份证110101199003074514", "SX13812345678", "SX202503000001",
-              "座机010-62345678", "工作人员热情耐心", None, "110101199003074515"]
+    values = [
+        "办事员王小明态度很好，电话13812345678",
+        "身份证110101199003074514",
+        "SX13812345678",
+        "SX202503000001",
+        "座机010-62345678",
+        "工作人员热情耐心",
+        None,
+        "110101199003074515",
+    ]
     assert _sql(con, "free_text", values) == [mask_free_text(v) for v in values]
     assert _sql(con, "field", values) == [mask_field(v) for v in values]
     assert _sql(con, "identifier", values) == [mask_identifier(v, KEY) for v in values]
 
 
-PIECES = ["13812345678", "138-1234-5678", "+86 139 1234 5678", "010-62345678", "(0755)2345678", "01062345678",
-          "110101199003074514", "11010519491231002X", "110101199003074515", "１３８１２３４５６７８", "王小明", "张伟同志",
-          "SX2025", "12345", "0", "-", " ", "，", "x", "许可", "工作人员", "2025-03-03 09:00:00", "１２３"]
+PIECES = [
+    "13812345678",
+    "138-1234-5678",
+    "+86 139 1234 5678",
+    "010-62345678",
+    "(0755)2345678",
+    "01062345678",
+    "110101199003074514",
+    "11010519491231002X",
+    "110101199003074515",
+    "１３８１２３４５６７８",
+    "王小明",
+    "张伟同志",
+    "SX2025",
+    "12345",
+    "0",
+    "-",
+    " ",
+    "，",
+    "x",
+    "许可",
+    "工作人员",
+    "2025-03-03 09:00:00",
+    "１２３",
+]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -37,17 +37,23 @@ def read_export(path: Path) -> dict:
     """The file read by hand: title lines, header, province rows, notes."""
     lines = list(csv.reader(io.StringIO(path.read_bytes().decode("gb18030"))))
     header_at = next(i for i, row in enumerate(lines) if row and row[0] == "地区")
-    body = [row for row in lines[header_at + 1:] if any(cell.strip() for cell in row)]
+    body = [row for row in lines[header_at + 1 :] if any(cell.strip() for cell in row)]
     provinces = [row for row in body if len(row) == len(lines[header_at])]
     notes = [row for row in body if len(row) != len(lines[header_at])]
     indicator = next(row[0] for row in lines[:header_at] if row and row[0].startswith("指标"))[3:]
     years = [int(h.removesuffix("年")) for h in lines[header_at][1:]]
     values = {
         (row[0], year): (float(cell) if cell.strip() else None)
-        for row in provinces for year, cell in zip(years, row[1:])
+        for row in provinces
+        for year, cell in zip(years, row[1:])
     }
-    return {"indicator": indicator, "provinces": provinces, "notes": notes, "values": values,
-            "header_line": header_at + 1}
+    return {
+        "indicator": indicator,
+        "provinces": provinces,
+        "notes": notes,
+        "values": values,
+        "header_line": header_at + 1,
+    }
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -88,11 +94,18 @@ def test_provinces_are_scored_per_resident_from_the_exports(tmp_path):
     GDP export by the population export, province by province."""
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVPERF_")} | {
-        "GOVPERF_HOME": str(home), "GOVPERF_CONFIG": str(EXAMPLE), "GOVPERF_INBOX": str(EXPORTS),
+        "GOVPERF_HOME": str(home),
+        "GOVPERF_CONFIG": str(EXAMPLE),
+        "GOVPERF_INBOX": str(EXPORTS),
         "DAGSTER_HOME": str(home / "dagster_home"),
     }
-    done = subprocess.run([str(Path(sys.executable).parent / "govperf"), "run", "--from", "2016-01", "--to", "2016-01"],
-                          env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "govperf"), "run", "--from", "2016-01", "--to", "2016-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     exports = {read_export(p)["indicator"]: read_export(p)["values"] for p in FILES}
     gdp, population = exports["地区生产总值(亿元)"], exports["年末常住人口(万人)"]
@@ -108,4 +121,5 @@ def test_provinces_are_scored_per_resident_from_the_exports(tmp_path):
     for name in {name for name, _ in got}:
         assert got[(name, "gdp")] == pytest.approx(gdp[(name, 2016)] / population[(name, 2016)], rel=1e-9)
         assert got[(name, "sample_population_65plus")] == pytest.approx(
-            aged[(name, 2016)] / sample[(name, 2016)], rel=1e-9)
+            aged[(name, 2016)] / sample[(name, 2016)], rel=1e-9
+        )

@@ -59,14 +59,25 @@ LANDLINE = "010-62345678"
 SENTENCE = f"办事员{NAME}态度很好，电话{MOBILE}，身份证{ID_NUMBER}，座机{LANDLINE}"
 MASKED_SENTENCE = "办事员[姓名]态度很好，电话[手机号]，身份证[身份证号]，座机[固话]"
 
-SECRETS = [NAME, ID_NUMBER, ID_NUMBER[:17], MOBILE, MOBILE_SPACED, MOBILE_SPACED.replace(" ", ""), LANDLINE,
-           LANDLINE.replace("-", "")]
+SECRETS = [
+    NAME,
+    ID_NUMBER,
+    ID_NUMBER[:17],
+    MOBILE,
+    MOBILE_SPACED,
+    MOBILE_SPACED.replace(" ", ""),
+    LANDLINE,
+    LANDLINE.replace("-", ""),
+]
 # As stored in files: UTF-8, GBK, and escaped as JSON writes it (Dagster's event log).
-NEEDLES = sorted({s.encode(encoding) for s in SECRETS for encoding in ("utf-8", "gbk")}
-                 | {json.dumps(s)[1:-1].encode() for s in SECRETS})
+NEEDLES = sorted(
+    {s.encode(encoding) for s in SECRETS for encoding in ("utf-8", "gbk")}
+    | {json.dumps(s)[1:-1].encode() for s in SECRETS}
+)
 
 
 # ------------------------------------------------------------------ planting
+
 
 def _append_csv(path: Path, encoding: str, newline: str, lines: list[str]) -> None:
     mtime = path.stat().st_mtime  # the delivery time: keep it
@@ -90,28 +101,48 @@ def _plant(inbox: Path) -> None:
     day, next_day = f"{MONTH}-15 09:00:00", f"{MONTH}-16 09:00:00"
     dept = "市政务服务和数据管理局"
 
-    _append_csv(inbox / "service_transactions" / f"好差评明细_{yyyymm}.csv", "gbk", "\r\n", [
-        # accepted: a mobile number in the case number, a landline in the service item, all of it in the comment
-        f"SX{MOBILE},D001,{dept},企业开办一件事（咨询{LANDLINE}）,网办,{day},{next_day},1,3,3,满意,{SENTENCE},,,,",
-        # quarantined: a rating that is no level
-        f"SX{yyyymm}999991,D001,{dept},企业开办一件事,网办,{day},{next_day},1,3,3,很好,{SENTENCE},,,,",
-        # quarantined: an ID number as the number of materials
-        f"SX{yyyymm}999992,D001,{dept},企业开办一件事,网办,{day},{next_day},1,{ID_NUMBER},3,满意,,,,,",
-        # quarantined: too few fields
-        f"SX{yyyymm}999993,D001,{SENTENCE}",
-    ])
-    _append_csv(inbox / "hotline_complaints" / f"12345工单_{yyyymm}.csv", "utf-8-sig", "\n", [
-        f"GD{ID_NUMBER},{dept},{day},{next_day},投诉,属实,{SENTENCE}",
-        f"GD{yyyymm}999991,{dept},{next_day},{day},投诉,属实,{SENTENCE}",  # closed before received
-    ])
-    _append_csv(inbox / "projects" / f"重点项目_{yyyymm}.csv", "utf-8", "\n", [
-        f"XM-{LANDLINE},D001,一网通办能力提升工程（联系电话{MOBILE_SPACED}）,需求调研完成,{MONTH}-20,",
-        f"XM-D001-99,D001,{SENTENCE},需求调研完成,下周三,",  # no date
-    ])
+    _append_csv(
+        inbox / "service_transactions" / f"好差评明细_{yyyymm}.csv",
+        "gbk",
+        "\r\n",
+        [
+            # accepted: a mobile number in the case number, a landline in the service item, all of it in the comment
+            f"SX{MOBILE},D001,{dept},企业开办一件事（咨询{LANDLINE}）,网办,{day},{next_day},1,3,3,满意,{SENTENCE},,,,",
+            # quarantined: a rating that is no level
+            f"SX{yyyymm}999991,D001,{dept},企业开办一件事,网办,{day},{next_day},1,3,3,很好,{SENTENCE},,,,",
+            # quarantined: an ID number as the number of materials
+            f"SX{yyyymm}999992,D001,{dept},企业开办一件事,网办,{day},{next_day},1,{ID_NUMBER},3,满意,,,,,",
+            # quarantined: too few fields
+            f"SX{yyyymm}999993,D001,{SENTENCE}",
+        ],
+    )
+    _append_csv(
+        inbox / "hotline_complaints" / f"12345工单_{yyyymm}.csv",
+        "utf-8-sig",
+        "\n",
+        [
+            f"GD{ID_NUMBER},{dept},{day},{next_day},投诉,属实,{SENTENCE}",
+            f"GD{yyyymm}999991,{dept},{next_day},{day},投诉,属实,{SENTENCE}",  # closed before received
+        ],
+    )
+    _append_csv(
+        inbox / "projects" / f"重点项目_{yyyymm}.csv",
+        "utf-8",
+        "\n",
+        [
+            f"XM-{LANDLINE},D001,一网通办能力提升工程（联系电话{MOBILE_SPACED}）,需求调研完成,{MONTH}-20,",
+            f"XM-D001-99,D001,{SENTENCE},需求调研完成,下周三,",  # no date
+        ],
+    )
     # Adjustments allow no quarantined row at all: accepted rows only.
-    _append_csv(inbox / "adjustments" / f"加减分_{yyyymm}.csv", "gbk", "\n", [
-        f"D001,加分,1,{SENTENCE},市政办〔2025〕{ID_NUMBER}号",
-    ])
+    _append_csv(
+        inbox / "adjustments" / f"加减分_{yyyymm}.csv",
+        "gbk",
+        "\n",
+        [
+            f"D001,加分,1,{SENTENCE},市政办〔2025〕{ID_NUMBER}号",
+        ],
+    )
 
     def surveys(workbook):
         sheet = workbook["问卷结果"]
@@ -140,6 +171,7 @@ def _plant(inbox: Path) -> None:
 
 # ------------------------------------------------------------------ searching
 
+
 def _like_any(column: str) -> str:
     return " or ".join(f"contains({column}, '{s}')" for s in SECRETS)
 
@@ -154,9 +186,7 @@ def _warehouse_leaks(path: Path) -> list[str]:
         ).fetchall()
         for schema, table, column in columns:
             value = f'cast("{column}" as varchar)'
-            found = con.execute(
-                f'select {value} from "{schema}"."{table}" where {_like_any(value)} limit 3'
-            ).fetchall()
+            found = con.execute(f'select {value} from "{schema}"."{table}" where {_like_any(value)} limit 3').fetchall()
             leaks += [f"warehouse {schema}.{table}.{column}: {row[0][:120]}" for row in found]
     finally:
         con.close()
@@ -170,8 +200,12 @@ def _lake_leaks(lake: Path) -> list[str]:
     con = duckdb.connect()
     try:
         for path in files:
-            names = [r[0] for r in con.execute("select name from parquet_schema(?) where num_children is null",
-                                               [str(path)]).fetchall()]
+            names = [
+                r[0]
+                for r in con.execute(
+                    "select name from parquet_schema(?) where num_children is null", [str(path)]
+                ).fetchall()
+            ]
             for name in names:
                 value = f'cast("{name}" as varchar)'
                 found = con.execute(
@@ -204,6 +238,7 @@ def _archived_originals(archive: Path, inbox: Path) -> set[Path]:
 
 # ------------------------------------------------------------------ the test
 
+
 @pytest.mark.slow
 def test_planted_personal_data_is_nowhere_after_a_full_run(govperf_home: Path, capfd, caplog, monkeypatch):
     monkeypatch.setenv("GOVPERF_CACHE", str(govperf_home / "cache"))  # swept with the home, not shared
@@ -232,32 +267,67 @@ def test_planted_personal_data_is_nowhere_after_a_full_run(govperf_home: Path, c
 
     case_id = mask_identifier(f"SX{MOBILE}", key)
     assert case_id.startswith("SX[手机号#") and MOBILE not in case_id
-    assert lake_rows("service_transactions", f"case_id = '{case_id}' and comment = '{MASKED_SENTENCE}' "
-                                             "and service_item = '企业开办一件事（咨询[固话]）'") == 1
-    assert lake_rows("hotline_complaints", f"ticket_id = '{mask_identifier(f'GD{ID_NUMBER}', key)}' "
-                                           f"and content = '{MASKED_SENTENCE}'") == 1
-    assert lake_rows("survey_responses", f"response_id = '{mask_identifier(f'WJ{MOBILE_SPACED}', key)}' "
-                                         f"and comment = '{MASKED_SENTENCE}'") == 4  # one per question
+    assert (
+        lake_rows(
+            "service_transactions",
+            f"case_id = '{case_id}' and comment = '{MASKED_SENTENCE}' "
+            "and service_item = '企业开办一件事（咨询[固话]）'",
+        )
+        == 1
+    )
+    assert (
+        lake_rows(
+            "hotline_complaints",
+            f"ticket_id = '{mask_identifier(f'GD{ID_NUMBER}', key)}' and content = '{MASKED_SENTENCE}'",
+        )
+        == 1
+    )
+    assert (
+        lake_rows(
+            "survey_responses",
+            f"response_id = '{mask_identifier(f'WJ{MOBILE_SPACED}', key)}' and comment = '{MASKED_SENTENCE}'",
+        )
+        == 4
+    )  # one per question
     assert lake_rows("leader_reviews", f"department_id = 'D001' and remarks = '{MASKED_SENTENCE}'") == 1
-    assert lake_rows("key_projects", f"project_id = '{mask_identifier(f'XM-{LANDLINE}', key)}' "
-                                     "and project_name = '一网通办能力提升工程（联系电话[手机号]）'") == 1
-    assert lake_rows("adjustments", f"reason = '{MASKED_SENTENCE}' and evidence_ref = '市政办〔2025〕[身份证号]号'") == 1
+    assert (
+        lake_rows(
+            "key_projects",
+            f"project_id = '{mask_identifier(f'XM-{LANDLINE}', key)}' "
+            "and project_name = '一网通办能力提升工程（联系电话[手机号]）'",
+        )
+        == 1
+    )
+    assert (
+        lake_rows("adjustments", f"reason = '{MASKED_SENTENCE}' and evidence_ref = '市政办〔2025〕[身份证号]号'") == 1
+    )
     assert lake_rows("budget_execution", "department_id = 'D001'") == 1  # its unmapped name column held them
 
-    quarantined = dict(con.execute(
-        f"select source, count(*) from '{lake}/quarantine/*/{MONTH}/*.parquet' "
-        "where contains(raw_text, '[手机号]') or contains(raw_text, '[身份证号]') group by source"
-    ).fetchall())
-    assert quarantined == {"service_transactions": 3, "hotline_complaints": 1, "survey_responses": 1,
-                           "leader_reviews": 1, "budget_execution": 1, "key_projects": 1}
+    quarantined = dict(
+        con.execute(
+            f"select source, count(*) from '{lake}/quarantine/*/{MONTH}/*.parquet' "
+            "where contains(raw_text, '[手机号]') or contains(raw_text, '[身份证号]') group by source"
+        ).fetchall()
+    )
+    assert quarantined == {
+        "service_transactions": 3,
+        "hotline_complaints": 1,
+        "survey_responses": 1,
+        "leader_reviews": 1,
+        "budget_execution": 1,
+        "key_projects": 1,
+    }
     named = con.execute(
         f"select count(*) from '{lake}/quarantine/*/{MONTH}/*.parquet' where contains(raw_text, '[姓名]')"
     ).fetchall()[0][0]
     assert named == 7
-    reasons = [r[0] for r in con.execute(
-        f"select reason from '{lake}/quarantine/*/{MONTH}/*.parquet' "
-        "where contains(reason, '[手机号]') or contains(reason, '[身份证号]')"
-    ).fetchall()]
+    reasons = [
+        r[0]
+        for r in con.execute(
+            f"select reason from '{lake}/quarantine/*/{MONTH}/*.parquet' "
+            "where contains(reason, '[手机号]') or contains(reason, '[身份证号]')"
+        ).fetchall()
+    ]
     assert any("应交材料数" in r for r in reasons) and any("预算数" in r for r in reasons), reasons
     con.close()
 
@@ -265,7 +335,8 @@ def test_planted_personal_data_is_nowhere_after_a_full_run(govperf_home: Path, c
     warehouse = duckdb.connect(str(s.duckdb_path), read_only=True)
     assert warehouse.execute("select count(*) from information_schema.columns").fetchall()[0][0] > 100
     found = [
-        (schema, table) for schema, table in warehouse.execute(
+        (schema, table)
+        for schema, table in warehouse.execute(
             "select table_schema, table_name from information_schema.columns where column_name = 'case_id'"
         ).fetchall()
         if warehouse.execute(f'select count(*) from "{schema}"."{table}" where case_id = ?', [case_id]).fetchall()[0][0]
@@ -278,8 +349,12 @@ def test_planted_personal_data_is_nowhere_after_a_full_run(govperf_home: Path, c
     archived = _archived_originals(s.archive, inbox)
     written = [p for p in s.home.rglob("*") if p.is_file() and p not in archived]
     assert any(p.suffix == ".html" for p in written) and any(p.name.endswith(".db") for p in written)
-    dbt_outputs = [p for folder in ("logs", "target") for p in (DBT_PROJECT_DIR / folder).rglob("*")
-                   if p.is_file() and p.stat().st_mtime >= started - 1]
+    dbt_outputs = [
+        p
+        for folder in ("logs", "target")
+        for p in (DBT_PROJECT_DIR / folder).rglob("*")
+        if p.is_file() and p.stat().st_mtime >= started - 1
+    ]
 
     leaks = _warehouse_leaks(s.duckdb_path) + _lake_leaks(s.lake)
     leaks += _byte_leaks(written, "file") + _byte_leaks(dbt_outputs, "dbt")

@@ -21,6 +21,7 @@ from pipelines.runner import failure_messages, launch
 from pipelines.settings import PROJECT_ROOT, settings
 from tests.conftest import FIRST_MONTH, LAST_MONTH, MART_TABLES, MONTHS, export_marts, use_home
 
+
 def _bulletin_hashes() -> dict[str, str]:
     """Every file of every draft edition (HTML, department pages, XLSX), by its SHA-256,
     read through the edition folders' links (monthly/2025-07/bulletin_2025-07.html)."""
@@ -54,8 +55,10 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
 
 def test_full_run_writes_every_contract_table(full_run):
     con = duckdb.connect(str(full_run["duckdb"]), read_only=True)
-    tables = {r[0] for r in con.sql(
-        "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+    tables = {
+        r[0]
+        for r in con.sql("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()
+    }
     assert set(MART_TABLES) <= tables
     for table in MART_TABLES:
         assert con.sql(f"select count(*) from marts.{table}").fetchall()[0][0] > 0, table
@@ -68,13 +71,17 @@ def test_full_run_writes_every_contract_table(full_run):
         """
     ).fetchall()
     assert unranked == []
-    ranked_per_month = dict(con.sql(
-        "select strftime(period, '%Y-%m'), count(*) from marts.fct_rankings where period_type = 'month' group by 1"
-    ).fetchall())
+    ranked_per_month = dict(
+        con.sql(
+            "select strftime(period, '%Y-%m'), count(*) from marts.fct_rankings where period_type = 'month' group by 1"
+        ).fetchall()
+    )
     assert sorted(ranked_per_month) == MONTHS
     assert min(ranked_per_month.values()) >= 60
     # The merged department is ranked up to its last month and not after.
-    merged = con.sql("select department_id, valid_to from marts.dim_department where merged_into is not null").fetchall()
+    merged = con.sql(
+        "select department_id, valid_to from marts.dim_department where merged_into is not null"
+    ).fetchall()
     assert merged, "the sample city has a merger"
     for department_id, valid_to in merged:
         after = con.sql(
@@ -179,8 +186,9 @@ def test_rank_bands_come_from_the_monte_carlo(full_run):
     """With the sample catalogue's perturbation the bands are real: ordered, around
     the median rank, and wide for some departments."""
     con = duckdb.connect(str(full_run["duckdb"]), read_only=True)
-    rows = con.sql("select rank, rank_median, rank_p05, rank_p95, clearly_ahead_of, n_ranked "
-                   "from marts.fct_rankings").fetchall()
+    rows = con.sql(
+        "select rank, rank_median, rank_p05, rank_p95, clearly_ahead_of, n_ranked from marts.fct_rankings"
+    ).fetchall()
     assert rows and all(p05 <= median <= p95 for _, median, p05, p95, _, _ in rows)
     assert any(p95 - p05 >= 2 for _, _, p05, p95, _, _ in rows)
     assert all(0 <= ahead < n for _, _, _, _, ahead, n in rows)
@@ -203,26 +211,50 @@ def test_monte_carlo_without_perturbation_reproduces_the_published_ranks(full_ru
     shutil.copytree(PROJECT_ROOT / "sources" / "reference", reference)
     catalogue = yaml.safe_load((reference / "catalogue.yaml").read_text(encoding="utf-8"))
     for version in catalogue["versions"]:
-        version["robustness"] = {"draws": 40, "weight_perturbation": 0,
-                                 "normalisations": ["catalogue"], "aggregations": ["catalogue"]}
+        version["robustness"] = {
+            "draws": 40,
+            "weight_perturbation": 0,
+            "normalisations": ["catalogue"],
+            "aggregations": ["catalogue"],
+        }
     (reference / "catalogue.yaml").write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
     write_table(reference_tables(reference)["robustness_draws"], lake / "reference" / "robustness_draws.parquet")
 
     dbt_vars = f'{{"period_start": "{FIRST_MONTH}-01", "period_end": "{LAST_MONTH}-01", "lookback_months": 1}}'
     subprocess.run(
         # the staging view too: views in the copied warehouse still name the old lake
-        [dbt_executable(), "build", "--select", "stg_reference__robustness_draws", "int_rank_robustness",
-         "fct_rankings", "--vars", dbt_vars,
-         "--exclude", "test_type:unit", "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path)],
-        cwd=PROJECT_ROOT / "dbt_project", check=True, capture_output=True,
+        [
+            dbt_executable(),
+            "build",
+            "--select",
+            "stg_reference__robustness_draws",
+            "int_rank_robustness",
+            "fct_rankings",
+            "--vars",
+            dbt_vars,
+            "--exclude",
+            "test_type:unit",
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path),
+        ],
+        cwd=PROJECT_ROOT / "dbt_project",
+        check=True,
+        capture_output=True,
         env=os.environ | {"GOVPERF_LAKE": str(lake), "GOVPERF_DUCKDB": str(db)},
     )
     con = duckdb.connect(str(db), read_only=True)
-    rows = con.sql("select period, period_type, department_id, rank, rank_median, rank_p05, rank_p95 "
-                   "from marts.fct_rankings").fetchall()
+    rows = con.sql(
+        "select period, period_type, department_id, rank, rank_median, rank_p05, rank_p95 from marts.fct_rankings"
+    ).fetchall()
     assert len(rows) >= 4 * 60  # three months and their quarter
     differing = [r for r in rows if not (r[3] == r[4] == r[5] == r[6])]
     assert differing == []
-    published = {(p, t, d): r for p, t, d, r in duckdb.connect(str(full_run["duckdb"]), read_only=True).sql(
-        "select period, period_type, department_id, rank from marts.fct_rankings").fetchall()}
+    published = {
+        (p, t, d): r
+        for p, t, d, r in duckdb.connect(str(full_run["duckdb"]), read_only=True)
+        .sql("select period, period_type, department_id, rank from marts.fct_rankings")
+        .fetchall()
+    }
     assert {(p, t, d): r for p, t, d, r, *_ in rows} == published

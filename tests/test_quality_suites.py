@@ -34,10 +34,14 @@ def test_suites_load_and_name_real_gx_expectations():
 
 
 def test_suite_passes_clean_files_and_pins_the_failing_one(tmp_path):
-    good = "('A1', 5, 'online', 3, timestamp '2025-03-01 09:00', timestamp '2025-03-02 09:00'), " \
-           "('A2', 4, 'offline', 3, timestamp '2025-03-01 09:00', null)"
-    bad = "('B1', 9, 'online', 3, timestamp '2025-03-05 09:00', timestamp '2025-03-01 09:00'), " \
-          "('B1', 4, 'fax', 3, timestamp '2025-03-01 09:00', timestamp '2025-03-02 09:00')"
+    good = (
+        "('A1', 5, 'online', 3, timestamp '2025-03-01 09:00', timestamp '2025-03-02 09:00'), "
+        "('A2', 4, 'offline', 3, timestamp '2025-03-01 09:00', null)"
+    )
+    bad = (
+        "('B1', 9, 'online', 3, timestamp '2025-03-05 09:00', timestamp '2025-03-01 09:00'), "
+        "('B1', 4, 'fax', 3, timestamp '2025-03-01 09:00', timestamp '2025-03-02 09:00')"
+    )
     suite = load_suites(QUALITY_DIR)["service_transactions"]
     clean = [LandedFile(MONTH, "good", _parquet(tmp_path / "good.parquet", good))]
     outcomes = run_suite(suite, clean)

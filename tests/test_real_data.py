@@ -40,7 +40,9 @@ def test_nothing_reads_data_from_outside_the_checkout():
     at a folder beside the clone."""
     offenders = []
     for path in [PROJECT_ROOT / "README.md", *PROJECT_ROOT.glob("docs/*.md")] + [
-        p for folder in ("tests", "examples", "benchmarks", "pipelines") for p in (PROJECT_ROOT / folder).rglob("*")
+        p
+        for folder in ("tests", "examples", "benchmarks", "pipelines")
+        for p in (PROJECT_ROOT / folder).rglob("*")
         if p.suffix in {".py", ".md", ".yaml", ".yml"} and p.is_file() and p != Path(__file__)
     ]:
         text = path.read_text(encoding="utf-8", errors="replace")

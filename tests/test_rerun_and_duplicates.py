@@ -40,8 +40,12 @@ def all_marts(duckdb_path: Path) -> dict[str, str]:
     """Every table of the marts schema as CSV, rows in a fixed order."""
     con = duckdb.connect(str(duckdb_path), read_only=True)
     try:
-        tables = [r[0] for r in con.sql(
-            "select table_name from information_schema.tables where table_schema = 'marts' order by 1").fetchall()]
+        tables = [
+            r[0]
+            for r in con.sql(
+                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+            ).fetchall()
+        ]
         return {t: con.sql(f"select * from marts.{t} order by all").df().to_csv(index=False) for t in tables}
     finally:
         con.close()
@@ -50,15 +54,19 @@ def all_marts(duckdb_path: Path) -> dict[str, str]:
 def published_files() -> dict[str, str]:
     """Every bulletin page and export of the home, by SHA-256."""
     s = settings()
-    files = [(s.bulletins, p) for p in s.bulletins.rglob("*.html")] + [(s.exports, p) for p in s.exports.rglob("*.xlsx")]
+    files = [(s.bulletins, p) for p in s.bulletins.rglob("*.html")] + [
+        (s.exports, p) for p in s.exports.rglob("*.xlsx")
+    ]
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for root, p in sorted(files)}
 
 
 def staged_counts(duckdb_path: Path) -> dict[str, int]:
     con = duckdb.connect(str(duckdb_path), read_only=True)
     try:
-        return {m.source: con.sql(f"select count(*) from staging.stg_lake__{m.table.name}").fetchall()[0][0]
-                for m in MAPPINGS.values()}
+        return {
+            m.source: con.sql(f"select count(*) from staging.stg_lake__{m.table.name}").fetchall()[0][0]
+            for m in MAPPINGS.values()
+        }
     finally:
         con.close()
 
@@ -70,16 +78,27 @@ def _run(home: Path, inbox: Path, config: Path | None = None) -> None:
         use_home(patch, home, inbox)
         if config:
             patch.setenv("GOVPERF_CONFIG", str(config))
-        done = subprocess.run([GOVPERF, "run", "--from", FIRST, "--to", LAST], capture_output=True, text=True,
-                              env=dict(os.environ), timeout=1200)
+        done = subprocess.run(
+            [GOVPERF, "run", "--from", FIRST, "--to", LAST],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=1200,
+        )
     assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
 def tiny_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     inbox = tmp_path_factory.mktemp("tiny_city") / "inbox"
-    generate_city(inbox, departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
-                  seed=7, first_month=FIRST, last_month=LAST, transactions=1500)
+    generate_city(
+        inbox,
+        departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
+        seed=7,
+        first_month=FIRST,
+        last_month=LAST,
+        transactions=1500,
+    )
     return inbox
 
 
@@ -90,8 +109,12 @@ def single_delivery(tmp_path_factory: pytest.TempPathFactory, tiny_city: Path) -
     _run(home, tiny_city)
     with pytest.MonkeyPatch.context() as patch:
         use_home(patch, home, tiny_city)
-        return {"home": home, "marts": all_marts(settings().duckdb_path), "published": published_files(),
-                "staged": staged_counts(settings().duckdb_path)}
+        return {
+            "home": home,
+            "marts": all_marts(settings().duckdb_path),
+            "published": published_files(),
+            "staged": staged_counts(settings().duckdb_path),
+        }
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +154,21 @@ def double_delivery(tmp_path_factory: pytest.TempPathFactory, tiny_city: Path) -
         db = settings().duckdb_path
         con = duckdb.connect(str(db), read_only=True)
         try:
-            data_checks = con.sql("select * from marts.fct_data_quality where check_name <> 'duplicate_delivery' "
-                                  "order by all").df().to_csv(index=False)
+            data_checks = (
+                con.sql("select * from marts.fct_data_quality where check_name <> 'duplicate_delivery' order by all")
+                .df()
+                .to_csv(index=False)
+            )
         finally:
             con.close()
-        return {"duckdb": db, "marts": all_marts(db), "data_checks_but_duplicates": data_checks,
-                "duplicates": duplicates, "staged": staged_counts(db), "bulletins": settings().bulletins}
+        return {
+            "duckdb": db,
+            "marts": all_marts(db),
+            "data_checks_but_duplicates": data_checks,
+            "duplicates": duplicates,
+            "staged": staged_counts(db),
+            "bulletins": settings().bulletins,
+        }
 
 
 def test_a_second_run_in_the_same_home_gives_the_same_bytes(single_delivery, tiny_city, monkeypatch):
@@ -155,7 +187,8 @@ def test_a_double_delivery_gives_the_marts_of_a_single_one(single_delivery, doub
     duplicate_delivery warnings."""
     single, double = single_delivery["marts"], double_delivery["marts"]
     assert {t: v for t, v in double.items() if t != "fct_data_quality"} == {
-        t: v for t, v in single.items() if t != "fct_data_quality"}
+        t: v for t, v in single.items() if t != "fct_data_quality"
+    }
     assert double_delivery["data_checks_but_duplicates"] == single["fct_data_quality"]
 
 
@@ -167,10 +200,13 @@ def test_a_file_delivered_twice_counts_once_with_a_warning(source, single_delive
     try:
         warnings = con.execute(
             "select severity, passed, details from marts.fct_data_quality "
-            "where source = ? and period = ? and check_name = 'duplicate_delivery'", [source, period]).fetchall()
+            "where source = ? and period = ? and check_name = 'duplicate_delivery'",
+            [source, period],
+        ).fetchall()
         statuses = con.execute(
             "select distinct file_name, status from marts.fct_submissions where source = ? and period = ?",
-            [source, period]).fetchall()
+            [source, period],
+        ).fetchall()
     finally:
         con.close()
     assert len(warnings) == 1

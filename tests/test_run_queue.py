@@ -92,11 +92,16 @@ def test_an_operators_own_dagster_yaml_is_kept(govperf_home: Path):
 
 
 @pytest.mark.parametrize("value", ["0", "many", "2.5", "true", "~"])
-def test_a_bad_figure_is_refused_naming_the_file(govperf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str):
+def test_a_bad_figure_is_refused_naming_the_file(
+    govperf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+):
     config = _config_with(tmp_path, f"max_concurrent_runs: {value}\n")
     monkeypatch.setenv("GOVPERF_CONFIG", str(config))
-    with pytest.raises(ConfigError, match=r"run_queue\.yaml: max_concurrent_runs: .*whole number from 1 to 64, or auto"):
+    with pytest.raises(
+        ConfigError, match=r"run_queue\.yaml: max_concurrent_runs: .*whole number from 1 to 64, or auto"
+    ):
         load_config()
+
     # `govperf ui` writes the figure into dagster.yaml: it refuses in one sentence, before starting Dagster.
     def must_not_start(*args, **kwargs):  # a guard: should the refusal regress, no UI starts inside pytest
         raise AssertionError("govperf ui started Dagster despite a bad run_queue.yaml")

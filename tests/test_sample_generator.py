@@ -42,8 +42,14 @@ def registry() -> dict[str, dict]:
 def city(tmp_path_factory):
     out = tmp_path_factory.mktemp("city")
     calls: list[tuple[str, int]] = []
-    summary = generate_city(out, departments_yaml=REGISTRY, seed=SEED, transactions=TRANSACTIONS,
-                            progress=lambda label, rows: calls.append((label, rows)), **RANGE)
+    summary = generate_city(
+        out,
+        departments_yaml=REGISTRY,
+        seed=SEED,
+        transactions=TRANSACTIONS,
+        progress=lambda label, rows: calls.append((label, rows)),
+        **RANGE,
+    )
     return out, summary, calls
 
 
@@ -70,8 +76,10 @@ def _with_period(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 
 def _read_csvs(folder: Path, encoding: str) -> pd.DataFrame:
-    frames = [_with_period(pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False), path)
-              for path in sorted(folder.glob("*.csv"))]
+    frames = [
+        _with_period(pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False), path)
+        for path in sorted(folder.glob("*.csv"))
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -92,8 +100,11 @@ def _read_xlsx(folder: Path, sheet: str, header_row: int) -> pd.DataFrame:
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def _active(entry: dict, yyyymm: str) -> bool:
@@ -125,7 +136,7 @@ def test_different_seed_changes_every_file(tmp_path):
 
 
 def test_xlsx_archives_carry_fixed_dates_not_the_clock(city):
-    out, summary, _ = city
+    _out, summary, _ = city
     workbooks = [path for path in summary.files if path.suffix == ".xlsx"]
     assert workbooks
     for path in workbooks:
@@ -219,7 +230,7 @@ def test_line_endings_and_byte_order_marks(city):
     hotline = (out / "hotline_complaints" / "12345工单_202505.csv").read_bytes()
     assert hotline.startswith("\ufeff工单编号".encode("utf-8")) and b"\r" not in hotline
     projects = (out / "projects" / "重点项目_202505.csv").read_bytes()
-    assert projects.startswith("项目编号".encode("utf-8")) and b"\r" not in projects
+    assert projects.startswith("项目编号".encode()) and b"\r" not in projects
 
 
 def test_budget_data_is_on_second_sheet_between_title_and_notes_rows(city, tables):
@@ -358,8 +369,9 @@ def test_veto_goes_to_a_poor_performer(city, tables):
 
 def test_small_chunks_split_days_and_keep_cases_in_time_order(tmp_path, monkeypatch):
     monkeypatch.setattr(generator, "CHUNK_ROWS", 40)
-    summary = generate_city(tmp_path, departments_yaml=REGISTRY, seed=3, transactions=9_001,
-                            first_month="2025-06", last_month="2025-06")
+    summary = generate_city(
+        tmp_path, departments_yaml=REGISTRY, seed=3, transactions=9_001, first_month="2025-06", last_month="2025-06"
+    )
     cases = pd.read_csv(tmp_path / "service_transactions" / "好差评明细_202506.csv", encoding="gbk", dtype=str)
     assert len(cases) == summary.rows["service_transactions"] == 9_001
     assert cases["办件编号"].is_unique
@@ -369,5 +381,4 @@ def test_small_chunks_split_days_and_keep_cases_in_time_order(tmp_path, monkeypa
 
 def test_too_few_transactions_for_every_department_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="at least"):
-        generate_city(tmp_path, departments_yaml=REGISTRY, transactions=10,
-                      first_month="2025-06", last_month="2025-06")
+        generate_city(tmp_path, departments_yaml=REGISTRY, transactions=10, first_month="2025-06", last_month="2025-06")

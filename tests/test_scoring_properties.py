@@ -173,9 +173,12 @@ class Case:
         old = next(v for d, i, v, _ in self.rows if (d, i) == (dept, indicator))
         lines = [f"  {d} ({DEPARTMENTS[d]}) {i}: value={v!r} n_obs={n!r}" for d, i, v, n in self.rows]
         return "\n".join(
-            ["case A rows (department, peer group, indicator, value, n_obs):", *lines,
-             f"A' raises {dept} {indicator} from {old!r} to {new_value!r}",
-             f"B files: {[[(d, i) for d, i, _, _ in f] for f in self.shuffled]}"]
+            [
+                "case A rows (department, peer group, indicator, value, n_obs):",
+                *lines,
+                f"A' raises {dept} {indicator} from {old!r} to {new_value!r}",
+                f"B files: {[[(d, i) for d, i, _, _ in f] for f in self.shuffled]}",
+            ]
         )
 
 
@@ -192,9 +195,7 @@ def cases(draw: st.DrawFn) -> Case:
     every cell valued, all values tied, B in reverse order over three files."""
     # A few values shared by the case, so that ties across departments are common.
     pool = draw(st.lists(st.one_of(st.integers(-10, 150).map(float), finite), min_size=1, max_size=3))
-    value = st.one_of(
-        st.sampled_from(pool), st.integers(-10, 150).map(float), finite, st.sampled_from(EXTREMES)
-    )
+    value = st.one_of(st.sampled_from(pool), st.integers(-10, 150).map(float), finite, st.sampled_from(EXTREMES))
     absent = draw(st.sets(st.sampled_from(sorted(DEPARTMENTS)), max_size=len(DEPARTMENTS) - 1))
     rows: list[Row] = []
     for dept in sorted(set(DEPARTMENTS) - absent):
@@ -214,23 +215,28 @@ def cases(draw: st.DrawFn) -> Case:
     if not candidates:  # make one cell worth raising
         dept, indicator = draw(st.sampled_from(sorted({r[0] for r in rows}))), draw(st.sampled_from(HIGHER))
         cell = (dept, indicator, draw(value), draw(st.integers(MIN_OBS.get(indicator, 1), 12)))
-        rows = sorted([r for r in rows if r[:2] != cell[:2]] + [cell],
-                      key=lambda r: (r[0], list(INDICATORS).index(r[1])))
+        rows = sorted(
+            [r for r in rows if r[:2] != cell[:2]] + [cell], key=lambda r: (r[0], list(INDICATORS).index(r[1]))
+        )
         candidates = [cell[:3]]
     dept, indicator, old = draw(st.sampled_from(candidates))
     others = sorted({v for d, i, v, _ in rows if i == indicator and v is not None and v > old})
-    target = draw(st.one_of(
-        st.sampled_from(others) if others else st.nothing(),  # a tie with another department
-        st.floats(min_value=1e-9, max_value=1e9).map(lambda delta: old + delta),
-        st.sampled_from([1e9, old + 1.0, old + 1e-6]),
-    ))
+    target = draw(
+        st.one_of(
+            st.sampled_from(others) if others else st.nothing(),  # a tie with another department
+            st.floats(min_value=1e-9, max_value=1e9).map(lambda delta: old + delta),
+            st.sampled_from([1e9, old + 1.0, old + 1e-6]),
+        )
+    )
     new_value = target if target > old else old + 1.0
 
     order = draw(st.permutations(rows))[::-1]
     n_files = 4 - draw(st.integers(1, 3))
     shift = draw(st.lists(st.integers(0, n_files - 1), min_size=len(order), max_size=len(order)))
-    files = [[r for position, (r, s) in enumerate(zip(order, shift)) if (position + s) % n_files == k]
-             for k in range(n_files)]
+    files = [
+        [r for position, (r, s) in enumerate(zip(order, shift)) if (position + s) % n_files == k]
+        for k in range(n_files)
+    ]
     return Case(rows=rows, raised=(dept, indicator, new_value), shuffled=[f for f in files if f])
 
 
@@ -240,6 +246,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 
 # ------------------------------------------------------------------ the lake and dbt
+
 
 @pytest.fixture(scope="module")
 def scoring_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -272,8 +279,16 @@ def write_observations(lake: Path, period: dt.date, files: list[list[Row]], labe
         file_hash = hashlib.sha256(json.dumps([file_name, rows]).encode()).hexdigest()
         table = pa.Table.from_pylist(
             [
-                {"department_id": d, "indicator_id": i, "value": v, "n_obs": n, "_file_name": file_name,
-                 "_file_hash": file_hash, "_period": period, "_line": line}
+                {
+                    "department_id": d,
+                    "indicator_id": i,
+                    "value": v,
+                    "n_obs": n,
+                    "_file_name": file_name,
+                    "_file_hash": file_hash,
+                    "_period": period,
+                    "_line": line,
+                }
                 for line, (d, i, v, n) in enumerate(rows, start=2)  # line 1 is the header
             ],
             schema=schema,
@@ -309,15 +324,32 @@ def build_marts(home: Path, config: Path, target: Path, batch: list[Case]) -> tu
     run_results = target / "run_results.json"
     run_results.unlink(missing_ok=True)  # the target folder is shared by the examples
     result = subprocess.run(
-        [dbt_executable(), "build", "--profiles-dir", ".", "--exclude", "test_type:unit",
-         "--target-path", str(target), "--log-path", str(target / "logs")],
-        cwd=DBT_PROJECT_DIR, env={**os.environ, **environment}, capture_output=True, text=True,
-        timeout=600, check=False,  # failed data tests are reported below, after the properties
+        [
+            dbt_executable(),
+            "build",
+            "--profiles-dir",
+            ".",
+            "--exclude",
+            "test_type:unit",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target / "logs"),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,  # failed data tests are reported below, after the properties
     )
     assert run_results.exists(), f"dbt did not run:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     results = json.loads(run_results.read_text())["results"]
-    failed = [f"{r['unique_id']}: {r['status']} {r.get('message') or ''}"
-              for r in results if r["status"] not in ("success", "pass")]
+    failed = [
+        f"{r['unique_id']}: {r['status']} {r.get('message') or ''}"
+        for r in results
+        if r["status"] not in ("success", "pass")
+    ]
     # A model that failed leaves nothing to check. A failed data test (and the models
     # it skips, e.g. fct_warnings) is reported after the properties, which say more.
     errors = [f for f in failed if ": error" in f]
@@ -328,6 +360,7 @@ def build_marts(home: Path, config: Path, target: Path, batch: list[Case]) -> tu
 def read_marts(duckdb_path: Path) -> dict[str, list[dict]]:
     con = duckdb.connect(str(duckdb_path), read_only=True)
     try:
+
         def rows(sql: str) -> list[dict]:
             cursor = con.execute(sql)
             names = [c[0] for c in cursor.description]
@@ -346,14 +379,43 @@ def read_marts(duckdb_path: Path) -> dict[str, list[dict]]:
 # ------------------------------------------------------------------ the properties
 
 # Per department (and indicator or node), what must not depend on row order.
-INDICATOR_COLUMNS = ["raw_value", "n_obs", "score", "is_imputed", "meets_min_obs", "scored_value",
-                     "is_treated", "imputation", "missing_reason"]
+INDICATOR_COLUMNS = [
+    "raw_value",
+    "n_obs",
+    "score",
+    "is_imputed",
+    "meets_min_obs",
+    "scored_value",
+    "is_treated",
+    "imputation",
+    "missing_reason",
+]
 NODE_COLUMNS = ["level", "score", "rank"]
-RANKING_COLUMNS = ["composite_score", "base_score", "rank", "peer_group_rank", "grade", "peer_group",
-                   "n_ranked", "rank_p05", "rank_p95", "rank_median", "clearly_ahead_of", "bonus_points"]
-TREATMENT_COLUMNS = ["lower_cap", "upper_cap", "times_capped_low", "times_capped_high",
-                     "skewness_before", "kurtosis_before", "skewness_after", "kurtosis_after",
-                     "still_outside_thresholds"]
+RANKING_COLUMNS = [
+    "composite_score",
+    "base_score",
+    "rank",
+    "peer_group_rank",
+    "grade",
+    "peer_group",
+    "n_ranked",
+    "rank_p05",
+    "rank_p95",
+    "rank_median",
+    "clearly_ahead_of",
+    "bonus_points",
+]
+TREATMENT_COLUMNS = [
+    "lower_cap",
+    "upper_cap",
+    "times_capped_low",
+    "times_capped_high",
+    "skewness_before",
+    "kurtosis_before",
+    "skewness_after",
+    "kurtosis_after",
+    "still_outside_thresholds",
+]
 SCORES = {"score", "composite_score", "base_score"}
 
 
@@ -383,8 +445,11 @@ def range_violations(marts: dict, periods: dict, batch: list[Case]) -> list[str]
         n, variant = periods[r["period"]]
         found.setdefault(n, []).append(f"{what} at {where}, period {r['period']} ({variant})")
 
-    for table, column, nullable in (("indicators", "score", True), ("nodes", "score", False),
-                                    ("rankings", "composite_score", False)):
+    for table, column, nullable in (
+        ("indicators", "score", True),
+        ("nodes", "score", False),
+        ("rankings", "composite_score", False),
+    ):
         for r in marts[table]:
             value = r[column]
             if (value is None and not nullable) or (value is not None and not 0 <= value <= 100):
@@ -394,8 +459,13 @@ def range_violations(marts: dict, periods: dict, batch: list[Case]) -> list[str]
         for column in ("raw_value", "scored_value"):
             if r[column] is not None and not math.isfinite(r[column]):
                 report(r, f"indicators.{column}={r[column]!r}")
-    return [f"case {n}: " + "; ".join(v[:SHOWN]) + (f" (and {len(v) - SHOWN} more)" if len(v) > SHOWN else "")
-            + f"\n{batch[n].describe()}" for n, v in sorted(found.items())]
+    return [
+        f"case {n}: "
+        + "; ".join(v[:SHOWN])
+        + (f" (and {len(v) - SHOWN} more)" if len(v) > SHOWN else "")
+        + f"\n{batch[n].describe()}"
+        for n, v in sorted(found.items())
+    ]
 
 
 def monotony_violations(marts: dict, periods: dict, batch: list[Case]) -> list[str]:
@@ -414,12 +484,14 @@ def monotony_violations(marts: dict, periods: dict, batch: list[Case]) -> list[s
         # each child: its composite cannot fall either.
         composite_before = rankings[a].get((dept,), {}).get("composite_score")
         composite_after = rankings[raised].get((dept,), {}).get("composite_score")
-        if composite_before is not None and (composite_after is None
-                                             or composite_after < composite_before - SCORE_TOLERANCE):
-            cells = {i: (indicators[a][(dept, i)]["score"], indicators[raised][(dept, i)]["score"])
-                     for i in INDICATORS}
-            problems.append(f"{dept} composite: {composite_before} in A, {composite_after} in A' "
-                            f"(its indicator scores A -> A': {cells})\n{case.describe()}")
+        if composite_before is not None and (
+            composite_after is None or composite_after < composite_before - SCORE_TOLERANCE
+        ):
+            cells = {i: (indicators[a][(dept, i)]["score"], indicators[raised][(dept, i)]["score"]) for i in INDICATORS}
+            problems.append(
+                f"{dept} composite: {composite_before} in A, {composite_after} in A' "
+                f"(its indicator scores A -> A': {cells})\n{case.describe()}"
+            )
     return problems
 
 
@@ -454,8 +526,10 @@ def coverage_problems(marts: dict, periods: dict, batch: list[Case]) -> list[str
     for period, (n, variant) in periods.items():
         expected = {(d, i) for d in {r[0] for r in batch[n].rows} for i in INDICATORS}
         if set(cells.get(period, {})) != expected:
-            problems.append(f"period {period} ({variant} of case {n}): cells {sorted(cells.get(period, {}))}, "
-                            f"expected {sorted(expected)}")
+            problems.append(
+                f"period {period} ({variant} of case {n}): cells {sorted(cells.get(period, {}))}, "
+                f"expected {sorted(expected)}"
+            )
     return problems
 
 
@@ -482,8 +556,10 @@ def test_scoring_properties(batch: list[Case], scoring_config: Path, dbt_target:
         "2. raising a value lowered a score": monotony_violations(marts, periods, batch),
         "3. row order changed the results": permutation_violations(marts, periods, batch),
     }
-    report = [f"{name}:\n" + "\n".join(found[:SHOWN])
-              + (f"\n... and {len(found) - SHOWN} more" if len(found) > SHOWN else "")
-              for name, found in failures.items() if found]
+    report = [
+        f"{name}:\n" + "\n".join(found[:SHOWN]) + (f"\n... and {len(found) - SHOWN} more" if len(found) > SHOWN else "")
+        for name, found in failures.items()
+        if found
+    ]
     assert not report, "\n\n".join(report)
     assert not run["dbt_failures"], "dbt data tests failed:\n" + "\n".join(run["dbt_failures"])

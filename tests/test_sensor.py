@@ -32,8 +32,12 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("sensor")
     inbox, home = root / "inbox", root / "home"
     generate_city(
-        inbox, departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
-        seed=11, first_month="2025-07", last_month="2025-08", transactions=2000,
+        inbox,
+        departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
+        seed=11,
+        first_month="2025-07",
+        last_month="2025-08",
+        transactions=2000,
     )
     with pytest.MonkeyPatch.context() as patch:
         use_home(patch, home, inbox)

@@ -28,9 +28,14 @@ MAPPING = load_mappings(PROJECT_ROOT / "sources" / "mappings")["service_transact
 REGISTRY = load_departments(PROJECT_ROOT / "sources" / "reference")
 HEADER = "办件编号,部门编码,部门名称,事项名称,办理渠道,受理时间,办结时间,承诺时限,应交材料数,实交材料数,评价等级,评价内容,是否整改,整改时间,是否申诉,申诉结果"
 SUITE = Suite.model_validate(
-    {"source": "service_transactions", "completeness": True, "volume": {"lookback": 3, "min_rows": 5},
-     "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "case_id"},
-                       "severity": "error"}]}
+    {
+        "source": "service_transactions",
+        "completeness": True,
+        "volume": {"lookback": 3, "min_rows": 5},
+        "expectations": [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "case_id"}, "severity": "error"}
+        ],
+    }
 )
 
 
@@ -46,22 +51,36 @@ def _deliver(inbox: Path, name: str, rows: list[str], when: dt.datetime) -> Path
     return path
 
 
-def _ingest(tmp_path: Path, month: dt.date = dt.date(2025, 3, 1), today: dt.date = dt.date(2026, 1, 1),
-            mapping=MAPPING):
-    return ingest_month(mapping, month, REGISTRY, tmp_path / "inbox", tmp_path / "lake", tmp_path / "archive",
-                        SUITE, today)
+def _ingest(
+    tmp_path: Path, month: dt.date = dt.date(2025, 3, 1), today: dt.date = dt.date(2026, 1, 1), mapping=MAPPING
+):
+    return ingest_month(
+        mapping, month, REGISTRY, tmp_path / "inbox", tmp_path / "lake", tmp_path / "archive", SUITE, today
+    )
 
 
 def _register(tmp_path: Path, month: dt.date = dt.date(2025, 3, 1)) -> list[tuple]:
     rows = submissions.read_register(tmp_path / "lake", "service_transactions", month)
-    return sorted((r["file_name"].split("/")[-1], r["department_id"], r["rows"], r["status"],
-                   (r["superseded_by_file"] or "").split("/")[-1]) for r in rows)
+    return sorted(
+        (
+            r["file_name"].split("/")[-1],
+            r["department_id"],
+            r["rows"],
+            r["status"],
+            (r["superseded_by_file"] or "").split("/")[-1],
+        )
+        for r in rows
+    )
 
 
 def test_a_resubmission_replaces_exactly_the_department_slices_it_covers(tmp_path):
     inbox = tmp_path / "inbox"
-    _deliver(inbox, "好差评明细_202503.csv", [_row("A1", "D001"), _row("A2", "D001"), _row("B1", "D002")],
-             dt.datetime(2025, 4, 3, 9))
+    _deliver(
+        inbox,
+        "好差评明细_202503.csv",
+        [_row("A1", "D001"), _row("A2", "D001"), _row("B1", "D002")],
+        dt.datetime(2025, 4, 3, 9),
+    )
     _ingest(tmp_path)
     assert _register(tmp_path) == [
         ("好差评明细_202503.csv", "D001", 2, "current", ""),
@@ -89,9 +108,13 @@ def test_an_overwritten_or_withdrawn_file_moves_to_history_and_nothing_is_delete
     inbox = tmp_path / "inbox"
     path = _deliver(inbox, "好差评明细_202503.csv", [_row("A1", "D001"), _row("B1", "D002")], dt.datetime(2025, 4, 3))
     _ingest(tmp_path)
-    first_hash = submissions.read_register(tmp_path / "lake", "service_transactions", dt.date(2025, 3, 1))[0]["file_hash"]
+    first_hash = submissions.read_register(tmp_path / "lake", "service_transactions", dt.date(2025, 3, 1))[0][
+        "file_hash"
+    ]
     # Overwritten under the same name: the old landing is history, superseded by the new bytes.
-    _deliver(inbox, "好差评明细_202503.csv", [_row("A1", "D001", "不满意"), _row("B1", "D002")], dt.datetime(2025, 4, 4))
+    _deliver(
+        inbox, "好差评明细_202503.csv", [_row("A1", "D001", "不满意"), _row("B1", "D002")], dt.datetime(2025, 4, 4)
+    )
     _ingest(tmp_path)
     register = _register(tmp_path)
     assert [r[3] for r in register].count("superseded") == 2
@@ -133,7 +156,8 @@ def test_volume_is_judged_against_the_departments_own_history(tmp_path):
     volumes = {"D001": [40, 44, 38, 9], "D002": [30, 31, 29, 30]}  # D001 drops to a quarter in April
     for month, index in zip(months, range(4)):
         rows = [
-            _row(f"{d}-{month:%m}-{i}", d, month=f"{month:%Y-%m}") for d, counts in volumes.items()
+            _row(f"{d}-{month:%m}-{i}", d, month=f"{month:%Y-%m}")
+            for d, counts in volumes.items()
             for i in range(counts[index])
         ]
         _deliver(inbox, f"好差评明细_{month:%Y%m}.csv", rows, dt.datetime(month.year, month.month + 1, 2))
@@ -170,7 +194,10 @@ def test_the_same_bytes_under_two_names_are_one_submission(tmp_path, mapping, na
     assert first in duplicate[0].details and second in duplicate[0].details
     # Each file check once for the content, not once per name.
     assert sorted(o.check_name for o in outcomes if o.file_hash and o.check_name != "duplicate_delivery") == [
-        "file_readable", "quarantine_within_limit", "rows_balanced"]
+        "file_readable",
+        "quarantine_within_limit",
+        "rows_balanced",
+    ]
     # Landed again, the same: the duplicate stays a duplicate.
     _, again = _ingest(tmp_path, mapping=mapping)
     assert _register(tmp_path) == [(first, "D001", 2, "current", ""), (first, "D002", 1, "current", "")]
@@ -194,8 +221,11 @@ def test_restoring_a_files_original_bytes_keeps_its_first_delivery_time(tmp_path
     _ingest(tmp_path)
     _deliver(inbox, name, original, dt.datetime(2025, 12, 1, 9))  # the same bytes, restored
     _, outcomes = _ingest(tmp_path)
-    current = [r for r in submissions.read_register(tmp_path / "lake", "service_transactions", dt.date(2025, 3, 1))
-               if r["status"] == "current"]
+    current = [
+        r
+        for r in submissions.read_register(tmp_path / "lake", "service_transactions", dt.date(2025, 3, 1))
+        if r["status"] == "current"
+    ]
     assert sorted(r["department_id"] for r in current) == ["D001", "D002"]
     assert {r["submitted_at"] for r in current} == {on_time}
     completeness = next(o for o in outcomes if o.check_name == "departments_reported")
@@ -220,9 +250,13 @@ def test_a_corrected_resubmission_flows_through_the_whole_pipeline(govperf_home)
     def values() -> dict[tuple[str, str], float]:
         con = duckdb.connect(str(db), read_only=True)
         try:
-            return {(d, i): v for d, i, v in con.sql(
-                "select department_id, indicator_id, raw_value from marts.fct_indicator_values "
-                "where period = '2025-08-01' and period_type = 'month'").fetchall()}
+            return {
+                (d, i): v
+                for d, i, v in con.sql(
+                    "select department_id, indicator_id, raw_value from marts.fct_indicator_values "
+                    "where period = '2025-08-01' and period_type = 'month'"
+                ).fetchall()
+            }
         finally:
             con.close()
 
@@ -234,7 +268,7 @@ def test_a_corrected_resubmission_flows_through_the_whole_pipeline(govperf_home)
     department = "D001"
     mine = [r for r in body if r[1] == department]
     rating = header.index("评价等级")
-    corrected = [r[:rating] + ["非常不满意" if r[rating] else ""] + r[rating + 1:] for r in mine]
+    corrected = [r[:rating] + ["非常不满意" if r[rating] else ""] + r[rating + 1 :] for r in mine]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows([header, *corrected])
     correction = original.with_name("好差评明细_202508_更正.csv")
@@ -247,17 +281,23 @@ def test_a_corrected_resubmission_flows_through_the_whole_pipeline(govperf_home)
     after = values()
     con = duckdb.connect(str(db), read_only=True)
     try:
-        statuses = dict(con.sql(
-            "select file_name || ':' || department_id, status from marts.fct_submissions "
-            f"where source = 'service_transactions' and period = '2025-08-01' and department_id in ('{department}', 'D002')"
-        ).fetchall())
-        history = dict(con.sql(
-            "select submission_status, count(*) from history.history__service_transactions "
-            f"where department_id = '{department}' and _period = '2025-08-01' group by 1").fetchall())
+        statuses = dict(
+            con.sql(
+                "select file_name || ':' || department_id, status from marts.fct_submissions "
+                f"where source = 'service_transactions' and period = '2025-08-01' and department_id in ('{department}', 'D002')"
+            ).fetchall()
+        )
+        history = dict(
+            con.sql(
+                "select submission_status, count(*) from history.history__service_transactions "
+                f"where department_id = '{department}' and _period = '2025-08-01' group by 1"
+            ).fetchall()
+        )
         staged_from_original = con.sql(
             "select count(*) from staging.stg_lake__service_transactions s join marts.fct_submissions f "
             f"on f.file_hash = s.file_hash where s.department_id = '{department}' "
-            "and f.file_name like '%好差评明细_202508.csv'").fetchall()[0][0]
+            "and f.file_name like '%好差评明细_202508.csv'"
+        ).fetchall()[0][0]
     finally:
         con.close()
     assert statuses == {

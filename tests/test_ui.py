@@ -50,7 +50,9 @@ def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Pa
     webserver = Path(sys.executable).with_name("dagster-webserver")
     process = subprocess.Popen(
         [str(webserver), "-w", str(PROJECT_ROOT / "workspace.yaml"), "--read-only", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 180
@@ -75,6 +77,7 @@ def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Pa
 
 # ------------------------------------------------------------------ stopping `govperf ui`
 
+
 def _answers(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as response:
@@ -93,7 +96,9 @@ def test_a_stop_ends_every_process_the_ui_started(govperf_home: Path, options: l
     port = _free_port()
     govperf = Path(sys.executable).with_name("govperf")
     cli = subprocess.Popen(
-        [str(govperf), "ui", "--port", str(port), *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [str(govperf), "ui", "--port", str(port), *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     started: set[tuple[int, str]] = set()
     try:

@@ -4,7 +4,6 @@ One check node runs all suites, so GX is imported once per run rather than once
 per source. Its outcomes are also stored in the gate, so later runs see them.
 """
 
-
 from collections.abc import Iterator
 
 import dagster as dg

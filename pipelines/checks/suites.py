@@ -29,9 +29,12 @@ class Expectation(BaseModel):
 
     @property
     def check_name(self) -> str:
-        target = self.kwargs.get("column") or "_".join(
-            str(self.kwargs.get(k)) for k in ("column_A", "column_B") if k in self.kwargs
-        ) or "_".join(self.kwargs.get("column_list", [])) or "table"
+        target = (
+            self.kwargs.get("column")
+            or "_".join(str(self.kwargs.get(k)) for k in ("column_A", "column_B") if k in self.kwargs)
+            or "_".join(self.kwargs.get("column_list", []))
+            or "table"
+        )
         return f"{self.type.removeprefix('expect_')}:{target}"
 
 

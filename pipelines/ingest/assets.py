@@ -7,19 +7,19 @@ could be read, that no row was lost, that few rows were quarantined, and (as a
 warning) which departments sent nothing.
 """
 
-
 import datetime as dt
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
+from pipelines.checks.suites import Suite, load_suites
+from pipelines.ingest import submissions
 from pipelines.ingest.canonical import CANONICAL
 from pipelines.ingest.land import (
     FILE_LOAD_SCHEMA,
@@ -27,14 +27,11 @@ from pipelines.ingest.land import (
     FileLanding,
     empty_source_file,
     land_file,
-    lake_paths,
 )
 from pipelines.ingest.mapping import SourceMapping, load_mappings
 from pipelines.parquet import write_table
 from pipelines.partitions import monthly, months_of
 from pipelines.reference import DepartmentRegistry, load_departments, reference_tables
-from pipelines.checks.suites import Suite, load_suites
-from pipelines.ingest import submissions
 from pipelines.settings import QUALITY_DIR, settings
 from pipelines.text import printable
 
@@ -76,6 +73,7 @@ def ingest_key(source: str) -> dg.AssetKey:
 
 
 # ------------------------------------------------------------------ reference data
+
 
 @dg.multi_asset(
     specs=[
@@ -128,6 +126,7 @@ def ensure_lake_schemas(lake: Path) -> None:
 
 # ------------------------------------------------------------------ ingest
 
+
 def files_for_month(inbox: Path, mapping: SourceMapping, month: dt.date) -> list[Path]:
     return [p for p in sorted(inbox.glob(mapping.file_pattern)) if p.is_file() and mapping.period_of(p.name) == month]
 
@@ -153,7 +152,10 @@ def ingest_month(
     # submission (and its time the delivery time), the later one a duplicate.
     files = sorted(files_for_month(inbox, mapping, month), key=lambda p: (p.stat().st_mtime, p.as_posix()))
     delivered = [
-        (p.relative_to(inbox).as_posix(), land_file(p, p.relative_to(inbox).as_posix(), mapping, registry, lake, archive))
+        (
+            p.relative_to(inbox).as_posix(),
+            land_file(p, p.relative_to(inbox).as_posix(), mapping, registry, lake, archive),
+        )
         for p in files
     ]
     landings, duplicates = submissions.distinct_deliveries(mapping.source, month, delivered)
@@ -164,14 +166,20 @@ def ingest_month(
     if suite and suite.completeness and is_period_start(mapping, month):
         outcomes.append(
             submissions.completeness_outcome(
-                mapping, month, register.to_pylist(), registry, suite.completeness.severity,
+                mapping,
+                month,
+                register.to_pylist(),
+                registry,
+                suite.completeness.severity,
                 today or dt.date.today(),
             )
         )
     return landings, outcomes
 
 
-def volume_outcomes(mapping: SourceMapping, months: list[dt.date], lake: Path, suite: Suite | None) -> list[CheckOutcome]:
+def volume_outcomes(
+    mapping: SourceMapping, months: list[dt.date], lake: Path, suite: Suite | None
+) -> list[CheckOutcome]:
     """The volume check of each month, read from the registers of it and the
     months before (landed in this run or earlier)."""
     if not suite or not suite.volume:
@@ -184,10 +192,18 @@ def volume_outcomes(mapping: SourceMapping, months: list[dt.date], lake: Path, s
         periods = [month]
         while len(periods) <= volume.lookback * (3 if mapping.quarterly else 1):
             periods.append((periods[-1] - dt.timedelta(days=1)).replace(day=1))
-        history = {p: submissions.read_register(lake, mapping.source, p) for p in periods if is_period_start(mapping, p)}
+        history = {
+            p: submissions.read_register(lake, mapping.source, p) for p in periods if is_period_start(mapping, p)
+        }
         outcomes.append(
             submissions.volume_outcome(
-                mapping, month, history, volume.lookback, volume.min_ratio, volume.max_ratio, volume.min_rows,
+                mapping,
+                month,
+                history,
+                volume.lookback,
+                volume.min_ratio,
+                volume.max_ratio,
+                volume.min_rows,
                 volume.severity,
             )
         )
@@ -201,11 +217,18 @@ def file_check_outcomes(mapping: SourceMapping, month: dt.date, landings: list[F
         common = {"source": mapping.source, "period": month, "file_hash": landing.file_hash}
         outcomes += [
             CheckOutcome(
-                **common, check_name="file_readable", severity="error", passed=landing.file_error is None,
-                details=landing.file_error or f"{printable(landing.file_name)}: 编码 {landing.encoding or mapping.format}",
+                **common,
+                check_name="file_readable",
+                severity="error",
+                passed=landing.file_error is None,
+                details=landing.file_error
+                or f"{printable(landing.file_name)}: 编码 {landing.encoding or mapping.format}",
             ),
             CheckOutcome(
-                **common, check_name="rows_balanced", severity="error", passed=landing.balanced,
+                **common,
+                check_name="rows_balanced",
+                severity="error",
+                passed=landing.balanced,
                 details=(
                     f"{printable(landing.file_name)}: 读入 {landing.rows_read} = 接收 {landing.rows_accepted}"
                     f" + 隔离 {landing.rows_quarantined}"
@@ -213,7 +236,9 @@ def file_check_outcomes(mapping: SourceMapping, month: dt.date, landings: list[F
                 ),
             ),
             CheckOutcome(
-                **common, check_name="quarantine_within_limit", severity="error",
+                **common,
+                check_name="quarantine_within_limit",
+                severity="error",
                 passed=landing.file_error is None and share <= mapping.max_quarantine_share,
                 details=f"{printable(landing.file_name)}: 隔离比例 {share:.2%}，上限 {mapping.max_quarantine_share:.2%}",
             ),
@@ -279,7 +304,9 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
                 metadata={
                     "checked": len(relevant),
                     "failed": len(failed),
-                    "details": dg.MetadataValue.md("\n".join(f"- {o.period:%Y-%m}: {o.details}" for o in (failed or relevant)[:50]) or "-"),
+                    "details": dg.MetadataValue.md(
+                        "\n".join(f"- {o.period:%Y-%m}: {o.details}" for o in (failed or relevant)[:50]) or "-"
+                    ),
                 },
             )
 
@@ -305,4 +332,3 @@ def _landing_metadata(landings: list[FileLanding]) -> dict:
 def build_ingest_assets(mappings_dir: Path | None = None) -> list[dg.AssetsDefinition]:
     mappings = load_mappings(mappings_dir or settings().mappings_dir)
     return [build_ingest_asset(m) for m in mappings.values()]
-

@@ -107,7 +107,9 @@ CANONICAL: dict[str, CanonicalTable] = {
             rules=(
                 RowRule("received_at", "received_at <= {delivered_at}", FUTURE),
                 RowRule("rating", "rating between 1 and 5", "评价等级超出1-5范围 (rating out of range 1-5)"),
-                RowRule("completed_at", "completed_at >= received_at", "办结时间早于受理时间 (completed before received)"),
+                RowRule(
+                    "completed_at", "completed_at >= received_at", "办结时间早于受理时间 (completed before received)"
+                ),
                 RowRule("time_limit_days", "time_limit_days >= 0", "承诺时限为负数 (negative time limit)"),
                 RowRule(
                     "materials_submitted",

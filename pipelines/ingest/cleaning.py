@@ -229,10 +229,10 @@ def clean_sql(
     # then the reasons a row fails, which read both.
     return f"""
         with trimmed as (
-            select _line, {', '.join(trims) or "null as __none"} from {source_rows}
+            select _line, {", ".join(trims) or "null as __none"} from {source_rows}
         ),
         unmasked as (
-            select _line, {', '.join(texts)} from trimmed
+            select _line, {", ".join(texts)} from trimmed
         ),
         texts as (
             select * {f"replace ({', '.join(masks)})" if masks else ""} from unmasked
@@ -240,11 +240,11 @@ def clean_sql(
         typed as (
             select texts.*, __dept.department_id as __dept_id, __dept.valid_from as __dept_valid_from,
                    __dept.valid_to as __dept_valid_to, __dept.merged_into as __dept_merged_into,
-                   {', '.join(typed)}
+                   {", ".join(typed)}
             from texts
             left join department_lookup as __dept on __dept.ref = texts.__text_{dept_column.name}
         )
-        select *, nullif(concat_ws('; ', {', '.join(reasons) or "null"}), '') as _reason
+        select *, nullif(concat_ws('; ', {", ".join(reasons) or "null"}), '') as _reason
         from typed
     """
 
@@ -254,8 +254,13 @@ def register_departments(con: duckdb.DuckDBPyConnection, registry: DepartmentReg
     for d in registry.departments:
         for ref in {d.id, d.name, *d.aliases}:
             rows.append(
-                {"ref": ref, "department_id": d.id, "valid_from": d.valid_from, "valid_to": d.valid_to,
-                 "merged_into": d.merged_into}
+                {
+                    "ref": ref,
+                    "department_id": d.id,
+                    "valid_from": d.valid_from,
+                    "valid_to": d.valid_to,
+                    "merged_into": d.merged_into,
+                }
             )
     con.register("department_lookup_arrow", pa.Table.from_pylist(rows))
     con.execute("create or replace table department_lookup as select * from department_lookup_arrow")

@@ -80,7 +80,9 @@ class _Classifier:
         # Cheap tests first: most lines are neither blank nor notes.
         if not text.strip(" ,\t\r\n"):
             return
-        if (self.in_notes or self.notes.match(text)) and is_notes(text.rstrip("\r\n").split(","), self.notes, self.in_notes):
+        if (self.in_notes or self.notes.match(text)) and is_notes(
+            text.rstrip("\r\n").split(","), self.notes, self.in_notes
+        ):
             self.in_notes = True
             self.scan.notes_lines.append(line)
         else:
@@ -149,8 +151,13 @@ class _RecordReader:
         if self.over is not None:
             self.out.too_long(
                 OversizedRecord(
-                    line=self.record_line, column=self.over[0], size=self.over[1], start=self.record_start,
-                    end=end, newlines=self.record_newlines, head=self.head.decode("utf-8", errors="ignore"),
+                    line=self.record_line,
+                    column=self.over[0],
+                    size=self.over[1],
+                    start=self.record_start,
+                    end=end,
+                    newlines=self.record_newlines,
+                    head=self.head.decode("utf-8", errors="ignore"),
                 )
             )
         else:

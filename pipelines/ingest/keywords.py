@@ -158,12 +158,16 @@ def reset() -> None:
 def register(con: duckdb.DuckDBPyConnection) -> None:
     """Make `keywords_sql`'s function available on `con`."""
     con.create_function(
-        UDF_KEYWORDS, masking._vectorised(comment_keywords), ["VARCHAR"], "VARCHAR", type="arrow",
-        null_handling="special", side_effects=False,
+        UDF_KEYWORDS,
+        masking._vectorised(comment_keywords),
+        ["VARCHAR"],
+        "VARCHAR",
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
     )
 
 
 def keywords_sql(masked_text: str) -> str:
     """A DuckDB expression: the keywords of the masked text expression."""
     return f"(case when {masked_text} is null then null::varchar else {UDF_KEYWORDS}({masked_text}) end)"
-

@@ -132,10 +132,15 @@ def lake_paths(lake: Path, source: str, period: dt.date, file_hash: str) -> dict
 
 def history_paths(lake: Path, source: str, period: dt.date, file_hash: str) -> dict[str, Path]:
     """Where a landing goes once its file is no longer in the inbox (submissions.py)."""
-    return {kind: lake / "history" / path.relative_to(lake) for kind, path in lake_paths(lake, source, period, file_hash).items()}
+    return {
+        kind: lake / "history" / path.relative_to(lake)
+        for kind, path in lake_paths(lake, source, period, file_hash).items()
+    }
 
 
-def first_delivered_at(lake: Path, source: str, period: dt.date, file_hash: str, modified_at: dt.datetime) -> dt.datetime:
+def first_delivered_at(
+    lake: Path, source: str, period: dt.date, file_hash: str, modified_at: dt.datetime
+) -> dt.datetime:
     """When these bytes were first delivered: the earliest of the file's modification
     time and any earlier landing of the same hash (current, or in history after a
     withdrawal). Restoring a file's original bytes is not a new, late delivery."""
@@ -178,7 +183,9 @@ def land_file(
     registry, returns the earlier landing unchanged."""
     period = mapping.period_of(file_name)
     if period is None:
-        raise ExtractError(f"{printable(file_name)}: the file name carries no period matching {mapping.period_pattern!r}")
+        raise ExtractError(
+            f"{printable(file_name)}: the file name carries no period matching {mapping.period_pattern!r}"
+        )
     file_hash = sha256_of(path)
     fingerprint = config_fingerprint(mapping, registry)
     paths = lake_paths(lake, mapping.source, period, file_hash)
@@ -204,7 +211,11 @@ def land_file(
         archive_path=str(archived.relative_to(archive_dir.parent)),
         config_fingerprint=fingerprint,
         submitted_at=first_delivered_at(
-            lake, mapping.source, period, file_hash, dt.datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0)
+            lake,
+            mapping.source,
+            period,
+            file_hash,
+            dt.datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0),
         ),
         loaded_at=dt.datetime.now().replace(microsecond=0),
     )
@@ -253,6 +264,7 @@ def land_file(
 
 # ------------------------------------------------------------------ outputs
 
+
 def _write_outputs(
     con: duckdb.DuckDBPyConnection, mapping: SourceMapping, landing: FileLanding, paths: dict[str, Path]
 ) -> tuple[int, int]:
@@ -271,7 +283,7 @@ def _write_outputs(
     quarantine_sql = f"""
         select {_lit(landing.source)} as source, date '{landing.period.isoformat()}' as period,
                {_lit(landing.file_name)} as file_name, {_lit(landing.file_hash)} as file_hash,
-               _line as line, {mask_sql('_raw')} as raw_text, {mask_sql('reason')} as reason
+               _line as line, {mask_sql("_raw")} as raw_text, {mask_sql("reason")} as reason
         from (
             select failed._line, raw._raw, failed.reason
             from (select distinct _line, _reason as reason from extract_checked where _reason is not null) as failed
@@ -285,9 +297,7 @@ def _write_outputs(
         order by line
     """
     _copy(con, quarantine_sql, paths["quarantine"])
-    accepted = con.execute(
-        "select count(distinct _line) from extract_checked where _reason is null"
-    ).fetchall()[0][0]
+    accepted = con.execute("select count(distinct _line) from extract_checked where _reason is null").fetchall()[0][0]
     quarantined = con.execute(
         "select (select count(distinct _line) from extract_checked where _reason is not null)"
         " + (select count(*) from extract_rejects)"
@@ -302,20 +312,28 @@ def _copy(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
 
 
 def _quarantine_whole_file(
-    con: duckdb.DuckDBPyConnection, path: Path, landing: FileLanding, mapping: SourceMapping, paths: dict[str, Path],
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    landing: FileLanding,
+    mapping: SourceMapping,
+    paths: dict[str, Path],
     workdir: Path,
 ) -> None:
     """A file that cannot be read at all: every non-blank line goes to quarantine
     with the reason (read as a stream; see refused.py)."""
     lines = workdir / "refused_lines.parquet"
     fixed = {
-        "source": landing.source, "period": landing.period, "file_name": landing.file_name,
-        "file_hash": landing.file_hash, "reason": landing.file_error,
+        "source": landing.source,
+        "period": landing.period,
+        "file_name": landing.file_name,
+        "file_hash": landing.file_hash,
+        "reason": landing.file_error,
     }
     try:
         count = write_refused_lines(path, mapping.format, landing.encoding, lines, QUARANTINE_SCHEMA, fixed)
         _copy(
-            con, f"select * replace ({mask_sql('raw_text')} as raw_text) from read_parquet({_lit(str(lines))})",
+            con,
+            f"select * replace ({mask_sql('raw_text')} as raw_text) from read_parquet({_lit(str(lines))})",
             paths["quarantine"],
         )
     finally:

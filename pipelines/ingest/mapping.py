@@ -36,7 +36,7 @@ class Unpivot(_Strict):
     value_column: str  # canonical column receiving the value
 
     @model_validator(mode="after")
-    def _one_way(self) -> "Unpivot":
+    def _one_way(self) -> Unpivot:
         if bool(self.columns) == bool(self.header_pattern):
             raise ValueError("unpivot needs either `columns` or `header_pattern`, not both")
         if self.header_pattern:
@@ -103,7 +103,7 @@ class SourceMapping(_Strict):
         return {canonical: re.sub(r"\s+", "", header) for canonical, header in columns.items()}
 
     @model_validator(mode="after")
-    def _fits_canonical(self) -> "SourceMapping":
+    def _fits_canonical(self) -> SourceMapping:
         if self.source not in CANONICAL:
             raise ValueError(f"source {self.source!r} is not a canonical table; known: {sorted(CANONICAL)}")
         table = self.table

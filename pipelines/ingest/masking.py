@@ -124,8 +124,34 @@ SURNAMES = frozenset(
     "危玉银亢嵇公湛宾戎勾茅利於呼居揭干但尉冶元束檀衣信展阴昝智幸奉植衡富尧闭由赖萧洪"
 )
 COMPOUND_SURNAMES = frozenset(
-    ["欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "令狐", "慕容", "尉迟", "公孙", "夏侯", "长孙", "宇文",
-     "司徒", "西门", "独孤", "南宫", "端木", "轩辕", "澹台", "呼延", "万俟", "申屠", "闻人", "太史", "钟离"]
+    [
+        "欧阳",
+        "司马",
+        "上官",
+        "诸葛",
+        "东方",
+        "皇甫",
+        "令狐",
+        "慕容",
+        "尉迟",
+        "公孙",
+        "夏侯",
+        "长孙",
+        "宇文",
+        "司徒",
+        "西门",
+        "独孤",
+        "南宫",
+        "端木",
+        "轩辕",
+        "澹台",
+        "呼延",
+        "万俟",
+        "申屠",
+        "闻人",
+        "太史",
+        "钟离",
+    ]
 )
 # Characters common in given names. A word tagged as a name whose given name has
 # none of them (熊猫, 柳树, 林草) is an ordinary word.
@@ -141,10 +167,60 @@ GIVEN_NAME_CHARACTERS = frozenset(
 # Words around a name that make it one even when it looks like an ordinary word
 # (工作人员许可, 林草同志).
 _TITLES = frozenset(
-    "同志 先生 女士 小姐 老师 师傅 科长 处长 局长 主任 经理 大姐 大哥 阿姨 姐 哥 叔 警官 医生 护士 书记 站长 所长 "
-    "队长 组长 专员 律师 会计 干事 部长 院长 馆长".split()
+    [
+        "同志",
+        "先生",
+        "女士",
+        "小姐",
+        "老师",
+        "师傅",
+        "科长",
+        "处长",
+        "局长",
+        "主任",
+        "经理",
+        "大姐",
+        "大哥",
+        "阿姨",
+        "姐",
+        "哥",
+        "叔",
+        "警官",
+        "医生",
+        "护士",
+        "书记",
+        "站长",
+        "所长",
+        "队长",
+        "组长",
+        "专员",
+        "律师",
+        "会计",
+        "干事",
+        "部长",
+        "院长",
+        "馆长",
+    ]
 )
-_ROLES = frozenset("工作人员 办事员 经办人 窗口人员 柜员 职员 民警 辅警 网格员 客服 叫 名叫 姓名 联系人 申请人".split())
+_ROLES = frozenset(
+    [
+        "工作人员",
+        "办事员",
+        "经办人",
+        "窗口人员",
+        "柜员",
+        "职员",
+        "民警",
+        "辅警",
+        "网格员",
+        "客服",
+        "叫",
+        "名叫",
+        "姓名",
+        "联系人",
+        "申请人",
+    ]
+)
 # A dictionary word tagged nr at least this frequent is an ordinary word used as
 # a name now and then (许可 623, 陈述 763, 顾客 1365): a name only beside a title
 # or role. Names of real people are mostly not in the dictionary, or rare in it.
@@ -250,6 +326,7 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
 
 # ------------------------------------------------------------------ masking values
 
+
 def mask_field(text: str | None) -> str | None:
     """ID, mobile and landline numbers replaced by fixed tokens."""
     if not text:
@@ -288,10 +365,7 @@ def mask_free_text(text: str | None) -> str | None:
 
 def _mask_free_text_segment(text: str) -> str:
     numbers = [(s, e, token) for s, e, token, _ in _number_spans(text)]
-    names = [
-        (s, e, NAME_TOKEN) for s, e in _name_spans(text)
-        if not any(s < ne and ns < e for ns, ne, _ in numbers)
-    ]
+    names = [(s, e, NAME_TOKEN) for s, e in _name_spans(text) if not any(s < ne and ns < e for ns, ne, _ in numbers)]
     return _replace(text, numbers + names)
 
 
@@ -312,6 +386,7 @@ def mask_identifier(text: str | None, key: bytes) -> str | None:
 
 
 # ------------------------------------------------------------------ the key
+
 
 def masking_key() -> bytes:
     """GOVPERF_MASKING_KEY if set; else the key file under the govperf home,
@@ -352,11 +427,13 @@ _NUMBER_HINT = "[0-9０-９]{7}|[0-9０-９]{3}[-－ 　][0-9０-９]{4}"
 # A superset of the patterns above in RE2, which has no lookaround: it spares
 # Python the values such as case numbers that have long digit runs and no number.
 _D, _NOT_D, _SEP = "[0-9０-９]", "[^0-9０-９]", "[-－ 　]"
-_NUMBER_SHAPE = "|".join([
-    f"(^|{_NOT_D})[1-9１-９]{_D}{{16}}[0-9０-９XxＸｘ]($|{_NOT_D})",
-    f"[1１][3-9３-９]{_D}({_SEP}?{_D}{{4}}){{2}}($|{_NOT_D})",
-    f"(^|{_NOT_D})[(（]?[0０]{_D}{{2,3}}[)）]?{_SEP}?{_D}{{7,8}}($|{_NOT_D})",
-])
+_NUMBER_SHAPE = "|".join(
+    [
+        f"(^|{_NOT_D})[1-9１-９]{_D}{{16}}[0-9０-９XxＸｘ]($|{_NOT_D})",
+        f"[1１][3-9３-９]{_D}({_SEP}?{_D}{{4}}){{2}}($|{_NOT_D})",
+        f"(^|{_NOT_D})[(（]?[0０]{_D}{{2,3}}[)）]?{_SEP}?{_D}{{7,8}}($|{_NOT_D})",
+    ]
+)
 # A name starts with a surname and has at least two Chinese characters.
 _NAME_HINT = "[" + "".join(sorted(SURNAMES | {s[0] for s in COMPOUND_SURNAMES})) + "][\u4e00-\u9fd5]"
 
@@ -405,7 +482,9 @@ def mask_sql(expression: str, kind: str = "free_text") -> str:
         f"and regexp_matches({expression}, {_sql_str(_NUMBER_SHAPE)}))"
     )
     if kind == "free_text":
-        condition = f"({has_number} or (strlen({expression}) >= 6 and regexp_matches({expression}, {_sql_str(_NAME_HINT)})))"
+        condition = (
+            f"({has_number} or (strlen({expression}) >= 6 and regexp_matches({expression}, {_sql_str(_NAME_HINT)})))"
+        )
         function = UDF_FREE_TEXT
     elif kind == "field":
         condition, function = has_number, UDF_FIELD

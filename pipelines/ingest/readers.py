@@ -53,6 +53,7 @@ class ReadResult:
 
 # ------------------------------------------------------------------ encoding
 
+
 def detect_encoding(path: Path) -> str:
     """Name the file's encoding: UTF-8 (with or without BOM) or what the detector says."""
     from charset_normalizer import from_bytes
@@ -108,6 +109,7 @@ def _decode_error(path: Path, encoding: str, byte_offset: int) -> ExtractError:
 
 
 # ------------------------------------------------------------------ header
+
 
 def _normalise_header(value: object) -> str:
     return re.sub(r"\s+", "", str(value if value is not None else "")).lstrip("\ufeff")
@@ -211,7 +213,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
     )
     notes_sql = _sql_str(mapping.notes_pattern)
     con.execute(
-        f"""
+        """
         create or replace table extract_rejects as
         select line::bigint as _line, trim(csv_line, E'\\r\\n') as _raw,
                case error_type
@@ -322,8 +324,12 @@ def _add_oversized_rejects(
         }
         for r in records
     ]
-    con.register("oversized_arrow", pa.Table.from_pylist(rows, schema=pa.schema(
-        [("_line", pa.int64()), ("_raw", pa.string()), ("reason", pa.string())])))
+    con.register(
+        "oversized_arrow",
+        pa.Table.from_pylist(
+            rows, schema=pa.schema([("_line", pa.int64()), ("_raw", pa.string()), ("reason", pa.string())])
+        ),
+    )
     con.execute("insert into extract_rejects select * from oversized_arrow")
     con.unregister("oversized_arrow")
 
@@ -345,6 +351,7 @@ def _check_utf8(path: Path) -> None:
 
 
 # ------------------------------------------------------------------ spreadsheets
+
 
 def _cell_text(value: object) -> str | None:
     if value is None:
@@ -369,8 +376,7 @@ def _sheet_rows(path: Path) -> list[tuple[str, list[list[object]]]]:
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         return [
-            (name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False))
-            for name in workbook.sheet_names
+            (name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in workbook.sheet_names
         ]
     except Exception as exc:  # calamine raises its own error kinds for damaged files
         raise ExtractError(f"{path.name}: not a readable workbook ({type(exc).__name__}: {exc})") from exc
@@ -425,9 +431,7 @@ def count_xls_rows(path: Path, sheet_name: str, header_row: int) -> int:
         raise ExtractError(f"{path.name}: not a readable XLS workbook ({exc})") from exc
     sheet = book.sheet_by_name(sheet_name)
     return sum(
-        1
-        for index in range(header_row, sheet.nrows)
-        if any(str(value).strip() for value in sheet.row_values(index))
+        1 for index in range(header_row, sheet.nrows) if any(str(value).strip() for value in sheet.row_values(index))
     )
 
 

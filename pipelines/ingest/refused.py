@@ -64,4 +64,3 @@ def _batch_table(batch: list[tuple[int, str]], schema: pa.Schema, fixed: dict[st
     columns["line"] = [n for n, _ in batch]
     columns["raw_text"] = [t for _, t in batch]
     return pa.table(columns, schema=schema)
-

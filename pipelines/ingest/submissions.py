@@ -105,8 +105,12 @@ def distinct_deliveries(
         duplicates = [n for n in all_names if n != kept]
         outcomes.append(
             CheckOutcome(
-                source=source, period=period, file_hash=file_hash, check_name="duplicate_delivery",
-                severity="warning", passed=False,
+                source=source,
+                period=period,
+                file_hash=file_hash,
+                check_name="duplicate_delivery",
+                severity="warning",
+                passed=False,
                 details=(
                     f"{'、'.join(duplicates)} 与 {kept} 内容相同 (sha256 {file_hash[:12]}…): "
                     "重复报送，按一次计 (duplicate delivery, rows counted once)"
@@ -157,9 +161,16 @@ def build_register(mapping: SourceMapping, period: dt.date, landings: list[FileL
             status = "current" if winner is landing else ("superseded" if winner else "withdrawn")
             records.append(
                 {
-                    "source": source, "period": period, "department_id": department_id, "slice": slice_value,
-                    "file_name": landing.file_name, "file_hash": landing.file_hash,
-                    "submitted_at": landing.submitted_at, "deadline": deadline, "rows": n, "status": status,
+                    "source": source,
+                    "period": period,
+                    "department_id": department_id,
+                    "slice": slice_value,
+                    "file_name": landing.file_name,
+                    "file_hash": landing.file_hash,
+                    "submitted_at": landing.submitted_at,
+                    "deadline": deadline,
+                    "rows": n,
+                    "status": status,
                     "superseded_by_file": None if status == "current" or winner is None else winner.file_name,
                     "superseded_by_hash": None if status == "current" or winner is None else winner.file_hash,
                 }
@@ -180,10 +191,7 @@ def active_departments(registry: DepartmentRegistry, period: dt.date, months: in
     end = period
     for _ in range(months):
         end = _next_month(end)
-    return {
-        d.id for d in registry.departments
-        if d.valid_from < end and (d.valid_to is None or d.valid_to >= period)
-    }
+    return {d.id for d in registry.departments if d.valid_from < end and (d.valid_to is None or d.valid_to >= period)}
 
 
 def completeness_outcome(
@@ -205,9 +213,7 @@ def completeness_outcome(
         if seen is None or row["submitted_at"] < seen:
             first[row["department_id"]] = row["submitted_at"]
     missing = sorted(active - set(first))
-    late = sorted(
-        (d, (first[d].date() - deadline).days) for d in active & set(first) if first[d].date() > deadline
-    )
+    late = sorted((d, (first[d].date() - deadline).days) for d in active & set(first) if first[d].date() > deadline)
     due = today > deadline
     parts = []
     if missing:
@@ -227,8 +233,13 @@ def completeness_outcome(
     details = "; ".join(parts) or f"{len(active)} 个在职部门均已按时报送 (all on time)"
     passed = not late and not (missing and due)
     return CheckOutcome(
-        source=mapping.source, period=period, file_hash=None, check_name="departments_reported",
-        severity=severity, passed=passed, details=f"截止 {deadline:%Y-%m-%d}: {details}",
+        source=mapping.source,
+        period=period,
+        file_hash=None,
+        check_name="departments_reported",
+        severity=severity,
+        passed=passed,
+        details=f"截止 {deadline:%Y-%m-%d}: {details}",
     )
 
 
@@ -250,6 +261,7 @@ def volume_outcome(
     """Each department's current rows for the period against the median of its own
     previous `lookback` periods with data. Departments whose median is under
     `min_rows` are not judged (small counts swing by chance)."""
+
     def current_rows(rows: list[dict]) -> dict[str, int]:
         totals: dict[str, int] = {}
         for row in rows:
@@ -271,13 +283,21 @@ def volume_outcome(
         judged += 1
         ratio = now.get(department_id, 0) / median
         if not min_ratio <= ratio <= max_ratio:
-            unusual.append(f"{department_id} {now.get(department_id, 0)} 行, 近{len(past)}期中位数 {median:g} ({ratio:.0%})")
+            unusual.append(
+                f"{department_id} {now.get(department_id, 0)} 行, 近{len(past)}期中位数 {median:g} ({ratio:.0%})"
+            )
     details = (
-        f"{len(unusual)} 个部门数据量异常 (volume outside {min_ratio:g}–{max_ratio:g}× own median): " + "; ".join(unusual)
+        f"{len(unusual)} 个部门数据量异常 (volume outside {min_ratio:g}–{max_ratio:g}× own median): "
+        + "; ".join(unusual)
         if unusual
         else f"{judged} 个部门的数据量与各自历史相符 (within {min_ratio:g}–{max_ratio:g}× own median)"
     )
     return CheckOutcome(
-        source=mapping.source, period=period, file_hash=None, check_name="volume_within_history",
-        severity=severity, passed=not unusual, details=details,
+        source=mapping.source,
+        period=period,
+        file_hash=None,
+        check_name="volume_within_history",
+        severity=severity,
+        passed=not unusual,
+        details=details,
     )

@@ -5,7 +5,6 @@ in the same run. A bulletin run started later reads the stored gate and refuses
 for a month that failed any blocking check, from ingest to this one.
 """
 
-
 import datetime as dt
 import hashlib
 
@@ -23,9 +22,17 @@ RANKINGS_KEY = dg.AssetKey(["marts", "fct_rankings"])
 MART_KEYS = [
     dg.AssetKey(["marts", name])
     for name in (
-        "fct_rankings", "fct_warnings", "fct_department_scores", "fct_indicator_values",
-        "fct_data_quality", "fct_adjustments", "fct_leader_reviews", "fct_complaint_themes",
-        "dim_department", "dim_indicator", "dim_catalogue_node",
+        "fct_rankings",
+        "fct_warnings",
+        "fct_department_scores",
+        "fct_indicator_values",
+        "fct_data_quality",
+        "fct_adjustments",
+        "fct_leader_reviews",
+        "fct_complaint_themes",
+        "dim_department",
+        "dim_indicator",
+        "dim_catalogue_node",
     )
 ]
 
@@ -77,16 +84,30 @@ def publishable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
             ] + [f for f in gate.blocking_failures(s.lake, month) if f.source == "scoring"]
             month_problems += [f"{f.period:%Y-%m} {f.source}/{f.check_name}: {f.details}" for f in stored]
             gate.record(
-                s.lake, "publication", month, "publishable",
-                [CheckOutcome("publication", month, None, "publishable", "error", not month_problems,
-                              "; ".join(month_problems)[:2000] or "ok")],
+                s.lake,
+                "publication",
+                month,
+                "publishable",
+                [
+                    CheckOutcome(
+                        "publication",
+                        month,
+                        None,
+                        "publishable",
+                        "error",
+                        not month_problems,
+                        "; ".join(month_problems)[:2000] or "ok",
+                    )
+                ],
             )
             problems += month_problems
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"months": ", ".join(f"{m:%Y-%m}" for m in months),
-                  "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none")},
+        metadata={
+            "months": ", ".join(f"{m:%Y-%m}" for m in months),
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none"),
+        },
     )
 
 
@@ -120,8 +141,13 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         raise dg.Failure(description=str(refusal)) from None
     # Each edition is written whole into a new version folder and swapped in, under its
     # lock, so a second run of the same months waits instead of mixing its files in.
-    drafts = write_drafts(s.bulletins, editions_of(months), lock_holder(context.run_id),
-                          on_wait=context.log.info, on_skip=context.log.warning)
+    drafts = write_drafts(
+        s.bulletins,
+        editions_of(months),
+        lock_holder(context.run_id),
+        on_wait=context.log.info,
+        on_skip=context.log.warning,
+    )
     for draft, version in drafts:
         context.log.info(f"edition {draft.edition.key}: {draft.link} -> {version.name} (bulletin, pages, XLSX)")
     # Hashed in the version written, not through the link another run may have moved since.

@@ -185,9 +185,11 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any]) -
 
 def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Marts added after a warehouse was built may be missing from it; their sections then say so."""
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [table]
-    ).fetchall()[0][0])
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [table]
+        ).fetchall()[0][0]
+    )
 
 
 def _catalogue_version(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> str | None:
@@ -393,8 +395,9 @@ def _dimension_scores(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any])
     )
 
 
-def _city_figures(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], indicators: list[str],
-                  periods: list[Any]) -> dict[tuple[str, Any], Row]:
+def _city_figures(
+    con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], indicators: list[str], periods: list[Any]
+) -> dict[tuple[str, Any], Row]:
     """City-wide value of each indicator and period: departments' values weighted by their
     observations (a pooled rate for rates), the plain mean where observations are not
     counted. Values below the minimum sample are left out, as everywhere."""
@@ -530,10 +533,12 @@ def _params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
 
 def is_ranked(con: duckdb.DuckDBPyConnection, edition: Edition) -> bool:
     """Whether the marts rank anyone for the edition: without it there is nothing to draft or publish."""
-    return bool(con.execute(
-        "select count(*) from marts.fct_rankings where period = ? and period_type = ?",
-        [edition.period, edition.period_type],
-    ).fetchall()[0][0])
+    return bool(
+        con.execute(
+            "select count(*) from marts.fct_rankings where period = ? and period_type = ?",
+            [edition.period, edition.period_type],
+        ).fetchall()[0][0]
+    )
 
 
 def catalogue_version_of(con: duckdb.DuckDBPyConnection, edition: Edition) -> str | None:
@@ -569,8 +574,13 @@ def _change(current: float | None, reference: float | None, direction: str | Non
     }
 
 
-def _key_figures(figures: Mapping[tuple[str, Any], Row], edition: Edition, baseline: Edition | None,
-                 indicators: dict[str, Row], wanted: list[str]) -> list[Row]:
+def _key_figures(
+    figures: Mapping[tuple[str, Any], Row],
+    edition: Edition,
+    baseline: Edition | None,
+    indicators: dict[str, Row],
+    wanted: list[str],
+) -> list[Row]:
     """Each wanted indicator's city-wide figure against target, last period and baseline."""
     rows = []
     for indicator_id in wanted:
@@ -581,22 +591,24 @@ def _key_figures(figures: Mapping[tuple[str, Any], Row], edition: Edition, basel
         value = current["value"]
         previous = figures.get((indicator_id, edition.previous.period))
         base = figures.get((indicator_id, baseline.period)) if baseline else None
-        rows.append({
-            "indicator_id": indicator_id,
-            "name": meta["indicator_name"],
-            "unit": meta["unit"],
-            "direction": meta["direction"],
-            "value": value,
-            "departments": current["departments"],
-            "n_obs": current["n_obs"],
-            "target": meta["target"],
-            "vs_target": _change(value, meta["target"], meta["direction"]),
-            "meets_target": _meets_target(value, meta["target"], meta["direction"]),
-            "previous": previous["value"] if previous else None,
-            "vs_previous": _change(value, previous["value"] if previous else None, meta["direction"]),
-            "baseline": base["value"] if base else None,
-            "vs_baseline": _change(value, base["value"] if base else None, meta["direction"]),
-        })
+        rows.append(
+            {
+                "indicator_id": indicator_id,
+                "name": meta["indicator_name"],
+                "unit": meta["unit"],
+                "direction": meta["direction"],
+                "value": value,
+                "departments": current["departments"],
+                "n_obs": current["n_obs"],
+                "target": meta["target"],
+                "vs_target": _change(value, meta["target"], meta["direction"]),
+                "meets_target": _meets_target(value, meta["target"], meta["direction"]),
+                "previous": previous["value"] if previous else None,
+                "vs_previous": _change(value, previous["value"] if previous else None, meta["direction"]),
+                "baseline": base["value"] if base else None,
+                "vs_baseline": _change(value, base["value"] if base else None, meta["direction"]),
+            }
+        )
     return rows
 
 
@@ -663,22 +675,33 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
     voice = config.citizen_voice
     baseline = config.baseline_of(edition)
     figures = _city_figures(
-        con, params, config.headline + voice.indicators,
+        con,
+        params,
+        config.headline + voice.indicators,
         [edition.period, edition.previous.period] + ([baseline.period] if baseline else []),
     )
     # The departments doing worst on one indicator (lowest, or highest where lower is better).
     worst = None
     if (worst_on := by_indicator.get(voice.lowest_by or "")) is not None:
         sign = -1 if worst_on["direction"] == "lower" else 1
-        worst = {"indicator": worst_on, "rows": sorted(
-            (
-                {"department_id": v["department_id"], "department_name": department_name(v["department_id"]),
-                 "value": v["raw_value"], "n_obs": v["n_obs"]}
-                for v in indicator_values
-                if v["indicator_id"] == worst_on["indicator_id"] and v["raw_value"] is not None and v["meets_min_obs"]
-            ),
-            key=lambda r: (sign * r["value"], r["department_id"]),
-        )[: voice.lowest]}
+        worst = {
+            "indicator": worst_on,
+            "rows": sorted(
+                (
+                    {
+                        "department_id": v["department_id"],
+                        "department_name": department_name(v["department_id"]),
+                        "value": v["raw_value"],
+                        "n_obs": v["n_obs"],
+                    }
+                    for v in indicator_values
+                    if v["indicator_id"] == worst_on["indicator_id"]
+                    and v["raw_value"] is not None
+                    and v["meets_min_obs"]
+                ),
+                key=lambda r: (sign * r["value"], r["department_id"]),
+            )[: voice.lowest],
+        }
     themes = _complaint_themes(con, params, voice.themes)
 
     quality_files = _quality_files(con, params)
@@ -716,8 +739,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "indicators": indicators,
         "quality_files": quality_files,
         "quality_totals": {
-            key: sum(f[key] or 0 for f in quality_files)
-            for key in ("rows_read", "rows_accepted", "rows_quarantined")
+            key: sum(f[key] or 0 for f in quality_files) for key in ("rows_read", "rows_accepted", "rows_quarantined")
         },
         "check_counts": _check_counts(con, params),
         "failed_checks": failed_checks,
@@ -748,8 +770,12 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
     for row in _trends(con, params):
         if row["dimension"] in series_names:
             trends.setdefault(row["department_id"], []).append(
-                {"month": f"{row['period']:%Y-%m}", "series": series_names[row["dimension"]], "score": row["score"],
-                 "dimension": row["dimension"]}
+                {
+                    "month": f"{row['period']:%Y-%m}",
+                    "series": series_names[row["dimension"]],
+                    "score": row["score"],
+                    "dimension": row["dimension"],
+                }
             )
     current: dict[tuple[str, str], Row] = {}
     for row in context["_dimension_scores"]:
@@ -762,9 +788,13 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
             continue
         shown = row["raw_value"] if row["meets_min_obs"] else None  # suppressed below the minimum sample
         row |= {
-            "indicator_name": meta["indicator_name"], "dimension_name": meta["dimension_name"],
-            "unit": meta["unit"], "target": meta["target"], "direction": meta["direction"],
-            "min_obs": meta["min_obs"], "shown_value": shown,
+            "indicator_name": meta["indicator_name"],
+            "dimension_name": meta["dimension_name"],
+            "unit": meta["unit"],
+            "target": meta["target"],
+            "direction": meta["direction"],
+            "min_obs": meta["min_obs"],
+            "shown_value": shown,
             "vs_target": _change(shown, meta["target"], meta["direction"]),
             "meets_target": _meets_target(shown, meta["target"], meta["direction"]),
         }
@@ -785,11 +815,16 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
             now = current.get((department_id, series), {})
             before = previous.get((department_id, series))
             score = ranking["composite_score"] if series == COMPOSITE else now.get("score")
-            scorecard.append({
-                "series": series, "name": series_names[series], "score": score,
-                "rank": ranking["rank"] if series == COMPOSITE else now.get("rank"),
-                "previous": before, "change": None if score is None or before is None else score - before,
-            })
+            scorecard.append(
+                {
+                    "series": series,
+                    "name": series_names[series],
+                    "score": score,
+                    "rank": ranking["rank"] if series == COMPOSITE else now.get("rank"),
+                    "previous": before,
+                    "change": None if score is None or before is None else score - before,
+                }
+            )
         trend_rows = trends.get(department_id, [])
         # Only series with data are drawn, so the chart has one line per row it lists.
         drawn = [s for s in scorecard if any(r["dimension"] == s["series"] for r in trend_rows)]
@@ -798,19 +833,22 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
         for index, s in enumerate(drawn):
             s["key"] = charts.series_key(index)
         chart = charts.trend(trend_rows, [s["name"] for s in drawn], month_keys) if trend_rows else None
-        pages.append({
-            "ranking": ranking,
-            "back": f"../{edition.stem}.html#rank-{page_name(department_id)}",
-            "scorecard": scorecard,
-            "trend_chart": chart,
-            "trend_label": f"{month_keys[0]} 至 {month_keys[-1]}",
-            "indicator_values": sorted(values.get(department_id, []),
-                                       key=lambda r: (r["dimension_name"] or "", r["indicator_id"])),
-            "warnings": warnings_by.get(department_id, []),
-            "adjustments": adjustments_by.get(department_id, []),
-            "review": reviews.get(department_id),
-            "review_label": Edition.quarter_of(edition.period).label,
-        })
+        pages.append(
+            {
+                "ranking": ranking,
+                "back": f"../{edition.stem}.html#rank-{page_name(department_id)}",
+                "scorecard": scorecard,
+                "trend_chart": chart,
+                "trend_label": f"{month_keys[0]} 至 {month_keys[-1]}",
+                "indicator_values": sorted(
+                    values.get(department_id, []), key=lambda r: (r["dimension_name"] or "", r["indicator_id"])
+                ),
+                "warnings": warnings_by.get(department_id, []),
+                "adjustments": adjustments_by.get(department_id, []),
+                "review": reviews.get(department_id),
+                "review_label": Edition.quarter_of(edition.period).label,
+            }
+        )
     return pages
 
 
@@ -830,8 +868,9 @@ def _write(path: Path, html: str) -> None:
     os.replace(tmp_path, path)
 
 
-def collect_edition(con: duckdb.DuckDBPyConnection, edition: Edition, config: BulletinConfig | None = None
-                    ) -> dict[str, Any]:
+def collect_edition(
+    con: duckdb.DuckDBPyConnection, edition: Edition, config: BulletinConfig | None = None
+) -> dict[str, Any]:
     """Everything `edition` shows, read from the marts: the edition's context with a
     page context per department, charts as specs. Drawing and writing need no
     warehouse, so a caller can release its lock before `write_edition`."""
@@ -841,8 +880,15 @@ def collect_edition(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bu
         config = load_bulletin_config(settings().reference_dir)
     context = _build_context(con, edition, config)
     context["pages"] = _department_contexts(con, context)
-    for private in ("_departments", "_names", "_params", "_by_indicator", "_dimension_scores", "_indicator_values",
-                    "_trend_months"):
+    for private in (
+        "_departments",
+        "_names",
+        "_params",
+        "_by_indicator",
+        "_dimension_scores",
+        "_indicator_values",
+        "_trend_months",
+    ):
         del context[private]
     return context
 

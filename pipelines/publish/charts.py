@@ -13,10 +13,10 @@ spec, so a rerun, or a month drafted again with unchanged marts, renders nothing
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
-import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,14 +88,31 @@ def trend(rows: Sequence[dict[str, Any]], series_order: Sequence[str], months: S
     Chinese text (see the module's note): the axis title is in the page's caption."""
     data = [{"month": r["month"], "series": r["series"], "score": r["score"]} for r in rows]
     n = len(series_order)
-    chart = alt.Chart(alt.Data(values=data)).mark_line(point=alt.OverlayMarkDef(filled=True, size=40), strokeWidth=2).encode(
-        x=alt.X("month:O", sort=list(months), scale=alt.Scale(domain=list(months)), title=None,
-                axis=alt.Axis(labelAngle=0, labelExpr="slice(datum.value, 2)")),
-        y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 100]), title=None),
-        color=alt.Color("series:N", sort=list(series_order), legend=None,
-                        scale=alt.Scale(domain=list(series_order), range=[series_key(i)["colour"] for i in range(n)])),
-        shape=alt.Shape("series:N", sort=list(series_order), legend=None,
-                        scale=alt.Scale(domain=list(series_order), range=SERIES_SHAPES[:n] or ["circle"])),
+    chart = (
+        alt.Chart(alt.Data(values=data))
+        .mark_line(point=alt.OverlayMarkDef(filled=True, size=40), strokeWidth=2)
+        .encode(
+            x=alt.X(
+                "month:O",
+                sort=list(months),
+                scale=alt.Scale(domain=list(months)),
+                title=None,
+                axis=alt.Axis(labelAngle=0, labelExpr="slice(datum.value, 2)"),
+            ),
+            y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 100]), title=None),
+            color=alt.Color(
+                "series:N",
+                sort=list(series_order),
+                legend=None,
+                scale=alt.Scale(domain=list(series_order), range=[series_key(i)["colour"] for i in range(n)]),
+            ),
+            shape=alt.Shape(
+                "series:N",
+                sort=list(series_order),
+                legend=None,
+                scale=alt.Scale(domain=list(series_order), range=SERIES_SHAPES[:n] or ["circle"]),
+            ),
+        )
     )
     return _configured(chart.properties(width=520, height=200), font=None)
 
@@ -105,9 +122,13 @@ def keyword_bars(rows: Sequence[dict[str, Any]]) -> alt.TopLevelMixin:
     """Complaint themes: texts mentioning each keyword, most mentioned first."""
     data = [{"keyword": r["keyword"], "mentions": r["mentions"]} for r in rows]
     order = [d["keyword"] for d in data]
-    chart = alt.Chart(alt.Data(values=data)).mark_bar(color="#0072B2").encode(
-        y=alt.Y("keyword:N", sort=order, title=None),
-        x=alt.X("mentions:Q", title="提及条数", axis=alt.Axis(tickMinStep=1)),
+    chart = (
+        alt.Chart(alt.Data(values=data))
+        .mark_bar(color="#0072B2")
+        .encode(
+            y=alt.Y("keyword:N", sort=order, title=None),
+            x=alt.X("mentions:Q", title="提及条数", axis=alt.Axis(tickMinStep=1)),
+        )
     )
     return _configured(chart.properties(width=360, height=max(60, 18 * len(data))))
 

@@ -113,7 +113,9 @@ class Baseline(_Strict):
     @classmethod
     def _is_period_of_its_kind(cls, value: str, info: ValidationInfo) -> str:
         if Edition.parse(str(value)).period_type != info.field_name:
-            raise ValueError(f"{value!r} is not a {info.field_name} ({'YYYY-MM' if info.field_name == 'month' else 'YYYY-Qn'})")
+            raise ValueError(
+                f"{value!r} is not a {info.field_name} ({'YYYY-MM' if info.field_name == 'month' else 'YYYY-Qn'})"
+            )
         return str(value)
 
     def for_edition(self, edition: Edition) -> Edition:
@@ -176,5 +178,7 @@ def load_bulletin_config(reference_dir: Path, check_catalogue: bool = False) -> 
         ):
             unknown = [i for i in ids if i not in known]
             if unknown:
-                raise ConfigError(f"{reference_dir / 'bulletin.yaml'}: {place}: not in catalogue.yaml: {', '.join(unknown)}")
+                raise ConfigError(
+                    f"{reference_dir / 'bulletin.yaml'}: {place}: not in catalogue.yaml: {', '.join(unknown)}"
+                )
     return config

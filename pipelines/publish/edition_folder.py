@@ -69,7 +69,7 @@ class DraftEdition:
 
     def new_version(self) -> Path:
         """An empty, private version folder to write the edition into (hold the lock)."""
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         folder = self.versions / f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}"
         folder.mkdir(parents=True)
         self._unswapped.add(folder)
@@ -132,13 +132,14 @@ def drafts_in(bulletins: Path) -> list[DraftEdition]:
 
 def lock_holder(run_id: str) -> str:
     """What a writer records in the lock file, for whoever waits for it."""
-    since = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    since = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"run {run_id} (pid {os.getpid()} on {socket.gethostname()}, since {since})"
 
 
 @contextlib.contextmanager
-def locked(drafts: list[DraftEdition], holder: str, on_wait: Callable[[str], None] | None = None,
-           timeout_s: float = 3600) -> Iterator[None]:
+def locked(
+    drafts: list[DraftEdition], holder: str, on_wait: Callable[[str], None] | None = None, timeout_s: float = 3600
+) -> Iterator[None]:
     """Hold the lock of every edition in `drafts` while the block writes them; versions
     started and not swapped in are dropped on the way out. The locks are taken in one
     fixed order (kind, then key), so two runs over overlapping editions cannot deadlock."""
@@ -146,8 +147,9 @@ def locked(drafts: list[DraftEdition], holder: str, on_wait: Callable[[str], Non
         for draft in sorted(drafts, key=lambda d: (d.edition.folder, d.edition.key)):
             key = draft.edition.key
             report = (lambda held, key=key: on_wait(f"waiting for edition {key}: held by {held}")) if on_wait else None
-            stack.enter_context(file_lock(draft.lock_path, exclusive=True, timeout_s=timeout_s,
-                                          holder=holder, on_wait=report))
+            stack.enter_context(
+                file_lock(draft.lock_path, exclusive=True, timeout_s=timeout_s, holder=holder, on_wait=report)
+            )
             stack.callback(draft.discard_unswapped)  # runs before its lock is released
         yield
 

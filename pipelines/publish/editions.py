@@ -29,7 +29,13 @@ import duckdb
 import jinja2
 
 from pipelines.publish.bulletin import (
-    STYLESHEET, TEMPLATES_DIR, _has_table, _params, catalogue_version_of, is_ranked, render_edition,
+    STYLESHEET,
+    TEMPLATES_DIR,
+    _has_table,
+    _params,
+    catalogue_version_of,
+    is_ranked,
+    render_edition,
 )
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 
@@ -38,9 +44,9 @@ from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_conf
 # change there is a change of the edition too.
 EDITION_MARTS = {
     "fct_rankings": "(period in ($period, $previous) and period_type = $period_type)"
-                    " or (period_type = 'month' and period between $trend_from and $last_month)",
+    " or (period_type = 'month' and period between $trend_from and $last_month)",
     "fct_department_scores": "(period in ($period, $previous) and period_type = $period_type)"
-                             " or (period_type = 'month' and period between $trend_from and $last_month)",
+    " or (period_type = 'month' and period between $trend_from and $last_month)",
     "fct_indicator_values": "period in ($period, $previous, $baseline) and period_type = $period_type",
     "fct_warnings": "period = $period and period_type = $period_type",
     "fct_adjustments": "period = $period and period_type = $period_type",
@@ -156,7 +162,8 @@ def approve(
             for file in sorted(scratch.rglob("*.html"))
         }
         (scratch / "manifest.json").write_text(
-            json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         os.rename(scratch, folder)  # fails, rather than overwrite, if the folder appeared meanwhile
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -29,13 +29,25 @@ from pipelines.xlsx import save_workbook
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 RANKING_COLUMNS = [
-    ("排名", "rank"), ("部门编码", "department_id"), ("部门", "department_name"), ("同类组", "peer_group"),
-    ("同类排名", "peer_group_rank"), ("综合得分", "composite_score"), ("等次", "grade"),
-    ("名次变化", "rank_change"), ("名次区间P05", "rank_p05"), ("名次区间P95", "rank_p95"),
+    ("排名", "rank"),
+    ("部门编码", "department_id"),
+    ("部门", "department_name"),
+    ("同类组", "peer_group"),
+    ("同类排名", "peer_group_rank"),
+    ("综合得分", "composite_score"),
+    ("等次", "grade"),
+    ("名次变化", "rank_change"),
+    ("名次区间P05", "rank_p05"),
+    ("名次区间P95", "rank_p95"),
 ]
 INDICATOR_COLUMNS = [
-    ("部门编码", "department_id"), ("部门", "department_name"), ("指标编码", "indicator_id"),
-    ("指标", "indicator_name"), ("原始值", "raw_value"), ("样本数", "n_obs"), ("得分", "score"),
+    ("部门编码", "department_id"),
+    ("部门", "department_name"),
+    ("指标编码", "indicator_id"),
+    ("指标", "indicator_name"),
+    ("原始值", "raw_value"),
+    ("样本数", "n_obs"),
+    ("得分", "score"),
     ("是否插补", "is_imputed"),
 ]
 

@@ -61,10 +61,10 @@ import datetime as dt
 import os
 import re
 import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import yaml
@@ -95,9 +95,22 @@ SOURCES = (
 )
 
 TRANSACTION_COLUMNS = [
-    "办件编号", "部门编码", "部门名称", "事项名称", "办理渠道", "受理时间", "办结时间",
-    "承诺时限", "应交材料数", "实交材料数", "评价等级", "评价内容", "是否整改", "整改时间",
-    "是否申诉", "申诉结果",
+    "办件编号",
+    "部门编码",
+    "部门名称",
+    "事项名称",
+    "办理渠道",
+    "受理时间",
+    "办结时间",
+    "承诺时限",
+    "应交材料数",
+    "实交材料数",
+    "评价等级",
+    "评价内容",
+    "是否整改",
+    "整改时间",
+    "是否申诉",
+    "申诉结果",
 ]
 HOTLINE_COLUMNS = ["工单编号", "承办部门", "受理时间", "办结时间", "诉求类别", "是否属实", "诉求内容"]
 SURVEY_COLUMNS = ["问卷编号", "被评部门", "填报日期", "服务态度", "办事效率", "廉洁自律", "总体满意度", "意见建议"]
@@ -202,14 +215,38 @@ GROUP_VOLUME = {"窗口服务类": 100.0, "执法监管类": 15.0, "综合管理
 # Baseline latent quality by peer group; 执法监管类 draws more complaints.
 GROUP_QUALITY = {"窗口服务类": 0.3, "执法监管类": -0.2, "综合管理类": 0.25, "经济发展类": 0.0, "社会事业类": 0.1}
 # Annual budget median (万元) by peer group.
-GROUP_BUDGET = {"窗口服务类": 9000.0, "执法监管类": 15000.0, "综合管理类": 4000.0, "经济发展类": 30000.0, "社会事业类": 20000.0}
+GROUP_BUDGET = {
+    "窗口服务类": 9000.0,
+    "执法监管类": 15000.0,
+    "综合管理类": 4000.0,
+    "经济发展类": 30000.0,
+    "社会事业类": 20000.0,
+}
 # Key projects per department (min, max) by peer group.
-GROUP_PROJECTS = {"窗口服务类": (1, 3), "执法监管类": (1, 2), "综合管理类": (0, 1), "经济发展类": (2, 4), "社会事业类": (1, 3)}
+GROUP_PROJECTS = {
+    "窗口服务类": (1, 3),
+    "执法监管类": (1, 2),
+    "综合管理类": (0, 1),
+    "经济发展类": (2, 4),
+    "社会事业类": (1, 3),
+}
 # Case volume by calendar month: Spring Festival in Feb, National Day in Oct.
 MONTH_VOLUME = {1: 1.0, 2: 0.75, 3: 1.1, 4: 1.0, 5: 0.95, 6: 1.05, 7: 1.0, 8: 0.95, 9: 1.05, 10: 0.85, 11: 1.0, 12: 1.1}
 # Spending by calendar month: slow start, year-end rush in December.
-MONTH_SPENDING = {1: 0.55, 2: 0.6, 3: 0.85, 4: 0.9, 5: 0.95, 6: 1.15,
-                  7: 0.9, 8: 0.95, 9: 1.15, 10: 0.9, 11: 1.1, 12: 1.9}
+MONTH_SPENDING = {
+    1: 0.55,
+    2: 0.6,
+    3: 0.85,
+    4: 0.9,
+    5: 0.95,
+    6: 1.15,
+    7: 0.9,
+    8: 0.95,
+    9: 1.15,
+    10: 0.9,
+    11: 1.1,
+    12: 1.9,
+}
 
 PROFILE_COUNTS = {"improving": 10, "declining": 10, "gaps": 3}
 POOR_PERFORMERS = (3, 4)  # inclusive range for how many poor performers
@@ -239,13 +276,34 @@ HOTLINE_VERACITY = ("属实", "部分属实", "不属实")
 # Text pools
 # --------------------------------------------------------------------------
 
-PRAISE = ("办事效率高", "工作人员热情耐心", "一次办好，很方便", "流程简便，点赞", "网上办理很便捷", "材料比以前少了很多", "服务周到细致")
+PRAISE = (
+    "办事效率高",
+    "工作人员热情耐心",
+    "一次办好，很方便",
+    "流程简便，点赞",
+    "网上办理很便捷",
+    "材料比以前少了很多",
+    "服务周到细致",
+)
 NEUTRAL = ("等待时间略长", "总体还行", "现场指引不够清楚", "系统有点卡", "希望再简化流程")
-COMPLAINTS = ("窗口人员态度差", "排队时间太长", "材料反复要求补交", "超过承诺时限未办结", "多次跑腿才办成", "网上申报系统无法提交", "电话咨询无人接听", "前后告知内容不一致")
+COMPLAINTS = (
+    "窗口人员态度差",
+    "排队时间太长",
+    "材料反复要求补交",
+    "超过承诺时限未办结",
+    "多次跑腿才办成",
+    "网上申报系统无法提交",
+    "电话咨询无人接听",
+    "前后告知内容不一致",
+)
 
 HOTLINE_TEMPLATES = {
     "咨询": ("咨询{item}需要准备哪些材料", "咨询{item}的办理流程", "咨询{item}的办理进度"),
-    "投诉": ("反映{item}超过承诺时限仍未办结", "投诉办理{item}时窗口工作人员态度生硬", "反映办理{item}时材料被反复要求补交"),
+    "投诉": (
+        "反映{item}超过承诺时限仍未办结",
+        "投诉办理{item}时窗口工作人员态度生硬",
+        "反映办理{item}时材料被反复要求补交",
+    ),
     "求助": ("请求协助加快{item}办理", "求助{item}网上申报无法提交"),
     "建议": ("建议{item}增加网上办理渠道", "建议延长{item}窗口周末服务时间"),
     "举报": ("举报有人冒用他人身份办理{item}", "举报办理{item}过程中有人违规收费"),
@@ -253,7 +311,13 @@ HOTLINE_TEMPLATES = {
 
 SURVEY_GOOD = ("工作人员服务热情，值得肯定", "办事效率明显提高", "政策宣传到位", "希望继续保持")
 SURVEY_NEUTRAL = ("希望进一步简化办事流程", "建议增加自助服务设备", "希望加强政策解读", "建议延长午间服务时间")
-SURVEY_BAD = ("个别工作人员业务不熟练", "网上办事系统经常卡顿", "办事需要多次跑腿", "咨询电话难以接通", "答复推诿，缺乏担当")
+SURVEY_BAD = (
+    "个别工作人员业务不熟练",
+    "网上办事系统经常卡顿",
+    "办事需要多次跑腿",
+    "咨询电话难以接通",
+    "答复推诿，缺乏担当",
+)
 
 LEADER_REMARKS = (  # (minimum score, remarks)
     (90.0, ("工作成效突出，群众获得感明显增强，望继续保持。", "各项重点任务推进有力，创新举措成效显著。")),
@@ -263,11 +327,21 @@ LEADER_REMARKS = (  # (minimum score, remarks)
 )
 
 PROJECT_TEMPLATES = {  # (project suffix, milestone kind)
-    "窗口服务类": (("一网通办能力提升工程", "it"), ("自助服务终端进社区项目", "it"), ("窗口服务标准化建设", "reform"), ("高效办成一件事改革", "reform")),
+    "窗口服务类": (
+        ("一网通办能力提升工程", "it"),
+        ("自助服务终端进社区项目", "it"),
+        ("窗口服务标准化建设", "reform"),
+        ("高效办成一件事改革", "reform"),
+    ),
     "执法监管类": (("非现场监管系统建设", "it"), ("综合执法指挥平台升级", "it"), ("执法规范化建设专项行动", "reform")),
     "综合管理类": (("机关数字化办公系统升级", "it"), ("专项改革任务", "reform")),
-    "经济发展类": (("重点产业园区基础设施建设", "build"), ("产业招商专项行动", "reform"), ("城市更新示范项目", "build"),
-              ("营商环境优化提升行动", "reform"), ("数字经济公共服务平台建设", "it")),
+    "经济发展类": (
+        ("重点产业园区基础设施建设", "build"),
+        ("产业招商专项行动", "reform"),
+        ("城市更新示范项目", "build"),
+        ("营商环境优化提升行动", "reform"),
+        ("数字经济公共服务平台建设", "it"),
+    ),
     "社会事业类": (("公共服务设施改扩建工程", "build"), ("民生服务信息系统建设", "it"), ("服务质量提升行动", "reform")),
 }
 MILESTONES = {
@@ -276,8 +350,21 @@ MILESTONES = {
     "reform": ("实施方案印发", "试点启动", "中期评估", "全面推广", "总结评估"),
 }
 
-BONUS_REASONS = ("工作经验被省级以上部门推广", "获得国家级表彰", "承担市委市政府重大专项任务成效突出", "改革创新项目获批省级试点", "政务信息被省政府采用")
-PENALTY_REASONS = ("督查通报问题整改不到位", "12345热线工单办理超时被通报", "信访事项办理不及时", "重点项目进度滞后被约谈", "政务公开工作考核不达标", "安全检查发现重大隐患未及时整改")
+BONUS_REASONS = (
+    "工作经验被省级以上部门推广",
+    "获得国家级表彰",
+    "承担市委市政府重大专项任务成效突出",
+    "改革创新项目获批省级试点",
+    "政务信息被省政府采用",
+)
+PENALTY_REASONS = (
+    "督查通报问题整改不到位",
+    "12345热线工单办理超时被通报",
+    "信访事项办理不及时",
+    "重点项目进度滞后被约谈",
+    "政务公开工作考核不达标",
+    "安全检查发现重大隐患未及时整改",
+)
 VETO_REASONS = {"safety": "发生重大安全生产责任事故", "discipline": "发生严重违纪违法问题造成恶劣影响"}
 DOCUMENT_PREFIXES = ("市政办", "市委办", "市考核办", "市督查办")
 BONUS_POINTS = (0.5, 1.0, 1.5, 2.0, 3.0)
@@ -288,9 +375,18 @@ Report = Callable[[int], None]
 
 # Stable integer keys mixed into the seed so each source has its own stream.
 CREATOR = "govperf sample generator"
-_STREAMS = {"model": 1, "allocation": 2, "projects": 3, "adjustments": 4, "leader_reviews": 5,
-            "service_transactions": 11, "hotline_complaints": 12, "surveys": 13, "budget": 14,
-            "delivery": 21}
+_STREAMS = {
+    "model": 1,
+    "allocation": 2,
+    "projects": 3,
+    "adjustments": 4,
+    "leader_reviews": 5,
+    "service_transactions": 11,
+    "hotline_complaints": 12,
+    "surveys": 13,
+    "budget": 14,
+    "delivery": 21,
+}
 
 # --------------------------------------------------------------------------
 # Public API
@@ -468,8 +564,9 @@ class Calendar:
         cursor = first
         while cursor <= last:
             following = _add_months(cursor, 1)
-            self.months.append(Month(len(self.months), cursor.year, cursor.month,
-                                     self.day_number(cursor), (following - cursor).days))
+            self.months.append(
+                Month(len(self.months), cursor.year, cursor.month, self.day_number(cursor), (following - cursor).days)
+            )
             cursor = following
         self.extract_day = self.day_number(cursor)  # first day after the range
         n_days = self.extract_day + self.HORIZON_DAYS
@@ -489,16 +586,20 @@ class Calendar:
 
         Moments outside working hours count as the next working moment.
         """
-        offset = (np.clip(clock - MORNING[0], 0, MORNING[1] - MORNING[0])
-                  + np.clip(clock - AFTERNOON[0], 0, AFTERNOON[1] - AFTERNOON[0]))
+        offset = np.clip(clock - MORNING[0], 0, MORNING[1] - MORNING[0]) + np.clip(
+            clock - AFTERNOON[0], 0, AFTERNOON[1] - AFTERNOON[0]
+        )
         return np.broadcast_to(self.next_workday[day], clock.shape), np.where(self.is_workday[day], offset, 0)
 
-    def advance_work_time(self, ordinal: np.ndarray, offset: np.ndarray,
-                          seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def advance_work_time(
+        self, ordinal: np.ndarray, offset: np.ndarray, seconds: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Working position ``seconds`` of working time later (never earlier)."""
         total = offset + seconds
-        return (np.minimum(ordinal + total // WORK_SECONDS_PER_DAY, self.workdays.size - 1),
-                total % WORK_SECONDS_PER_DAY)
+        return (
+            np.minimum(ordinal + total // WORK_SECONDS_PER_DAY, self.workdays.size - 1),
+            total % WORK_SECONDS_PER_DAY,
+        )
 
     def moment(self, ordinal: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(day number, clock second) of a working position."""
@@ -534,9 +635,17 @@ class ClockProfile:
 # Service windows are busier in the morning.
 RECEIPT_CLOCK = ClockProfile([(*MORNING, 0.5), (*AFTERNOON, 0.5)])
 # 12345 answers around the clock, mostly in the daytime.
-HOTLINE_CLOCK = ClockProfile([(0, 7 * 3600, 0.03), (7 * 3600, 9 * 3600, 0.10), (9 * 3600, 12 * 3600, 0.30),
-                              (12 * 3600, 14 * 3600, 0.12), (14 * 3600, 18 * 3600, 0.30),
-                              (18 * 3600, 22 * 3600, 0.12), (22 * 3600, 86400, 0.03)])
+HOTLINE_CLOCK = ClockProfile(
+    [
+        (0, 7 * 3600, 0.03),
+        (7 * 3600, 9 * 3600, 0.10),
+        (9 * 3600, 12 * 3600, 0.30),
+        (12 * 3600, 14 * 3600, 0.12),
+        (14 * 3600, 18 * 3600, 0.30),
+        (18 * 3600, 22 * 3600, 0.12),
+        (22 * 3600, 86400, 0.03),
+    ]
+)
 
 
 # --------------------------------------------------------------------------
@@ -578,8 +687,9 @@ class CityModel:
         self._build_volumes(rng)
         self._build_gaps(rng)
         self._build_survey_sizes(rng)
-        self.annual_budget = np.array(
-            [GROUP_BUDGET[d.peer_group] for d in departments]) * rng.lognormal(0.0, 0.5, len(departments))
+        self.annual_budget = np.array([GROUP_BUDGET[d.peer_group] for d in departments]) * rng.lognormal(
+            0.0, 0.5, len(departments)
+        )
         self.transactions: np.ndarray | None = None
 
     # -- validity -----------------------------------------------------------
@@ -588,12 +698,12 @@ class CityModel:
         cal = self.calendar
         far = len(cal.dates) + 1
         self.valid_from = np.array([cal.day_number(d.valid_from) for d in self.departments])
-        self.valid_to = np.array([far if d.valid_to is None else cal.day_number(d.valid_to)
-                                  for d in self.departments])
+        self.valid_to = np.array([far if d.valid_to is None else cal.day_number(d.valid_to) for d in self.departments])
         month_starts = np.array([m.first_day for m in self.months])
         month_ends = np.array([m.first_day + m.n_days - 1 for m in self.months])
-        self.active_in_month = ((self.valid_from[:, None] <= month_ends[None, :])
-                                & (self.valid_to[:, None] >= month_starts[None, :]))
+        self.active_in_month = (self.valid_from[:, None] <= month_ends[None, :]) & (
+            self.valid_to[:, None] >= month_starts[None, :]
+        )
         self.active_whole_range = (self.valid_from <= 0) & (self.valid_to >= cal.extract_day - 1)
         merged = [(i, self._index[d.merged_into]) for i, d in enumerate(self.departments) if d.merged_into]
         self.mergers = merged  # (merged department, absorbing department)
@@ -633,7 +743,8 @@ class CityModel:
         base = np.array([GROUP_QUALITY[d.peer_group] for d in self.departments]) + rng.normal(0, 0.3, n)
         progress = np.linspace(0.0, 1.0, m) if m > 1 else np.zeros(1)
         shape = {
-            "stable": np.zeros(m), "gaps": np.zeros(m),
+            "stable": np.zeros(m),
+            "gaps": np.zeros(m),
             "improving": -0.9 + 1.8 * progress,
             "declining": 0.7 - 1.8 * progress,
             "poor": np.full(m, -1.8),
@@ -654,12 +765,16 @@ class CityModel:
                 name, limit = entry.rsplit("/", 1)
                 reformed = rng.random() < 0.35
                 own.append(len(self.items))
-                self.items.append(ServiceItem(
-                    department=i, name=name, time_limit=int(limit),
-                    materials=int(1 + rng.binomial(11, 0.35)),
-                    reduction_share=0.5 if reformed else 0.03,
-                    online_share=float(rng.uniform(0.15, 0.85)),
-                ))
+                self.items.append(
+                    ServiceItem(
+                        department=i,
+                        name=name,
+                        time_limit=int(limit),
+                        materials=int(1 + rng.binomial(11, 0.35)),
+                        reduction_share=0.5 if reformed else 0.03,
+                        online_share=float(rng.uniform(0.15, 0.85)),
+                    )
+                )
             self.department_items.append(own)
             # A few items dominate each department's workload.
             self.department_item_weights.append(rng.dirichlet(np.full(len(own), 0.8)))
@@ -705,10 +820,10 @@ class CityModel:
         table = np.zeros((len(lists), width), dtype=np.int64)
         cumulative = np.ones((len(lists), width))
         for i, (items, w) in enumerate(zip(lists, weights)):
-            table[i, :len(items)] = items
-            table[i, len(items):] = items[-1]
-            cumulative[i, :len(items)] = np.cumsum(w)
-            cumulative[i, len(items) - 1:] = 1.0
+            table[i, : len(items)] = items
+            table[i, len(items) :] = items[-1]
+            cumulative[i, : len(items)] = np.cumsum(w)
+            cumulative[i, len(items) - 1 :] = 1.0
         return table, cumulative
 
     def pick_items(self, departments: np.ndarray, month: Month, rng: np.random.Generator) -> np.ndarray:
@@ -751,7 +866,7 @@ class CityModel:
             length = min(int(rng.integers(1, 3)), len(interior))
             start = int(rng.choice(interior[: len(interior) - length + 1]))
             for source in pattern:
-                self.gap_mask[source][i, start:start + length] = True
+                self.gap_mask[source][i, start : start + length] = True
 
     def gap_summary(self) -> dict[str, dict[str, list[str]]]:
         summary: dict[str, dict[str, list[str]]] = {}
@@ -798,8 +913,9 @@ class _ProgressCounter:
         self.report(self.rows)
 
 
-def _daily_batches(counts: np.ndarray, day_weights: np.ndarray, rng: np.random.Generator,
-                   max_rows: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def _daily_batches(
+    counts: np.ndarray, day_weights: np.ndarray, rng: np.random.Generator, max_rows: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Spread each department's monthly count over days; yield time-ordered batches.
 
     Yields (day of month, department per row, sorted uniforms in [0, 1)).  A day
@@ -825,10 +941,17 @@ def _daily_batches(counts: np.ndarray, day_weights: np.ndarray, rng: np.random.G
             yield day, batch, (s + np.sort(rng.random(batch.size))) / slices
 
 
-def _write_daily_csv(path: Path, header: list[str], encoding: str, line_end: str, counts: np.ndarray,
-                     day_weights: np.ndarray, rng: np.random.Generator,
-                     build_columns: Callable[[int, np.ndarray, np.ndarray, int], list[list]],
-                     counter: "_ProgressCounter") -> None:
+def _write_daily_csv(
+    path: Path,
+    header: list[str],
+    encoding: str,
+    line_end: str,
+    counts: np.ndarray,
+    day_weights: np.ndarray,
+    rng: np.random.Generator,
+    build_columns: Callable[[int, np.ndarray, np.ndarray, int], list[list]],
+    counter: _ProgressCounter,
+) -> None:
     """Stream one month of rows to CSV, batch by batch, numbering rows from 1.
 
     ``build_columns(day of month, department per row, sorted uniforms, first
@@ -853,8 +976,7 @@ def _open_csv(path: Path, encoding: str, line_end: str):
     return handle, csv.writer(handle, lineterminator=line_end)
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list], encoding: str = "utf-8",
-               line_end: str = "\n") -> None:
+def _write_csv(path: Path, header: list[str], rows: list[list], encoding: str = "utf-8", line_end: str = "\n") -> None:
     handle, writer = _open_csv(path, encoding, line_end)
     with handle:
         writer.writerow(header)
@@ -895,15 +1017,31 @@ def write_service_transactions(city: CityModel, target: Path, report: Report) ->
     for month in city.months:
         path = target / f"好差评明细_{month.yyyymm}.csv"
         rng = _rng(city.seed, "service_transactions", month.index)
-        _write_daily_csv(path, TRANSACTION_COLUMNS, "gbk", "\r\n", city.transactions[:, month.index],
-                         city.receipt_day_weights(month), rng, partial(_transaction_columns, city, month, rng), counter)
+        _write_daily_csv(
+            path,
+            TRANSACTION_COLUMNS,
+            "gbk",
+            "\r\n",
+            city.transactions[:, month.index],
+            city.receipt_day_weights(month),
+            rng,
+            partial(_transaction_columns, city, month, rng),
+            counter,
+        )
         files.append(path)
         counter.flush()
     return files, counter.rows
 
 
-def _transaction_columns(city: CityModel, month: Month, rng: np.random.Generator, day_of_month: int,
-                         departments: np.ndarray, u: np.ndarray, first_number: int) -> list[list]:
+def _transaction_columns(
+    city: CityModel,
+    month: Month,
+    rng: np.random.Generator,
+    day_of_month: int,
+    departments: np.ndarray,
+    u: np.ndarray,
+    first_number: int,
+) -> list[list]:
     """One time-ordered batch of cases received on one day, as CSV columns."""
     cal = city.calendar
     day = month.first_day + day_of_month
@@ -934,8 +1072,9 @@ def _transaction_columns(city: CityModel, month: Month, rng: np.random.Generator
     latent = quality - LATE_RATING_PENALTY * late + rng.logistic(size=n)
     level = np.where(rated, np.searchsorted(RATING_CUTS, latent), 5)
     has_comment = rng.random(n) < COMMENT_SHARE[level]
-    comment = np.where(level >= 3, _pick(PRAISE, rng, n),
-                       np.where(level == 2, _pick(NEUTRAL, rng, n), _pick(COMPLAINTS, rng, n)))
+    comment = np.where(
+        level >= 3, _pick(PRAISE, rng, n), np.where(level == 2, _pick(NEUTRAL, rng, n), _pick(COMPLAINTS, rng, n))
+    )
     comment = np.where(has_comment, comment, "")
 
     # Bad ratings are followed up: rectification (if done by the extract day) and appeals.
@@ -979,19 +1118,37 @@ def write_hotline_complaints(city: CityModel, target: Path, report: Report) -> t
         path = target / f"12345工单_{month.yyyymm}.csv"
         rng = _rng(city.seed, "hotline_complaints", month.index)
         # Tickets follow case volume, plus a trickle for every active department.
-        expected = (HOTLINE_PER_TRANSACTION * city.transactions[:, month.index]
-                    + HOTLINE_BASE_PER_MONTH * city.valid_share[:, month.index])
+        expected = (
+            HOTLINE_PER_TRANSACTION * city.transactions[:, month.index]
+            + HOTLINE_BASE_PER_MONTH * city.valid_share[:, month.index]
+        )
         counts = rng.poisson(expected) * ~city.gap_mask["hotline_complaints"][:, month.index]
         day_weights = city.valid_days(month).astype(np.float64)  # 12345 works every day
-        _write_daily_csv(path, HOTLINE_COLUMNS, "utf-8-sig", "\n", counts, day_weights, rng,
-                         partial(_hotline_columns, city, month, rng), counter)
+        _write_daily_csv(
+            path,
+            HOTLINE_COLUMNS,
+            "utf-8-sig",
+            "\n",
+            counts,
+            day_weights,
+            rng,
+            partial(_hotline_columns, city, month, rng),
+            counter,
+        )
         files.append(path)
         counter.flush()
     return files, counter.rows
 
 
-def _hotline_columns(city: CityModel, month: Month, rng: np.random.Generator, day_of_month: int,
-                     departments: np.ndarray, u: np.ndarray, first_number: int) -> list[list]:
+def _hotline_columns(
+    city: CityModel,
+    month: Month,
+    rng: np.random.Generator,
+    day_of_month: int,
+    departments: np.ndarray,
+    u: np.ndarray,
+    first_number: int,
+) -> list[list]:
     """One time-ordered batch of tickets received on one day, as CSV columns."""
     cal = city.calendar
     day = month.first_day + day_of_month
@@ -1068,18 +1225,30 @@ def _survey_rows(city: CityModel, month: Month, rng: np.random.Generator) -> lis
 
     quality = city.quality[departments, month.index]
     mean = 82 + 5 * quality + rng.normal(0, 7, n)  # respondent's overall impression
-    attitude, efficiency, integrity = (np.clip(np.rint(mean + shift + rng.normal(0, 4, n)), 0, 100).astype(int)
-                                       for shift in (0.0, -2.0, 2.0))
+    attitude, efficiency, integrity = (
+        np.clip(np.rint(mean + shift + rng.normal(0, 4, n)), 0, 100).astype(int) for shift in (0.0, -2.0, 2.0)
+    )
     overall = np.clip(np.rint((attitude + efficiency + integrity) / 3 + rng.normal(0, 3, n)), 0, 100).astype(int)
-    suggestion = np.where(overall >= 85, _pick(SURVEY_GOOD, rng, n),
-                          np.where(overall >= 70, _pick(SURVEY_NEUTRAL, rng, n), _pick(SURVEY_BAD, rng, n)))
+    suggestion = np.where(
+        overall >= 85,
+        _pick(SURVEY_GOOD, rng, n),
+        np.where(overall >= 70, _pick(SURVEY_NEUTRAL, rng, n), _pick(SURVEY_BAD, rng, n)),
+    )
     suggestion = np.where(rng.random(n) < 0.3, suggestion, None)
 
     order = np.lexsort((rng.random(n), day))  # by date, shuffled within a day
     dates = city.calendar.date_text[month.first_day + day]
     return [
-        [f"WJ{month.yyyymm}{k + 1:05d}", city.names[departments[i]], dates[i],
-         int(attitude[i]), int(efficiency[i]), int(integrity[i]), int(overall[i]), suggestion[i]]
+        [
+            f"WJ{month.yyyymm}{k + 1:05d}",
+            city.names[departments[i]],
+            dates[i],
+            int(attitude[i]),
+            int(efficiency[i]),
+            int(integrity[i]),
+            int(overall[i]),
+            suggestion[i],
+        ]
         for k, i in enumerate(order.tolist())
     ]
 
@@ -1097,14 +1266,14 @@ def write_leader_reviews(city: CityModel, target: Path, report: Report) -> tuple
     # after the quarter ends.
     for first in [m for m in city.months if m.month % 3 == 1 and m.index + 2 < len(city.months)]:
         quarter = (first.month - 1) // 3 + 1
-        months = city.months[first.index:first.index + 3]
+        months = city.months[first.index : first.index + 3]
         last_day = months[-1].first_day + months[-1].n_days - 1
         rng = _rng(city.seed, "leader_reviews", first.index)
         rows = []
         for i, d in enumerate(city.departments):
             if not city.valid_from[i] <= last_day <= city.valid_to[i]:
                 continue  # reviewed only if the department exists at quarter end
-            quality = city.quality[i, first.index:first.index + 3].mean()
+            quality = city.quality[i, first.index : first.index + 3].mean()
             score = round(float(np.clip(83 + 6 * quality + rng.normal(0, 2.5), 40, 99)), 1)
             remarks = next(r for floor, r in LEADER_REMARKS if score >= floor)
             remark = remarks[int(rng.integers(len(remarks)))]
@@ -1143,16 +1312,21 @@ def write_budget(city: CityModel, target: Path, report: Report) -> tuple[list[Pa
             planned[absorbing] += typical[merged] * city.absorbed_share[merged, month.index]
         execution = np.clip(rng.normal(0.93 + 0.04 * city.quality[:, month.index], 0.12), 0.3, 1.5)
         reporting = city.active_in_month[:, month.index] & ~city.gap_mask["budget"][:, month.index]
-        rows = [[d.id, d.name, month.label, round(float(planned[i]), 2), round(float(planned[i] * execution[i]), 2)]
-                for i, d in enumerate(city.departments) if reporting[i]]
+        rows = [
+            [d.id, d.name, month.label, round(float(planned[i]), 2), round(float(planned[i] * execution[i]), 2)]
+            for i, d in enumerate(city.departments)
+            if reporting[i]
+        ]
         rows.sort(key=lambda row: row[0])
 
         workbook = Workbook(write_only=True)
         notes = workbook.create_sheet("说明")
-        for line in ("本表由市财政局根据预算管理一体化系统数据汇总生成。",
-                     "预算数为部门当月预算安排数，执行数为当月实际支出数。",
-                     "金额单位：万元，保留两位小数。",
-                     f"数据截至：{city.calendar.date_text[month.first_day + month.n_days - 1]}。"):
+        for line in (
+            "本表由市财政局根据预算管理一体化系统数据汇总生成。",
+            "预算数为部门当月预算安排数，执行数为当月实际支出数。",
+            "金额单位：万元，保留两位小数。",
+            f"数据截至：{city.calendar.date_text[month.first_day + month.n_days - 1]}。",
+        ):
             notes.append([line])
         sheet = workbook.create_sheet("执行情况")
         sheet.append([f"{month.label}部门预算执行情况表"])
@@ -1215,14 +1389,21 @@ def _milestone_schedule(city: CityModel) -> dict[int, list[list[str]]]:
                     if city.valid_from[i] <= planned_day <= city.valid_to[i]:
                         quality = city.quality[i, month_index]
                         weakness = max(0.0, -quality)
-                        delay = int(round(-2 - 8 * quality + delay_noise * (8 + 4 * weakness)))
+                        delay = round(-2 - 8 * quality + delay_noise * (8 + 4 * weakness))
                         planned = cal.dates[planned_day]
                         actual = planned + dt.timedelta(days=delay)
                         stalled = stall_draw < 0.03 + 0.05 * weakness
                         done = "" if stalled or actual >= extract else actual.isoformat()
-                        by_month.setdefault(month_index, []).append([
-                            f"XM-{d.id}-{p + 1:02d}", d.id, d.short_name + suffix, milestone,
-                            planned.isoformat(), done])
+                        by_month.setdefault(month_index, []).append(
+                            [
+                                f"XM-{d.id}-{p + 1:02d}",
+                                d.id,
+                                d.short_name + suffix,
+                                milestone,
+                                planned.isoformat(),
+                                done,
+                            ]
+                        )
                 month_index += int(rng.integers(1, 4))
     return by_month
 
@@ -1260,19 +1441,28 @@ def _adjustment_events(city: CityModel) -> dict[int, list[list[str]]]:
             i = int(active[rng.choice(active.size, p=weight / weight.sum())])
             points = rng.choice(BONUS_POINTS if bonus else PENALTY_POINTS)
             reason = BONUS_REASONS if bonus else PENALTY_REASONS
-            by_month.setdefault(month.index, []).append([
-                city.ids[i], "加分" if bonus else "减分", f"{points:g}",
-                reason[int(rng.integers(len(reason)))], _document_number(month, rng)])
+            by_month.setdefault(month.index, []).append(
+                [
+                    city.ids[i],
+                    "加分" if bonus else "减分",
+                    f"{points:g}",
+                    reason[int(rng.integers(len(reason)))],
+                    _document_number(month, rng),
+                ]
+            )
 
     poor = city.departments_with("poor") or [int(np.argmin(city.quality.mean(axis=1)))]
     vetoed = poor[0]
     interior = city.months[1:-1] or city.months
-    eligible = [m for m in interior if city.active_in_month[vetoed, m.index]] or \
-        [m for m in city.months if city.active_in_month[vetoed, m.index]]
+    eligible = [m for m in interior if city.active_in_month[vetoed, m.index]] or [
+        m for m in city.months if city.active_in_month[vetoed, m.index]
+    ]
     month = eligible[int(rng.integers(len(eligible)))]
     group = city.departments[vetoed].peer_group
     reason = VETO_REASONS["safety" if group in ("执法监管类", "经济发展类", "窗口服务类") else "discipline"]
-    by_month.setdefault(month.index, []).append([city.ids[vetoed], "一票否决", "", reason, _document_number(month, rng)])
+    by_month.setdefault(month.index, []).append(
+        [city.ids[vetoed], "一票否决", "", reason, _document_number(month, rng)]
+    )
     return by_month
 
 

@@ -122,9 +122,7 @@ def xlsx_bomb(path: Path, rows: int) -> Path:
             )
             sheet.write(_xml_row(1, HEADER.split(",")).encode())
             for first in range(2, rows + 2, 10_000):
-                block = "".join(
-                    _xml_row(n, [f"SX{n}", *data[1:]]) for n in range(first, min(first + 10_000, rows + 2))
-                )
+                block = "".join(_xml_row(n, [f"SX{n}", *data[1:]]) for n in range(first, min(first + 10_000, rows + 2)))
                 sheet.write(block.encode())
             sheet.write(b"</sheetData></worksheet>")
     return path

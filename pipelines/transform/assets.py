@@ -6,7 +6,6 @@ failed a blocking check in an earlier ingest run, and refuses if so. dbt is
 the only writer of the warehouse, and it writes under the warehouse lock.
 """
 
-
 import json
 import os
 import uuid
@@ -34,6 +33,7 @@ from pipelines.transform.translator import GovperfTranslator
 from pipelines.warehouse import warehouse_lock
 
 ensure_manifest()
+
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
@@ -64,9 +64,10 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
     )
     with warehouse_lock(exclusive=True):
         invocation = dbt.cli(
-            ["build", "--vars", json.dumps(dbt_vars), "--exclude", "test_type:unit",
-             "--log-path", str(home_log_dir())],
-            target_path=target, context=context, raise_on_error=False,
+            ["build", "--vars", json.dumps(dbt_vars), "--exclude", "test_type:unit", "--log-path", str(home_log_dir())],
+            target_path=target,
+            context=context,
+            raise_on_error=False,
         )
         yield from invocation.stream()
         succeeded = invocation.is_successful()
@@ -74,9 +75,23 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
     prune_invocations()
     for month in months:
         gate.record(
-            s.lake, "scoring", month, "dbt_build",
-            [CheckOutcome("scoring", month, None, "dbt_build", "error", succeeded,
-                          "dbt build 成功" if succeeded else "dbt build 失败：模型或测试未通过 (see the run's dbt logs)")],
+            s.lake,
+            "scoring",
+            month,
+            "dbt_build",
+            [
+                CheckOutcome(
+                    "scoring",
+                    month,
+                    None,
+                    "dbt_build",
+                    "error",
+                    succeeded,
+                    "dbt build 成功" if succeeded else "dbt build 失败：模型或测试未通过 (see the run's dbt logs)",
+                )
+            ],
         )
     if not succeeded:
-        raise dg.Failure(description=f"dbt build failed for {months[0]:%Y-%m}..{months[-1]:%Y-%m}; see the dbt events above")
+        raise dg.Failure(
+            description=f"dbt build failed for {months[0]:%Y-%m}..{months[-1]:%Y-%m}; see the dbt events above"
+        )

@@ -12,5 +12,7 @@ select
     details
 from {{ source('ingest_log', 'check_results') }}
 where source not in (
-    {%- for process in var('process_check_sources') %}'{{ process }}'{{ ', ' if not loop.last }}{% endfor -%}
+    {%- for process in var('process_check_sources') -%}
+        '{{ process }}'{{ ', ' if not loop.last }}
+    {%- endfor -%}
 )
