@@ -101,6 +101,33 @@ def test_a_field_one_byte_over_8_mib_is_quarantined_and_a_million_character_comm
 
 
 @pytest.mark.slow
+def test_a_300_mb_line_of_short_fields_is_quarantined_in_bounded_memory(tmp_path: Path) -> None:
+    """No field is over its limit, but the record is: held whole, it cost several times
+    the line (the scan's carry-over, the decoded copy, DuckDB's line buffer)."""
+    path = hostile.many_fields_line_csv(_inbox(tmp_path) / f"{NAME}.csv", 300 * MIB)
+    landing, peak = hostile.land_in_child(path, tmp_path)
+    assert peak < GIB, f"peak RSS {peak / MIB:.0f} MiB for a {path.stat().st_size / MIB:.0f} MiB file"
+    assert (landing["rows_read"], landing["rows_accepted"], landing["rows_quarantined"]) == (3, 2, 1)
+    [(line, raw_text, reason)] = _quarantine(tmp_path)
+    assert line == 3 and raw_text.startswith("SX2,a,a"), raw_text[:40]
+    assert reason.startswith("记录过长 (record too long): line 3 holds 314,572,") and "max_record_bytes" in reason
+
+
+def test_a_record_over_its_limit_is_quarantined_and_the_rows_around_it_kept(tmp_path: Path) -> None:
+    rows = [hostile.row("SX1"), "SX2" + ",a" * 3000, hostile.row("SX3", "x" * 900), hostile.row("SX4")]
+    path = _inbox(tmp_path) / f"{NAME}.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(("\r\n".join([hostile.HEADER, *rows]) + "\r\n").encode())
+    landing = _land_here(tmp_path, path, max_field_bytes=1024, max_record_bytes=4096)
+    assert (landing.rows_read, landing.rows_accepted, landing.rows_quarantined) == (4, 3, 1)
+    [(line, _raw, reason)] = _quarantine(tmp_path)
+    assert line == 3 and reason.startswith("记录过长 (record too long): line 3 holds 6,005 bytes"), (
+        reason
+    )  # CRLF included
+    assert "the limit is 4,096 (limits.max_record_bytes)" in reason
+
+
+@pytest.mark.slow
 def test_an_xlsx_decompression_bomb_is_refused_before_it_is_read(tmp_path: Path) -> None:
     path = hostile.xlsx_bomb(_inbox(tmp_path) / f"{NAME}.xlsx", rows=800_000)
     assert path.stat().st_size < 20 * MIB  # about 590 MB of sheet XML
@@ -168,6 +195,9 @@ def test_read_limits_are_validated_when_the_mapping_loads(tmp_path: Path) -> Non
     bad = tmp_path / "bad.yaml"
     bad.write_text(text + "\nlimits:\n  max_field_bytes: 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="max_field_bytes"):
+        load_mapping(bad)
+    bad.write_text(text + "\nlimits:\n  max_field_bytes: 4096\n  max_record_bytes: 2048\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="a record holds its fields"):
         load_mapping(bad)
     good = tmp_path / "good.yaml"
     good.write_text(text + "\nlimits:\n  max_workbook_rows: 5000\n", encoding="utf-8")

@@ -1,10 +1,10 @@
 """Scan a UTF-8 CSV once, in bounded memory: the line on which each record
 starts, which lines are notes, and which records hold a field longer than the
-limit.
+field limit or are longer than the record limit.
 
 The scan reads the file in chunks and never holds more than one record (and
-not even that when one of its fields is over the limit), so a file with a
-500 MB line costs a few chunks of memory, not the line. It is independent of
+not even that when the record is over a limit), so a file with a 500 MB line,
+of one field or of many short ones, costs a few chunks of memory, not the line. It is independent of
 the DuckDB parser, so that the parser skipping a line cannot hide it: rows
 read are counted here.
 
@@ -33,15 +33,17 @@ _FIELD_START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED = range(4)
 
 @dataclass(frozen=True)
 class OversizedRecord:
-    """A record one of whose fields is longer than the limit."""
+    """A record one of whose fields is longer than the field limit, or that is
+    itself longer than the record limit."""
 
     line: int  # the record's first line
-    column: int  # 1-based, the first field over the limit
-    size: int  # that field's bytes, as written (quotes inside it included)
+    column: int  # 1-based: the first field over the field limit, or the field where the record passed its limit
+    size: int  # that field's bytes (or, for a whole record, the record's), as written
     start: int  # byte offset of the record in the file
     end: int  # byte offset just after it (after its newline)
     newlines: int  # newlines within [start, end)
     head: str  # the record's first bytes, decoded, for the quarantine
+    whole_record: bool = False  # over the record limit, with no single field over the field limit
 
 
 @dataclass
@@ -112,9 +114,11 @@ class _Classifier:
 class _RecordReader:
     """The state of the record being read, carried from one chunk to the next."""
 
-    def __init__(self, classifier: _Classifier, max_field_bytes: int, start: int) -> None:
+    def __init__(self, classifier: _Classifier, max_field_bytes: int, max_record_bytes: int, start: int) -> None:
         self.out = classifier
         self.limit = max_field_bytes
+        # Never below the field limit: the fast path below relies on it.
+        self.record_limit = max(max_record_bytes, max_field_bytes)
         self.line = 1  # physical line at the read position
         self.offset = start  # file offset of the next chunk's first byte
         self._new_record(start)
@@ -127,21 +131,26 @@ class _RecordReader:
         self.has_quotes = False
         self.column = 1
         self.field_bytes = 0
+        self.record_bytes = 0  # fields and separators so far
         self.over: tuple[int, int] | None = None  # (column, size) of the first field over the limit
+        self.whole_record = False  # the record, not one field, is over its limit
         self.head = b""
         self.record_newlines = 0
 
     def _grow_field(self, count: int, chunk: bytes, record_pos: int) -> None:
         self.field_bytes += count
-        if self.over is None and self.field_bytes > self.limit:
+        self.record_bytes += count
+        if self.over is None and (self.field_bytes > self.limit or self.record_bytes > self.record_limit):
+            self.whole_record = self.field_bytes <= self.limit
             self.over = (self.column, self.field_bytes)
             self.head = (bytes(self.pending[:HEAD_BYTES]) + chunk[record_pos : record_pos + HEAD_BYTES])[:HEAD_BYTES]
             self.pending = bytearray()  # the record is not kept: it goes to quarantine
 
     def _end_field(self) -> None:
-        if self.over is not None and self.over[0] == self.column:
+        if self.over is not None and self.over[0] == self.column and not self.whole_record:
             self.over = (self.column, self.field_bytes)
         self.column += 1
+        self.record_bytes += 1  # the separator
         self.field_bytes = 0
 
     def _end_record(self, chunk: bytes, start_in_chunk: int, end_in_chunk: int) -> None:
@@ -153,11 +162,12 @@ class _RecordReader:
                 OversizedRecord(
                     line=self.record_line,
                     column=self.over[0],
-                    size=self.over[1],
+                    size=self.record_bytes if self.whole_record else self.over[1],
                     start=self.record_start,
                     end=end,
                     newlines=self.record_newlines,
                     head=self.head.decode("utf-8", errors="ignore"),
+                    whole_record=self.whole_record,
                 )
             )
         else:
@@ -248,14 +258,17 @@ class _RecordReader:
             self._end_record(b"", 0, 0)
 
 
-def scan_csv(utf8_path: Path, header_line: int, notes: re.Pattern[str], max_field_bytes: int) -> CsvScan:
+def scan_csv(
+    utf8_path: Path, header_line: int, notes: re.Pattern[str], max_field_bytes: int, max_record_bytes: int | None = None
+) -> CsvScan:
     """Every record's first line and the notes lines after the header, and the
-    records with a field over `max_field_bytes`. Blank lines are not records."""
+    records with a field over `max_field_bytes` or longer than `max_record_bytes`
+    (default: twice the field limit). Blank lines are not records."""
     classifier = _Classifier(header_line, notes)
     with utf8_path.open("rb") as handle:
         chunk = handle.read(CHUNK_BYTES)
         bom = len(codecs.BOM_UTF8) if chunk.startswith(codecs.BOM_UTF8) else 0
-        reader = _RecordReader(classifier, max_field_bytes, start=bom)
+        reader = _RecordReader(classifier, max_field_bytes, max_record_bytes or 2 * max_field_bytes, start=bom)
         chunk = chunk[bom:]
         while chunk:
             reader.feed(chunk)

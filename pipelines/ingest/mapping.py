@@ -63,10 +63,22 @@ class ReadLimits(_Strict):
     # A longer field (its bytes as UTF-8) quarantines its row; a comment of a
     # million Chinese characters (3 MB) is still kept.
     max_field_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # A longer record (a line of many short fields) quarantines its row too: a
+    # field limit alone would let a 500 MB line of "a,a,a,…" be held whole.
+    max_record_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Per workbook (xlsx/xls), summed over its sheets. The workbook reader loads a
     # sheet whole, so these bound its memory: above either, the file is refused.
     max_workbook_rows: int = Field(default=1_048_576, ge=1)
     max_workbook_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)  # uncompressed sheet XML
+
+    @model_validator(mode="after")
+    def _record_holds_a_field(self) -> ReadLimits:
+        if self.max_record_bytes < self.max_field_bytes:
+            raise ValueError(
+                f"max_record_bytes ({self.max_record_bytes:,}) is below max_field_bytes "
+                f"({self.max_field_bytes:,}): a record holds its fields"
+            )
+        return self
 
 
 class SourceMapping(_Strict):

@@ -188,7 +188,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
     header_line = header_index + 1  # title rows are single lines
 
     notes = re.compile(mapping.notes_pattern)
-    scan = scan_csv(utf8_path, header_line, notes, mapping.limits.max_field_bytes)
+    scan = scan_csv(utf8_path, header_line, notes, mapping.limits.max_field_bytes, mapping.limits.max_record_bytes)
     record_lines, notes_lines = scan.record_lines, scan.notes_lines
     if not record_lines:
         raise ExtractError(f"{path.name}: line {header_line}: a header and no data rows (header only)")
@@ -230,7 +230,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         [list(notes_lines)],
     )
     if scan.oversized:
-        _add_oversized_rejects(con, scan.oversized, header, mapping.limits.max_field_bytes)
+        _add_oversized_rejects(con, scan.oversized, header, mapping.limits)
     # Parsed rows come in file order. Matched in order with the record lines the
     # scan found (less the rejected ones), each row gets its own line number.
     # Usually the records are one unbroken run of lines and nothing was rejected;
@@ -309,19 +309,24 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
     )
 
 
+def _oversized_reason(record: OversizedRecord, header: list[str], limits) -> str:
+    if record.whole_record:
+        return (
+            f"记录过长 (record too long): line {record.line} holds {record.size:,} bytes; "
+            f"the limit is {limits.max_record_bytes:,} (limits.max_record_bytes)"
+        )
+    name = header[record.column - 1] if record.column <= len(header) else "beyond the header"
+    return (
+        f"字段过长 (field too long): line {record.line}, column {record.column} ({name}) "
+        f"holds {record.size:,} bytes; the limit is {limits.max_field_bytes:,} (limits.max_field_bytes)"
+    )
+
+
 def _add_oversized_rejects(
-    con: duckdb.DuckDBPyConnection, records: list[OversizedRecord], header: list[str], limit: int
+    con: duckdb.DuckDBPyConnection, records: list[OversizedRecord], header: list[str], limits
 ) -> None:
     rows = [
-        {
-            "_line": r.line,
-            "_raw": f"{r.head}…" if r.head else "",
-            "reason": (
-                f"字段过长 (field too long): line {r.line}, column {r.column} "
-                f"({header[r.column - 1] if r.column <= len(header) else 'beyond the header'}) "
-                f"holds {r.size:,} bytes; the limit is {limit:,} (limits.max_field_bytes)"
-            ),
-        }
+        {"_line": r.line, "_raw": f"{r.head}…" if r.head else "", "reason": _oversized_reason(r, header, limits)}
         for r in records
     ]
     con.register(

@@ -56,6 +56,21 @@ def long_line_csv(path: Path, line_bytes: int, encoding: str = "utf-8") -> Path:
     return path
 
 
+def many_fields_line_csv(path: Path, line_bytes: int) -> Path:
+    """A CSV whose third line is `line_bytes` bytes of short fields ("a,a,a,…"): no
+    field is long, the record is; between two good rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.write(f"{HEADER}\r\n{row('SX1')}\r\nSX2".encode())
+        block = b",a" * (1 << 19)  # 1 MiB
+        left = line_bytes
+        while left >= len(block):
+            handle.write(block)
+            left -= len(block)
+        handle.write(b",a" * (left // 2) + f"\r\n{row('SX3')}\r\n".encode())
+    return path
+
+
 def field_limit_csv(path: Path, limit: int, kept_chars: int = 1_000_000) -> Path:
     """Good rows around a comment one byte over `limit` (line 3) and a comment
     of `kept_chars` Chinese characters, which must be kept (line 4)."""
