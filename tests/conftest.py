@@ -6,6 +6,7 @@ DuckDB file, real dbt runs and real Dagster runs on a persistent instance.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import warnings
@@ -71,6 +72,22 @@ def govperf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_city: Pa
     home = tmp_path / "home"
     use_home(monkeypatch, home, inbox)
     return home
+
+
+def edition_hashes(bulletins: Path) -> dict[str, str]:
+    """Every file of every draft edition (HTML, department pages, XLSX), by its SHA-256,
+    read through the edition folders' links (monthly/2025-07/bulletin_2025-07.html), each
+    edition from the one version its link points to."""
+    from pipelines.publish.edition_folder import drafts_in
+
+    hashes = {}
+    for draft in drafts_in(bulletins):
+        version = draft.current()
+        for path in sorted(version.rglob("*")):
+            if path.is_file():
+                key = f"{draft.edition.folder}/{draft.edition.key}/{path.relative_to(version).as_posix()}"
+                hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
 
 
 def export_marts(duckdb_path: Path) -> dict[str, str]:

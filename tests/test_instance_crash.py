@@ -20,7 +20,7 @@ import pytest
 from pipelines.runner import instance
 from pipelines.sample.generator import generate_city
 from pipelines.settings import PROJECT_ROOT
-from tests.conftest import SHARED_CACHE, export_marts, use_home
+from tests.conftest import SHARED_CACHE, edition_hashes, export_marts, use_home
 
 pytestmark = pytest.mark.slow
 GOVPERF = str(Path(sys.executable).parent / "govperf")
@@ -94,7 +94,7 @@ def _outputs(home: Path) -> dict[str, object]:
         "marts": export_marts(home / "warehouse" / "govperf.duckdb"),
         "lake": _lake(home / "lake"),
         "archive": _hashes(home / "archive"),
-        "bulletins": {**_hashes(home / "bulletins"), **_hashes(home / "exports")},
+        "bulletins": edition_hashes(home / "bulletins"),
     }
 
 
@@ -136,7 +136,7 @@ def _run_history(home: Path, monkeypatch: pytest.MonkeyPatch) -> list[dg.Dagster
 KILL_POINTS = {
     "ingest": r"ingest__\w+ - .*sha256=",  # a file landed, the others not yet
     "dbt": r"\d+ of \d+ START sql table model marts\.",
-    "bulletin": r"publish__bulletins - (export|bulletin) ",  # one edition written, more to come
+    "bulletin": r"publish__bulletins - edition \S+: writing ",  # an edition being written, none swapped in
 }
 
 

@@ -6,7 +6,6 @@ DuckDB file, on a small generated city.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -16,23 +15,13 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipelines.publish.edition_folder import drafts_in
 from pipelines.runner import failure_messages, launch
 from pipelines.settings import PROJECT_ROOT, settings
-from tests.conftest import FIRST_MONTH, LAST_MONTH, MART_TABLES, MONTHS, export_marts, use_home
+from tests.conftest import FIRST_MONTH, LAST_MONTH, MART_TABLES, MONTHS, edition_hashes, export_marts, use_home
 
 
 def _bulletin_hashes() -> dict[str, str]:
-    """Every file of every draft edition (HTML, department pages, XLSX), by its SHA-256,
-    read through the edition folders' links (monthly/2025-07/bulletin_2025-07.html)."""
-    hashes = {}
-    for draft in drafts_in(settings().bulletins):
-        version = draft.current()
-        for path in sorted(version.rglob("*")):
-            if path.is_file():
-                key = f"{draft.edition.folder}/{draft.edition.key}/{path.relative_to(version).as_posix()}"
-                hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+    return edition_hashes(settings().bulletins)
 
 
 @pytest.fixture(scope="module")

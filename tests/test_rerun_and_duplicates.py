@@ -10,7 +10,6 @@ covers all sources. These run whole pipelines: slow stage.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ import yaml
 from pipelines.ingest.mapping import load_mappings
 from pipelines.sample.generator import generate_city
 from pipelines.settings import PROJECT_ROOT, settings
-from tests.conftest import use_home
+from tests.conftest import edition_hashes, use_home
 
 pytestmark = pytest.mark.slow
 
@@ -52,12 +51,8 @@ def all_marts(duckdb_path: Path) -> dict[str, str]:
 
 
 def published_files() -> dict[str, str]:
-    """Every bulletin page and export of the home, by SHA-256."""
-    s = settings()
-    files = [(s.bulletins, p) for p in s.bulletins.rglob("*.html")] + [
-        (s.exports, p) for p in s.exports.rglob("*.xlsx")
-    ]
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for root, p in sorted(files)}
+    """Every draft edition's bulletin, department pages and export, by SHA-256."""
+    return edition_hashes(settings().bulletins)
 
 
 def staged_counts(duckdb_path: Path) -> dict[str, int]:

@@ -147,6 +147,7 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         lock_holder(context.run_id),
         on_wait=context.log.info,
         on_skip=context.log.warning,
+        on_write=context.log.info,
     )
     for draft, version in drafts:
         context.log.info(f"edition {draft.edition.key}: {draft.link} -> {version.name} (bulletin, pages, XLSX)")

@@ -125,7 +125,7 @@ def drafts_in(bulletins: Path) -> list[DraftEdition]:
         if not kind_dir.is_dir():
             continue
         for link in sorted(kind_dir.iterdir()):
-            if link.is_symlink():
+            if link.is_symlink() and not link.name.startswith("."):  # not a writer's temporary link
                 found.append(DraftEdition(bulletins, Edition.parse(link.name)))
     return found
 
@@ -160,13 +160,15 @@ def write_drafts(
     holder: str,
     on_wait: Callable[[str], None] | None = None,
     on_skip: Callable[[str], None] | None = None,
+    on_write: Callable[[str], None] | None = None,
     warehouse: Path | None = None,
     config: BulletinConfig | None = None,
 ) -> list[tuple[DraftEdition, Path]]:
     """Write each ranked edition of `editions` (HTML, department pages, XLSX) whole into
     a new version folder and swap it in, under the editions' locks; return those written,
     each with the version folder it now points to.
-    An edition with nothing ranked keeps what it had (`on_skip` is told)."""
+    An edition with nothing ranked keeps what it had (`on_skip` is told); `on_write` is
+    told of each edition as its writing starts, before anything is swapped in."""
     drafts = [DraftEdition(bulletins, edition) for edition in editions]
     with locked(drafts, holder, on_wait):
         collected = []
@@ -179,6 +181,8 @@ def write_drafts(
                         on_skip(f"{draft.edition.key}: nothing ranked, no edition")
                     continue
                 version = draft.new_version()
+                if on_write is not None:
+                    on_write(f"edition {draft.edition.key}: writing {version.name}")
                 collected.append((draft, version, collect_edition(con, draft.edition, config)))
                 write_export(con, draft.edition, version)
         write_editions([(data, version) for _draft, version, data in collected])
