@@ -139,8 +139,10 @@ def test_an_xlsx_decompression_bomb_is_refused_before_it_is_read(tmp_path: Path)
     assert landing["rows_read"] == landing["rows_quarantined"] == 1 and landing["rows_accepted"] == 0
 
 
-def test_a_workbook_over_the_row_limit_is_refused_naming_the_limit_and_the_count(tmp_path: Path) -> None:
-    path = hostile.xlsx_bomb(_inbox(tmp_path) / f"{NAME}.xlsx", rows=300)
+# Where a sheet sits is the workbook's to say (its relationships), not a fixed folder.
+@pytest.mark.parametrize("sheet_part", ["xl/worksheets/sheet1.xml", "xl/data/s.xml", "xl/worksheets/sub/s.xml"])
+def test_a_workbook_over_the_row_limit_is_refused_naming_the_limit_and_the_count(tmp_path: Path, sheet_part) -> None:
+    path = hostile.xlsx_bomb(_inbox(tmp_path) / f"{NAME}.xlsx", rows=300, sheet_part=sheet_part)
     landing = _land_here(tmp_path, path, max_workbook_rows=100)
     assert landing.file_error is not None
     assert f"{NAME}.xlsx: the workbook holds more than 100 rows" in landing.file_error, landing.file_error

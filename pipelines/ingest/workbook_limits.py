@@ -19,9 +19,9 @@ from pathlib import Path
 
 from pipelines.ingest.mapping import ReadLimits
 
-# The parts calamine loads whole: the sheets and the shared strings they refer to.
-_LOADED_PART = re.compile(r"^xl/(worksheets/[^/]+\.xml|sharedStrings\.xml)$", re.IGNORECASE)
-_SHEET_PART = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
+# Every part is measured, not only those at the usual names: the workbook's own
+# relationships say where its sheets are, and a sheet can sit anywhere in the zip.
+# Rows are counted in every XML part (only a sheet holds <row> elements).
 # A row element, with or without a namespace prefix: <row …>, <x:row …>.
 _ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s>/]")
 _STREAM_CHUNK = 1 << 20
@@ -38,13 +38,13 @@ def check_workbook(path: Path, limits: ReadLimits, file_name: str) -> None:
         _check_xls(path, limits, file_name)
         return
     with archive:
-        parts = [info for info in archive.infolist() if _LOADED_PART.match(info.filename)]
+        parts = [info for info in archive.infolist() if not info.is_dir()]
         declared = sum(info.file_size for info in parts)
         if declared > limits.max_workbook_bytes:
             raise WorkbookTooLarge(_too_large(file_name, declared, limits, "declared by the zip, not read"))
         uncompressed, rows = 0, 0
         for info in parts:
-            counts_rows = bool(_SHEET_PART.match(info.filename))
+            counts_rows = info.filename.lower().endswith(".xml")
             tail = b""
             with archive.open(info) as stream:
                 while chunk := stream.read(_STREAM_CHUNK):

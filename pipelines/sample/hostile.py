@@ -122,15 +122,17 @@ def _xml_row(number: int, values: list[str]) -> str:
     return f'<row r="{number}">{cells}</row>'
 
 
-def xlsx_bomb(path: Path, rows: int) -> Path:
+def xlsx_bomb(path: Path, rows: int, sheet_part: str = "xl/worksheets/sheet1.xml") -> Path:
     """An XLSX whose one sheet repeats a good row `rows` times: the sheet XML is
-    about 600 bytes a row and compresses about a hundredfold."""
+    about 600 bytes a row and compresses about a hundredfold. `sheet_part` is where
+    the sheet sits in the zip (the workbook's relationships point there)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = row("SX1").split(",")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for name, text in _XLSX_PARTS.items():
-            archive.writestr(name, text)
-        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            text = text.replace("/xl/worksheets/sheet1.xml", f"/{sheet_part}")
+            archive.writestr(name, text.replace('Target="worksheets/sheet1.xml"', f'Target="/{sheet_part}"'))
+        with archive.open(sheet_part, "w", force_zip64=True) as sheet:
             sheet.write(
                 b'<?xml version="1.0" encoding="UTF-8"?>'
                 b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
