@@ -119,6 +119,16 @@ def _read_cursor(cursor: str | None) -> dict[str, list]:
     }
 
 
+def _requests_made(cursor: str | None) -> int:
+    """How many runs the sensor has asked for, so that each request has a key of its own."""
+    try:
+        saved = json.loads(cursor) if cursor else {}
+    except ValueError:
+        return 0
+    made = saved.get("requests", 0) if isinstance(saved, dict) else 0
+    return made if isinstance(made, int) and made >= 0 else 0
+
+
 def unlanded_files(
     inbox: Path, lake: Path, mappings_dir: Path, known: dict[str, list]
 ) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list]]:
@@ -156,12 +166,17 @@ def new_extract_sensor(context: dg.SensorEvaluationContext):
     nothing, so turning the sensor on over a landed inbox launches no run."""
     s = settings()
     months, entries = unlanded_files(s.inbox, s.lake, s.mappings_dir, _read_cursor(context.cursor))
+    made = _requests_made(context.cursor)
     for key, files in sorted(months.items()):
-        # Keyed by content: Dagster launches a run key once, should a tick be repeated.
+        # Dagster launches a run key once, ever: the same bytes asked for again (taken
+        # out and put back before they landed) need a key of their own, so the count
+        # of requests is part of it. The cursor's `requested` flags keep a tick from
+        # asking twice.
         content = "|".join(f"{name}={file_hash}" for name, file_hash in files)
+        made += 1
         yield dg.RunRequest(
-            run_key=f"{key}:{hashlib.sha256(content.encode()).hexdigest()[:16]}",
+            run_key=f"{key}:{hashlib.sha256(content.encode()).hexdigest()[:16]}:{made}",
             partition_key=key,
             tags={"govperf/new_files": ", ".join(name for name, _ in files)[:1000]},
         )
-    context.update_cursor(json.dumps({"version": CURSOR_VERSION, "files": entries}, sort_keys=True))
+    context.update_cursor(json.dumps({"version": CURSOR_VERSION, "files": entries, "requests": made}, sort_keys=True))

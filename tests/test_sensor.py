@@ -81,6 +81,22 @@ def test_a_new_file_requests_one_run_for_its_month(inbox: Path):
     assert list(_tick(result.cursor).run_requests) == []  # asked once, not at every tick
 
 
+def test_bytes_put_back_before_they_landed_are_asked_for_again_under_a_new_key(inbox: Path):
+    """Dagster launches a run key once, ever: the same bytes asked for a second time
+    under the same key would be skipped without a word."""
+    cursor = _tick().cursor
+    august = (inbox / TRANSACTIONS).read_bytes()
+    new_file = inbox / TRANSACTIONS.replace("202508", "202509")
+    new_file.write_bytes(august)
+    first = _tick(cursor)
+    new_file.unlink()  # taken out before its run landed it
+    gone = _tick(first.cursor)
+    new_file.write_bytes(august)  # and put back
+    again = _tick(gone.cursor)
+    keys = [r.run_key for r in [*first.run_requests, *again.run_requests]]
+    assert len(keys) == 2 and keys[0] != keys[1], keys
+
+
 def test_changed_bytes_request_one_run(inbox: Path):
     cursor = _tick().cursor
     path = inbox / TRANSACTIONS
