@@ -301,12 +301,14 @@ def check_config() -> None:
     from pipelines.ingest.mapping import load_mappings
     from pipelines.publish.config import load_bulletin_config
     from pipelines.reference import ConfigError, reference_tables
+    from pipelines.run_queue import load_config as load_run_queue
     from pipelines.settings import QUALITY_DIR
 
     s = settings()
     try:
         tables = reference_tables(s.reference_dir)
         load_bulletin_config(s.reference_dir, check_catalogue=True)
+        load_run_queue()
         mappings = load_mappings(s.mappings_dir)
         suites = load_suites(QUALITY_DIR)
     except ConfigError as error:

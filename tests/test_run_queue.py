@@ -112,3 +112,7 @@ def test_a_bad_figure_is_refused_naming_the_file(
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: {config / 'reference' / 'run_queue.yaml'}: max_concurrent_runs")
     assert "Traceback" not in result.output
+    # check-config reads it too, so a bad file is found before any run or UI needs it.
+    checked = CliRunner().invoke(main, ["check-config"])
+    assert checked.exit_code == 1, checked.output
+    assert f"{config / 'reference' / 'run_queue.yaml'}: max_concurrent_runs" in checked.output
