@@ -31,6 +31,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from pipelines.parquet import temporary_beside
 from pipelines.settings import DBT_PROJECT_DIR, settings
 
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml")
@@ -97,8 +98,10 @@ def ensure_manifest() -> None:
     with file_lock(parsed.with_name(parsed.name + ".lock"), exclusive=True):
         if dbt_project.manifest_path.exists():
             return
+        # Only the lock's holder parses: any scratch folder here is a killed parse's.
+        for abandoned in parsed.parent.glob(f".{parsed.name}.*.partial"):
+            shutil.rmtree(abandoned, ignore_errors=True)
         scratch = parsed.with_name(f".{parsed.name}.{os.getpid()}.partial")
-        shutil.rmtree(scratch, ignore_errors=True)
         try:
             dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
             dbt.cli(["parse", "--quiet"], target_path=scratch).wait()
@@ -137,12 +140,20 @@ def keep_parse(target: Path, dbt_vars: dict, kept: int = PARSES_KEPT) -> None:
     if not saved.exists():
         return
     cached = _parse_for_vars(dbt_vars)
-    partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+    partial = temporary_beside(cached)  # per host, process and thread: runs may share the cache
     shutil.copyfile(saved, partial)
     os.replace(partial, cached)
-    older = sorted(cached.parent.glob("partial_parse.*.msgpack"), key=lambda p: p.stat().st_mtime, reverse=True)
+    older = sorted(cached.parent.glob("partial_parse.*.msgpack"), key=_mtime, reverse=True)
     for path in older[kept:]:
         path.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    """A file another run may remove while we look counts as oldest, never as an error."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def prune_invocations(keep: int = INVOCATIONS_KEPT, min_age_s: float = 3600) -> None:
@@ -151,7 +162,7 @@ def prune_invocations(keep: int = INVOCATIONS_KEPT, min_age_s: float = 3600) -> 
     root = home_target_dir()
     if not root.is_dir():
         return
-    folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    folders = sorted((p for p in root.iterdir() if p.is_dir()), key=_mtime, reverse=True)
     for folder in folders[keep:]:
-        if time.time() - folder.stat().st_mtime > min_age_s:
+        if time.time() - _mtime(folder) > min_age_s:
             shutil.rmtree(folder, ignore_errors=True)
