@@ -61,25 +61,6 @@ def _editions(home: Path) -> dict[str, dict[str, str]]:
     return found
 
 
-def _make_dagster_storage(home: Path) -> None:
-    """Create the home's Dagster storage before the two runs start: two first runs
-    creating it at once is issue 11's item 1, not what this test is about."""
-    import dagster as dg
-
-    from pipelines.runner import DAGSTER_YAML
-
-    dagster_home = home / "dagster_home"
-    dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
-    instance = dg.DagsterInstance.from_config(str(dagster_home))
-    try:
-        instance.get_runs(limit=1)
-        instance.all_asset_keys()
-        instance.all_instigator_state()
-    finally:
-        instance.dispose()
-
-
 @pytest.mark.slow
 def test_two_runs_of_the_same_months_at_once_leave_whole_editions(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
@@ -99,7 +80,6 @@ def test_two_runs_of_the_same_months_at_once_leave_whole_editions(tmp_path: Path
     assert sorted(reference) == [FIRST, LAST]
 
     shared = tmp_path / "shared"
-    _make_dagster_storage(shared)
     runs = [_start(shared, inbox, cache) for _ in range(2)]
     logs = [_finish(run) for run in runs]
     waits = [line for log in logs for line in log.splitlines() if "waiting for edition" in line]
