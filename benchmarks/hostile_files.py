@@ -37,6 +37,7 @@ def main() -> None:
     files = {
         "long_line_csv": lambda d: hostile.long_line_csv(d / f"{name}.csv", args.line_mb * MIB),
         "long_line_gbk_csv": lambda d: hostile.long_line_csv(d / f"{name}.csv", args.line_mb * MIB, "gbk"),
+        "many_fields_line_csv": lambda d: hostile.many_fields_line_csv(d / f"{name}.csv", args.line_mb * MIB),
         "field_over_limit_csv": lambda d: hostile.field_limit_csv(d / f"{name}.csv", 8 * MIB),
         "xlsx_bomb": lambda d: hostile.xlsx_bomb(d / f"{name}.xlsx", args.bomb_rows),
         "nul_bytes_csv": lambda d: hostile.nul_csv(d / f"{name}.csv"),
