@@ -12,7 +12,6 @@ from the kernel's accounting of the child (os.wait4), not sampled.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -145,6 +144,31 @@ def xlsx_bomb(path: Path, rows: int, sheet_part: str = "xl/worksheets/sheet1.xml
     return path
 
 
+# Linux counts a new process's memory from its parent's: at exec, the high-water
+# mark of the address space it was forked (or vforked) from is kept in its
+# ru_maxrss. A 1 GB pytest process would make every child it starts look 1 GB
+# large. So the measured command is started by a small launcher, and its peak is
+# read by that launcher, whose own few MiB are then the floor.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_pid, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss * 1024))  # KiB on Linux
+sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
+
+
+def run_measured(command: list[str], **popen) -> tuple[int, int]:
+    """Run `command` to its end; its exit code and its peak RSS in bytes, from the
+    kernel's resource usage of the reaped process (not sampled)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak"
+        child = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(peak_file), *command], **popen)
+        code = child.wait()
+        return code, int(peak_file.read_text())
+
+
 def land_in_child(path: Path, lake_dir: Path, limits: dict | None = None) -> tuple[dict, int]:
     """Land `path` in a new Python process; its landing (as a dict) and its peak
     RSS in bytes, from the kernel's resource usage of the reaped child."""
@@ -152,16 +176,14 @@ def land_in_child(path: Path, lake_dir: Path, limits: dict | None = None) -> tup
     if limits:
         command.append(json.dumps(limits))
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        child = subprocess.Popen(command, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        code, peak = run_measured(command, stdout=out, stderr=err)
         out.seek(0)
         err.seek(0)
-        if child.returncode != 0:
+        if code != 0:
             text = err.read().decode(errors="replace")[-3000:]
-            raise RuntimeError(f"landing in a child failed ({child.returncode}):\n{text}")
+            raise RuntimeError(f"landing in a child failed ({code}):\n{text}")
         landing = json.loads(out.read().decode().strip().splitlines()[-1])
-    return landing, usage.ru_maxrss * 1024  # KiB on Linux
+    return landing, peak
 
 
 def _land_here(path: Path, lake_dir: Path, limits: dict | None) -> None:
