@@ -56,19 +56,22 @@ def test_two_homes_running_at_once_keep_their_own_dbt_folders_and_the_checkout_c
     cache = tmp_path / "shared_cache"
     before = _untracked_under_dbt_project()
     homes = [tmp_path / "home_a", tmp_path / "home_b"]
-    runs = [
-        subprocess.Popen(
-            [GOVPERF, "run", "--from", "2025-07", "--to", "2025-07"],
-            env=home_env(tmp_path, GOVPERF_HOME=home, GOVPERF_CACHE=cache),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for home in homes
-    ]
-    for run in runs:
-        output, _ = run.communicate(timeout=900)
-        assert run.returncode == 0, output[-3000:]
+    # Output to files, not pipes: a run blocked on a full pipe while it holds the
+    # shared parse lock would stall the other.
+    logs = [tmp_path / f"{home.name}.log" for home in homes]
+    runs = []
+    for home, log in zip(homes, logs, strict=True):
+        with log.open("w") as out:
+            runs.append(
+                subprocess.Popen(
+                    [GOVPERF, "run", "--from", "2025-07", "--to", "2025-07"],
+                    env=home_env(tmp_path, GOVPERF_HOME=home, GOVPERF_CACHE=cache),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    for run, log in zip(runs, logs, strict=True):
+        assert run.wait(timeout=900) == 0, log.read_text(errors="replace")[-3000:]
 
     assert _untracked_under_dbt_project() == before  # nothing new inside the checkout
     targets = []
