@@ -32,20 +32,27 @@ def _env(home: Path, inbox: Path, cache: Path) -> dict[str, str]:
     }
 
 
-def _start(home: Path, inbox: Path, cache: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [GOVPERF, "run", "--from", FIRST, "--to", LAST],
-        env=_env(home, inbox, cache),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _start(home: Path, inbox: Path, cache: Path) -> tuple[subprocess.Popen, Path]:
+    # Output to a file, not a pipe: a run blocked on a full pipe while it holds an
+    # edition's lock would stall the other run until the timeout.
+    home.mkdir(parents=True, exist_ok=True)
+    log = home.with_name(f"{home.name}-{len(list(home.parent.glob(f'{home.name}-*.log')))}.log")
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [GOVPERF, "run", "--from", FIRST, "--to", LAST],
+            env=_env(home, inbox, cache),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return process, log
 
 
-def _finish(process: subprocess.Popen) -> str:
-    out, err = process.communicate(timeout=900)
-    assert process.returncode == 0, f"govperf run failed:\n{out}\n{err[-4000:]}"
-    return err
+def _finish(started: tuple[subprocess.Popen, Path]) -> str:
+    process, log = started
+    process.wait(timeout=900)
+    output = log.read_text(errors="replace")
+    assert process.returncode == 0, f"govperf run failed:\n{output[-4000:]}"
+    return output
 
 
 def _editions(home: Path) -> dict[str, dict[str, str]]:
