@@ -38,7 +38,7 @@ PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml")
 PROJECT_FOLDERS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 PARTIAL_PARSE = "partial_parse.msgpack"
 INVOCATIONS_KEPT = 10  # a home keeps its latest dbt invocations' folders for debugging
-PARSES_KEPT = 24  # cached parses per project version, one per set of build vars (about 1 MB each)
+PARSES_KEPT = 24  # cached parses per project version, one per home and set of build vars (about 1 MB each)
 
 
 def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -114,9 +114,11 @@ def ensure_manifest() -> None:
 
 
 def _parse_for_vars(dbt_vars: dict) -> Path:
-    """The cached parse of a build with these vars: dbt parses the whole project
-    again whenever the vars differ from those its saved parse was made with."""
-    key = hashlib.sha256(json.dumps(dbt_vars, sort_keys=True).encode()).hexdigest()[:16]
+    """The cached parse of a build with these vars in this home: dbt parses the whole
+    project again whenever the vars, or the profile (which names the home's warehouse
+    and lake), differ from those its saved parse was made with."""
+    made_with = {"vars": dbt_vars, "environment": dbt_environment()}
+    key = hashlib.sha256(json.dumps(made_with, sort_keys=True).encode()).hexdigest()[:16]
     return dbt_project.manifest_path.parent / f"partial_parse.{key}.msgpack"
 
 
