@@ -63,6 +63,18 @@ class Settings:
         return self.home / "keys" / "masking.key"
 
     @property
+    def signing_key_file(self) -> Path:
+        """The Ed25519 key that signs the ledger's tree heads, made once (mode 0600)
+        beside the masking key, unless GOVPERF_SIGNING_KEY names a file elsewhere
+        (keep it outside the home, so whoever can edit the home cannot re-sign)."""
+        return _path("GOVPERF_SIGNING_KEY", self.home / "keys" / "signing_ed25519.pem")
+
+    @property
+    def ledger_dir(self) -> Path:
+        """The append-only, hash-linked record of every event that makes or moves evidence."""
+        return self.home / "ledger"
+
+    @property
     def cache_dir(self) -> Path:
         """Caches that can be rebuilt (jieba's dictionary, chart SVGs by spec hash);
         GOVPERF_CACHE lets several homes share one."""
