@@ -19,6 +19,7 @@ plain JSON values first, by these rules:
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import PurePath
@@ -70,6 +71,14 @@ def canonical_bytes(obj: Any) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, ValueError) as error:
         raise CanonicalError(f"$: {error}") from error
+
+
+def is_canonical(line: bytes) -> bool:
+    """Whether `line` is exactly the canonical JSON of the value it holds."""
+    try:
+        return canonical_bytes(json.loads(line)) == line
+    except (UnicodeDecodeError, ValueError):  # not JSON, or a value with no canonical form
+        return False
 
 
 def sha256_hex(data: bytes) -> str:

@@ -30,13 +30,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.ledger import files, merkle
-from pipelines.ledger.canonical import canonical_bytes, sha256_hex
+from pipelines.ledger.canonical import canonical_bytes, is_canonical, sha256_hex
 from pipelines.ledger.checkpoint import SignedTreeHead
 from pipelines.ledger.files import LedgerCorrupt
 from pipelines.ledger.keys import SigningKey
+
+if TYPE_CHECKING:
+    from pipelines.ledger.verify import LedgerProblem
 
 ENTRY_FIELDS = ("index", "kind", "at", "prev", "body")
 TORN_TAIL_KIND = "torn_tail_set_aside"
@@ -94,8 +97,7 @@ def make_entry(index: int, kind: str, at: str, prev: str, body: dict[str, Any]) 
     if not isinstance(body, dict):
         raise ValueError(f"a ledger entry's body must be a dict, not a {type(body).__name__}")
     line = canonical_bytes({"index": index, "kind": kind, "at": at, "prev": prev, "body": body})
-    entry = parse_entry(line)  # the body as it reads back (tuples as lists, dates as text)
-    return entry
+    return parse_entry(line)  # the body as it reads back (tuples as lists, dates as text)
 
 
 class Ledger:
@@ -108,6 +110,9 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"Ledger({self.folder})"
+
+    def _files(self) -> tuple[Path, Path]:
+        return (self.entries_path, self.checkpoints_path)
 
     def where(self, path: Path, line_number: int) -> str:
         """'ledger/entries.jsonl line 9': a place an auditor can open."""
@@ -127,11 +132,10 @@ class Ledger:
 
     def _append_locked(self, items: list[tuple[str, dict[str, Any]]]) -> list[LedgerEntry]:
         self.folder.mkdir(parents=True, exist_ok=True)
-        set_aside = [("entries", files.set_aside_tail(self.entries_path, self.torn_dir, self.folder))]
-        set_aside.append(("checkpoints", files.set_aside_tail(self.checkpoints_path, self.torn_dir, self.folder)))
-        torn = [(TORN_TAIL_KIND, body) for _, body in set_aside if body]
-        lines = files.read_lines(self.entries_path).lines
-        last = self._checked_last(lines)
+        # the last complete line is checked first: a refused append leaves every file as it was
+        last = self._checked_last(files.read_lines(self.entries_path).lines)
+        set_aside = [files.set_aside_tail(path, self.torn_dir, self.folder) for path in self._files()]
+        torn = [(TORN_TAIL_KIND, body) for body in set_aside if body]
         index, prev = (last.index + 1, last.digest) if last else (0, "")
         written: list[LedgerEntry] = []
         at = utc_now()
@@ -179,7 +183,7 @@ class Ledger:
                 f"{self.where(self.entries_path, number)}: a complete line that is not a ledger entry ({error}); "
                 "it is not a torn write, so the ledger will not repair it. Run `govperf verify`."
             ) from error
-        if canonical_bytes(json.loads(line)) != line:
+        if not is_canonical(line):
             raise LedgerCorrupt(
                 f"{self.where(self.entries_path, number)}: not in canonical JSON, so not as the ledger wrote it. "
                 "Run `govperf verify`."
@@ -194,7 +198,7 @@ class Ledger:
             self._append_locked([])  # sets aside torn tails, recording them
             lines = files.read_lines(self.entries_path).lines
             leaves = self._checked_leaves(lines)
-            latest = self._latest_checkpoint_locked()
+            latest = self.latest_checkpoint()
             if latest is not None:
                 self._refuse_unless_extends(latest, leaves)
             head = SignedTreeHead.sign(key, len(leaves), merkle.root(leaves).hex(), utc_now())
@@ -289,16 +293,16 @@ class Ledger:
         heads = self.checkpoints()
         return heads[-1] if heads else None
 
-    def _latest_checkpoint_locked(self) -> SignedTreeHead | None:
-        return self.latest_checkpoint()
-
     def verify(
         self,
         pinned_heads: Iterable[dict[str, Any]] = (),
         pinned_keys: Iterable[str] = (),
         current_public_key: str | SigningKey | None = None,
-    ) -> list:
-        """Every problem found, each naming its place (verify.py). Empty when whole."""
+    ) -> list[LedgerProblem]:
+        """Every problem found, each naming its place (verify.py). Empty when whole.
+        A pinned head is a dict with tree_size and root_hash (and, if given, timestamp,
+        public_key and signature, checked too; and source, the place it was pinned,
+        which names it in the problems)."""
         from pipelines.ledger.verify import verify_ledger
 
         return verify_ledger(self, pinned_heads, pinned_keys, current_public_key)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipelines.ledger import merkle
-from pipelines.ledger.canonical import canonical_bytes
+from pipelines.ledger.canonical import is_canonical
 from pipelines.ledger.checkpoint import SignedTreeHead, tree_head_bytes
 from pipelines.ledger.files import read_lines
 from pipelines.ledger.keys import SigningKey, public_key_id, verify_signature
@@ -119,7 +119,7 @@ def _check_lines(ledger: Ledger, lines: list[bytes], problems: list[LedgerProble
             problems.append(LedgerProblem(ledger.where(ledger.entries_path, number), f"not a ledger entry: {error}"))
             parsed.append(None)
             continue
-        if canonical_bytes(json.loads(line)) != line:
+        if not is_canonical(line):
             problems.append(
                 LedgerProblem(
                     f"ledger entry {entry.index}",
@@ -207,7 +207,7 @@ def _read_checkpoints(ledger: Ledger, problems: list[LedgerProblem]) -> list[tup
         except (UnicodeDecodeError, ValueError, TypeError) as error:
             problems.append(LedgerProblem(f"checkpoint {number}", f"line {number} is not a signed tree head: {error}"))
             continue
-        if canonical_bytes(data) != line:
+        if not is_canonical(line):
             problems.append(LedgerProblem(f"checkpoint {number}", "not canonical JSON (RFC 8785): edited by hand"))
         heads.append((number, head))
     return heads
