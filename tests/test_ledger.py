@@ -246,6 +246,17 @@ def test_a_complete_line_that_does_not_follow_is_refused_not_repaired(ledger: Le
     assert not ledger.torn_dir.exists()
 
 
+def test_a_body_with_no_canonical_form_is_refused_before_a_torn_tail_moves(ledger: Ledger):
+    with ledger.entries_path.open("ab") as handle:
+        handle.write(b'{"index":30,"ki')
+    snapshot = ledger.entries_path.read_bytes()
+    with pytest.raises(ValueError, match=r"\$.body.ratio: nan has no JSON form"):
+        ledger.append_many([("landing", {"rows": 1}), ("check", {"ratio": float("nan")})])
+    assert ledger.entries_path.read_bytes() == snapshot and not ledger.torn_dir.exists()
+    assert [e.kind for e in ledger.append_many([("landing", {"rows": 1})] * 2)] == ["landing"] * 2
+    assert [e.kind for e in ledger.entries()[30:]] == ["torn_tail_set_aside", "landing", "landing"]
+
+
 def test_checkpoint_refuses_to_sign_a_rewritten_history(ledger: Ledger, key):
     lines = lines_of(ledger)
     rewritten = Ledger(ledger.folder.parent / "forged")

@@ -109,3 +109,19 @@ def test_the_checkers_import_only_the_standard_library_and_cryptography():
         names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert {name.split(".")[0] for name in names} <= allowed
+
+
+def test_a_signed_tree_head_round_trips_and_any_edit_breaks_it():
+    from pipelines.ledger import SignedTreeHead
+
+    key = SigningKey.generate()
+    head = SignedTreeHead.sign(key, 7, "ab" * 32, "2026-03-31T09:00:00Z")
+    assert SignedTreeHead.from_dict(json.loads(json.dumps(head.to_dict()))) == head and head.verify()
+    assert head.signed_bytes().startswith(b"govperf-tree-head-v1\n{")
+    for field, value in [("tree_size", 8), ("root_hash", "cd" * 32), ("timestamp", "2026-04-01T00:00:00Z")]:
+        assert not SignedTreeHead.from_dict(head.to_dict() | {field: value}).verify()
+    other = SigningKey.generate()
+    assert not SignedTreeHead.from_dict(head.to_dict() | {"public_key": other.public_key_hex}).verify()
+    assert not SignedTreeHead.from_dict(head.to_dict() | {"key_id": other.key_id}).verify()
+    with pytest.raises(ValueError, match="needs signature"):
+        SignedTreeHead.from_dict({k: v for k, v in head.to_dict().items() if k != "signature"})

@@ -134,11 +134,13 @@ class Ledger:
         self.folder.mkdir(parents=True, exist_ok=True)
         # the last complete line is checked first: a refused append leaves every file as it was
         last = self._checked_last(files.read_lines(self.entries_path).lines)
+        at = utc_now()
+        for kind, body in items:  # a body with no canonical form is refused before anything moves
+            make_entry(0, kind, at, "", body)
         set_aside = [files.set_aside_tail(path, self.torn_dir, self.folder) for path in self._files()]
         torn = [(TORN_TAIL_KIND, body) for body in set_aside if body]
         index, prev = (last.index + 1, last.digest) if last else (0, "")
         written: list[LedgerEntry] = []
-        at = utc_now()
         for kind, body in torn + items:
             entry = make_entry(index, kind, at, prev, body)
             written.append(entry)
