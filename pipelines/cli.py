@@ -255,6 +255,7 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
     """
     import duckdb
 
+    from pipelines.audit.verify import VerificationFailed, refuse_unless_verified
     from pipelines.checks import gate
     from pipelines.publish.config import Edition
     from pipelines.publish.editions import PublicationRefused
@@ -276,9 +277,10 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
         )
     try:
         gate.assert_open(s.lake, edition.trend_months(edition.months), "Approval", include_process=True)
+        refuse_unless_verified(s)
         with read_warehouse() as con:
             edition = publish(con, edition, s.published, approved_by, when, note)
-    except (gate.GateClosed, PublicationRefused) as refusal:
+    except (gate.GateClosed, PublicationRefused, VerificationFailed) as refusal:
         raise click.ClickException(str(refusal)) from None
     except duckdb.Error as error:
         raise click.ClickException(
@@ -287,6 +289,41 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
         ) from None
     click.echo(f"published: {edition}")
     click.echo(f"archive index: {s.published / 'index.html'}")
+
+
+@main.command()
+@click.option("--period", default=None, help="Only the evidence of one month (2025-07) or quarter (2025-Q3).")
+@click.option("--json", "as_json", is_flag=True, help="The same findings as JSON, for machines.")
+@click.option(
+    "--proof",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Check one forwarded revision's proof.json offline (and its files, when beside it).",
+)
+def verify(period: str | None, as_json: bool, proof: Path | None) -> None:
+    """Recompute the evidence and compare it with the ledger (存证核验).
+
+    Checks the archived originals, the lake, the marts, every published revision,
+    and the ledger's chain, roots and signatures against the tree heads pinned in
+    published editions and Dagster's event log. Exits 1 on any mismatch.
+
+    \b
+    Example:
+      govperf verify
+      govperf verify --period 2025-07 --json
+      govperf verify --proof var/bulletins/published/monthly/2025-07/r1/proof.json
+    """
+    import json
+
+    from pipelines.audit.verify import render_report, verify_home, verify_proof_path
+
+    report = verify_proof_path(proof) if proof else verify_home(settings(), period)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_report(report))
+    if not report.ok:
+        sys.exit(1)
 
 
 @main.command("check-config")

@@ -13,6 +13,7 @@ from pipelines.checks.suites import LandedFile, load_suites, run_suite
 from pipelines.ingest.assets import ingest_key
 from pipelines.ingest.canonical import CANONICAL
 from pipelines.ingest.submissions import register_path
+from pipelines.ledger import events
 from pipelines.partitions import months_of
 from pipelines.settings import QUALITY_DIR, settings
 
@@ -53,7 +54,8 @@ def build_quality_suite_check(sources: list[str]) -> dg.AssetChecksDefinition:
                 check_name=CHECK_NAME,
                 passed=not errors,
                 severity=dg.AssetCheckSeverity.ERROR,
-                metadata={
+                metadata=events.checkpoint_metadata(s.home)
+                | {
                     "months": ", ".join(f"{m:%Y-%m}" for m in months),
                     "expectations_run": len(outcomes),
                     "errors": len(errors),

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.ledger import events
 from pipelines.parquet import write_table
 from pipelines.text import printable
 
@@ -66,10 +67,13 @@ def check_results_dir(lake: Path) -> Path:
 
 
 def record(lake: Path, source: str, period: dt.date, check_set: str, outcomes: list[CheckOutcome]) -> Path:
-    """Replace the stored outcomes of one check set for a source and month."""
+    """Replace the stored outcomes of one check set for a source and month, and
+    record them in the ledger (the lake's home holds it)."""
     target = check_results_dir(lake) / source / f"{period:%Y-%m}" / f"{check_set}.parquet"
-    rows = sorted((asdict(o) for o in outcomes), key=lambda r: (r["check_name"], r["file_hash"] or ""))
-    return write_table(pa.Table.from_pylist(rows, schema=CHECK_SCHEMA), target)
+    outcomes = sorted(outcomes, key=lambda o: (o.check_name, o.file_hash or ""))
+    written = write_table(pa.Table.from_pylist([asdict(o) for o in outcomes], schema=CHECK_SCHEMA), target)
+    events.record_checks(lake.parent, source, period, check_set, outcomes)
+    return written
 
 
 def stored_outcomes(lake: Path, period: dt.date) -> list[CheckOutcome]:

@@ -26,9 +26,11 @@ from pipelines.ingest.land import (
     QUARANTINE_SCHEMA,
     FileLanding,
     empty_source_file,
+    lake_paths,
     land_file,
 )
 from pipelines.ingest.mapping import SourceMapping, load_mappings
+from pipelines.ledger import events
 from pipelines.parquet import write_table
 from pipelines.partitions import monthly, months_of
 from pipelines.reference import DepartmentRegistry, load_departments, reference_tables
@@ -97,6 +99,8 @@ def reference_data(context: dg.AssetExecutionContext) -> Iterator[dg.Materialize
     target_dir = s.lake / "reference"
     target_dir.mkdir(parents=True, exist_ok=True)
     ensure_lake_schemas(s.lake)
+    if events.record_configuration(s.home, s.config_dir):
+        context.log.info("ledger: the configuration changed since the last run; its fingerprint is recorded")
     for name in REFERENCE_TABLES:
         path = target_dir / f"{name}.parquet"
         write_table(tables[name], path)
@@ -292,7 +296,9 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
                 f"{printable(landing.file_name)} sha256={landing.file_hash[:12]}… read={landing.rows_read} "
                 f"accepted={landing.rows_accepted} quarantined={landing.rows_quarantined}"
             )
-        yield dg.MaterializeResult(metadata=_landing_metadata(all_landings))
+        # The evidence of what landed, in the ledger, signed before the step ends.
+        events.record_landings(s.home, all_landings, lambda x: lake_paths(s.lake, x.source, x.period, x.file_hash))
+        yield dg.MaterializeResult(metadata=_landing_metadata(all_landings) | events.checkpoint_metadata(s.home))
         for name, severity in severities.items():
             relevant = [o for o in all_outcomes if o.check_name == name]
             failed = [o for o in relevant if not o.passed]

@@ -12,6 +12,7 @@ import dagster as dg
 
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
+from pipelines.ledger import events
 from pipelines.partitions import monthly, months_of
 from pipelines.publish.config import Edition
 from pipelines.publish.edition_folder import lock_holder, write_drafts
@@ -104,7 +105,8 @@ def publishable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
+        metadata=events.checkpoint_metadata(s.home)
+        | {
             "months": ", ".join(f"{m:%Y-%m}" for m in months),
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none"),
         },

@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ from typing import Any
 import duckdb
 import jinja2
 
+from pipelines.ledger.mart_digest import mart_digests
+from pipelines.publish.attestation import WarehouseNotAsBuilt, attest, built_from, edition_digests, last_build_or_refuse
 from pipelines.publish.bulletin import (
     STYLESHEET,
     TEMPLATES_DIR,
@@ -68,21 +69,16 @@ def _edition_params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
     return _params(edition, config) | {"baseline": baseline.period}
 
 
-def mart_hashes(con: duckdb.DuckDBPyConnection, edition: Edition, config: BulletinConfig) -> dict[str, str]:
-    """SHA-256 of each mart's rows the edition is built from, in a fixed order and text form."""
+def mart_hashes(
+    con: duckdb.DuckDBPyConnection, edition: Edition, config: BulletinConfig, build_marts: dict | None = None
+) -> dict[str, Any]:
+    """The digests of the marts' periods the edition is built from (the ledger's canonical
+    per-period digests: those of the last dbt build, or recomputed when none is given),
+    and of the bulletin settings and the templates."""
     params = _edition_params(edition, config)
-    hashes = {}
-    for table, where in EDITION_MARTS.items():
-        if not _has_table(con, table):
-            continue
-        sql = f"select * from marts.{table} where {where} order by all"
-        used = set(re.findall(r"\$(\w+)", where))
-        rows = con.execute(sql, {name: value for name, value in params.items() if name in used}).fetchall()
-        digest = hashlib.sha256()
-        for row in rows:
-            digest.update(repr(row).encode())
-            digest.update(b"\n")
-        hashes[table] = digest.hexdigest()
+    if build_marts is None:
+        build_marts = mart_digests(con, [t for t in EDITION_MARTS if _has_table(con, t)])
+    hashes: dict[str, Any] = edition_digests(con, build_marts, EDITION_MARTS, params)
     # What the edition shows also depends on the bulletin settings and the templates.
     hashes["bulletin.yaml"] = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
     layout = hashlib.sha256()
@@ -90,6 +86,13 @@ def mart_hashes(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bullet
         layout.update(path.name.encode() + b"\0" + path.read_bytes())
     hashes["templates"] = layout.hexdigest()
     return hashes
+
+
+def _home_relative(path: Path, home: Path) -> str:
+    try:
+        return path.resolve().relative_to(home.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
 
 
 def revisions(published: Path, edition: Edition) -> list[dict[str, Any]]:
@@ -109,15 +112,24 @@ def approve(
     approved_at: dt.datetime,
     note: str = "",
     config: BulletinConfig | None = None,
+    home: Path | None = None,
 ) -> Path:
-    """Publish `edition` as approved by `approved_by`; return the edition's path."""
-    if config is None:
-        from pipelines.settings import settings
+    """Publish `edition` as approved by `approved_by`; return the edition's path.
 
+    `home` holds the ledger: the marts must match its last dbt build entry, and the
+    approval is recorded there."""
+    from pipelines.settings import settings
+
+    if config is None:
         config = load_bulletin_config(settings().reference_dir)
+    home = home or settings().home
     if not is_ranked(con, edition):
         raise PublicationRefused(f"{edition.key}: no ranking in the marts; nothing to publish")
-    hashes = mart_hashes(con, edition, config)
+    try:
+        build = last_build_or_refuse(con, home)
+    except WarehouseNotAsBuilt as refusal:
+        raise PublicationRefused(f"{edition.key}: {refusal}") from None
+    hashes = mart_hashes(con, edition, config, build.body["marts"])
     earlier = revisions(published, edition)
     changed = []
     if earlier:
@@ -153,6 +165,7 @@ def approve(
         "changed_marts": changed,
         "catalogue_version": catalogue_version_of(con, edition),
         "mart_hashes": hashes,
+        "built_from": built_from(home, build),
     }
     try:
         path = render_edition(con, edition, scratch, approval=approval, config=config)
@@ -161,9 +174,10 @@ def approve(
             file.relative_to(scratch).as_posix(): hashlib.sha256(file.read_bytes()).hexdigest()
             for file in sorted(scratch.rglob("*.html"))
         }
-        (scratch / "manifest.json").write_text(
-            json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+        manifest = (json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+        (scratch / "manifest.json").write_bytes(manifest)
+        # Recorded and signed before the revision appears: a revision is never unattested.
+        attest(home, approval, hashlib.sha256(manifest).hexdigest(), _home_relative(folder, home), scratch)
         os.rename(scratch, folder)  # fails, rather than overwrite, if the folder appeared meanwhile
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -190,6 +204,13 @@ table{border-collapse:collapse}th,td{border:1px solid #999;padding:.3rem .6rem;t
 
 def write_index(published: Path) -> Path:
     """published/index.html: every edition and revision, newest period first."""
+    path = published / "index.html"
+    path.write_text(index_text(published), encoding="utf-8", newline="\n")
+    return path
+
+
+def index_text(published: Path) -> str:
+    """The archive index as the published manifests make it (verify compares the file with it)."""
     editions = []
     for manifest in published.glob("*/*/r*/manifest.json"):
         record = json.loads(manifest.read_text(encoding="utf-8"))
@@ -202,6 +223,4 @@ def write_index(published: Path) -> Path:
         }
         editions.append(record)
     editions.sort(key=lambda e: e["sort"], reverse=True)
-    path = published / "index.html"
-    path.write_text(INDEX.render(editions=editions), encoding="utf-8", newline="\n")
-    return path
+    return INDEX.render(editions=editions)

@@ -10,6 +10,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,6 +18,8 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
+from pipelines.ledger import events
+from pipelines.ledger.mart_digest import mart_digests
 from pipelines.partitions import monthly, months_of
 from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import settings
@@ -71,6 +74,8 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         )
         yield from invocation.stream()
         succeeded = invocation.is_successful()
+        # Read while the lock is still held: the digests are of exactly what this build left.
+        record_build(context, months, succeeded, target)
     try:  # housekeeping of caches: a failure costs the next build a parse, never this build
         keep_parse(target, dbt_vars)
         prune_invocations()
@@ -94,7 +99,36 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
                 )
             ],
         )
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=dg.AssetKey(["marts", "fct_rankings"]), metadata=events.checkpoint_metadata(s.home)
+        )
+    )
     if not succeeded:
         raise dg.Failure(
             description=f"dbt build failed for {months[0]:%Y-%m}..{months[-1]:%Y-%m}; see the dbt events above"
         )
+
+
+def models_built(target: Path) -> list[str]:
+    """The dbt nodes this build ran successfully, from its run_results.json."""
+    try:
+        results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+    return sorted(r["unique_id"] for r in results if r.get("status") in ("success", "pass"))
+
+
+def record_build(context: dg.AssetExecutionContext, months: list, succeeded: bool, target: Path) -> None:
+    """The ledger's dbt build entry: the models built and every mart's digest per period."""
+    import duckdb
+
+    s = settings()
+    if not s.duckdb_path.is_file():
+        return
+    con = duckdb.connect(str(s.duckdb_path), read_only=True)
+    try:
+        marts = mart_digests(con)
+    finally:
+        con.close()
+    events.record_build(s.home, context.run.run_id, months, succeeded, models_built(target), marts)

@@ -1,0 +1,1 @@
+"""Auditors' tools: verification of the evidence against the ledger."""

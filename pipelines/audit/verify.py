@@ -1,0 +1,362 @@
+"""`govperf verify`: recompute the evidence and compare it with the ledger.
+
+    archived originals   against their original_archived entries (SHA-256, size)
+    lake Parquet         against the file_landed entries (every file named, no file unnamed)
+    marts rows           against the last dbt_build entry (per mart and period)
+    published revisions  against their manifests, their approval entries and proof files
+    the ledger           its chain, its Merkle roots, every checkpoint's signature, and the
+                         heads and keys pinned outside it: in published manifests and proofs,
+                         and in Dagster's event log, so a rewritten ledger cannot vouch for itself
+
+Each mismatch names its place (file, mart and period, ledger entry). Notes are
+facts an auditor should see that are not tampering (a torn last entry left by a
+killed run, set aside at the next append).
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.ledger import events
+from pipelines.ledger.keys import SigningKey, file_mode_problems
+from pipelines.ledger.mart_digest import differences, mart_digests
+from pipelines.ledger.proof import verify_proof
+from pipelines.ledger.store import LedgerEntry
+from pipelines.settings import Settings
+from pipelines.text import printable
+
+
+@dataclass(frozen=True)
+class Finding:
+    where: str
+    what: str
+
+
+@dataclass
+class Report:
+    mismatches: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def mismatch(self, where: str, what: str) -> None:
+        self.mismatches.append(Finding(where, what))
+
+    def note(self, where: str, what: str) -> None:
+        self.notes.append(Finding(where, what))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "mismatches": [asdict(f) for f in self.mismatches],
+            "notes": [asdict(f) for f in self.notes],
+            "checked": self.checked,
+        }
+
+
+def _sha256(path: Path) -> str:
+    return events.file_sha256(path)
+
+
+def _matches_period(body_period: Any, period: str | None) -> bool:
+    return period is None or str(body_period).startswith(period)
+
+
+# ---------------------------------------------------------------- pinned heads
+
+
+def published_pins(published: Path) -> tuple[list[dict], list[str]]:
+    """Tree heads and public keys printed in published revisions (manifests and proofs)."""
+    heads, keys = [], []
+    for manifest in sorted(published.glob("*/*/r*/manifest.json")):
+        try:
+            built = json.loads(manifest.read_text(encoding="utf-8")).get("built_from") or {}
+        except (OSError, ValueError):
+            continue  # the manifest check names it
+        if built.get("tree_head"):
+            heads.append(built["tree_head"] | {"source": manifest.as_posix()})
+        if built.get("public_key"):
+            keys.append(built["public_key"])
+    for proof in sorted(published.glob("*/*/r*/proof.json")):
+        try:
+            head = json.loads(proof.read_text(encoding="utf-8"))["tree_head"]
+        except (OSError, ValueError, KeyError):
+            continue
+        heads.append(head | {"source": proof.as_posix()})
+        keys.append(head.get("public_key", ""))
+    return heads, [k for k in keys if k]
+
+
+def dagster_pins(dagster_home: Path) -> tuple[list[dict], list[str]]:
+    """Tree heads the runs recorded in Dagster's event log (metadata `ledger_checkpoint`)."""
+    if not (dagster_home / "dagster.yaml").is_file():
+        return [], []
+    import dagster as dg
+
+    from pipelines.runner import instance
+
+    wanted = {
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.ASSET_OBSERVATION,
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    }
+    heads = []
+    with instance() as dagster_instance:
+        for run in dagster_instance.get_runs():
+            for record in dagster_instance.all_logs(run.run_id, of_type=wanted):
+                data = record.dagster_event.event_specific_data
+                carrier = getattr(data, "materialization", None) or getattr(data, "asset_observation", None) or data
+                value = (getattr(carrier, "metadata", None) or {}).get(events.CHECKPOINT_METADATA)
+                if value is not None:
+                    heads.append(dict(value.data) | {"source": f"Dagster run {run.run_id}"})
+    return heads, [h["public_key"] for h in heads if h.get("public_key")]
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def check_ledger(report: Report, s: Settings, pins: list[dict], pinned_keys: list[str]) -> list[LedgerEntry]:
+    ledger = events.ledger_of(s.home)
+    key_file = s.signing_key_file
+    current = SigningKey.load_or_create(key_file) if key_file.is_file() else None
+    if current is None:
+        report.mismatch(f"signing key {key_file}", "missing: the checkpoints cannot be checked against this home's key")
+    for problem in file_mode_problems(key_file) if current else []:
+        report.note(f"signing key {key_file}", problem)
+    for problem in ledger.verify(
+        pinned_heads=pins, pinned_keys=pinned_keys, current_public_key=current.public_key_hex if current else None
+    ):
+        (report.mismatch if problem.is_mismatch else report.note)(problem.where, problem.what)
+    entries = ledger.entries()
+    report.checked["ledger entries"] = len(entries)
+    report.checked["pinned tree heads"] = len(pins)
+    return entries
+
+
+def check_archive(report: Report, s: Settings, entries: Iterable[LedgerEntry], period: str | None) -> None:
+    n = 0
+    for entry in entries:
+        if entry.kind != "original_archived" or not _matches_period(entry.body.get("period"), period):
+            continue
+        n += 1
+        body = entry.body
+        path = s.home / body["archive_path"]
+        where = f"archived original {path} (ledger entry {entry.index}, {body['original_name']})"
+        if not path.is_file():
+            report.mismatch(where, "missing")
+        elif path.stat().st_size != body["size"] or _sha256(path) != body["sha256"]:
+            report.mismatch(where, f"edited: its bytes no longer hash to {body['sha256'][:16]}…")
+    report.checked["archived originals"] = n
+
+
+LAKE_FOLDERS = ("quarantine", "file_loads")
+
+
+def check_lake(report: Report, s: Settings, entries: Iterable[LedgerEntry], period: str | None) -> None:
+    latest: dict[tuple, LedgerEntry] = {}
+    for entry in entries:
+        if entry.kind == "file_landed":
+            latest[(entry.body["source"], str(entry.body["period"]), entry.body["file_hash"])] = entry
+    named: set[str] = set()
+    n = 0
+    for entry in latest.values():
+        for kind, item in entry.body["parquet"].items():
+            current = s.home / item["path"]
+            history = s.lake / "history" / current.relative_to(s.lake) if current.is_relative_to(s.lake) else current
+            named.update({current.resolve().as_posix(), history.resolve().as_posix()})
+            if not _matches_period(entry.body["period"], period):
+                continue
+            n += 1
+            found = next((p for p in (current, history) if p.is_file()), None)
+            where = (
+                f"lake {current.relative_to(s.home)} ({kind} of {entry.body['file_name']}, ledger entry {entry.index})"
+            )
+            if found is None:
+                report.mismatch(where, "missing (neither current nor in history)")
+            elif _sha256(found) != item["sha256"]:
+                report.mismatch(
+                    where.replace(str(current.relative_to(s.home)), str(found.relative_to(s.home))),
+                    f"rows changed: the file no longer hashes to {item['sha256'][:16]}… as landed",
+                )
+    report.checked["lake files"] = n
+    sources = {key[0] for key in latest}
+    for source in sorted(sources):
+        for root in (s.lake / source, *(s.lake / f / source for f in LAKE_FOLDERS)):
+            for base in (root, s.lake / "history" / root.relative_to(s.lake)):
+                for path in sorted(base.glob("*/*.parquet")):
+                    if path.parent.name == "_schema" or not _matches_period(path.parent.name, period):
+                        continue
+                    if path.resolve().as_posix() not in named:
+                        report.mismatch(
+                            f"lake {path.relative_to(s.home)}", "no landing entry of the ledger names this file"
+                        )
+
+
+def check_marts(report: Report, s: Settings, entries: list[LedgerEntry], period: str | None) -> None:
+    builds = [e for e in entries if e.kind == "dbt_build"]
+    if not s.duckdb_path.is_file():
+        if builds:
+            report.mismatch(f"warehouse {s.duckdb_path}", "missing, but the ledger records dbt builds")
+        return
+    if not builds:
+        report.note(f"warehouse {s.duckdb_path}", "note: the ledger records no dbt build to compare it with")
+        return
+    from pipelines.warehouse import read_warehouse
+
+    with read_warehouse() as con:
+        current = mart_digests(con)
+    recorded = builds[-1].body["marts"]
+    if period is not None:
+
+        def only(digests: dict) -> dict:
+            return {t: {k: v for k, v in g.items() if k == "all" or period in k} for t, g in digests.items()}
+
+        recorded, current = only(recorded), only(current)
+    for problem in differences(recorded, current):
+        report.mismatch(f"{problem.split(':')[0]} (against dbt build entry {builds[-1].index})", problem)
+    report.checked["mart periods"] = sum(len(g) for g in current.values())
+
+
+def _files_in(folder: Path) -> set[str]:
+    skip = {"manifest.json", "proof.json"}
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name not in skip}
+
+
+def check_published(report: Report, s: Settings, entries: list[LedgerEntry], period: str | None) -> None:
+    approvals = {
+        (e.body["period"], e.body["revision"]): e
+        for e in entries
+        if e.kind == "approval" and _matches_period(e.body["period"], period)
+    }
+    folders = {}
+    for manifest in sorted(s.published.glob("*/*/r*/manifest.json")):
+        folder = manifest.parent
+        if period is None or folder.parent.name.startswith(period):
+            folders[(folder.parent.name, int(folder.name[1:]))] = folder
+    for _key, entry in sorted(approvals.items()):
+        body = entry.body
+        folder = s.home / body["folder"] if not Path(body["folder"]).is_absolute() else Path(body["folder"])
+        where = f"published {body['period']} r{body['revision']} ({folder})"
+        if not (folder / "manifest.json").is_file():
+            report.mismatch(where, f"missing: ledger entry {entry.index} records its approval by {body['approved_by']}")
+            continue
+        if _sha256(folder / "manifest.json") != body["manifest_sha256"]:
+            report.mismatch(
+                f"{where} manifest.json", f"edited or replaced: not the manifest approved in ledger entry {entry.index}"
+            )
+        for name, digest in sorted(body["files_sha256"].items()):
+            path = folder / name
+            if not path.is_file():
+                report.mismatch(f"{where} {name}", "deleted")
+            elif _sha256(path) != digest:
+                report.mismatch(f"{where} {name}", "edited: its bytes differ from the approved file")
+        for extra in sorted(n for n in _files_in(folder) - set(body["files_sha256"]) if n.endswith(".html")):
+            report.mismatch(f"{where} {extra}", "a file the approval does not list")
+        check_proof_file(report, folder / "proof.json", entry)
+        for path in [folder, *folder.rglob("*")]:
+            writable = path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+            if writable:
+                report.note(
+                    f"{where} {path.relative_to(folder) if path != folder else ''}".strip(),
+                    "note: writable; published revisions are written read-only",
+                )
+                break
+    for key, folder in sorted(folders.items()):
+        if key not in approvals:
+            report.mismatch(f"published {folder}", "no approval entry of the ledger records this revision")
+    report.checked["published revisions"] = len(approvals)
+    index = s.published / "index.html"
+    if index.is_file() and period is None:
+        from pipelines.publish.editions import index_text
+
+        if index.read_text(encoding="utf-8") != index_text(s.published):
+            report.mismatch(f"archive index {index}", "differs from the index of the published manifests")
+
+
+def check_proof_file(report: Report, path: Path, entry: LedgerEntry | None = None) -> None:
+    where = f"proof {path}"
+    if not path.is_file():
+        report.mismatch(where, "missing")
+        return
+    try:
+        proof = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        report.mismatch(where, f"not JSON ({error})")
+        return
+    for problem in verify_proof(proof):
+        report.mismatch(where, problem)
+    if entry is not None and proof.get("entry") != entry.line.decode("utf-8"):
+        report.mismatch(where, f"its entry is not ledger entry {entry.index}")
+
+
+def verify_home(s: Settings, period: str | None = None, with_dagster: bool = True) -> Report:
+    report = Report()
+    heads, keys = published_pins(s.published)
+    if with_dagster:
+        more_heads, more_keys = dagster_pins(s.dagster_home)
+        heads, keys = heads + more_heads, keys + more_keys
+    entries = check_ledger(report, s, heads, keys)
+    check_archive(report, s, entries, period)
+    check_lake(report, s, entries, period)
+    check_marts(report, s, entries, period)
+    check_published(report, s, entries, period)
+    return report
+
+
+def verify_proof_path(path: Path) -> Report:
+    """`govperf verify --proof FILE`: one forwarded revision, offline. When the proof sits in
+    its revision folder, the folder's files are checked against the approval entry too."""
+    report = Report()
+    check_proof_file(report, path)
+    if report.ok:
+        proof = json.loads(path.read_text(encoding="utf-8"))
+        body = json.loads(proof["entry"])["body"]
+        folder = path.parent
+        if (folder / "manifest.json").is_file():
+            if _sha256(folder / "manifest.json") != body["manifest_sha256"]:
+                report.mismatch(f"{folder / 'manifest.json'}", "not the manifest the proof's approval entry names")
+            for name, digest in sorted(body["files_sha256"].items()):
+                file = folder / name
+                if not file.is_file():
+                    report.mismatch(f"{file}", "deleted")
+                elif _sha256(file) != digest:
+                    report.mismatch(f"{file}", "edited: its bytes differ from the approved file")
+        report.checked["files"] = len(body["files_sha256"])
+    return report
+
+
+def render_report(report: Report) -> str:
+    """Chinese first, like the bulletin: the verdict, each mismatch with its place, the notes."""
+    checked = "，".join(f"{name} {n}" for name, n in report.checked.items())
+    if report.ok:
+        lines = [f"核验通过 (verified): 未发现不符。已核对：{checked}"]
+    else:
+        lines = [f"核验未通过 (verification failed): {len(report.mismatches)} 处不符。已核对：{checked}"]
+        lines += [f"- 不符 {printable(f.where)}: {printable(f.what)}" for f in report.mismatches]
+    lines += [f"- 说明 {printable(f.where)}: {printable(f.what)}" for f in report.notes]
+    return "\n".join(lines)
+
+
+class VerificationFailed(Exception):
+    """The home's evidence does not match its ledger: nothing is approved from it."""
+
+
+def refuse_unless_verified(s: Settings) -> Report:
+    """Run the whole verification before an approval; refuse on any mismatch."""
+    report = verify_home(s)
+    if not report.ok:
+        shown = "; ".join(f"{f.where}: {f.what}" for f in report.mismatches[:5])
+        more = f" (and {len(report.mismatches) - 5} more)" if len(report.mismatches) > 5 else ""
+        raise VerificationFailed(
+            f"Approval refused: the home fails verification ({len(report.mismatches)} mismatch(es)): {shown}{more}. "
+            "See `govperf verify`"
+        )
+    return report
