@@ -101,3 +101,21 @@ def export_marts(duckdb_path: Path) -> dict[str, str]:
         return exported
     finally:
         con.close()
+
+
+def record_as_built(warehouse: Path, home: Path) -> None:
+    """Record the marts of a hand-made warehouse in `home`'s ledger as a dbt build
+    would, so that approving from it passes the check against the last build."""
+    import datetime as dt
+
+    import duckdb
+
+    from pipelines.ledger import events
+    from pipelines.ledger.mart_digest import mart_digests
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        digests = mart_digests(con)
+    finally:
+        con.close()
+    events.record_build(home, "hand-made marts", [dt.date(2024, 1, 1)], True, [], digests)

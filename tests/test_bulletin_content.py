@@ -298,7 +298,18 @@ def test_the_departments_worst_on_the_configured_indicator_are_named(warehouse: 
     assert texts[None] is None
 
 
-def test_a_quarterly_edition_is_approved_into_the_archive(warehouse: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def ledgered(warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home whose ledger records the hand-made marts as built, for the approvals below."""
+    from tests.conftest import record_as_built
+
+    monkeypatch.setenv("GOVPERF_HOME", str(tmp_path / "home"))
+    record_as_built(warehouse, tmp_path / "home")
+    return warehouse
+
+
+def test_a_quarterly_edition_is_approved_into_the_archive(ledgered: Path, tmp_path: Path) -> None:
+    warehouse = ledgered
     from pipelines.publish.editions import approve
 
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -357,7 +368,8 @@ def test_running_header_is_plain_text(warehouse: Path, tmp_path: Path) -> None:
     assert '</style>"' not in html
 
 
-def test_a_failed_approval_leaves_nothing_behind(warehouse: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_failed_approval_leaves_nothing_behind(ledgered: Path, tmp_path: Path, monkeypatch) -> None:
+    warehouse = ledgered
     from pipelines.publish import editions
 
     def broken(*args, **kwargs):
@@ -376,7 +388,8 @@ def test_a_failed_approval_leaves_nothing_behind(warehouse: Path, tmp_path: Path
     assert path.parent.name == "r1" and (path.parent / "manifest.json").exists()
 
 
-def test_a_changed_setting_makes_a_new_revision(warehouse: Path, tmp_path: Path) -> None:
+def test_a_changed_setting_makes_a_new_revision(ledgered: Path, tmp_path: Path) -> None:
+    warehouse = ledgered
     from pipelines.publish.editions import PublicationRefused, approve
 
     con = duckdb.connect(str(warehouse), read_only=True)

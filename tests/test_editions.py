@@ -14,6 +14,7 @@ from pipelines.publish.bulletin import render_monthly_bulletin
 from pipelines.publish.config import Edition, load_bulletin_config
 from pipelines.publish.editions import PublicationRefused, approve, mart_hashes
 from pipelines.settings import settings
+from tests.conftest import record_as_built
 from tests.test_bulletin_render import MARCH, _build_marts
 
 EDITION = Edition.month(MARCH)
@@ -22,9 +23,12 @@ WHEN = dt.datetime(2024, 4, 8, 10, 30)
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Path:
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Hand-made marts, recorded in the ledger of a home of their own as if dbt built them."""
+    monkeypatch.setenv("GOVPERF_HOME", str(tmp_path / "home"))
     path = tmp_path / "warehouse.duckdb"
     _build_marts(path)
+    record_as_built(path, settings().home)
     return path
 
 
@@ -66,6 +70,7 @@ def test_unchanged_data_is_not_published_twice_and_a_change_makes_a_revision(war
     con = duckdb.connect(str(warehouse))
     con.execute("update marts.fct_rankings set composite_score = composite_score + 1 where period = ?", [MARCH])
     con.close()
+    record_as_built(warehouse, settings().home)  # as a dbt build of the changed data would
     with pytest.raises(PublicationRefused, match="--note"):
         _approve(warehouse, published)
     second = _approve(warehouse, published, by="李四", at=dt.datetime(2024, 4, 12, 9, 0), note="市民政局重报3月数据")

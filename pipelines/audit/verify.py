@@ -127,7 +127,7 @@ def check_ledger(report: Report, s: Settings, pins: list[dict], pinned_keys: lis
     ledger = events.ledger_of(s.home)
     key_file = s.signing_key_file
     current = SigningKey.load_or_create(key_file) if key_file.is_file() else None
-    if current is None:
+    if current is None and (ledger.checkpoints() or pinned_keys):
         report.mismatch(f"signing key {key_file}", "missing: the checkpoints cannot be checked against this home's key")
     for problem in file_mode_problems(key_file) if current else []:
         report.note(f"signing key {key_file}", problem)

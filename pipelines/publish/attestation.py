@@ -80,12 +80,15 @@ def edition_digests(
 
 def built_from(home: Path, build) -> dict[str, Any]:
     """The manifest's record of the build behind the revision: its entry and signed head."""
-    head = events.head_after(events.ledger_of(home), build.index)
+    ledger = events.ledger_of(home)
+    # The build's run signs right after it; a build recorded without (a crash between
+    # the two) is signed now, before the revision is drawn.
+    head = events.head_after(ledger, build.index) or events.sign(ledger)
     return {
         "dbt_build_entry": build.index,
         "dbt_run_id": build.body.get("run_id"),
         "tree_head": head,
-        "public_key": head["public_key"] if head else events.signing_key().public_key_hex,
+        "public_key": head["public_key"],
     }
 
 
