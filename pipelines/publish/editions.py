@@ -2,16 +2,23 @@
 
     published/<monthly|quarterly>/<key>/r<N>/bulletin_<key>.html   the edition, approval shown, no draft mark
     published/<monthly|quarterly>/<key>/r<N>/bulletin_<key>_departments/   its department pages
-    published/<monthly|quarterly>/<key>/r<N>/manifest.json         who approved it and when, the catalogue
-                                                                   version, a hash per mart of the rows it
-                                                                   was built from, a hash per file
-    published/index.html                                           every published edition and revision
+    published/<monthly|quarterly>/<key>/r<N>/manifest.json         who approved it and when, the Dagster run
+                                                                   that drew it, the catalogue version, a hash
+                                                                   per mart of the rows it was built from, a
+                                                                   hash per file
+    published/index.html                                           every published edition and revision, and
+                                                                   which revision of each edition is current
 
 <key> is 2026-03 for a month and 2026-Q1 for a quarter.
 
-A published revision is never rewritten. Approving a month again publishes a new
+A published revision is never rewritten: once renamed into place its files are
+made 0444 and its folders 0555 (the index and published/<kind>/<key> stay writable,
+so later revisions can be added). Approving a month again publishes a new
 revision only if the marts it reads changed; the manifest names the marts that
 changed and carries the analyst's note. Dates shown come from the approval record.
+
+approve() is a plain function; `govperf approve` calls it inside a Dagster run
+(pipelines/publish/approval.py), whose id it records.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import os
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +69,27 @@ EDITION_MARTS = {
 
 class PublicationRefused(Exception):
     """The edition cannot be published (unchanged, or nothing to publish)."""
+
+
+@dataclass(frozen=True)
+class PublishedRevision:
+    """What one approval published: the approval run's materialization shows these."""
+
+    edition: Edition
+    revision: int
+    approved_by: str
+    folder: Path  # published/<kind>/<key>/r<N>
+    html: Path  # the edition's HTML in `folder`
+    manifest_sha256: str  # of manifest.json's bytes
+    files: int  # HTML files hashed in the manifest
+    run_id: str | None  # the Dagster run that drew it (None outside Dagster)
+    # The signed ledger checkpoint the revision was recorded under, once the ledger
+    # writes one; the approval run copies it into its metadata as JSON.
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+
+
+READ_ONLY_FILE = 0o444
+READ_ONLY_FOLDER = 0o555
 
 
 def _edition_params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
@@ -109,8 +138,10 @@ def approve(
     approved_at: dt.datetime,
     note: str = "",
     config: BulletinConfig | None = None,
-) -> Path:
-    """Publish `edition` as approved by `approved_by`; return the edition's path."""
+    run_id: str | None = None,
+) -> PublishedRevision:
+    """Publish `edition` as approved by `approved_by`, drawn by the Dagster run `run_id`
+    (recorded in the manifest and the footer); return what was published."""
     if config is None:
         from pipelines.settings import settings
 
@@ -154,6 +185,8 @@ def approve(
         "catalogue_version": catalogue_version_of(con, edition),
         "mart_hashes": hashes,
     }
+    if run_id is not None:
+        approval["run_id"] = run_id
     try:
         path = render_edition(con, edition, scratch, approval=approval, config=config)
         approval["edition_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -161,14 +194,32 @@ def approve(
             file.relative_to(scratch).as_posix(): hashlib.sha256(file.read_bytes()).hexdigest()
             for file in sorted(scratch.rglob("*.html"))
         }
-        (scratch / "manifest.json").write_text(
-            json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+        manifest = (json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+        (scratch / "manifest.json").write_bytes(manifest)
         os.rename(scratch, folder)  # fails, rather than overwrite, if the folder appeared meanwhile
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    seal_read_only(folder)
     write_index(published)
-    return folder / path.name
+    return PublishedRevision(
+        edition=edition,
+        revision=revision,
+        approved_by=approved_by,
+        folder=folder,
+        html=folder / path.name,
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        files=len(approval["files_sha256"]),
+        run_id=run_id,
+    )
+
+
+def seal_read_only(folder: Path) -> None:
+    """Files 0444 and folders 0555, deepest first: a published revision is not for
+    editing. (root ignores these bits; verification, not the mode, catches an edit.)"""
+    for root, _folders, files in os.walk(folder, topdown=False):
+        for name in files:
+            os.chmod(os.path.join(root, name), READ_ONLY_FILE)
+        os.chmod(root, READ_ONLY_FOLDER)
 
 
 INDEX = jinja2.Environment(autoescape=True).from_string(
@@ -178,9 +229,10 @@ INDEX = jinja2.Environment(autoescape=True).from_string(
 table{border-collapse:collapse}th,td{border:1px solid #999;padding:.3rem .6rem;text-align:left}</style>
 </head><body>
 <h1>绩效通报归档</h1>
-<table id="editions"><thead><tr><th>统计期</th><th>类型</th><th>版次</th><th>签发人</th><th>签发时间</th><th>说明</th><th>指标体系版本</th></tr></thead>
+<table id="editions"><thead><tr><th>统计期</th><th>类型</th><th>版次</th><th>状态</th><th>签发人</th><th>签发时间</th><th>说明</th><th>指标体系版本</th></tr></thead>
 <tbody>
-{% for e in editions %}<tr><td><a href="{{ e.href }}">{{ e.label }}</a></td><td>{{ e.kind }}</td><td>第 {{ e.revision }} 版</td><td>{{ e.approved_by }}</td>
+{% for e in editions %}<tr><td><a href="{{ e.href }}">{{ e.label }}</a></td><td>{{ e.kind }}</td><td>第 {{ e.revision }} 版</td>
+<td class="{{ 'current' if e.superseded_by is none else 'superseded' }}">{{ "现行" if e.superseded_by is none else "已被第 %d 版取代" % e.superseded_by }}</td><td>{{ e.approved_by }}</td>
 <td>{{ e.approved_at }}</td><td>{{ e.note }}</td><td>{{ e.catalogue_version or "—" }}</td></tr>
 {% endfor %}</tbody></table>
 </body></html>
@@ -189,7 +241,8 @@ table{border-collapse:collapse}th,td{border:1px solid #999;padding:.3rem .6rem;t
 
 
 def write_index(published: Path) -> Path:
-    """published/index.html: every edition and revision, newest period first."""
+    """published/index.html: every edition and revision, newest period first; each
+    revision is marked current (现行) or superseded by the revision after it."""
     editions = []
     for manifest in published.glob("*/*/r*/manifest.json"):
         record = json.loads(manifest.read_text(encoding="utf-8"))
@@ -202,6 +255,10 @@ def write_index(published: Path) -> Path:
         }
         editions.append(record)
     editions.sort(key=lambda e: e["sort"], reverse=True)
+    later: dict[str, int] = {}  # edition key -> the revision after the one at hand (newest first)
+    for record in editions:
+        record["superseded_by"] = later.get(record["period"])
+        later[record["period"]] = record["revision"]
     path = published / "index.html"
     path.write_text(INDEX.render(editions=editions), encoding="utf-8", newline="\n")
     return path
