@@ -217,3 +217,17 @@ def test_the_archive_index_marks_the_current_revision_and_what_superseded_each_o
         ("monthly/2024-02/r1/bulletin_2024-02.html", "第 1 版", "现行"),
     ]
     assert "<th>状态</th>" in (published / "index.html").read_text(encoding="utf-8")
+
+
+def test_approvals_are_their_own_job_on_an_asset_partitioned_by_edition():
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    key = dg.AssetKey(["publish", "published_editions"])
+    node = defs.resolve_asset_graph().get(key)
+    assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition) and node.partitions_def.name == "editions"
+    assert node.group_name == "publish" and dg.AssetKey(["marts", "fct_rankings"]) in node.parent_keys
+    assert defs.resolve_job_def("approval_job").asset_layer.selected_asset_keys == {key}
+    for job in ("full_pipeline_job", "monthly_scoring_and_bulletin_job", "ingest_job"):
+        assert key not in defs.resolve_job_def(job).asset_layer.selected_asset_keys, job
