@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +21,7 @@ import pytest
 
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
+from pipelines.settings import PROJECT_ROOT
 from tests.conftest import SHARED_CACHE
 from tests.test_cli_errors import one_sentence, tiny_city
 
@@ -130,3 +132,59 @@ def test_a_refused_approval_is_a_failed_run_and_one_sentence(home, instance):
         dg.AssetRecordsFilter(asset_key=KEY, asset_partitions=["2025-08"]), limit=10
     ).records
     assert len(records) == 1 and records[0].asset_materialization.metadata["revision"].value == 1
+
+
+UI_QUERY = """
+{
+  assetOrError(assetKey: {path: ["publish", "published_editions"]}) {
+    ... on Asset {
+      assetMaterializations(partitions: ["2025-07"]) {
+        runId partition
+        metadataEntries {
+          label
+          ... on TextMetadataEntry { text }
+          ... on IntMetadataEntry { intValue }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def test_the_read_only_ui_shows_who_approved_the_edition(home, instance):
+    """What an auditor sees: the read-only webserver on the home's DAGSTER_HOME
+    answers with the 2025-07 approval (run, approver, revision, manifest hash)."""
+    from tests.test_ui import _free_port, _graphql
+
+    manifest = Path(home["GOVPERF_HOME"]) / "bulletins" / "published" / "monthly" / "2025-07" / "r1" / "manifest.json"
+    if not manifest.exists():  # this test alone: approve first
+        approved = govperf("approve", "--period", "2025-07", "--by", "张三", "--at", "2025-08-10 09:30", env=home)
+        assert approved.returncode == 0, approved.stderr
+    port = _free_port()
+    webserver = Path(sys.executable).with_name("dagster-webserver")
+    process = subprocess.Popen(
+        [str(webserver), "-w", str(PROJECT_ROOT / "workspace.yaml"), "--read-only", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=PROJECT_ROOT,
+        env=home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240  # the webserver loads the code location: slow on a busy machine
+        shown = None
+        while time.monotonic() < deadline and process.poll() is None and not shown:
+            try:
+                shown = _graphql(port, UI_QUERY)["assetOrError"]["assetMaterializations"]
+            except Exception:
+                time.sleep(1)
+        assert shown, "the read-only UI did not answer"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    record = json.loads(manifest.read_text(encoding="utf-8"))
+    [materialization] = shown
+    entries = {e["label"]: e.get("text", e.get("intValue")) for e in materialization["metadataEntries"]}
+    assert materialization["runId"] == record["run_id"] and materialization["partition"] == "2025-07"
+    assert entries["approver"] == "张三" and entries["revision"] == 1
+    assert entries["manifest_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
