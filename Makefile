@@ -50,5 +50,7 @@ test: install-test lint
 	$(BIN)/python -m pytest -m "not slow"
 	$(BIN)/python -m pytest -m slow
 
+# Published revisions are read-only folders (0555): made writable first, or rm fails for a user other than root.
 clean:
+	chmod -R u+w var 2>/dev/null || true
 	rm -rf var dbt_project/target dbt_project/logs dbt_project/target.lock sources/sample

@@ -24,8 +24,12 @@ import dagster as dg
 from pipelines.ingest.land import lake_paths, sha256_of
 from pipelines.ingest.mapping import SourceMapping, load_mappings
 from pipelines.partitions import monthly
+from pipelines.publish.approval import PUBLISHED_EDITIONS_KEY
 from pipelines.run_queue import WAREHOUSE_WRITER_TAGS
 from pipelines.settings import settings
+
+# Approvals are partitioned by edition and launched by `govperf approve` only.
+APPROVALS = dg.AssetSelection.assets(PUBLISHED_EDITIONS_KEY)
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -36,7 +40,7 @@ ingest_job = dg.define_asset_job(
 
 scoring_and_bulletin_job = dg.define_asset_job(
     "monthly_scoring_and_bulletin_job",
-    selection=dg.AssetSelection.groups("reference", "staging", "intermediate", "marts", "publish"),
+    selection=dg.AssetSelection.groups("reference", "staging", "intermediate", "marts", "publish") - APPROVALS,
     partitions_def=monthly,
     description="Score the month with dbt, check the marts, render the bulletin.",
     tags=WAREHOUSE_WRITER_TAGS,  # queued one at a time: DuckDB has one writer
@@ -44,7 +48,7 @@ scoring_and_bulletin_job = dg.define_asset_job(
 
 full_pipeline_job = dg.define_asset_job(
     "full_pipeline_job",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - APPROVALS,
     partitions_def=monthly,
     description="Everything from extract to bulletin (what `govperf run` launches).",
     tags=WAREHOUSE_WRITER_TAGS,

@@ -243,6 +243,11 @@ def ui(read_only: bool, port: int) -> None:
 def approve(period: str, approved_by: str, note: str, approved_at: str | None) -> None:
     """Approve a monthly or quarterly bulletin (审核签发) and publish it to the archive.
 
+    The approval is a Dagster run (approval_job, asset publish/published_editions,
+    one partition per edition), recorded in DAGSTER_HOME like `govperf run`'s: the
+    UI shows who approved which revision. Its run id is printed, and written into
+    the revision's manifest and footer.
+
     Refused if a blocking check failed for any of its months. A published edition is
     never rewritten: approving again after the data changed publishes a new
     revision (say what changed with --note); with no change it is refused.
@@ -253,14 +258,7 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
       govperf approve --period 2025-07 --by 张三 --note "市场监管局重报7月数据"
       govperf approve --period 2025-Q3 --by 张三
     """
-    import duckdb
-
-    from pipelines.audit.verify import VerificationFailed, refuse_unless_verified
-    from pipelines.checks import gate
     from pipelines.publish.config import Edition
-    from pipelines.publish.editions import PublicationRefused
-    from pipelines.publish.editions import approve as publish
-    from pipelines.warehouse import read_warehouse
 
     s = settings()
     try:
@@ -275,19 +273,21 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
         raise click.ClickException(
             f"no warehouse at {s.duckdb_path}: run `govperf run` for {period} before approving its edition"
         )
+
+    from pipelines.instance import BrokenInstance
+    from pipelines.runner import launch_approval, refusal_reason
+
     try:
-        gate.assert_open(s.lake, edition.trend_months(edition.months), "Approval", include_process=True)
-        refuse_unless_verified(s)
-        with read_warehouse() as con:
-            edition = publish(con, edition, s.published, approved_by, when, note)
-    except (gate.GateClosed, PublicationRefused, VerificationFailed) as refusal:
-        raise click.ClickException(str(refusal)) from None
-    except duckdb.Error as error:
-        raise click.ClickException(
-            f"the warehouse {s.duckdb_path} cannot be read for {period} ({_one_sentence(error)}): "
-            "run `govperf run` for the month again"
-        ) from None
-    click.echo(f"published: {edition}")
+        result = launch_approval(edition.key, approved_by, note, when.replace(second=0, microsecond=0))
+    except BrokenInstance as error:
+        raise click.ClickException(str(error)) from None
+    if not result.success:
+        # The refusal is the one line on stderr; the run that refused is on stdout.
+        click.echo(f"approval run {result.run_id} refused {edition.key}")
+        raise click.ClickException(refusal_reason(result))
+    materialization = result.asset_materializations_for_node("publish__published_editions")[0]
+    click.echo(f"published: {materialization.metadata['edition'].value}")
+    click.echo(f"approval run: {result.run_id} (revision {materialization.metadata['revision'].value})")
     click.echo(f"archive index: {s.published / 'index.html'}")
 
 

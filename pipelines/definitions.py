@@ -3,6 +3,7 @@
 extract files ─▶ ingest/<source> (Parquet) ─▶ dbt staging ─▶ intermediate ─▶ marts
 reference YAML ─▶ reference/reference_data ───────┘                            │
                                    publishable (blocking check) ─▶ publish/bulletins
+marts ─▶ publish/published_editions (one partition per edition; `govperf approve`'s approval_job)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipelines.automation import (
 from pipelines.checks.assets import build_quality_suite_check
 from pipelines.ingest.assets import build_ingest_assets, reference_data
 from pipelines.ingest.mapping import load_mappings
+from pipelines.publish.approval import approval_job, published_editions
 from pipelines.publish.assets import bulletins, publishable
 from pipelines.settings import settings
 from pipelines.transform.assets import govperf_dbt_models
@@ -31,9 +33,9 @@ from pipelines.transform.project import dbt_executable, dbt_project
 def build_definitions() -> dg.Definitions:
     sources = list(load_mappings(settings().mappings_dir))
     return dg.Definitions(
-        assets=[reference_data, *build_ingest_assets(), govperf_dbt_models, bulletins],
+        assets=[reference_data, *build_ingest_assets(), govperf_dbt_models, bulletins, published_editions],
         asset_checks=[build_quality_suite_check(sources), publishable],
-        jobs=[ingest_job, scoring_and_bulletin_job, full_pipeline_job],
+        jobs=[ingest_job, scoring_and_bulletin_job, full_pipeline_job, approval_job],
         schedules=[daily_ingest_schedule, monthly_scoring_schedule, quarterly_bulletin_schedule],
         sensors=[new_extract_sensor],
         resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())},

@@ -40,6 +40,10 @@ def ingest_job() -> dg.JobDefinition:
     return _job("ingest_job")
 
 
+def approval_job() -> dg.JobDefinition:
+    return _job("approval_job")
+
+
 JOBS = {"full": full_pipeline_job, "scoring": scoring_and_bulletin_job, "ingest": ingest_job}
 
 
@@ -126,6 +130,52 @@ def launch(
         },
         raise_on_error=False,
     )
+
+
+def launch_approval(
+    period: str,
+    approver: str,
+    note: str,
+    approved_at: dt.datetime,
+    *,
+    dagster_instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteJobResult:
+    """Run approval_job for the edition `period` (2025-07, 2025-Q3) and wait for it: the
+    edition becomes a partition of publish/published_editions, and the run publishes its
+    next revision or fails with the refusal (refusal_reason says why)."""
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    from pipelines.instance import mark_dead_runs_failed, process_tags
+    from pipelines.publish.approval import APPROVER_TAG, editions, run_config
+
+    if dagster_instance is None:
+        dagster_instance = instance()
+    else:
+        mark_dead_runs_failed(dagster_instance)
+    if not dagster_instance.has_dynamic_partition(editions.name, period):
+        dagster_instance.add_dynamic_partitions(editions.name, [period])
+    return dg.execute_job(
+        dg.reconstructable(approval_job),
+        instance=dagster_instance,
+        tags={"dagster/partition": period, APPROVER_TAG: approver[:200], **process_tags()},
+        run_config=run_config(period, approver, note, approved_at)
+        # The command's answer is one sentence (published, or why not); the run's events
+        # are in the UI.
+        | {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        raise_on_error=False,
+    )
+
+
+def refusal_reason(result: dg.ExecuteJobResult) -> str:
+    """Why a failed approval run refused, in one line: the description of the step's
+    Failure (the refusal as approve() worded it), else what failure_messages says."""
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            failure = event.step_failure_data.user_failure_data
+            if failure is not None and failure.description:
+                return printable(failure.description.strip())
+            return printable(f"{event.step_key}: {_error_chain(event.step_failure_data.error)}")
+    messages = failure_messages(result)
+    return messages[0] if messages else f"approval run {result.run_id} failed"
 
 
 def _error_chain(error) -> str:

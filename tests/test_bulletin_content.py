@@ -314,8 +314,8 @@ def test_a_quarterly_edition_is_approved_into_the_archive(ledgered: Path, tmp_pa
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        path = approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 20, 9, 0), config=CONFIG)
-        month = approve(con, Edition.month(MARCH), tmp_path, "李四", dt.datetime(2024, 4, 8, 9, 0), config=CONFIG)
+        path = approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 20, 9, 0), config=CONFIG).html
+        month = approve(con, Edition.month(MARCH), tmp_path, "李四", dt.datetime(2024, 4, 8, 9, 0), config=CONFIG).html
     finally:
         con.close()
     assert path == tmp_path / "quarterly" / "2024-Q1" / "r1" / "bulletin_2024-Q1.html"
@@ -382,7 +382,7 @@ def test_a_failed_approval_leaves_nothing_behind(ledgered: Path, tmp_path: Path,
             with pytest.raises(OSError):
                 editions.approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 20), config=CONFIG)
         assert list((tmp_path / "quarterly" / "2024-Q1").iterdir()) == []
-        path = editions.approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 20), config=CONFIG)
+        path = editions.approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 20), config=CONFIG).html
     finally:
         con.close()
     assert path.parent.name == "r1" and (path.parent / "manifest.json").exists()
@@ -398,7 +398,9 @@ def test_a_changed_setting_makes_a_new_revision(ledgered: Path, tmp_path: Path) 
         with pytest.raises(PublicationRefused, match="nothing changed"):
             approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 21), config=CONFIG)
         renamed = CONFIG.model_copy(update={"issuer": "测试市人民政府办公室"})
-        second = approve(con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 21), note="更正发文机关", config=renamed)
+        second = approve(
+            con, QUARTER, tmp_path, "李四", dt.datetime(2024, 4, 21), note="更正发文机关", config=renamed
+        ).html
     finally:
         con.close()
     manifest = json.loads((second.parent / "manifest.json").read_text(encoding="utf-8"))

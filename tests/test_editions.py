@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -12,9 +13,9 @@ import pytest
 
 from pipelines.publish.bulletin import render_monthly_bulletin
 from pipelines.publish.config import Edition, load_bulletin_config
-from pipelines.publish.editions import PublicationRefused, approve, mart_hashes
+from pipelines.publish.editions import PublicationRefused, PublishedRevision, approve, mart_hashes
 from pipelines.settings import settings
-from tests.conftest import record_as_built
+from tests.conftest import SHARED_CACHE, record_as_built
 from tests.test_bulletin_render import MARCH, _build_marts
 
 EDITION = Edition.month(MARCH)
@@ -32,7 +33,7 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _approve(warehouse: Path, published: Path, **kwargs) -> Path:
+def _publish(warehouse: Path, published: Path, **kwargs) -> PublishedRevision:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         return approve(
@@ -40,6 +41,11 @@ def _approve(warehouse: Path, published: Path, **kwargs) -> Path:
         )
     finally:
         con.close()
+
+
+def _approve(warehouse: Path, published: Path, **kwargs) -> Path:
+    """The published edition's HTML."""
+    return _publish(warehouse, published, **kwargs).html
 
 
 def test_a_draft_is_marked_and_the_published_edition_shows_its_approval(warehouse, tmp_path):
@@ -95,6 +101,7 @@ def test_an_approval_comment_is_escaped(warehouse, tmp_path):
     assert "<script>alert(1)" not in next(published.glob("monthly/*/r1/*.html")).read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # two Dagster runs, after loading the code location (about 20 s)
 def test_the_cli_publishes_and_refuses_a_month_whose_gate_is_closed(warehouse, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
@@ -104,11 +111,14 @@ def test_the_cli_publishes_and_refuses_a_month_whose_gate_is_closed(warehouse, t
     from pipelines.settings import settings
 
     monkeypatch.setenv("GOVPERF_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster_home"))
+    monkeypatch.setenv("GOVPERF_CACHE", str(SHARED_CACHE))  # dbt's parse, shared with the session's homes
     monkeypatch.setenv("GOVPERF_DUCKDB", str(warehouse))
     runner = CliRunner()
     done = runner.invoke(main, ["approve", "--period", "2024-03", "--by", "张三", "--at", "2024-04-08 10:30"])
     assert done.exit_code == 0, done.output
-    assert (settings().published / "monthly" / "2024-03" / "r1" / "manifest.json").exists()
+    manifest = json.loads((settings().published / "monthly" / "2024-03" / "r1" / "manifest.json").read_text())
+    assert f"approval run: {manifest['run_id']} (revision 1)" in done.output  # the Dagster run that published it
     gate.record(
         settings().lake,
         "service_transactions",
@@ -134,3 +144,94 @@ def test_edition_keys():
     for bad in ("2025-13", "2025-Q5", "2025/01", "Q1-2025"):
         with pytest.raises(ValueError):
             Edition.parse(bad)
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_mode & 0o777 for p in [folder, *folder.rglob("*")]}
+
+
+def test_a_published_revision_is_read_only_and_its_edition_folder_takes_the_next(warehouse, tmp_path):
+    published = tmp_path / "published"
+    first = _publish(warehouse, published)
+    # CI runs as root, which writes through these bits anyway: the modes are the test.
+    modes = _modes(first.folder)
+    assert {
+        name for name, mode in modes.items() if mode != (0o555 if (first.folder / name).is_dir() else 0o444)
+    } == set()
+    assert {"manifest.json", "bulletin_2024-03.html", "bulletin_2024-03_departments"} <= set(modes)
+    assert (first.folder / "bulletin_2024-03_departments").stat().st_mode & 0o777 == 0o555
+    for writable in (first.folder.parent, published / "index.html"):
+        assert writable.stat().st_mode & 0o200, writable
+    con = duckdb.connect(str(warehouse))
+    con.execute("update marts.fct_rankings set composite_score = composite_score + 1 where period = ?", [MARCH])
+    con.close()
+    second = _publish(warehouse, published, note="重报")
+    assert second.revision == 2 and _modes(second.folder)["manifest.json"] == 0o444
+    assert _modes(first.folder) == modes
+
+
+def test_approve_says_what_it_published(warehouse, tmp_path):
+    import hashlib
+
+    result = _publish(warehouse, tmp_path / "published")
+    assert (result.revision, result.approved_by, result.folder) == (1, "张三", result.html.parent)
+    manifest = result.folder / "manifest.json"
+    assert result.manifest_sha256 == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert result.files == len(json.loads(manifest.read_text())["files_sha256"]) == 7
+    assert result.checkpoint == {} and result.run_id is None
+
+
+def test_the_run_that_drew_a_revision_is_in_its_manifest_and_footer_and_a_draft_names_none(warehouse, tmp_path):
+    run_id = "7d1f0c2e-0000-4000-8000-000000000001"
+    result = _publish(warehouse, tmp_path / "published", run_id=run_id)
+    assert json.loads((result.folder / "manifest.json").read_text())["run_id"] == run_id
+    pages = [result.html, *sorted((result.folder / "bulletin_2024-03_departments").glob("*.html"))]
+    for page in pages:
+        footer = page.read_text(encoding="utf-8").split("<footer>")[1]
+        assert f"签发运行编号（Dagster run）：{run_id}" in footer, page
+    # Outside a run (and in drafts) there is no run id to show.
+    plain = _publish(warehouse, tmp_path / "plain")
+    assert "run_id" not in json.loads((plain.folder / "manifest.json").read_text())
+    assert "签发运行编号" not in plain.html.read_text(encoding="utf-8")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    draft = render_monthly_bulletin(con, MARCH, tmp_path / "draft").read_text(encoding="utf-8")
+    con.close()
+    assert "签发运行编号" not in draft and run_id not in draft
+
+
+def _index_rows(published: Path) -> list[tuple[str, str, str]]:
+    """(period link, revision, status) of each row of the archive index."""
+    index = (published / "index.html").read_text(encoding="utf-8")
+    return re.findall(r'<tr><td><a href="([^"]+)">.*?<td>(第 \d+ 版)</td>\s*<td class="\w+">([^<]+)</td>', index, re.S)
+
+
+def test_the_archive_index_marks_the_current_revision_and_what_superseded_each_other(warehouse, tmp_path):
+    published = tmp_path / "published"
+    _publish(warehouse, published)
+    _publish(warehouse, published, edition=Edition.parse("2024-02"))
+    for n, note in enumerate(["重报一", "重报二"]):
+        con = duckdb.connect(str(warehouse))
+        con.execute("update marts.fct_rankings set composite_score = composite_score + 1 where period = ?", [MARCH])
+        con.close()
+        _publish(warehouse, published, note=note, at=WHEN + dt.timedelta(days=n + 1))
+    assert _index_rows(published) == [
+        ("monthly/2024-03/r3/bulletin_2024-03.html", "第 3 版", "现行"),
+        ("monthly/2024-03/r2/bulletin_2024-03.html", "第 2 版", "已被第 3 版取代"),
+        ("monthly/2024-03/r1/bulletin_2024-03.html", "第 1 版", "已被第 2 版取代"),
+        ("monthly/2024-02/r1/bulletin_2024-02.html", "第 1 版", "现行"),
+    ]
+    assert "<th>状态</th>" in (published / "index.html").read_text(encoding="utf-8")
+
+
+def test_approvals_are_their_own_job_on_an_asset_partitioned_by_edition():
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    key = dg.AssetKey(["publish", "published_editions"])
+    node = defs.resolve_asset_graph().get(key)
+    assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition) and node.partitions_def.name == "editions"
+    assert node.group_name == "publish" and dg.AssetKey(["marts", "fct_rankings"]) in node.parent_keys
+    assert defs.resolve_job_def("approval_job").asset_layer.selected_asset_keys == {key}
+    for job in ("full_pipeline_job", "monthly_scoring_and_bulletin_job", "ingest_job"):
+        assert key not in defs.resolve_job_def(job).asset_layer.selected_asset_keys, job

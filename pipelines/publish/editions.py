@@ -2,16 +2,23 @@
 
     published/<monthly|quarterly>/<key>/r<N>/bulletin_<key>.html   the edition, approval shown, no draft mark
     published/<monthly|quarterly>/<key>/r<N>/bulletin_<key>_departments/   its department pages
-    published/<monthly|quarterly>/<key>/r<N>/manifest.json         who approved it and when, the catalogue
-                                                                   version, a hash per mart of the rows it
-                                                                   was built from, a hash per file
-    published/index.html                                           every published edition and revision
+    published/<monthly|quarterly>/<key>/r<N>/manifest.json         who approved it and when, the Dagster run
+                                                                   that drew it, the catalogue version, a hash
+                                                                   per mart of the rows it was built from, a
+                                                                   hash per file
+    published/index.html                                           every published edition and revision, and
+                                                                   which revision of each edition is current
 
 <key> is 2026-03 for a month and 2026-Q1 for a quarter.
 
-A published revision is never rewritten. Approving a month again publishes a new
+A published revision is never rewritten: once renamed into place its files are
+made 0444 and its folders 0555 (the index and published/<kind>/<key> stay writable,
+so later revisions can be added). Approving a month again publishes a new
 revision only if the marts it reads changed; the manifest names the marts that
 changed and carries the analyst's note. Dates shown come from the approval record.
+
+approve() is a plain function; `govperf approve` calls it inside a Dagster run
+(pipelines/publish/approval.py), whose id it records.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +70,27 @@ EDITION_MARTS = {
 
 class PublicationRefused(Exception):
     """The edition cannot be published (unchanged, or nothing to publish)."""
+
+
+@dataclass(frozen=True)
+class PublishedRevision:
+    """What one approval published: the approval run's materialization shows these."""
+
+    edition: Edition
+    revision: int
+    approved_by: str
+    folder: Path  # published/<kind>/<key>/r<N>
+    html: Path  # the edition's HTML in `folder`
+    manifest_sha256: str  # of manifest.json's bytes
+    files: int  # HTML files hashed in the manifest
+    run_id: str | None  # the Dagster run that drew it (None outside Dagster)
+    # The signed ledger checkpoint the revision was recorded under, once the ledger
+    # writes one; the approval run copies it into its metadata as JSON.
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+
+
+READ_ONLY_FILE = 0o444
+READ_ONLY_FOLDER = 0o555
 
 
 def _edition_params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
@@ -113,8 +142,10 @@ def approve(
     note: str = "",
     config: BulletinConfig | None = None,
     home: Path | None = None,
-) -> Path:
-    """Publish `edition` as approved by `approved_by`; return the edition's path.
+    run_id: str | None = None,
+) -> PublishedRevision:
+    """Publish `edition` as approved by `approved_by`, drawn by the Dagster run `run_id`
+    (recorded in the manifest and the footer); return what was published.
 
     `home` holds the ledger: the marts must match its last dbt build entry, and the
     approval is recorded there."""
@@ -167,6 +198,8 @@ def approve(
         "mart_hashes": hashes,
         "built_from": built_from(home, build),
     }
+    if run_id is not None:
+        approval["run_id"] = run_id
     try:
         path = render_edition(con, edition, scratch, approval=approval, config=config)
         approval["edition_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -177,12 +210,32 @@ def approve(
         manifest = (json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
         (scratch / "manifest.json").write_bytes(manifest)
         # Recorded and signed before the revision appears: a revision is never unattested.
-        attest(home, approval, hashlib.sha256(manifest).hexdigest(), _home_relative(folder, home), scratch)
+        head = attest(home, approval, hashlib.sha256(manifest).hexdigest(), _home_relative(folder, home), scratch)
         os.rename(scratch, folder)  # fails, rather than overwrite, if the folder appeared meanwhile
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    seal_read_only(folder)
     write_index(published)
-    return folder / path.name
+    return PublishedRevision(
+        edition=edition,
+        revision=revision,
+        approved_by=approved_by,
+        folder=folder,
+        html=folder / path.name,
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        files=len(approval["files_sha256"]),
+        run_id=run_id,
+        checkpoint=head,
+    )
+
+
+def seal_read_only(folder: Path) -> None:
+    """Files 0444 and folders 0555, deepest first: a published revision is not for
+    editing. (root ignores these bits; verification, not the mode, catches an edit.)"""
+    for root, _folders, files in os.walk(folder, topdown=False):
+        for name in files:
+            os.chmod(os.path.join(root, name), READ_ONLY_FILE)
+        os.chmod(root, READ_ONLY_FOLDER)
 
 
 INDEX = jinja2.Environment(autoescape=True).from_string(
@@ -192,9 +245,10 @@ INDEX = jinja2.Environment(autoescape=True).from_string(
 table{border-collapse:collapse}th,td{border:1px solid #999;padding:.3rem .6rem;text-align:left}</style>
 </head><body>
 <h1>绩效通报归档</h1>
-<table id="editions"><thead><tr><th>统计期</th><th>类型</th><th>版次</th><th>签发人</th><th>签发时间</th><th>说明</th><th>指标体系版本</th></tr></thead>
+<table id="editions"><thead><tr><th>统计期</th><th>类型</th><th>版次</th><th>状态</th><th>签发人</th><th>签发时间</th><th>说明</th><th>指标体系版本</th></tr></thead>
 <tbody>
-{% for e in editions %}<tr><td><a href="{{ e.href }}">{{ e.label }}</a></td><td>{{ e.kind }}</td><td>第 {{ e.revision }} 版</td><td>{{ e.approved_by }}</td>
+{% for e in editions %}<tr><td><a href="{{ e.href }}">{{ e.label }}</a></td><td>{{ e.kind }}</td><td>第 {{ e.revision }} 版</td>
+<td class="{{ 'current' if e.superseded_by is none else 'superseded' }}">{{ "现行" if e.superseded_by is none else "已被第 %d 版取代" % e.superseded_by }}</td><td>{{ e.approved_by }}</td>
 <td>{{ e.approved_at }}</td><td>{{ e.note }}</td><td>{{ e.catalogue_version or "—" }}</td></tr>
 {% endfor %}</tbody></table>
 </body></html>
@@ -203,7 +257,8 @@ table{border-collapse:collapse}th,td{border:1px solid #999;padding:.3rem .6rem;t
 
 
 def write_index(published: Path) -> Path:
-    """published/index.html: every edition and revision, newest period first."""
+    """published/index.html: every edition and revision, newest period first; each
+    revision is marked current (现行) or superseded by the revision after it."""
     path = published / "index.html"
     path.write_text(index_text(published), encoding="utf-8", newline="\n")
     return path
@@ -223,4 +278,8 @@ def index_text(published: Path) -> str:
         }
         editions.append(record)
     editions.sort(key=lambda e: e["sort"], reverse=True)
+    later: dict[str, int] = {}  # edition key -> the revision after the one at hand (newest first)
+    for record in editions:
+        record["superseded_by"] = later.get(record["period"])
+        later[record["period"]] = record["revision"]
     return INDEX.render(editions=editions)

@@ -1,0 +1,112 @@
+"""An approval (审核签发) as a Dagster run, so the UI shows who signed what.
+
+`govperf approve` launches `approval_job` (pipelines/runner.py launch_approval)
+on the same instance as `govperf run`. Its one asset, publish/published_editions,
+is partitioned by edition: 2025-07 for a month, 2025-Q3 for a quarter, later
+2025 for a year. A dynamic partitions definition holds those keys because one
+time-window definition cannot hold months and quarters at once, and an edition
+exists only once someone approves it: the key is added as the run is launched.
+
+The asset calls editions.approve(), which stays a plain function. Its
+materialization carries the approver, revision, manifest hash, file count,
+folder and ledger checkpoint, per edition. A refusal (a closed gate, unchanged
+data, no ranking) fails the run with the reason as the failure's description.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the config annotation at definition time.
+
+import datetime as dt
+
+import dagster as dg
+from pydantic import Field
+
+from pipelines.audit.verify import VerificationFailed, refuse_unless_verified
+from pipelines.checks import gate
+from pipelines.publish.assets import MART_KEYS
+from pipelines.publish.config import Edition
+from pipelines.publish.editions import PublicationRefused, approve
+from pipelines.settings import settings
+from pipelines.warehouse import read_warehouse
+
+editions = dg.DynamicPartitionsDefinition(name="editions")
+
+PUBLISHED_EDITIONS_KEY = dg.AssetKey(["publish", "published_editions"])
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+APPROVER_TAG = "govperf/approver"
+
+
+class ApprovalConfig(dg.Config):
+    """What `govperf approve` passes to the run (and the launchpad asks for)."""
+
+    period: str = Field(description="The edition: 2025-07 (a month) or 2025-Q3 (a quarter); the run's partition.")
+    approver: str = Field(description="Who approves the edition (recorded and shown).")
+    note: str = Field(default="", description="What changed, for a revision of an edition already published.")
+    time: str = Field(description="Approval time, YYYY-MM-DD HH:MM, as shown in the edition.")
+
+
+def run_config(period: str, approver: str, note: str, approved_at: dt.datetime) -> dict:
+    config = {"period": period, "approver": approver, "note": note, "time": approved_at.strftime(TIME_FORMAT)}
+    return {"ops": {PUBLISHED_EDITIONS_KEY.to_python_identifier(): {"config": config}}}
+
+
+@dg.asset(
+    key=PUBLISHED_EDITIONS_KEY,
+    partitions_def=editions,
+    # An edition reads its window of the marts, whatever months those are.
+    deps=[dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping()) for key in MART_KEYS],
+    group_name="publish",
+    kinds={"html"},
+    description=(
+        "审核签发: the published revisions of an edition (published/<monthly|quarterly>/<key>/r<N>), one "
+        "materialization per approval. Its metadata says who approved which revision, the manifest's SHA-256 "
+        "and the ledger checkpoint. Launched by `govperf approve`, never by a schedule."
+    ),
+)
+def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig) -> dg.MaterializeResult:
+    s = settings()
+    if context.partition_key != config.period:
+        raise dg.Failure(description=f"the run's edition {context.partition_key} is not the period {config.period}")
+    try:
+        edition = Edition.parse(config.period)
+        when = dt.datetime.strptime(config.time, TIME_FORMAT)
+    except ValueError as error:
+        raise dg.Failure(description=str(error)) from None
+    import duckdb
+
+    try:
+        gate.assert_open(s.lake, edition.trend_months(edition.months), "Approval", include_process=True)
+        refuse_unless_verified(s)  # nothing is approved from a home whose evidence fails its ledger
+        with read_warehouse() as con:
+            published = approve(con, edition, s.published, config.approver, when, config.note, run_id=context.run_id)
+    except (gate.GateClosed, PublicationRefused, VerificationFailed) as refusal:
+        raise dg.Failure(description=str(refusal)) from None
+    except duckdb.Error as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise dg.Failure(
+            description=f"the warehouse {s.duckdb_path} cannot be read for {config.period} ({first_line}): "
+            "run `govperf run` for the month again"
+        ) from None
+    context.log.info(f"{edition.key}: revision {published.revision} published to {published.folder}")
+    return dg.MaterializeResult(
+        metadata={
+            "approver": published.approved_by,
+            "approved_at": config.time,
+            "revision": published.revision,
+            "note": config.note.strip(),
+            "manifest_sha256": published.manifest_sha256,
+            "files": published.files,
+            "folder": dg.MetadataValue.path(str(published.folder)),
+            "edition": dg.MetadataValue.path(str(published.html)),
+            "ledger_checkpoint": dg.MetadataValue.json(published.checkpoint),
+        }
+    )
+
+
+approval_job = dg.define_asset_job(
+    "approval_job",
+    selection=dg.AssetSelection.assets(PUBLISHED_EDITIONS_KEY),
+    partitions_def=editions,
+    # One short step: a step process would load the code location a second time.
+    executor_def=dg.in_process_executor,
+    description="审核签发: publish one edition's next revision (what `govperf approve` launches).",
+)
