@@ -24,6 +24,7 @@ QUERY = """
 {
   permissions { permission value }
   assetNodes { assetKey { path } }
+  shouldShowNux
 }
 """
 
@@ -70,9 +71,21 @@ def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Pa
         assert permissions["launch_partition_backfill"] is False
         keys = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
         assert {"ingest/service_transactions", "marts/fct_rankings", "publish/bulletins"} <= keys
+        assert data["shouldShowNux"] is False  # what the UI asks before its sign-up pop-up
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_ui_greets_auditors_with_no_sign_up_pop_up(govperf_home: Path):
+    """Dagster's UI shows a newsletter sign-up ("nux") on a fresh home unless the
+    instance's dagster.yaml says `nux: enabled: false`; govperf writes it."""
+    import yaml
+
+    with instance() as dagster_instance:
+        assert dagster_instance.nux_enabled is False
+    written = yaml.safe_load((govperf_home / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
+    assert written["nux"] == {"enabled": False}
 
 
 # ------------------------------------------------------------------ stopping `govperf ui`
