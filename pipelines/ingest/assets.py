@@ -178,10 +178,10 @@ def ingest_month(
 
 
 def volume_outcomes(
-    mapping: SourceMapping, months: list[dt.date], lake: Path, suite: Suite | None
+    mapping: SourceMapping, months: list[dt.date], lake: Path, suite: Suite | None, registry: DepartmentRegistry
 ) -> list[CheckOutcome]:
     """The volume check of each month, read from the registers of it and the
-    months before (landed in this run or earlier)."""
+    months before (landed in this run or earlier), for the departments in office."""
     if not suite or not suite.volume:
         return []
     volume = suite.volume
@@ -205,6 +205,8 @@ def volume_outcomes(
                 volume.max_ratio,
                 volume.min_rows,
                 volume.severity,
+                registry,
+                3 if mapping.quarterly else 1,
             )
         )
     return outcomes
@@ -284,7 +286,7 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
                 all_landings += landings
                 all_outcomes += outcomes
         # After every month is registered: a month's volume reads the months before it.
-        all_outcomes += volume_outcomes(mapping, months, s.lake, suite)
+        all_outcomes += volume_outcomes(mapping, months, s.lake, suite, registry)
         for month in months:
             gate.record(s.lake, mapping.source, month, "ingest", [o for o in all_outcomes if o.period == month])
         for landing in all_landings:
