@@ -191,6 +191,48 @@ def test_a_department_merged_into_another_is_not_flagged_after_it_left_office(tm
     assert merged not in september.details and absorbing not in september.details, september.details
 
 
+def test_a_chain_of_mergers_counts_every_absorbed_departments_history():
+    """A merged into B, then B into C: from then on C carries both, and is no surge."""
+    registry = REGISTRY.model_validate(
+        {
+            "departments": [
+                {
+                    "id": "A",
+                    "name": "甲",
+                    "peer_group": "窗口服务类",
+                    "valid_from": "2020-01-01",
+                    "valid_to": "2025-02-28",
+                    "merged_into": "B",
+                },
+                {
+                    "id": "B",
+                    "name": "乙",
+                    "peer_group": "窗口服务类",
+                    "valid_from": "2020-01-01",
+                    "valid_to": "2025-04-30",
+                    "merged_into": "C",
+                },
+                {"id": "C", "name": "丙", "peer_group": "窗口服务类", "valid_from": "2020-01-01"},
+            ]
+        }
+    )
+    # A is the big one: C's own rows and B's alone would make C's May look like a 6× surge.
+    rows = {
+        **{month: {"A": 100, "B": 10, "C": 10} for month in ("2024-11", "2024-12", "2025-01", "2025-02")},
+        "2025-03": {"B": 110, "C": 10},
+        "2025-04": {"B": 110, "C": 10},
+        "2025-05": {"C": 120},
+    }
+    history = {
+        dt.date.fromisoformat(f"{month}-01"): [
+            {"department_id": d, "rows": n, "status": "current"} for d, n in counts.items()
+        ]
+        for month, counts in rows.items()
+    }
+    may = submissions.volume_outcome(MAPPING, dt.date(2025, 5, 1), history, 6, 0.5, 2.0, 20, "warning", registry)
+    assert may.passed, may.details
+
+
 @pytest.mark.parametrize(
     "mapping, names",
     [

@@ -244,12 +244,21 @@ def completeness_outcome(
 
 
 def _absorbed_before(registry: DepartmentRegistry, period: dt.date) -> dict[str, list[str]]:
-    """For each department, those merged into it that left office before `period`."""
-    absorbed: dict[str, list[str]] = {}
+    """For each department, those merged into it that left office before `period`,
+    and those merged into them in turn (A into B, then B into C: C carries A's work)."""
+    direct: dict[str, list[str]] = {}
     for d in registry.departments:
         if d.merged_into and d.valid_to is not None and d.valid_to < period:
-            absorbed.setdefault(d.merged_into, []).append(d.id)
-    return absorbed
+            direct.setdefault(d.merged_into, []).append(d.id)
+
+    def all_of(department_id: str, seen: frozenset[str]) -> list[str]:
+        found = []
+        for merged in direct.get(department_id, []):
+            if merged not in seen:
+                found += [merged, *all_of(merged, seen | {merged})]
+        return found
+
+    return {department_id: all_of(department_id, frozenset({department_id})) for department_id in direct}
 
 
 def _listed(ids: list[str], most: int = 12) -> str:
