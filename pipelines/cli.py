@@ -326,6 +326,25 @@ def verify(period: str | None, as_json: bool, proof: Path | None) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Target folder [$GOVPERF_HOME/docs].")
+def docs(out: Path | None) -> None:
+    """Write dbt's documentation site (models, columns, tests, lineage) as one
+    HTML file that opens offline, from the warehouse as built.
+
+    \b
+    Example:
+      govperf docs               # then open var/docs/index.html in any browser
+    """
+    from pipelines.transform.docs import DocsError, generate_docs
+
+    try:
+        index = generate_docs(out)
+    except (DocsError, OSError, TimeoutError) as error:
+        raise click.ClickException(_one_sentence(error)) from None
+    click.echo(f"dbt docs: {index}")
+
+
 @main.command("check-config")
 def check_config() -> None:
     """Validate every mapping, reference and quality file, and say what is wrong.

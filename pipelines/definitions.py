@@ -26,14 +26,17 @@ from pipelines.ingest.mapping import load_mappings
 from pipelines.publish.approval import approval_job, published_editions
 from pipelines.publish.assets import bulletins, publishable
 from pipelines.settings import settings
-from pipelines.transform.assets import govperf_dbt_models
+from pipelines.transform.assets import dbt_manifest, govperf_dbt_models
 from pipelines.transform.project import dbt_executable, dbt_project
+from pipelines.transform.translator import lake_source_specs
 
 
 def build_definitions() -> dg.Definitions:
     sources = list(load_mappings(settings().mappings_dir))
+    assets = [reference_data, *build_ingest_assets(), govperf_dbt_models, bulletins]
+    defined = {key for assets_def in assets for key in assets_def.keys}
     return dg.Definitions(
-        assets=[reference_data, *build_ingest_assets(), govperf_dbt_models, bulletins, published_editions],
+        assets=[*assets, published_editions, *lake_source_specs(dbt_manifest(), defined)],
         asset_checks=[build_quality_suite_check(sources), publishable],
         jobs=[ingest_job, scoring_and_bulletin_job, full_pipeline_job, approval_job],
         schedules=[daily_ingest_schedule, monthly_scoring_schedule, quarterly_bulletin_schedule],

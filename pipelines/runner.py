@@ -64,6 +64,11 @@ DAGSTER_YAML = """\
 # survive restarts of the UI and of the machine.
 telemetry:
   enabled: false
+# No sign-up / newsletter pop-up ("nux") in the UI: auditors open it read-only,
+# and the pop-up would otherwise show on every fresh home (the webserver's
+# shouldShowNux is this setting and a seen-marker file under .nux/).
+nux:
+  enabled: false
 # Runs launched from the UI, its schedules and the sensor wait in this queue.
 # The figure is reference/run_queue.yaml's; the tag limits are fixed
 # (pipelines/run_queue.py says why).

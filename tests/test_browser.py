@@ -495,3 +495,24 @@ def test_the_font_check_fails_without_cjk_fonts(playwright, chromium_path, pages
         screenshot(seen.page, "monthly-draft-without-cjk-fonts")
     finally:
         no_cjk.close()
+
+
+# ------------------------------------------------------------------ the auditors' Dagster UI
+
+
+def test_the_read_only_ui_opens_with_no_pop_up(browser: Browser, govperf_home: Path):
+    """A fresh home's read-only UI, opened as an auditor would: the asset list, and no
+    dialog over it (Dagster's sign-up pop-up is off in the dagster.yaml govperf writes)."""
+    from tests.test_ui import read_only_webserver
+
+    with read_only_webserver() as (port, _data):
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            page.goto(f"http://127.0.0.1:{port}/assets", wait_until="networkidle", timeout=120_000)
+            page.locator("text=service_transactions >> visible=true").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(3000)  # the pop-up opens once the UI has asked shouldShowNux
+            ARTEFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTEFACTS / "dagster_ui_read_only.png"))
+            assert page.locator("[role=dialog]").count() == 0, page.locator("[role=dialog]").first.inner_text()
+        finally:
+            page.close()

@@ -162,10 +162,75 @@ def test_volume_is_judged_against_the_departments_own_history(tmp_path):
         ]
         _deliver(inbox, f"好差评明细_{month:%Y%m}.csv", rows, dt.datetime(month.year, month.month + 1, 2))
         _ingest(tmp_path, month)
-    outcomes = volume_outcomes(MAPPING, months, tmp_path / "lake", SUITE)
+    outcomes = volume_outcomes(MAPPING, months, tmp_path / "lake", SUITE, REGISTRY)
     april = outcomes[-1]
     assert [o.passed for o in outcomes[:-1]] == [True, True, True]  # too little history to judge, then fine
     assert not april.passed and "D001 9 行" in april.details and "D002" not in april.details
+
+
+def test_a_department_merged_into_another_is_not_flagged_after_it_left_office(tmp_path):
+    """市粮食和物资储备局 (D031) merged into the 发改委 (D003) on 2025-08-31 (departments.yaml):
+    from September it sends nothing and D003 carries its work. Neither is a volume
+    anomaly; a department still in office that stops sending is."""
+    merged, absorbing = "D031", "D003"
+    assert next(d for d in REGISTRY.departments if d.id == merged).merged_into == absorbing
+    inbox = tmp_path / "inbox"
+    months = [dt.date(2025, m, 1) for m in (5, 6, 7, 8, 9)]
+    volumes = {merged: [30, 32, 28, 30, 0], absorbing: [30, 29, 31, 30, 61], "D002": [30, 31, 29, 30, 0]}
+    for index, month in enumerate(months):
+        rows = [
+            _row(f"{d}-{month:%m}-{i}", d, month=f"{month:%Y-%m}")
+            for d, counts in volumes.items()
+            for i in range(counts[index])
+        ]
+        _deliver(inbox, f"好差评明细_{month:%Y%m}.csv", rows, dt.datetime(month.year, month.month + 1, 2))
+        _ingest(tmp_path, month)
+    september = volume_outcomes(MAPPING, months, tmp_path / "lake", SUITE, REGISTRY)[-1]
+    assert not september.passed
+    assert "D002 0 行" in september.details  # in office, and silent: flagged
+    assert merged not in september.details and absorbing not in september.details, september.details
+
+
+def test_a_chain_of_mergers_counts_every_absorbed_departments_history():
+    """A merged into B, then B into C: from then on C carries both, and is no surge."""
+    registry = REGISTRY.model_validate(
+        {
+            "departments": [
+                {
+                    "id": "A",
+                    "name": "甲",
+                    "peer_group": "窗口服务类",
+                    "valid_from": "2020-01-01",
+                    "valid_to": "2025-02-28",
+                    "merged_into": "B",
+                },
+                {
+                    "id": "B",
+                    "name": "乙",
+                    "peer_group": "窗口服务类",
+                    "valid_from": "2020-01-01",
+                    "valid_to": "2025-04-30",
+                    "merged_into": "C",
+                },
+                {"id": "C", "name": "丙", "peer_group": "窗口服务类", "valid_from": "2020-01-01"},
+            ]
+        }
+    )
+    # A is the big one: C's own rows and B's alone would make C's May look like a 6× surge.
+    rows = {
+        **{month: {"A": 100, "B": 10, "C": 10} for month in ("2024-11", "2024-12", "2025-01", "2025-02")},
+        "2025-03": {"B": 110, "C": 10},
+        "2025-04": {"B": 110, "C": 10},
+        "2025-05": {"C": 120},
+    }
+    history = {
+        dt.date.fromisoformat(f"{month}-01"): [
+            {"department_id": d, "rows": n, "status": "current"} for d, n in counts.items()
+        ]
+        for month, counts in rows.items()
+    }
+    may = submissions.volume_outcome(MAPPING, dt.date(2025, 5, 1), history, 6, 0.5, 2.0, 20, "warning", registry)
+    assert may.passed, may.details
 
 
 @pytest.mark.parametrize(

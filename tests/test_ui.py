@@ -4,6 +4,7 @@ it (`dagster-webserver --read-only`) refuses to launch anything. A stop of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ QUERY = """
 {
   permissions { permission value }
   assetNodes { assetKey { path } }
+  shouldShowNux
 }
 """
 
@@ -44,7 +47,10 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(response.read())["data"]
 
 
-def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Path):
+@contextlib.contextmanager
+def read_only_webserver() -> Iterator[tuple[int, dict]]:
+    """`dagster-webserver --read-only` on the current home, as `govperf ui --read-only`
+    starts it, once it answers with the asset graph: its port and that answer."""
     instance()  # the persistent DAGSTER_HOME the UI reads, as `govperf ui` makes it
     port = _free_port()
     webserver = Path(sys.executable).with_name("dagster-webserver")
@@ -65,14 +71,31 @@ def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Pa
             except Exception:
                 time.sleep(1)
         assert data is not None, process.stderr.read().decode()[-2000:] if process.poll() is not None else "no answer"
+        yield port, data
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_read_only_webserver_shows_lineage_and_refuses_launches(govperf_home: Path):
+    with read_only_webserver() as (_port, data):
         permissions = {p["permission"]: p["value"] for p in data["permissions"]}
         assert permissions["launch_pipeline_execution"] is False
         assert permissions["launch_partition_backfill"] is False
         keys = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
         assert {"ingest/service_transactions", "marts/fct_rankings", "publish/bulletins"} <= keys
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        assert data["shouldShowNux"] is False  # what the UI asks before its sign-up pop-up
+
+
+def test_the_ui_greets_auditors_with_no_sign_up_pop_up(govperf_home: Path):
+    """Dagster's UI shows a newsletter sign-up ("nux") on a fresh home unless the
+    instance's dagster.yaml says `nux: enabled: false`; govperf writes it."""
+    import yaml
+
+    with instance() as dagster_instance:
+        assert dagster_instance.nux_enabled is False
+    written = yaml.safe_load((govperf_home / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
+    assert written["nux"] == {"enabled": False}
 
 
 # ------------------------------------------------------------------ stopping `govperf ui`

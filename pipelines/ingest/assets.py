@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
+from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
 from pipelines.checks.suites import Suite, load_suites
 from pipelines.ingest import submissions
 from pipelines.ingest.canonical import CANONICAL
@@ -182,10 +183,10 @@ def ingest_month(
 
 
 def volume_outcomes(
-    mapping: SourceMapping, months: list[dt.date], lake: Path, suite: Suite | None
+    mapping: SourceMapping, months: list[dt.date], lake: Path, suite: Suite | None, registry: DepartmentRegistry
 ) -> list[CheckOutcome]:
     """The volume check of each month, read from the registers of it and the
-    months before (landed in this run or earlier)."""
+    months before (landed in this run or earlier), for the departments in office."""
     if not suite or not suite.volume:
         return []
     volume = suite.volume
@@ -209,6 +210,8 @@ def volume_outcomes(
                 volume.max_ratio,
                 volume.min_rows,
                 volume.severity,
+                registry,
+                3 if mapping.quarterly else 1,
             )
         )
     return outcomes
@@ -256,7 +259,7 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
     severities = check_severities(suite)
     descriptions = {name: text for name, (_severity, text) in FILE_CHECKS.items()} | SOURCE_CHECKS
     specs = [
-        dg.AssetCheckSpec(name, asset=key, blocking=severity == "error", description=descriptions[name])
+        monthly_check_spec(name, asset=key, blocking=severity == "error", description=descriptions[name])
         for name, severity in severities.items()
     ]
 
@@ -288,7 +291,7 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
                 all_landings += landings
                 all_outcomes += outcomes
         # After every month is registered: a month's volume reads the months before it.
-        all_outcomes += volume_outcomes(mapping, months, s.lake, suite)
+        all_outcomes += volume_outcomes(mapping, months, s.lake, suite, registry)
         for month in months:
             gate.record(s.lake, mapping.source, month, "ingest", [o for o in all_outcomes if o.period == month])
         for landing in all_landings:
@@ -299,22 +302,29 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
         # The evidence of what landed, in the ledger, signed before the step ends.
         events.record_landings(s.home, all_landings, lambda x: lake_paths(s.lake, x.source, x.period, x.file_hash))
         yield dg.MaterializeResult(metadata=_landing_metadata(all_landings) | events.checkpoint_metadata(s.home))
+        results = MonthlyCheckResults(context)  # one result per month: pipelines/checks/per_month.py says why
         for name, severity in severities.items():
-            relevant = [o for o in all_outcomes if o.check_name == name]
-            failed = [o for o in relevant if not o.passed]
-            yield dg.AssetCheckResult(
-                check_name=name,
-                asset_key=key,
-                passed=not failed,
-                severity=dg.AssetCheckSeverity.ERROR if severity == "error" else dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "checked": len(relevant),
-                    "failed": len(failed),
-                    "details": dg.MetadataValue.md(
-                        "\n".join(f"- {o.period:%Y-%m}: {o.details}" for o in (failed or relevant)[:50]) or "-"
-                    ),
-                },
-            )
+            yield results.output(key, name)
+            for month in months:
+                relevant = [o for o in all_outcomes if o.check_name == name and o.period == month]
+                failed = [o for o in relevant if not o.passed]
+                yield results.evaluation(
+                    key,
+                    name,
+                    month,
+                    passed=not failed,
+                    severity=dg.AssetCheckSeverity.ERROR if severity == "error" else dg.AssetCheckSeverity.WARN,
+                    description=f"{month:%Y-%m}: {len(failed)} of {len(relevant)} failed"
+                    if failed
+                    else f"{month:%Y-%m}: {len(relevant)} checked, none failed",
+                    metadata={
+                        "checked": len(relevant),
+                        "failed": len(failed),
+                        "details": dg.MetadataValue.md(
+                            "\n".join(f"- {o.period:%Y-%m}: {o.details}" for o in (failed or relevant)[:50]) or "-"
+                        ),
+                    },
+                )
 
     return _ingest
 

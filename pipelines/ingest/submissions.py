@@ -243,6 +243,24 @@ def completeness_outcome(
     )
 
 
+def _absorbed_before(registry: DepartmentRegistry, period: dt.date) -> dict[str, list[str]]:
+    """For each department, those merged into it that left office before `period`,
+    and those merged into them in turn (A into B, then B into C: C carries A's work)."""
+    direct: dict[str, list[str]] = {}
+    for d in registry.departments:
+        if d.merged_into and d.valid_to is not None and d.valid_to < period:
+            direct.setdefault(d.merged_into, []).append(d.id)
+
+    def all_of(department_id: str, seen: frozenset[str]) -> list[str]:
+        found = []
+        for merged in direct.get(department_id, []):
+            if merged not in seen:
+                found += [merged, *all_of(merged, seen | {merged})]
+        return found
+
+    return {department_id: all_of(department_id, frozenset({department_id})) for department_id in direct}
+
+
 def _listed(ids: list[str], most: int = 12) -> str:
     """Department ids for a person to read: the first few, then how many more."""
     return ", ".join(ids[:most]) + (f" 等 {len(ids)} 个" if len(ids) > most else "")
@@ -257,10 +275,18 @@ def volume_outcome(
     max_ratio: float,
     min_rows: int,
     severity: str,
+    registry: DepartmentRegistry,
+    months: int = 1,
 ) -> CheckOutcome:
     """Each department's current rows for the period against the median of its own
     previous `lookback` periods with data. Departments whose median is under
-    `min_rows` are not judged (small counts swing by chance)."""
+    `min_rows` are not judged (small counts swing by chance).
+
+    Only departments in office during the period are judged: one merged into
+    another, or dissolved, sends nothing after its valid_to, and that is no
+    anomaly. A department's own history includes the rows of the departments
+    merged into it before the period, whose work it took over; otherwise the
+    absorbing department's first months after a merger look like a surge."""
 
     def current_rows(rows: list[dict]) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -269,12 +295,15 @@ def volume_outcome(
                 totals[row["department_id"]] = totals.get(row["department_id"], 0) + row["rows"]
         return totals
 
+    in_office = active_departments(registry, period, months)
+    absorbed = _absorbed_before(registry, period)
     now = current_rows(history.get(period, []))
     earlier = [current_rows(history[p]) for p in sorted(history) if p < period][-lookback:]
     unusual = []
     judged = 0
-    for department_id in sorted(set(now) | {d for month in earlier for d in month}):
-        past = [month[department_id] for month in earlier if department_id in month]
+    for department_id in sorted((set(now) | {d for month in earlier for d in month}) & in_office):
+        own = [department_id, *absorbed.get(department_id, [])]
+        past = [sum(month.get(d, 0) for d in own) for month in earlier if any(d in month for d in own)]
         if len(past) < 3:
             continue
         median = statistics.median(past)

@@ -7,11 +7,13 @@ for a month that failed any blocking check, from ingest to this one.
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 
 import dagster as dg
 
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
+from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
 from pipelines.ledger import events
 from pipelines.partitions import monthly, months_of
 from pipelines.publish.config import Edition
@@ -65,16 +67,22 @@ def publication_problems(con, month: dt.date) -> list[str]:
     return problems
 
 
-@dg.asset_check(
-    asset=RANKINGS_KEY,
+@dg.multi_asset_check(
+    specs=[
+        monthly_check_spec(
+            "publishable",
+            asset=RANKINGS_KEY,
+            blocking=True,
+            description="The month's marts are complete and in range, and no blocking check failed for it.",
+        )
+    ],
     name="publishable",
-    blocking=True,
-    description="The month's marts are complete and in range, and no blocking check failed for it.",
 )
-def publishable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+def publishable(context: dg.AssetCheckExecutionContext) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
     s = settings()
+    results = MonthlyCheckResults(context)  # one result per month: pipelines/checks/per_month.py says why
+    yield results.output(RANKINGS_KEY, "publishable")
     months = months_of(context)
-    problems: list[str] = []
     with read_warehouse() as con:
         for month in months:
             month_problems = publication_problems(con, month)
@@ -101,16 +109,18 @@ def publishable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
                     )
                 ],
             )
-            problems += month_problems
-    return dg.AssetCheckResult(
-        passed=not problems,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata=events.checkpoint_metadata(s.home)
-        | {
-            "months": ", ".join(f"{m:%Y-%m}" for m in months),
-            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none"),
-        },
-    )
+            yield results.evaluation(
+                RANKINGS_KEY,
+                "publishable",
+                month,
+                passed=not month_problems,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=f"{month:%Y-%m}: {len(month_problems)} problem(s)"
+                if month_problems
+                else f"{month:%Y-%m}: publishable",
+                metadata=(events.checkpoint_metadata(s.home) if month == months[-1] else {})
+                | {"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in month_problems[:50]) or "none")},
+            )
 
 
 def editions_of(months: list[dt.date]) -> list[Edition]:

@@ -38,6 +38,10 @@ from pipelines.warehouse import warehouse_lock
 ensure_manifest()
 
 
+def dbt_manifest() -> dict[str, Any]:
+    return json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
