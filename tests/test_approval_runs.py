@@ -92,7 +92,9 @@ def test_an_approval_is_a_run_whose_materialization_says_who_signed_which_revisi
     assert metadata["approver"] == "张三" and metadata["revision"] == 1
     assert metadata["manifest_sha256"] == hashlib.sha256(manifest_bytes).hexdigest()
     assert metadata["files"] == len(manifest["files_sha256"]) and metadata["folder"] == str(folder)
-    assert metadata["ledger_checkpoint"] == {}
+    # The signed tree head that includes the approval entry: the same as the revision's proof.
+    proof = json.loads((folder / "proof.json").read_text(encoding="utf-8"))
+    assert metadata["ledger_checkpoint"] == proof["tree_head"] and metadata["ledger_checkpoint"]["tree_size"] > 1
 
     # The run that drew the revision is named in it, in the manifest and every page's footer.
     assert manifest["run_id"] == run_id and manifest["approved_by"] == "张三"

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.ledger import SignedTreeHead
 from pipelines.publish.bulletin import render_monthly_bulletin
 from pipelines.publish.config import Edition, load_bulletin_config
 from pipelines.publish.editions import PublicationRefused, PublishedRevision, approve, mart_hashes
@@ -165,6 +166,7 @@ def test_a_published_revision_is_read_only_and_its_edition_folder_takes_the_next
     con = duckdb.connect(str(warehouse))
     con.execute("update marts.fct_rankings set composite_score = composite_score + 1 where period = ?", [MARCH])
     con.close()
+    record_as_built(warehouse, settings().home)
     second = _publish(warehouse, published, note="重报")
     assert second.revision == 2 and _modes(second.folder)["manifest.json"] == 0o444
     assert _modes(first.folder) == modes
@@ -178,7 +180,9 @@ def test_approve_says_what_it_published(warehouse, tmp_path):
     manifest = result.folder / "manifest.json"
     assert result.manifest_sha256 == hashlib.sha256(manifest.read_bytes()).hexdigest()
     assert result.files == len(json.loads(manifest.read_text())["files_sha256"]) == 7
-    assert result.checkpoint == {} and result.run_id is None
+    assert result.run_id is None
+    # The signed head that includes the approval, as the approval run's metadata shows it.
+    assert SignedTreeHead.from_dict(result.checkpoint).verify() and result.checkpoint["tree_size"] >= 2
 
 
 def test_the_run_that_drew_a_revision_is_in_its_manifest_and_footer_and_a_draft_names_none(warehouse, tmp_path):
@@ -213,6 +217,7 @@ def test_the_archive_index_marks_the_current_revision_and_what_superseded_each_o
         con = duckdb.connect(str(warehouse))
         con.execute("update marts.fct_rankings set composite_score = composite_score + 1 where period = ?", [MARCH])
         con.close()
+        record_as_built(warehouse, settings().home)
         _publish(warehouse, published, note=note, at=WHEN + dt.timedelta(days=n + 1))
     assert _index_rows(published) == [
         ("monthly/2024-03/r3/bulletin_2024-03.html", "第 3 版", "现行"),
