@@ -316,7 +316,13 @@ def verify(period: str | None, as_json: bool, proof: Path | None) -> None:
     import json
 
     from pipelines.audit.verify import render_report, verify_home, verify_proof_path
+    from pipelines.publish.config import Edition
 
+    if period is not None:
+        try:
+            Edition.parse(period)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--period") from None
     report = verify_proof_path(proof) if proof else verify_home(settings(), period)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))

@@ -66,8 +66,36 @@ def _sha256(path: Path) -> str:
     return events.file_sha256(path)
 
 
-def _matches_period(body_period: Any, period: str | None) -> bool:
-    return period is None or str(body_period).startswith(period)
+class PeriodFilter:
+    """Which evidence `--period` selects: a month (2025-07) or a quarter (2025-Q3) and its
+    months. Dates are matched by their month; edition keys and mart period keys overlap."""
+
+    def __init__(self, period: str | None):
+        self.months: set[str] | None = None
+        if period is not None:
+            self.months = self._months_of(period)
+
+    @staticmethod
+    def _months_of(edition_key: str) -> set[str]:
+        from pipelines.publish.config import Edition
+
+        edition = Edition.parse(edition_key)
+        return {f"{edition.period.year}-{edition.period.month + n:02d}" for n in range(edition.months)}
+
+    def date(self, value: Any) -> bool:
+        return self.months is None or str(value)[:7] in self.months
+
+    def edition(self, key: str) -> bool:
+        return self.months is None or bool(self._months_of(key) & self.months)
+
+    def mart_key(self, key: str) -> bool:
+        """'all', 'month:2025-07-01', 'quarter:2025-07-01', '-:2025-07-01'."""
+        if self.months is None or key == "all":
+            return True
+        period_type, _, day = key.partition(":")
+        if period_type == "quarter":
+            return self.edition(f"{day[:4]}-Q{(int(day[5:7]) + 2) // 3}")
+        return self.date(day)
 
 
 # ---------------------------------------------------------------- pinned heads
@@ -141,10 +169,10 @@ def check_ledger(report: Report, s: Settings, pins: list[dict], pinned_keys: lis
     return entries
 
 
-def check_archive(report: Report, s: Settings, entries: Iterable[LedgerEntry], period: str | None) -> None:
+def check_archive(report: Report, s: Settings, entries: Iterable[LedgerEntry], period: PeriodFilter) -> None:
     n = 0
     for entry in entries:
-        if entry.kind != "original_archived" or not _matches_period(entry.body.get("period"), period):
+        if entry.kind != "original_archived" or not period.date(entry.body.get("period")):
             continue
         n += 1
         body = entry.body
@@ -160,7 +188,7 @@ def check_archive(report: Report, s: Settings, entries: Iterable[LedgerEntry], p
 LAKE_FOLDERS = ("quarantine", "file_loads")
 
 
-def check_lake(report: Report, s: Settings, entries: Iterable[LedgerEntry], period: str | None) -> None:
+def check_lake(report: Report, s: Settings, entries: Iterable[LedgerEntry], period: PeriodFilter) -> None:
     latest: dict[tuple, LedgerEntry] = {}
     for entry in entries:
         if entry.kind == "file_landed":
@@ -172,7 +200,7 @@ def check_lake(report: Report, s: Settings, entries: Iterable[LedgerEntry], peri
             current = s.home / item["path"]
             history = s.lake / "history" / current.relative_to(s.lake) if current.is_relative_to(s.lake) else current
             named.update({current.resolve().as_posix(), history.resolve().as_posix()})
-            if not _matches_period(entry.body["period"], period):
+            if not period.date(entry.body["period"]):
                 continue
             n += 1
             found = next((p for p in (current, history) if p.is_file()), None)
@@ -192,7 +220,7 @@ def check_lake(report: Report, s: Settings, entries: Iterable[LedgerEntry], peri
         for root in (s.lake / source, *(s.lake / f / source for f in LAKE_FOLDERS)):
             for base in (root, s.lake / "history" / root.relative_to(s.lake)):
                 for path in sorted(base.glob("*/*.parquet")):
-                    if path.parent.name == "_schema" or not _matches_period(path.parent.name, period):
+                    if path.parent.name == "_schema" or not period.date(path.parent.name):
                         continue
                     if path.resolve().as_posix() not in named:
                         report.mismatch(
@@ -200,7 +228,7 @@ def check_lake(report: Report, s: Settings, entries: Iterable[LedgerEntry], peri
                         )
 
 
-def check_marts(report: Report, s: Settings, entries: list[LedgerEntry], period: str | None) -> None:
+def check_marts(report: Report, s: Settings, entries: list[LedgerEntry], period: PeriodFilter) -> None:
     builds = [e for e in entries if e.kind == "dbt_build"]
     if not s.duckdb_path.is_file():
         if builds:
@@ -214,10 +242,10 @@ def check_marts(report: Report, s: Settings, entries: list[LedgerEntry], period:
     with read_warehouse() as con:
         current = mart_digests(con)
     recorded = builds[-1].body["marts"]
-    if period is not None:
+    if period.months is not None:
 
         def only(digests: dict) -> dict:
-            return {t: {k: v for k, v in g.items() if k == "all" or period in k} for t, g in digests.items()}
+            return {t: {k: v for k, v in g.items() if period.mart_key(k)} for t, g in digests.items()}
 
         recorded, current = only(recorded), only(current)
     for problem in differences(recorded, current):
@@ -230,16 +258,16 @@ def _files_in(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name not in skip}
 
 
-def check_published(report: Report, s: Settings, entries: list[LedgerEntry], period: str | None) -> None:
+def check_published(report: Report, s: Settings, entries: list[LedgerEntry], period: PeriodFilter) -> None:
     approvals = {
         (e.body["period"], e.body["revision"]): e
         for e in entries
-        if e.kind == "approval" and _matches_period(e.body["period"], period)
+        if e.kind == "approval" and period.edition(e.body["period"])
     }
     folders = {}
     for manifest in sorted(s.published.glob("*/*/r*/manifest.json")):
         folder = manifest.parent
-        if period is None or folder.parent.name.startswith(period):
+        if period.edition(folder.parent.name):
             folders[(folder.parent.name, int(folder.name[1:]))] = folder
     for _key, entry in sorted(approvals.items()):
         body = entry.body
@@ -274,7 +302,7 @@ def check_published(report: Report, s: Settings, entries: list[LedgerEntry], per
             report.mismatch(f"published {folder}", "no approval entry of the ledger records this revision")
     report.checked["published revisions"] = len(approvals)
     index = s.published / "index.html"
-    if index.is_file() and period is None:
+    if index.is_file() and period.months is None:
         from pipelines.publish.editions import index_text
 
         if index.read_text(encoding="utf-8") != index_text(s.published):
@@ -304,10 +332,13 @@ def verify_home(s: Settings, period: str | None = None, with_dagster: bool = Tru
         more_heads, more_keys = dagster_pins(s.dagster_home)
         heads, keys = heads + more_heads, keys + more_keys
     entries = check_ledger(report, s, heads, keys)
-    check_archive(report, s, entries, period)
-    check_lake(report, s, entries, period)
-    check_marts(report, s, entries, period)
-    check_published(report, s, entries, period)
+    if not entries:
+        report.note(f"ledger {s.home / 'ledger'}", "note: no entries yet; nothing has been recorded in this home")
+    selected = PeriodFilter(period)
+    check_archive(report, s, entries, selected)
+    check_lake(report, s, entries, selected)
+    check_marts(report, s, entries, selected)
+    check_published(report, s, entries, selected)
     return report
 
 

@@ -10,7 +10,8 @@ column order:
 
 Values are the warehouse's typed values: a date is "YYYY-MM-DD", a timestamp ISO
 8601, a double the shortest JSON number that reads back to it (so 85.0 and the
-integer 85 hash alike, as they would from another engine), NULL is null. A mart
+integer 85 hash alike, as they would from another engine), a decimal the
+double nearest to it, NULL is null. A mart
 without a `period` column is one group, keyed "all"; a mart with `period` but no
 `period_type` is keyed "-:<period>".
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
+from decimal import Decimal
 
 import duckdb
 
@@ -54,6 +56,8 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _json_value(value: object) -> object:
+    if isinstance(value, Decimal):
+        value = float(value)  # a DECIMAL(6,2) 84.83 and a DOUBLE 84.83 are the same stored score
     if isinstance(value, float) and value != value:
         return "NaN"  # RFC 8785 has no NaN; no stored score is NaN, but a hash must not fail on one
     if isinstance(value, float) and value in (float("inf"), float("-inf")):

@@ -1,0 +1,74 @@
+"""The ledger's mart digests: canonical and engine-neutral, per mart and period, and
+`govperf verify --period` selecting the evidence of one month or quarter."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from pipelines.audit.verify import PeriodFilter
+from pipelines.ledger.mart_digest import differences, mart_digests
+
+
+def _marts(rows_sql: str, column_types: str = "period date, period_type varchar, d varchar, score double") -> dict:
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(f"create table marts.fct_x ({column_types})")
+    con.execute(f"insert into marts.fct_x {rows_sql}")
+    con.execute("create table marts.dim_y as select 'D01' as department_id")
+    try:
+        return mart_digests(con)
+    finally:
+        con.close()
+
+
+ROWS = "values ('2025-07-01', 'month', 'D01', 84.83), ('2025-07-01', 'month', 'D02', 85.0), ('2025-08-01', 'month', 'D01', 70.1)"
+
+
+def test_a_digest_depends_on_the_values_not_on_order_column_order_or_numeric_type():
+    base = _marts(ROWS)
+    assert set(base["fct_x"]) == {"month:2025-07-01", "month:2025-08-01"} and set(base["dim_y"]) == {"all"}
+    assert base["fct_x"]["month:2025-07-01"]["rows"] == 2
+    reordered = _marts(
+        "select * from (" + ROWS + ") order by 3 desc",
+    )
+    assert reordered == base
+    # Columns in another order, and 85.0 stored as a decimal: the same canonical rows.
+    other = _marts(
+        "select d, score, period_type, period from (" + ROWS + ") as t(period, period_type, d, score)",
+        "d varchar, score decimal(6, 2), period_type varchar, period date",
+    )
+    assert other["fct_x"] == base["fct_x"]
+
+
+def test_one_changed_value_names_its_mart_and_period_only():
+    base = _marts(ROWS)
+    changed = _marts(ROWS.replace("84.83", "84.88"))
+    found = differences(base, changed)
+    assert len(found) == 1 and found[0].startswith("marts.fct_x period month:2025-07-01: rows differ")
+    assert differences(base, base) == []
+    gone = {"fct_x": {k: v for k, v in base["fct_x"].items() if k != "month:2025-08-01"}, "dim_y": base["dim_y"]}
+    assert differences(base, gone) == [
+        "marts.fct_x period month:2025-08-01: 1 rows recorded by the last dbt build are gone"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("period", "month_key", "quarter_key", "date", "edition", "expected"),
+    [
+        ("2025-07", "month:2025-07-01", "quarter:2025-07-01", "2025-07-01", "2025-Q3", (True, True, True, True)),
+        ("2025-08", "month:2025-07-01", "quarter:2025-07-01", "2025-09-03", "2025-07", (False, True, False, False)),
+        ("2025-Q3", "month:2025-09-01", "quarter:2025-10-01", "2025-09-30", "2025-08", (True, False, True, True)),
+    ],
+)
+def test_the_period_filter_selects_a_month_or_a_quarter_and_its_months(
+    period, month_key, quarter_key, date, edition, expected
+):
+    selected = PeriodFilter(period)
+    assert (
+        selected.mart_key(month_key),
+        selected.mart_key(quarter_key),
+        selected.date(date),
+        selected.edition(edition),
+    ) == expected
+    assert PeriodFilter(None).mart_key("anything") and selected.mart_key("all")
