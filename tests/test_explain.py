@@ -201,9 +201,7 @@ def test_bulletin_number_reaches_its_archive_lines_through_explain_alone(city: C
 def _raw_lines_where_good(inbox: Path, department: str, month: str) -> tuple[list[Path], list[int]]:
     raw = _raw_transactions(inbox)
     chosen = raw[
-        (raw["部门编码"] == department)
-        & raw["办结时间"].str.startswith(month)
-        & (raw["评价等级"].map(RATINGS) >= 3)
+        (raw["部门编码"] == department) & raw["办结时间"].str.startswith(month) & (raw["评价等级"].map(RATINGS) >= 3)
     ]
     return list(chosen["file"]), list(chosen["line"])
 
@@ -257,7 +255,7 @@ def test_rows_csv_holds_the_warehouse_rows_masked(city: City, tmp_path: Path) ->
     raw = _raw_transactions(city.inbox)
     [planted_line] = raw.loc[raw["办件编号"] == f"SX{YYYYMM}999990", "line"]
     planted = [r for r in rows if r["indicator_id"] == "good_review_rate" and int(r["source_line"]) == planted_line]
-    assert planted and planted[0]["case_id"] != f"SX{YYYYMM}999990" or planted[0]["case_id"]  # as stored
+    assert (planted and planted[0]["case_id"] != f"SX{YYYYMM}999990") or planted[0]["case_id"]  # as stored
     assert {r["source"] for r in rows} >= {"service_transactions", "survey_responses"}
     # every row is the warehouse's: same line, same masked values
     con = duckdb.connect(str(city.warehouse), read_only=True)
