@@ -203,7 +203,7 @@ def _indicator(con: duckdb.DuckDBPyConnection, edition: Edition, department_id: 
         con,
         "SELECT * FROM marts.dim_evidence_rule WHERE indicator_id = ?"
         " OR (indicator_id = '*' AND source IN (SELECT unnest(?)))"
-        " ORDER BY rule_order, part_order, step",
+        " ORDER BY rule_order, part_order, step_number",
         [indicator_id, sources],
     )
     files = _files(con, {e["file_hash"] for e in evidence if e["included"]}, home)
@@ -219,17 +219,19 @@ def _indicator(con: duckdb.DuckDBPyConnection, edition: Edition, department_id: 
                 "rows_considered": len(rows),
                 "steps": [
                     {
-                        "step": s["step"],
-                        "label": s["label"],
+                        "step": s["step_number"],
+                        "label": s["step_label"],
                         "predicate": s["predicate"],
-                        "role": s["role"],
-                        "count": _units(r for r in rows if r["steps_passed"] >= s["step"]),
+                        "role": s["step_role"],
+                        "count": _units(r for r in rows if r["steps_passed"] >= s["step_number"]),
                     }
                     for s in steps
                 ],
                 "files": [
                     files[h] | {"lines": [r["source_line"] for r in rows if r["file_hash"] == h and r["included"]]}
-                    for h in sorted({r["file_hash"] for r in rows if r["included"]})
+                    for h in sorted(
+                        {r["file_hash"] for r in rows if r["included"]}, key=lambda h: (files[h]["file_name"] or "", h)
+                    )
                 ],
             }
         )

@@ -14,8 +14,8 @@ select
     cast(source as varchar) as source,
     cast(relation as varchar) as relation,
     cast(unit_key as varchar) as unit_key,
-    cast(step as integer) as step,
-    cast(label as varchar) as label,
+    cast(step as integer) as step_number,
+    cast(label as varchar) as step_label,
     cast(predicate as varchar) as predicate,
-    cast(role as varchar) as role
+    cast(role as varchar) as step_role
 from rules

@@ -9,7 +9,7 @@ select
     cast(source as varchar) as source,
     cast(file_name as varchar) as file_name,
     cast(file_hash as varchar) as file_hash,
-    cast(line as bigint) as line,
+    cast(line as bigint) as source_line,
     cast(reason as varchar) as reason,
     cast(raw_text as varchar) as raw_text
 from {{ ref('stg_ingest__quarantine') }}
