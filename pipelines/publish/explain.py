@@ -228,7 +228,13 @@ def _indicator(con: duckdb.DuckDBPyConnection, edition: Edition, department_id: 
                     for s in steps
                 ],
                 "files": [
-                    files[h] | {"lines": [r["source_line"] for r in rows if r["file_hash"] == h and r["included"]]}
+                    files[h]
+                    | {
+                        "lines": [r["source_line"] for r in rows if r["file_hash"] == h and r["included"]],
+                        "numerator_lines": [
+                            r["source_line"] for r in rows if r["file_hash"] == h and r["in_numerator"]
+                        ],
+                    }
                     for h in sorted(
                         {r["file_hash"] for r in rows if r["included"]}, key=lambda h: (files[h]["file_name"] or "", h)
                     )

@@ -82,6 +82,8 @@ def _indicator(indicator: Mapping[str, Any], lines: list[str]) -> None:
             lines.append(f"    文件 {file['file_name']}  sha256 {file['file_hash']}")
             lines.append(f"      存档原件 (archive)：{file['archive_path']}{archived}")
             lines.append(f"      计入的行 (lines)：{line_ranges(file['lines'])}")
+            if file["numerator_lines"] and file["numerator_lines"] != file["lines"]:
+                lines.append(f"      其中计入分子 (numerator)：{line_ranges(file['numerator_lines'])}")
     if not indicator["parts"]:
         lines.append("  （本指标无逐行证据）")
 
