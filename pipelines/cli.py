@@ -406,5 +406,53 @@ def _check_inbox_headers(mappings: dict, inbox: Path) -> tuple[int, list[str]]:
     return checked, problems
 
 
+@main.command()
+@click.option("--period", required=True, help="A month (2026-03) or a quarter (2026-Q1).")
+@click.option("--department", "department_id", required=True, help="Department code, e.g. D059.")
+@click.option("--indicator", "indicator_id", default=None, help="One indicator [all of the department's].")
+@click.option(
+    "--rows",
+    "rows_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the contributing rows (masked, as in the warehouse) to this CSV.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The same derivation as JSON, for machines.")
+def explain(period: str, department_id: str, indicator_id: str | None, rows_csv: Path | None, as_json: bool) -> None:
+    """Explain a department's rank, scores and indicator values down to source lines (审计溯源).
+
+    \b
+    Example:
+      govperf explain --period 2026-03 --department D059
+      govperf explain --period 2026-Q1 --department D059 --indicator good_review_rate --rows rows.csv
+    """
+    import json
+
+    from pipelines.publish import explain as explaining
+    from pipelines.publish.config import Edition
+    from pipelines.publish.explain_text import render
+    from pipelines.warehouse import read_warehouse
+
+    s = settings()
+    try:
+        edition = Edition.parse(period)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--period") from None
+    if not s.duckdb_path.is_file():
+        raise click.ClickException(f"no warehouse at {s.duckdb_path}: run `govperf run` for {period} first")
+    with read_warehouse() as con:
+        try:
+            explanation = explaining.explain(con, edition, department_id, s.home, indicator_id)
+        except explaining.ExplainError as error:
+            raise click.ClickException(str(error)) from None
+        written = explaining.write_rows(con, explanation, rows_csv) if rows_csv else None
+    if as_json:
+        click.echo(json.dumps(explaining.as_json(explanation), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render(explanation), nl=False)
+    if rows_csv:
+        click.echo(f"rows: {written} written to {rows_csv}", err=True)
+
+
 if __name__ == "__main__":
     main()

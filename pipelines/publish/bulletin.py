@@ -29,7 +29,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from pipelines.parquet import temporary_beside
-from pipelines.publish import charts
+from pipelines.publish import charts, derivation
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -782,6 +782,7 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
         current[(row["department_id"], row["dimension"])] = row
     previous = _previous_scores(con, params)
     values: dict[str, list[Row]] = {}
+    derivations = derivation.derivations(con, params["period"], params["period_type"])  # raw value → score
     for row in context["_indicator_values"]:
         meta = context["_by_indicator"].get(row["indicator_id"])
         if meta is None:
@@ -797,6 +798,7 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
             "shown_value": shown,
             "vs_target": _change(shown, meta["target"], meta["direction"]),
             "meets_target": _meets_target(shown, meta["target"], meta["direction"]),
+            "derivation": derivations.get((row["department_id"], row["indicator_id"])),
         }
         values.setdefault(row["department_id"], []).append(row)
     warnings_by: dict[str, list[Row]] = {}

@@ -9,10 +9,6 @@ with cases as (
     select * from {{ ref('int_transactions__timed') }}
 ),
 
-calendar as (
-    select * from {{ ref('int_calendar__working_days') }}
-),
-
 grains as {{ period_grains() }},
 
 completed as (
@@ -21,8 +17,6 @@ completed as (
         {{ grain_period('cases.completed_month', 'grains.period_type') }} as period,
         grains.period_type,
         count(*) as n_completed,
-        sum(case when cases.has_deadline then 1 else 0 end) as n_completed_with_deadline,
-        sum(case when cases.completed_on_time then 1 else 0 end) as n_on_time,
         {{ median('cases.days_to_close') }} as median_days,
         {{ median('cases.processing_hours') }} as median_hours,
         avg(cases.processing_hours) as mean_hours,
@@ -38,52 +32,16 @@ completed as (
     group by 1, 2, 3
 ),
 
-periods as (
-    select distinct
-        {{ grain_period('cases.received_month', 'grains.period_type') }} as period,
-        grains.period_type
-    from cases
-    cross join grains
-    where {{ in_grain_scope('cases.received_month', 'grains.period_type') }}
-),
-
--- The working-day number of each period's last day: a limit that ran out on or
--- before it has run out by the period's end.
-period_ends as (
-    select periods.period, periods.period_type, max(calendar.working_day_number) as last_working_day
-    from periods
-    inner join calendar
-        on calendar.calendar_date >= periods.period
-       and calendar.calendar_date < {{ period_after('periods.period', 'periods.period_type') }}
-    group by 1, 2
-),
-
-overdue_open as (
-    select cases.department_id, period_ends.period, period_ends.period_type, count(*) as n_overdue_open
-    from cases
-    inner join period_ends
-        on (case when cases.due_at is not null
-                 then cases.due_at < {{ period_after('period_ends.period', 'period_ends.period_type') }}
-                 else period_ends.last_working_day >= cases.due_working_day end)
-       and cases.received_at < {{ period_after('period_ends.period', 'period_ends.period_type') }}
-    where (cases.completed_at is null
-       or cases.completed_at >= {{ period_after('period_ends.period', 'period_ends.period_type') }})
-      and cases.has_deadline
-    group by 1, 2, 3
-),
-
+-- Cases judged on time or not (int_transactions__on_time_judged), counted.
 on_time as (
     select
-        coalesce(completed.department_id, overdue_open.department_id) as department_id,
-        coalesce(completed.period, overdue_open.period) as period,
-        coalesce(completed.period_type, overdue_open.period_type) as period_type,
-        coalesce(completed.n_on_time, 0) as n_on_time,
-        coalesce(completed.n_completed_with_deadline, 0) + coalesce(overdue_open.n_overdue_open, 0) as n_judged
-    from completed
-    full outer join overdue_open
-        on overdue_open.department_id = completed.department_id
-       and overdue_open.period = completed.period
-       and overdue_open.period_type = completed.period_type
+        department_id,
+        period,
+        period_type,
+        sum(case when completed_on_time_in_period then 1 else 0 end) as n_on_time,
+        count(*) as n_judged
+    from {{ ref('int_transactions__on_time_judged') }}
+    group by 1, 2, 3
 ),
 
 received as (

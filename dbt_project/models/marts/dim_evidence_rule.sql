@@ -1,0 +1,21 @@
+-- The inclusion rules of marts.fct_indicator_evidence, one row per step, as
+-- var('evidence_rules') states them (indicator_id '*': the row's own indicator).
+with rules as (
+    {{ evidence_rule_rows() }}
+)
+
+select
+    cast(indicator_id as varchar) as indicator_id,
+    cast(formula as varchar) as formula,
+    cast(scale as double) as scale,
+    cast(formula_label as varchar) as formula_label,
+    cast(rule_order as integer) as rule_order,
+    cast(part_order as integer) as part_order,
+    cast(source as varchar) as source,
+    cast(relation as varchar) as relation,
+    cast(unit_key as varchar) as unit_key,
+    cast(step as integer) as step_number,
+    cast(label as varchar) as step_label,
+    cast(predicate as varchar) as predicate,
+    cast(role as varchar) as step_role
+from rules

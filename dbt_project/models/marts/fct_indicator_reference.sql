@@ -1,0 +1,34 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_months_in_scope() }}") }}
+-- The reference values each indicator's normalisation used in each period: the
+-- reference set (every department with a treated value) and its minimum, maximum,
+-- mean and standard deviation, as macro normalised_scores computes them, with the
+-- catalogue's target and goalposts.
+with treated as (
+    select * from {{ ref('int_indicator_treated') }}
+    where treated_value is not null and {{ in_period_scope('period', 'period_type') }}
+),
+
+indicators as (
+    select * from {{ ref('stg_reference__catalogue_nodes') }} where is_indicator
+)
+
+select
+    cast(t.period as date) as period,
+    cast(t.period_type as varchar) as period_type,
+    cast(t.indicator_id as varchar) as indicator_id,
+    cast(t.catalogue_version as varchar) as catalogue_version,
+    cast(i.normalisation as varchar) as normalisation,
+    cast(i.direction as varchar) as direction,
+    cast(count(*) as bigint) as set_n,
+    cast(min(t.treated_value) as double) as set_min,
+    cast(max(t.treated_value) as double) as set_max,
+    cast(round(avg(t.treated_value), 10) as double) as set_mean,
+    cast(round(stddev_samp(t.treated_value), 10) as double) as set_sd,
+    cast(i.target as double) as target,
+    cast(i.goalpost_lo as double) as goalpost_lo,
+    cast(i.goalpost_hi as double) as goalpost_hi
+from treated as t
+inner join indicators as i on i.node_id = t.indicator_id and i.catalogue_version = t.catalogue_version
+group by t.period, t.period_type, t.indicator_id, t.catalogue_version, i.normalisation, i.direction,
+         i.target, i.goalpost_lo, i.goalpost_hi

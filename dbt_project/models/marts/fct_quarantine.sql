@@ -1,0 +1,16 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_months_in_scope() }}") }}
+-- The quarantine of the lake (lake/quarantine/<source>/<month>/), for BI tools:
+-- every rejected row of the files landed for a month, with its line, reason and
+-- masked raw text. Rows of files withdrawn from the inbox are in history.
+select
+    cast(period as date) as period,
+    cast('month' as varchar) as period_type,
+    cast(source as varchar) as source,
+    cast(file_name as varchar) as file_name,
+    cast(file_hash as varchar) as file_hash,
+    cast(line as bigint) as source_line,
+    cast(reason as varchar) as reason,
+    cast(raw_text as varchar) as raw_text
+from {{ ref('stg_ingest__quarantine') }}
+where {{ in_period_scope('period') }}

@@ -1,0 +1,162 @@
+"""How an indicator's score follows from its value: the normalisation with the
+reference values it used (marts.fct_indicator_reference), and the treatment or
+imputation applied (marts.fct_indicator_values, fct_indicator_treatment).
+
+Shared by `govperf explain` and the department pages, so both say the same. The
+formulas are those of dbt_project/macros/scoring.sql (normalised_scores)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+
+Row = dict[str, Any]
+
+NORMALISATION_NAMES = {
+    "min_max": "极差标准化 (min-max)",
+    "z_score": "标准分 (z-score)",
+    "distance_to_target": "距目标 (distance to target)",
+    "goalposts": "固定上下限 (goalposts)",
+    "percentile_rank": "百分位名次 (percentile rank)",
+}
+DIRECTION_NAMES = {"higher": "越高越好", "lower": "越低越好"}
+
+
+def anchor(indicator_id: str) -> str:
+    """The id of an indicator's derivation block on a department page."""
+    return "derive-" + re.sub(r"[^A-Za-z0-9_-]", "-", indicator_id)
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def derivations(
+    con: duckdb.DuckDBPyConnection, period: Any, period_type: str, department_id: str | None = None
+) -> dict[tuple[str, str], Row]:
+    """Each (department, indicator) cell of a period: its values, score and reference set."""
+    if not _has_table(con, "fct_indicator_reference"):
+        return {}
+    rows = con.execute(
+        """
+        SELECT v.department_id, v.indicator_id, v.raw_value, v.n_obs, v.meets_min_obs, v.scored_value,
+               v.score, v.is_imputed, v.imputation, v.is_treated, v.missing_reason,
+               i.indicator_name, i.unit, i.min_obs,
+               coalesce(r.normalisation, i.normalisation) AS normalisation,
+               coalesce(r.direction, i.direction) AS direction,
+               r.set_n, r.set_min, r.set_max, r.set_mean, r.set_sd,
+               coalesce(r.target, i.target) AS target,
+               coalesce(r.goalpost_lo, i.goalpost_lo) AS goalpost_lo,
+               coalesce(r.goalpost_hi, i.goalpost_hi) AS goalpost_hi,
+               t.outlier_method, t.lower_cap, t.upper_cap,
+               (SELECT 1 + count(*) FILTER (WHERE o.scored_value < v.scored_value)
+                       + (count(*) FILTER (WHERE o.scored_value = v.scored_value) - 1) / 2.0
+                FROM marts.fct_indicator_values AS o
+                WHERE o.period = v.period AND o.period_type = v.period_type
+                  AND o.indicator_id = v.indicator_id AND o.scored_value IS NOT NULL) AS rank_from_low
+        FROM marts.fct_indicator_values AS v
+        LEFT JOIN marts.dim_indicator AS i
+          ON i.indicator_id = v.indicator_id AND i.catalogue_version IS NOT DISTINCT FROM v.catalogue_version
+        LEFT JOIN marts.fct_indicator_reference AS r
+          ON r.period = v.period AND r.period_type = v.period_type AND r.indicator_id = v.indicator_id
+         AND r.catalogue_version IS NOT DISTINCT FROM v.catalogue_version
+        LEFT JOIN marts.fct_indicator_treatment AS t
+          ON t.period = v.period AND t.period_type = v.period_type AND t.indicator_id = v.indicator_id
+         AND t.catalogue_version IS NOT DISTINCT FROM v.catalogue_version
+        WHERE v.period = ? AND v.period_type = ? AND (? IS NULL OR v.department_id = ?)
+        ORDER BY v.department_id, v.indicator_id
+        """,
+        [period, period_type, department_id, department_id],
+    )
+    columns = [c[0] for c in rows.description]
+    cells = {}
+    for values in rows.fetchall():
+        row = dict(zip(columns, values))
+        if row["direction"] == "lower" and row["rank_from_low"] is not None and row["set_n"]:
+            row["rank_from_low"] = row["set_n"] + 1 - row["rank_from_low"]  # counted from the worst
+        row["steps"] = steps(row)
+        row["anchor"] = anchor(row["indicator_id"])
+        cells[(row["department_id"], row["indicator_id"])] = row
+    return cells
+
+
+def steps(cell: Mapping[str, Any]) -> list[str]:
+    """The derivation of a cell's score, line by line, Chinese first."""
+    lines = []
+    raw, scored = cell["raw_value"], cell["scored_value"]
+    if raw is None and not cell["is_imputed"]:
+        lines.append(f"原始值：无（{cell['missing_reason'] or '无数据'}），本指标不计分，其权重在上级节点内重新分配")
+        return lines
+    if raw is None:
+        lines.append(f"原始值：无（{cell['missing_reason'] or '无数据'}）")
+    else:
+        lines.append(f"原始值 {number(raw)}（样本量 {cell['n_obs']}，最低样本量 {cell['min_obs'] or 1}）")
+    if cell["is_imputed"]:
+        lines.append(f"插补：{cell['imputation']} → {number(cell['scored_value'])}")
+    if cell["is_treated"]:
+        lines.append(
+            f"异常值处理（{cell['outlier_method']}）：截尾区间 [{number(cell['lower_cap'])}, "
+            f"{number(cell['upper_cap'])}] → 计分值 {number(scored)}"
+        )
+    elif raw is not None:
+        lines.append(f"计分值 {number(scored)}（未做异常值处理）")
+    if scored is None or cell["score"] is None:
+        return lines
+    lines.append(normalisation_line(cell))
+    return lines
+
+
+def normalisation_line(cell: Mapping[str, Any]) -> str:
+    """The normalisation with its reference values filled in, ending in the score."""
+    method, direction, x = cell["normalisation"], cell["direction"], number(cell["scored_value"])
+    lo, hi, n = number(cell["set_min"]), number(cell["set_max"]), cell["set_n"]
+    name = f"{NORMALISATION_NAMES.get(method, method)}，{DIRECTION_NAMES.get(direction, direction)}"
+    score = number(cell["score"], 2)
+    if method == "min_max":
+        reference = f"参照集 {n} 个部门，最小值 {lo}，最大值 {hi}"
+        if cell["set_min"] == cell["set_max"]:
+            formula = "最小值 = 最大值，得 100"
+        elif direction == "higher":
+            formula = f"100 × ({x} − {lo}) / ({hi} − {lo})"
+        else:
+            formula = f"100 × ({hi} − {x}) / ({hi} − {lo})"
+    elif method == "z_score":
+        mean, sd = number(cell["set_mean"]), number(cell["set_sd"])
+        reference = f"参照集 {n} 个部门，均值 {mean}，标准差 {sd}"
+        sign = "" if direction == "higher" else "−"
+        formula = f"50 + 10 × {sign}({x} − {mean}) / {sd}，限定在 0–100"
+    elif method == "distance_to_target":
+        target = number(cell["target"])
+        reference = f"目标值 {target}（参照集 {n} 个部门，不影响得分）"
+        if direction == "higher":
+            formula = f"100 × min(max({x}, 0) / {target}, 1)"
+        else:
+            formula = f"100 × min({target} / {x}, 1)（值 ≤ 0 得 100）"
+    elif method == "goalposts":
+        g_lo, g_hi = number(cell["goalpost_lo"]), number(cell["goalpost_hi"])
+        reference = f"上下限 [{g_lo}, {g_hi}]（参照集 {n} 个部门，不影响得分）"
+        if direction == "higher":
+            formula = f"100 × clamp(({x} − {g_lo}) / ({g_hi} − {g_lo}), 0, 1)"
+        else:
+            formula = f"100 × clamp(({g_hi} − {x}) / ({g_hi} − {g_lo}), 0, 1)"
+    elif method == "percentile_rank":
+        rank = number(cell["rank_from_low"], 1)
+        reference = f"参照集 {n} 个部门，本部门自低到高平均名次 {rank}"
+        formula = "100" if n == 1 else f"100 × ({rank} − 1) / ({n} − 1)"
+    else:
+        reference, formula = "", "?"
+    return f"标准化：{name}；{reference}；得分 = {formula} = {score}"
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [table]
+        ).fetchall()[0][0]
+    )

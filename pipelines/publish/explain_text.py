@@ -1,0 +1,106 @@
+"""The text of `govperf explain`, Chinese first like the bulletin, top down."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pipelines.publish.derivation import number
+
+AGGREGATIONS = {"arithmetic": "加权算术平均", "geometric": "加权几何平均（得分先映射到 1–100）"}
+ROLES = {"denominator": "分母 / 样本量 (denominator, n_obs)", "numerator": "分子 (numerator)", "none": "筛选 (filter)"}
+
+
+def render(explanation: Mapping[str, Any]) -> str:
+    lines: list[str] = []
+    r = explanation["ranking"]
+    lines.append(
+        f"{explanation['department_name']}（{explanation['department_id']}）· {explanation['period_label']}"
+        f"（{explanation['period']}）"
+    )
+    lines.append("")
+    lines.append(
+        f"排名 (rank)：第 {r['rank']} 名 / 共 {r['n_ranked']} 个部门 —— 按综合得分保留两位小数 "
+        f"{r['composite_rounded']:.2f} 排序，得分更高的部门 {r['departments_ahead']} 个，并列取最小名次"
+    )
+    lines.append(f"等次 (grade)：{r['grade']}" + (f"（一票否决：{r['veto_reason']}）" if r["veto_reason"] else ""))
+    lines.append(
+        f"综合得分 (composite) = 加权得分 {number(r['base_score'])} + 加减分 {number(r['bonus_points'])}"
+        f"（已按上限封顶，结果限定在 0–100）= {number(r['composite_score'])}"
+    )
+    for item in r["adjustments"]:
+        lines.append(
+            f"    {item['kind']} {number(item['points'])}：{item['reason']}"
+            f"（依据 {item['evidence_ref'] or '—'}；文件 {item['file_hash']} 第 {item['source_line']} 行）"
+        )
+    lines.append("")
+    _tree(explanation["tree"], lines, depth=0)
+    for indicator in explanation["indicators"]:
+        lines.append("")
+        _indicator(indicator, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _tree(node: Mapping[str, Any], lines: list[str], depth: int) -> None:
+    pad = "  " * depth
+    terms = " + ".join(
+        f"{number(c['effective_weight'], 4)} × {number(c['score'], 2)}"
+        for c in node["children"]
+        if c["score"] is not None
+    )
+    missing = [c["name"] for c in node["children"] if c["score"] is None]
+    lines.append(
+        f"{pad}{node['name']}（{node['node_id']}）= {number(node['score'], 4)}"
+        f" = {AGGREGATIONS.get(node['aggregation'], node['aggregation'])}：{terms or '—'}"
+    )
+    if missing:
+        lines.append(f"{pad}  （无得分、权重已在本节点内重新分配：{'、'.join(missing)}）")
+    for child in node["children"]:
+        if child["kind"] == "aggregate":
+            _tree(child, lines, depth + 1)
+        else:
+            lines.append(
+                f"{pad}  · {child['name']}（{child['node_id']}）权重 {number(child['weight'])}"
+                f" → 实际权重 {number(child['effective_weight'], 4)}，得分 {number(child['score'], 2)}"
+            )
+
+
+def _indicator(indicator: Mapping[str, Any], lines: list[str]) -> None:
+    lines.append(f"指标 {indicator['name']}（{indicator['indicator_id']}）得分 {number(indicator['score'], 2)}")
+    for step in indicator["derivation"]:
+        lines.append(f"  {step}")
+    lines.append(f"  公式 (formula)：{indicator['formula_label']}")
+    for part in indicator["parts"]:
+        unit = f"，按 {part['unit']} 计数" if part["unit"] else ""
+        lines.append(f"  来源 {part['source']}（{part['relation']}）：本期本部门 {part['rows_considered']} 行{unit}")
+        for step in part["steps"]:
+            lines.append(
+                f"    {step['step']}. {step['label']}：{step['count']}　[{ROLES[step['role']]}；{step['predicate']}]"
+            )
+        for file in part["files"]:
+            archived = "" if file["archived"] else "（存档文件缺失！）"
+            lines.append(f"    文件 {file['file_name']}  sha256 {file['file_hash']}")
+            lines.append(f"      存档原件 (archive)：{file['archive_path']}{archived}")
+            lines.append(f"      计入的行 (lines)：{line_ranges(file['lines'])}")
+            if file["numerator_lines"] and file["numerator_lines"] != file["lines"]:
+                lines.append(f"      其中计入分子 (numerator)：{line_ranges(file['numerator_lines'])}")
+    if not indicator["parts"]:
+        lines.append("  （本指标无逐行证据）")
+
+
+def line_ranges(lines: list[int]) -> str:
+    """2, 3, 4, 7 → '2–4, 7' (every line, shortened)."""
+    ordered = sorted(set(lines))
+    spans: list[str] = []
+    start = previous = None
+    for line in ordered:
+        if start is None:
+            start = previous = line
+        elif line == previous + 1:
+            previous = line
+        else:
+            spans.append(f"{start}" if start == previous else f"{start}–{previous}")
+            start = previous = line
+    if start is not None:
+        spans.append(f"{start}" if start == previous else f"{start}–{previous}")
+    return ", ".join(spans) + f"（共 {len(ordered)} 行）"
