@@ -72,3 +72,27 @@ def test_the_period_filter_selects_a_month_or_a_quarter_and_its_months(
         selected.edition(edition),
     ) == expected
     assert PeriodFilter(None).mart_key("anything") and selected.mart_key("all")
+
+
+def test_the_row_text_is_a_json_object_with_sorted_keys_and_typed_values():
+    import json
+
+    from pipelines.ledger.mart_digest import _row_text
+
+    con = duckdb.connect()
+    con.execute(
+        "create table t as select date '2025-07-01' as period, 85::bigint as n, 84.83::decimal(6, 2) as s, "
+        "'引号\"与\\反斜杠' as txt, null::double as z, true as b"
+    )
+    columns = con.execute("select column_name, data_type from information_schema.columns order by 1").fetchall()
+    text = con.execute(f"select {_row_text(columns)} from t").fetchone()[0]
+    con.close()
+    assert json.loads(text) == {
+        "b": True,
+        "n": 85.0,
+        "period": "2025-07-01",
+        "s": 84.83,
+        "txt": '引号"与\\反斜杠',
+        "z": None,
+    }
+    assert list(json.loads(text)) == sorted(json.loads(text))
