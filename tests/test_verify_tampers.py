@@ -274,3 +274,69 @@ def test_published_revisions_are_read_only_and_carry_the_tree_head(audited):
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# ---------------------------------------------------------------- beyond the twelve (found in review)
+
+
+def test_a_forged_lake_file_no_landing_names_is_caught_even_where_dbt_reads_schema_files(home_copy):
+    landed = sorted((home_copy / "lake" / "leader_reviews" / "2025-07").glob("*.parquet"))[0]
+    forged = home_copy / "lake" / "leader_reviews" / "2025-08" / "forged.parquet"
+    forged.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(landed, forged)
+    schema = next((home_copy / "lake" / "service_transactions" / "_schema").rglob("*.parquet"))
+    shutil.copy(sorted((home_copy / "lake" / "service_transactions" / "2025-07").glob("*.parquet"))[0], schema)
+    found = _verify()
+    assert _mentions(found, "forged.parquet", "no ledger entry")
+    assert _mentions(found, schema.name, "schema file")
+
+
+def test_a_stored_check_result_edited_is_caught(home_copy):
+    stored = home_copy / "lake" / "check_results" / "service_transactions" / "2025-07" / "ingest.parquet"
+    table = pq.read_table(stored)
+    column = table.column_names.index("passed")
+    pq.write_table(table.set_column(column, table.field(column), [[True] * table.num_rows]), stored)
+    assert _mentions(_verify(), "check_results/service_transactions/2025-07/ingest.parquet", "changed")
+
+
+def test_the_next_run_does_not_launder_a_hand_edited_mart(home_copy):
+    con = duckdb.connect(str(settings().duckdb_path))
+    con.execute(
+        "update marts.fct_indicator_values set raw_value = raw_value + 5 where period = '2025-07-01' "
+        "and period_type = 'month' and indicator_id = 'good_review_rate' and department_id = 'D002'"
+    )
+    con.close()
+    done = _govperf("run", "--job", "scoring", "--from", "2025-08", "--to", "2025-08", check=False)
+    assert done.returncode != 0 and "changed outside dbt" in done.stdout + done.stderr
+    assert _mentions(_verify(), "fct_indicator_values", "month:2025-07-01")
+
+
+def test_a_build_entry_appended_by_hand_is_not_vouched_for_by_an_approval(home_copy):
+    from pipelines.ledger import events
+    from pipelines.ledger.mart_digest import mart_digests
+
+    con = duckdb.connect(str(settings().duckdb_path))
+    con.execute(
+        "update marts.fct_indicator_values set raw_value = raw_value + 5 where period = '2025-08-01' "
+        "and period_type = 'month' and indicator_id = 'good_review_rate'"
+    )
+    digests = mart_digests(con)
+    con.close()
+    events.record_build(home_copy, "forged", [], True, [], digests)
+    done = _govperf("approve", "--period", "2025-08", "--by", "伪造", check=False)
+    assert done.returncode != 0 and "no signed checkpoint" in done.stderr
+    assert not (home_copy / "bulletins" / "published" / "monthly" / "2025-08").exists()
+
+
+def test_a_proof_re_signed_with_another_key_is_caught_against_the_manifest_beside_it(home_copy):
+    from pipelines.ledger import SignedTreeHead, SigningKey
+
+    revision = home_copy / EDITION / "r2"
+    proof_file = _writable(revision / "proof.json")
+    proof = json.loads(proof_file.read_text(encoding="utf-8"))
+    head = proof["tree_head"]
+    forger = SigningKey.generate()
+    proof["tree_head"] = SignedTreeHead.sign(forger, head["tree_size"], head["root_hash"], head["timestamp"]).to_dict()
+    proof_file.write_text(json.dumps(proof), encoding="utf-8")
+    done = _govperf("verify", "--proof", str(proof_file), check=False)
+    assert done.returncode == 1 and "the edition's manifest prints" in done.stdout

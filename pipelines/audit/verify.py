@@ -1,7 +1,9 @@
 """`govperf verify`: recompute the evidence and compare it with the ledger.
 
     archived originals   against their original_archived entries (SHA-256, size)
-    lake Parquet         against the file_landed entries (every file named, no file unnamed)
+    lake Parquet         against the file_landed entries, and every file in the lake (all dbt
+                         reads: landings, registers, check results, reference) against the
+                         ledger's last record of it
     marts rows           against the last dbt_build entry (per mart and period)
     published revisions  against their manifests, their approval entries and proof files
     the ledger           its chain, its Merkle roots, every checkpoint's signature, and the
@@ -164,6 +166,14 @@ def check_ledger(report: Report, s: Settings, pins: list[dict], pinned_keys: lis
     ):
         (report.mismatch if problem.is_mismatch else report.note)(problem.where, problem.what)
     entries = ledger.entries()
+    signed = max((head.tree_size for head in ledger.checkpoints()), default=0)
+    if len(entries) > signed:
+        kinds = sorted({e.kind for e in entries[signed:]})
+        report.note(
+            f"ledger entries {signed}-{len(entries) - 1}",
+            f"note: after the last signed checkpoint ({', '.join(kinds)}): written by a run that did not finish "
+            "signing, or added by hand; an approval does not rely on them",
+        )
     report.checked["ledger entries"] = len(entries)
     report.checked["pinned tree heads"] = len(pins)
     return entries
@@ -185,21 +195,16 @@ def check_archive(report: Report, s: Settings, entries: Iterable[LedgerEntry], p
     report.checked["archived originals"] = n
 
 
-LAKE_FOLDERS = ("quarantine", "file_loads")
-
-
 def check_lake(report: Report, s: Settings, entries: Iterable[LedgerEntry], period: PeriodFilter) -> None:
     latest: dict[tuple, LedgerEntry] = {}
     for entry in entries:
         if entry.kind == "file_landed":
             latest[(entry.body["source"], str(entry.body["period"]), entry.body["file_hash"])] = entry
-    named: set[str] = set()
     n = 0
     for entry in latest.values():
         for kind, item in entry.body["parquet"].items():
             current = s.home / item["path"]
             history = s.lake / "history" / current.relative_to(s.lake) if current.is_relative_to(s.lake) else current
-            named.update({current.resolve().as_posix(), history.resolve().as_posix()})
             if not period.date(entry.body["period"]):
                 continue
             n += 1
@@ -215,17 +220,41 @@ def check_lake(report: Report, s: Settings, entries: Iterable[LedgerEntry], peri
                     f"rows changed: the file no longer hashes to {item['sha256'][:16]}… as landed",
                 )
     report.checked["lake files"] = n
-    sources = {key[0] for key in latest}
-    for source in sorted(sources):
-        for root in (s.lake / source, *(s.lake / f / source for f in LAKE_FOLDERS)):
-            for base in (root, s.lake / "history" / root.relative_to(s.lake)):
-                for path in sorted(base.glob("*/*.parquet")):
-                    if path.parent.name == "_schema" or not period.date(path.parent.name):
-                        continue
-                    if path.resolve().as_posix() not in named:
-                        report.mismatch(
-                            f"lake {path.relative_to(s.home)}", "no landing entry of the ledger names this file"
-                        )
+    check_lake_files(report, s, entries, period)
+
+
+def check_lake_files(report: Report, s: Settings, entries: list[LedgerEntry], period: PeriodFilter) -> None:
+    """Every Parquet file in the lake (all dbt reads) against the ledger's last record of it,
+    and every schema file empty."""
+    import pyarrow.parquet as pq
+
+    state: dict[str, tuple[str, int]] = {}
+    for entry in entries:
+        if entry.kind == "lake_files":
+            state.update({path: (digest, entry.index) for path, digest in entry.body["files"].items()})
+            for path in entry.body["removed"]:
+                state.pop(path, None)
+
+    def selected(relative: str) -> bool:
+        months = [part for part in relative.split("/") if len(part) == 7 and part[4] == "-"]
+        return not months or period.date(months[0])
+
+    actual = {events._relative(p, s.home): p for p in events.lake_files_under(s.lake)} if s.lake.is_dir() else {}
+    for relative, path in sorted(actual.items()):
+        if not selected(relative):
+            continue
+        recorded = state.get(relative)
+        if recorded is None:
+            report.mismatch(f"lake {relative}", "no ledger entry records this file: it was not written by a run")
+        elif events.file_sha256(path) != recorded[0]:
+            report.mismatch(f"lake {relative}", f"changed since ledger entry {recorded[1]} recorded it")
+    for relative, (_digest, index) in sorted(state.items()):
+        if relative not in actual and selected(relative):
+            report.mismatch(f"lake {relative}", f"deleted: ledger entry {index} records it")
+    for path in sorted(s.lake.rglob(f"{events.SCHEMA_FOLDER}/**/*.parquet")) if s.lake.is_dir() else []:
+        if pq.read_metadata(path).num_rows:
+            report.mismatch(f"lake {path.relative_to(s.home)}", "a schema file (it holds no rows) holds rows")
+    report.checked["lake files recorded"] = len(state)
 
 
 def check_marts(report: Report, s: Settings, entries: list[LedgerEntry], period: PeriodFilter) -> None:
@@ -242,6 +271,13 @@ def check_marts(report: Report, s: Settings, entries: list[LedgerEntry], period:
     with read_warehouse() as con:
         current = mart_digests(con)
     recorded = builds[-1].body["marts"]
+    started = [e for e in entries if e.kind == "dbt_build_started" and e.index > builds[-1].index]
+    if started:
+        report.note(
+            f"ledger entry {started[-1].index}",
+            f"a dbt build started (run {started[-1].body.get('run_id')}) and recorded no end: it was interrupted, "
+            "so the marts may differ from the last build entry until the next build",
+        )
     if period.months is not None:
 
         def only(digests: dict) -> dict:
@@ -249,7 +285,7 @@ def check_marts(report: Report, s: Settings, entries: list[LedgerEntry], period:
 
         recorded, current = only(recorded), only(current)
     for problem in differences(recorded, current):
-        report.mismatch(f"{problem.split(':')[0]} (against dbt build entry {builds[-1].index})", problem)
+        report.mismatch(f"{problem.split(': ')[0]} (against dbt build entry {builds[-1].index})", problem)
     report.checked["mart periods"] = sum(len(g) for g in current.values())
 
 
@@ -286,7 +322,7 @@ def check_published(report: Report, s: Settings, entries: list[LedgerEntry], per
                 report.mismatch(f"{where} {name}", "deleted")
             elif _sha256(path) != digest:
                 report.mismatch(f"{where} {name}", "edited: its bytes differ from the approved file")
-        for extra in sorted(n for n in _files_in(folder) - set(body["files_sha256"]) if n.endswith(".html")):
+        for extra in sorted(_files_in(folder) - set(body["files_sha256"])):
             report.mismatch(f"{where} {extra}", "a file the approval does not list")
         check_proof_file(report, folder / "proof.json", entry)
         for path in [folder, *folder.rglob("*")]:
@@ -351,7 +387,17 @@ def verify_proof_path(path: Path) -> Report:
         proof = json.loads(path.read_text(encoding="utf-8"))
         body = json.loads(proof["entry"])["body"]
         folder = path.parent
+        key = proof["tree_head"].get("public_key", "")
+        report.note(f"proof {path}", f"signed by Ed25519 key {key}: compare it with the key the edition prints")
         if (folder / "manifest.json").is_file():
+            pinned = (json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("built_from") or {}).get(
+                "public_key"
+            )
+            if pinned and pinned != key:
+                report.mismatch(
+                    f"proof {path}",
+                    f"signed by key {key[:16]}…, not the key {pinned[:16]}… the edition's manifest prints",
+                )
             if _sha256(folder / "manifest.json") != body["manifest_sha256"]:
                 report.mismatch(f"{folder / 'manifest.json'}", "not the manifest the proof's approval entry names")
             for name, digest in sorted(body["files_sha256"].items()):

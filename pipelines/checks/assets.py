@@ -62,7 +62,7 @@ def build_quality_suite_check(sources: list[str]) -> dg.AssetChecksDefinition:
                     description=f"{month:%Y-%m}: {len(errors)} error(s), {len(warnings)} warning(s) "
                     f"in {len(of_month)} expectation(s)",
                     # Signed once the source's last month is recorded: the event log pins the head.
-                    metadata=(events.checkpoint_metadata(s.home) if month == months[-1] else {})
+                    metadata=(_recorded_and_signed(s, source) if month == months[-1] else {})
                     | {
                         "expectations_run": len(of_month),
                         "errors": len(errors),
@@ -77,3 +77,9 @@ def build_quality_suite_check(sources: list[str]) -> dg.AssetChecksDefinition:
                 )
 
     return great_expectations_suites
+
+
+def _recorded_and_signed(s, source: str) -> dict:
+    """The check results written, in the ledger's record of the lake; then a signed head."""
+    events.record_lake_files(s.home, [gate.check_results_dir(s.lake) / source])
+    return events.checkpoint_metadata(s.home)

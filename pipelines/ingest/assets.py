@@ -105,10 +105,20 @@ def reference_data(context: dg.AssetExecutionContext) -> Iterator[dg.Materialize
     for name in REFERENCE_TABLES:
         path = target_dir / f"{name}.parquet"
         write_table(tables[name], path)
+        if name == REFERENCE_TABLES[-1]:
+            events.record_lake_files(s.home, [target_dir])
         yield dg.MaterializeResult(
             asset_key=dg.AssetKey(["reference", name]),
             metadata={"rows": len(tables[name]), "path": dg.MetadataValue.path(str(path))},
         )
+
+
+def source_folders(lake: Path, source: str) -> list[Path]:
+    """Every lake folder an ingest step of `source` writes (its landings, their history,
+    the register and the check results), for the ledger's record of the lake's files."""
+    mine = [lake / source, lake / "quarantine" / source, lake / "file_loads" / source, lake / "submissions" / source]
+    mine.append(lake / "check_results" / source)
+    return [*mine, *(lake / "history" / p.relative_to(lake) for p in mine[:4])]
 
 
 def ensure_lake_schemas(lake: Path) -> None:
@@ -301,6 +311,7 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
             )
         # The evidence of what landed, in the ledger, signed before the step ends.
         events.record_landings(s.home, all_landings, lambda x: lake_paths(s.lake, x.source, x.period, x.file_hash))
+        events.record_lake_files(s.home, source_folders(s.lake, mapping.source))
         yield dg.MaterializeResult(metadata=_landing_metadata(all_landings) | events.checkpoint_metadata(s.home))
         results = MonthlyCheckResults(context)  # one result per month: pipelines/checks/per_month.py says why
         for name, severity in severities.items():

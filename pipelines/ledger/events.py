@@ -216,3 +216,48 @@ def head_after(ledger: Ledger, index: int) -> dict[str, Any] | None:
         if head.tree_size > index:
             return head.to_dict()
     return None
+
+
+# ---------------------------------------------------------------- the lake's files
+
+SCHEMA_FOLDER = "_schema"  # zero-row files that give dbt a schema before any data: checked for rows, not recorded
+
+
+def lake_file_state(ledger: Ledger) -> dict[str, tuple[str, int]]:
+    """{path relative to the home: (sha256, entry index)} of every lake file as last recorded."""
+    state: dict[str, tuple[str, int]] = {}
+    for entry in ledger.entries():
+        if entry.kind == "lake_files":
+            for path, digest in entry.body["files"].items():
+                state[path] = (digest, entry.index)
+            for path in entry.body["removed"]:
+                state.pop(path, None)
+    return state
+
+
+def lake_files_under(folder: Path) -> list[Path]:
+    """The Parquet files under `folder` a reader can see (no temporary .partial, no schema files)."""
+    return sorted(
+        p for p in folder.rglob("*.parquet") if p.is_file() and SCHEMA_FOLDER not in p.relative_to(folder).parts
+    )
+
+
+def record_lake_files(home: Path, folders: Iterable[Path]) -> int:
+    """Record the SHA-256 of every lake file under `folders` that differs from its last
+    record, and the recorded ones that are gone. Each step records the folders it writes,
+    so verify can name any lake file no step wrote (every file dbt reads is covered)."""
+    ledger = ledger_of(home)
+    state = lake_file_state(ledger)
+    scopes = [(f.resolve().relative_to(home.resolve()).as_posix() + "/") for f in folders]
+    files, seen = {}, set()
+    for folder in folders:
+        for path in lake_files_under(folder):
+            relative = _relative(path, home)
+            seen.add(relative)
+            digest = file_sha256(path)
+            if state.get(relative, ("",))[0] != digest:
+                files[relative] = digest
+    removed = sorted(p for p in state if p not in seen and any(p.startswith(scope) for scope in scopes))
+    if files or removed:
+        ledger.append("lake_files", {"files": dict(sorted(files.items())), "removed": removed})
+    return len(files) + len(removed)

@@ -118,9 +118,15 @@ def publishable(context: dg.AssetCheckExecutionContext) -> Iterator[dg.Output | 
                 description=f"{month:%Y-%m}: {len(month_problems)} problem(s)"
                 if month_problems
                 else f"{month:%Y-%m}: publishable",
-                metadata=(events.checkpoint_metadata(s.home) if month == months[-1] else {})
+                metadata=(_recorded_and_signed(s) if month == months[-1] else {})
                 | {"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in month_problems[:50]) or "none")},
             )
+
+
+def _recorded_and_signed(s) -> dict:
+    """The publication checks written, in the ledger's record of the lake; then a signed head."""
+    events.record_lake_files(s.home, [gate.check_results_dir(s.lake) / "publication"])
+    return events.checkpoint_metadata(s.home)
 
 
 def editions_of(months: list[dt.date]) -> list[Edition]:

@@ -80,10 +80,14 @@ def edition_digests(
 
 def built_from(home: Path, build) -> dict[str, Any]:
     """The manifest's record of the build behind the revision: its entry and signed head."""
-    ledger = events.ledger_of(home)
-    # The build's run signs right after it; a build recorded without (a crash between
-    # the two) is signed now, before the revision is drawn.
-    head = events.head_after(ledger, build.index) or events.sign(ledger)
+    # The build's run signs right after it. An approval never signs a build entry in its
+    # place: an entry appended by hand, after the last signed head, must not be vouched for.
+    head = events.head_after(events.ledger_of(home), build.index)
+    if head is None:
+        raise WarehouseNotAsBuilt(
+            f"the last dbt build (ledger entry {build.index}) is covered by no signed checkpoint: its run did not "
+            "finish, or the entry was added by hand. Run `govperf run` for the period again"
+        )
     return {
         "dbt_build_entry": build.index,
         "dbt_run_id": build.body.get("run_id"),

@@ -158,6 +158,7 @@ def approve(
         raise PublicationRefused(f"{edition.key}: no ranking in the marts; nothing to publish")
     try:
         build = last_build_or_refuse(con, home)
+        provenance = built_from(home, build)
     except WarehouseNotAsBuilt as refusal:
         raise PublicationRefused(f"{edition.key}: {refusal}") from None
     hashes = mart_hashes(con, edition, config, build.body["marts"])
@@ -196,7 +197,7 @@ def approve(
         "changed_marts": changed,
         "catalogue_version": catalogue_version_of(con, edition),
         "mart_hashes": hashes,
-        "built_from": built_from(home, build),
+        "built_from": provenance,
     }
     if run_id is not None:
         approval["run_id"] = run_id

@@ -19,7 +19,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.ledger import events
-from pipelines.ledger.mart_digest import mart_digests
+from pipelines.ledger.mart_digest import differences, mart_digests
 from pipelines.partitions import monthly, months_of
 from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import settings
@@ -70,6 +70,8 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}", dbt_vars
     )
     with warehouse_lock(exclusive=True):
+        refuse_a_warehouse_changed_outside_dbt(s)
+        events.ledger_of(s.home).append("dbt_build_started", {"run_id": context.run.run_id})
         invocation = dbt.cli(
             ["build", "--vars", json.dumps(dbt_vars), "--exclude", "test_type:unit", "--log-path", str(home_log_dir())],
             target_path=target,
@@ -103,6 +105,7 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
                 )
             ],
         )
+    events.record_lake_files(s.home, [gate.check_results_dir(s.lake) / "scoring"])
     context.log_event(
         dg.AssetObservation(
             asset_key=dg.AssetKey(["marts", "fct_rankings"]), metadata=events.checkpoint_metadata(s.home)
@@ -136,3 +139,27 @@ def record_build(context: dg.AssetExecutionContext, months: list, succeeded: boo
     finally:
         con.close()
     events.record_build(s.home, context.run.run_id, months, succeeded, models_built(target), marts)
+
+
+def refuse_a_warehouse_changed_outside_dbt(s) -> None:
+    """A build must not record, as its own, marts someone changed by hand since the last
+    build: it would launder the edit. A build that was interrupted (its start recorded,
+    no end) left the marts unrecorded; the next build records them again."""
+    import duckdb
+
+    ledger = events.ledger_of(s.home)
+    last = next((e for e in reversed(ledger.entries()) if e.kind in ("dbt_build", "dbt_build_started")), None)
+    if last is None or last.kind != "dbt_build" or not s.duckdb_path.is_file():
+        return
+    con = duckdb.connect(str(s.duckdb_path), read_only=True)
+    try:
+        problems = differences(last.body["marts"], mart_digests(con))
+    finally:
+        con.close()
+    if problems:
+        shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        raise dg.Failure(
+            description=f"the warehouse {s.duckdb_path} was changed outside dbt since the last build "
+            f"(ledger entry {last.index}): {shown}. See `govperf verify`; to rebuild the marts from the lake, "
+            "move the warehouse file aside and run again"
+        )
