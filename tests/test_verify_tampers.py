@@ -11,6 +11,7 @@ slow stage.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -280,8 +281,9 @@ def test_published_revisions_are_read_only_and_carry_the_tree_head(audited):
 
 
 def test_a_forged_lake_file_no_landing_names_is_caught_even_where_dbt_reads_schema_files(home_copy):
-    landed = sorted((home_copy / "lake" / "leader_reviews" / "2025-07").glob("*.parquet"))[0]
-    forged = home_copy / "lake" / "leader_reviews" / "2025-08" / "forged.parquet"
+    # A source no file of this city lands (dbt reads its folder all the same).
+    landed = sorted((home_copy / "lake" / "service_transactions" / "2025-07").glob("*.parquet"))[0]
+    forged = home_copy / "lake" / "indicator_observations" / "2025-08" / "forged.parquet"
     forged.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(landed, forged)
     schema = next((home_copy / "lake" / "service_transactions" / "_schema").rglob("*.parquet"))
@@ -322,7 +324,7 @@ def test_a_build_entry_appended_by_hand_is_not_vouched_for_by_an_approval(home_c
     )
     digests = mart_digests(con)
     con.close()
-    events.record_build(home_copy, "forged", [], True, [], digests)
+    events.record_build(home_copy, "forged", [dt.date(2025, 8, 1)], True, [], digests)
     done = _govperf("approve", "--period", "2025-08", "--by", "伪造", check=False)
     assert done.returncode != 0 and "no signed checkpoint" in done.stderr
     assert not (home_copy / "bulletins" / "published" / "monthly" / "2025-08").exists()
