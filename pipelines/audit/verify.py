@@ -64,10 +64,6 @@ class Report:
         }
 
 
-def _sha256(path: Path) -> str:
-    return events.file_sha256(path)
-
-
 class PeriodFilter:
     """Which evidence `--period` selects: a month (2025-07) or a quarter (2025-Q3) and its
     months. Dates are matched by their month; edition keys and mart period keys overlap."""
@@ -190,7 +186,7 @@ def check_archive(report: Report, s: Settings, entries: Iterable[LedgerEntry], p
         where = f"archived original {path} (ledger entry {entry.index}, {body['original_name']})"
         if not path.is_file():
             report.mismatch(where, "missing")
-        elif path.stat().st_size != body["size"] or _sha256(path) != body["sha256"]:
+        elif path.stat().st_size != body["size"] or events.file_sha256(path) != body["sha256"]:
             report.mismatch(where, f"edited: its bytes no longer hash to {body['sha256'][:16]}…")
     report.checked["archived originals"] = n
 
@@ -214,7 +210,7 @@ def check_lake(report: Report, s: Settings, entries: Iterable[LedgerEntry], peri
             )
             if found is None:
                 report.mismatch(where, "missing (neither current nor in history)")
-            elif _sha256(found) != item["sha256"]:
+            elif events.file_sha256(found) != item["sha256"]:
                 report.mismatch(
                     where.replace(str(current.relative_to(s.home)), str(found.relative_to(s.home))),
                     f"rows changed: the file no longer hashes to {item['sha256'][:16]}… as landed",
@@ -228,12 +224,7 @@ def check_lake_files(report: Report, s: Settings, entries: list[LedgerEntry], pe
     and every schema file empty."""
     import pyarrow.parquet as pq
 
-    state: dict[str, tuple[str, int]] = {}
-    for entry in entries:
-        if entry.kind == "lake_files":
-            state.update({path: (digest, entry.index) for path, digest in entry.body["files"].items()})
-            for path in entry.body["removed"]:
-                state.pop(path, None)
+    state = events.lake_file_state(entries)
 
     def selected(relative: str) -> bool:
         months = [part for part in relative.split("/") if len(part) == 7 and part[4] == "-"]
@@ -312,16 +303,7 @@ def check_published(report: Report, s: Settings, entries: list[LedgerEntry], per
         if not (folder / "manifest.json").is_file():
             report.mismatch(where, f"missing: ledger entry {entry.index} records its approval by {body['approved_by']}")
             continue
-        if _sha256(folder / "manifest.json") != body["manifest_sha256"]:
-            report.mismatch(
-                f"{where} manifest.json", f"edited or replaced: not the manifest approved in ledger entry {entry.index}"
-            )
-        for name, digest in sorted(body["files_sha256"].items()):
-            path = folder / name
-            if not path.is_file():
-                report.mismatch(f"{where} {name}", "deleted")
-            elif _sha256(path) != digest:
-                report.mismatch(f"{where} {name}", "edited: its bytes differ from the approved file")
+        check_revision_files(report, where, folder, body, f"ledger entry {entry.index}")
         for extra in sorted(_files_in(folder) - set(body["files_sha256"])):
             report.mismatch(f"{where} {extra}", "a file the approval does not list")
         check_proof_file(report, folder / "proof.json", entry)
@@ -343,6 +325,18 @@ def check_published(report: Report, s: Settings, entries: list[LedgerEntry], per
 
         if index.read_text(encoding="utf-8") != index_text(s.published):
             report.mismatch(f"archive index {index}", "differs from the index of the published manifests")
+
+
+def check_revision_files(report: Report, where: str, folder: Path, approval: dict, approved_in: str) -> None:
+    """A revision folder's manifest and files against the hashes its approval entry holds."""
+    if events.file_sha256(folder / "manifest.json") != approval["manifest_sha256"]:
+        report.mismatch(f"{where} manifest.json", f"edited or replaced: not the manifest approved in {approved_in}")
+    for name, digest in sorted(approval["files_sha256"].items()):
+        path = folder / name
+        if not path.is_file():
+            report.mismatch(f"{where} {name}", "deleted")
+        elif events.file_sha256(path) != digest:
+            report.mismatch(f"{where} {name}", "edited: its bytes differ from the approved file")
 
 
 def check_proof_file(report: Report, path: Path, entry: LedgerEntry | None = None) -> None:
@@ -398,14 +392,7 @@ def verify_proof_path(path: Path) -> Report:
                     f"proof {path}",
                     f"signed by key {key[:16]}…, not the key {pinned[:16]}… the edition's manifest prints",
                 )
-            if _sha256(folder / "manifest.json") != body["manifest_sha256"]:
-                report.mismatch(f"{folder / 'manifest.json'}", "not the manifest the proof's approval entry names")
-            for name, digest in sorted(body["files_sha256"].items()):
-                file = folder / name
-                if not file.is_file():
-                    report.mismatch(f"{file}", "deleted")
-                elif _sha256(file) != digest:
-                    report.mismatch(f"{file}", "edited: its bytes differ from the approved file")
+            check_revision_files(report, str(folder), folder, body, "the proof's approval entry")
         report.checked["files"] = len(body["files_sha256"])
     return report
 

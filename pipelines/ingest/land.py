@@ -32,6 +32,7 @@ from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
 from pipelines.ingest.refused import write_refused_lines
+from pipelines.ledger.events import file_sha256 as sha256_of
 from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry
 from pipelines.text import printable
@@ -100,14 +101,6 @@ class FileLanding:
     @property
     def balanced(self) -> bool:
         return self.rows_read == self.rows_accepted + self.rows_quarantined
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 24):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def archive_original(path: Path, file_hash: str, archive_dir: Path) -> Path:

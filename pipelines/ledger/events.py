@@ -112,12 +112,13 @@ def record_landings(home: Path, landings: Iterable[Any], paths_of) -> int:
     """Append the archive and landing entries of landings the ledger does not hold yet
     (the same bytes landed the same way, with the same Parquet, are one event)."""
     ledger = ledger_of(home)
+    entries = ledger.entries()
     known = {
         (e.body["file_hash"], e.body["config_fingerprint"], _parquet_key(e.body["parquet"]))
-        for e in ledger.entries()
+        for e in entries
         if e.kind == "file_landed"
     }
-    archived = {e.body["sha256"] for e in ledger.entries() if e.kind == "original_archived"}
+    archived = {e.body["sha256"] for e in entries if e.kind == "original_archived"}
     items = []
     for landing in landings:
         for kind, body in landing_bodies(home, landing, paths_of(landing)):
@@ -223,10 +224,10 @@ def head_after(ledger: Ledger, index: int) -> dict[str, Any] | None:
 SCHEMA_FOLDER = "_schema"  # zero-row files that give dbt a schema before any data: checked for rows, not recorded
 
 
-def lake_file_state(ledger: Ledger) -> dict[str, tuple[str, int]]:
+def lake_file_state(entries: Iterable[Any]) -> dict[str, tuple[str, int]]:
     """{path relative to the home: (sha256, entry index)} of every lake file as last recorded."""
     state: dict[str, tuple[str, int]] = {}
-    for entry in ledger.entries():
+    for entry in entries:
         if entry.kind == "lake_files":
             for path, digest in entry.body["files"].items():
                 state[path] = (digest, entry.index)
@@ -247,7 +248,7 @@ def record_lake_files(home: Path, folders: Iterable[Path]) -> int:
     record, and the recorded ones that are gone. Each step records the folders it writes,
     so verify can name any lake file no step wrote (every file dbt reads is covered)."""
     ledger = ledger_of(home)
-    state = lake_file_state(ledger)
+    state = lake_file_state(ledger.entries())
     scopes = [(f.resolve().relative_to(home.resolve()).as_posix() + "/") for f in folders]
     files, seen = {}, set()
     for folder in folders:
