@@ -142,20 +142,31 @@ def _months_in_inbox() -> list[str]:
     help="full: extract to bulletin; ingest: land and check only; scoring: dbt and bulletin only.",
 )
 @click.option("--multiprocess", is_flag=True, help="Run steps in parallel processes.")
-def run(first: str | None, last: str | None, job: str, multiprocess: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Say what would be redone, and why; run nothing.")
+@click.option("--force", is_flag=True, help="Redo every step for every month of the range, up to date or not.")
+def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_run: bool, force: bool) -> None:
     """Materialize the Dagster graph for a range of months, through Dagster.
 
     The run is recorded in DAGSTER_HOME and shows in the UI like any other.
     If the inbox is the bundled sample folder and is empty, the sample is
     generated first.
 
+    The full job redoes only what is out of date: the months whose files,
+    configuration or code changed since they were last done, and every later
+    month that reads them; only the editions whose inputs changed are drawn
+    again. Nothing out of date: no run, and each step says why. --force redoes
+    the whole range; --job ingest|scoring runs that job over the range as asked.
+
     \b
     Example:
-      govperf run                          # every month in the inbox
+      govperf run                          # every month in the inbox, what is out of date
+      govperf run --dry-run                # what would be redone, and why
       govperf run --from 2025-03 --to 2025-03 --job scoring
     """
     s = settings()
     if not any(s.inbox.rglob("*.*")) and s.inbox == PROJECT_ROOT / "sources" / "sample":
+        if dry_run:
+            raise click.ClickException(f"no extracts in {s.inbox}; `govperf run` would generate the sample city")
         click.echo(f"no extracts in {s.inbox}; generating the sample city first", err=True)
         click.get_current_context().invoke(sample)
     months = _months_in_inbox()
@@ -166,13 +177,30 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool) -> No
     if last < first:
         raise click.ClickException(f"--to {last} is before --from {first}")
 
+    selection = job
+    if job == "full" and not force:
+        from pipelines.plan import make_plan
+
+        plan = make_plan(s, dt.date.fromisoformat(f"{first}-01"), dt.date.fromisoformat(f"{last}-01"))
+        for line in plan.describe():
+            click.echo(line, err=True)
+        window = plan.window()
+        if window is None:
+            click.echo(f"nothing to do for {first}..{last}: every step is up to date")
+            return
+        first, last = window
+        selection = plan.job()
+    if dry_run:
+        click.echo(f"would run the {selection} job for {first}..{last}")
+        return
+
     from pipelines.instance import BrokenInstance
     from pipelines.runner import bulletin_paths, failure_messages, launch
 
-    click.echo(f"running the {job} job for {first}..{last} (Dagster home: {s.dagster_home})", err=True)
+    click.echo(f"running the {selection} job for {first}..{last} (Dagster home: {s.dagster_home})", err=True)
     started = time.monotonic()
     try:
-        result = launch(first, last, job=job, multiprocess=multiprocess)
+        result = launch(first, last, job=selection, multiprocess=multiprocess)
     except BrokenInstance as error:
         raise click.ClickException(str(error)) from None
     elapsed = time.monotonic() - started
@@ -183,11 +211,11 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool) -> No
         sys.exit(1)
     click.echo(f"run {result.run_id} succeeded in {elapsed:.0f} s")
     click.echo(f"warehouse: {s.duckdb_path}")
-    if job != "ingest":
+    if selection != "ingest":
         month_list = _month_range(first, last)
         paths = [p for p in bulletin_paths(month_list) if p.exists()]
         click.echo(
-            f"bulletins: {s.bulletins} ({len(paths)} editions written, monthly and quarterly; "
+            f"bulletins: {s.bulletins} ({len(paths)} editions in {first}..{last}, monthly and quarterly; "
             "each a folder with its department pages and XLSX)"
         )
         if paths:

@@ -45,6 +45,8 @@ def approval_job() -> dg.JobDefinition:
 
 
 JOBS = {"full": full_pipeline_job, "scoring": scoring_and_bulletin_job, "ingest": ingest_job}
+# Jobs run as a selection of another's assets: only the drawing, when nothing else is out of date.
+SELECTIONS = {"bulletins": ("full", [["publish", "bulletins"]])}
 
 
 def instance() -> dg.DagsterInstance:
@@ -69,13 +71,16 @@ telemetry:
 # shouldShowNux is this setting and a seen-marker file under .nux/).
 nux:
   enabled: false
+# Dagster's SQLite storage, in its default folders; the event log keeps its
+# connections open (pipelines/dagster_storage.py says why).
+{storage}
 # Runs launched from the UI, its schedules and the sensor wait in this queue.
 # The figure is reference/run_queue.yaml's; the tag limits are fixed
 # (pipelines/run_queue.py says why).
 {run_queue}"""
 
 
-def dagster_yaml_text() -> str:
+def dagster_yaml_text(home: Path) -> str:
     import yaml
 
     from pipelines.run_queue import load_config, tag_concurrency_limits
@@ -84,7 +89,21 @@ def dagster_yaml_text() -> str:
         "max_concurrent_runs": load_config().runs_at_once(),
         "tag_concurrency_limits": tag_concurrency_limits(),
     }
-    return DAGSTER_YAML.format(run_queue=yaml.safe_dump({"run_queue": run_queue}, sort_keys=False))
+    storage = {
+        "run_storage": _storage("dagster._core.storage.runs", "SqliteRunStorage", home / "history"),
+        "event_log_storage": _storage(
+            "pipelines.dagster_storage", "KeptOpenSqliteEventLogStorage", home / "history" / "runs"
+        ),
+        "schedule_storage": _storage("dagster._core.storage.schedules", "SqliteScheduleStorage", home / "schedules"),
+    }
+    return DAGSTER_YAML.format(
+        storage=yaml.safe_dump(storage, sort_keys=False).rstrip(),
+        run_queue=yaml.safe_dump({"run_queue": run_queue}, sort_keys=False),
+    )
+
+
+def _storage(module: str, class_name: str, base_dir: Path) -> dict:
+    return {"module": module, "class": class_name, "config": {"base_dir": str(base_dir)}}
 
 
 def write_dagster_yaml(home: Path) -> Path:
@@ -92,7 +111,7 @@ def write_dagster_yaml(home: Path) -> Path:
     differs (a home made by an older govperf gets the new settings). Written
     beside and renamed: two runs may start together, and the UI may be reading."""
     config = home / "dagster.yaml"
-    text = dagster_yaml_text()
+    text = dagster_yaml_text(home)
     try:
         current = config.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -119,6 +138,7 @@ def launch(
     from pipelines.instance import mark_dead_runs_failed, process_tags
 
     executor = {"multiprocess": {"max_concurrent": 2}} if multiprocess else {"in_process": {}}
+    job, asset_keys = SELECTIONS.get(job, (job, None))
     if dagster_instance is None:
         dagster_instance = instance()
     else:
@@ -126,6 +146,7 @@ def launch(
     return dg.execute_job(
         dg.reconstructable(JOBS[job]),
         instance=dagster_instance,
+        asset_selection=[dg.AssetKey(key) for key in asset_keys] if asset_keys else None,
         # This process executes the run (step processes are its children): a later
         # command that finds it gone marks the run failed.
         tags={RANGE_START: start, RANGE_END: end, **process_tags()},

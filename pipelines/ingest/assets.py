@@ -20,7 +20,7 @@ from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
 from pipelines.checks.suites import Suite, load_suites
-from pipelines.ingest import submissions
+from pipelines.ingest import stamps, submissions
 from pipelines.ingest.canonical import CANONICAL
 from pipelines.ingest.land import (
     FILE_LOAD_SCHEMA,
@@ -33,9 +33,10 @@ from pipelines.ingest.land import (
 from pipelines.ingest.mapping import SourceMapping, load_mappings
 from pipelines.ledger import events
 from pipelines.parquet import write_table
-from pipelines.partitions import monthly, months_of
+from pipelines.partitions import FIRST_MONTH, monthly, months_of
 from pipelines.reference import DepartmentRegistry, load_departments, reference_tables
 from pipelines.settings import QUALITY_DIR, settings
+from pipelines.stamps import StampStore
 from pipelines.text import printable
 
 REFERENCE_TABLES = (
@@ -290,9 +291,12 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
         all_landings: list[FileLanding] = []
         all_outcomes: list[CheckOutcome] = []
         months = months_of(context)
+        today = dt.date.today()
+        # What this step reads, taken before it reads it: a file changed meanwhile is seen next run.
+        read_from = stamps.month_stamps(mapping, registry, suite, s.inbox, FIRST_MONTH, months[-1], today)
 
         def ingest(month: dt.date) -> tuple[list[FileLanding], list[CheckOutcome]]:
-            return ingest_month(mapping, month, registry, s.inbox, s.lake, s.archive, suite)
+            return ingest_month(mapping, month, registry, s.inbox, s.lake, s.archive, suite, today)
 
         # Two months at a time: DuckDB releases the GIL, so one month's SQL runs
         # while the other's file is decoded in Python.
@@ -312,6 +316,9 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
         # The evidence of what landed, in the ledger, signed before the step ends.
         events.record_landings(s.home, all_landings, lambda x: lake_paths(s.lake, x.source, x.period, x.file_hash))
         events.record_lake_files(s.home, source_folders(s.lake, mapping.source))
+        StampStore(s.home).record(
+            stamps.step_name(mapping.source), {m.isoformat(): read_from[m.isoformat()] for m in months}
+        )
         yield dg.MaterializeResult(metadata=_landing_metadata(all_landings) | events.checkpoint_metadata(s.home))
         results = MonthlyCheckResults(context)  # one result per month: pipelines/checks/per_month.py says why
         for name, severity in severities.items():

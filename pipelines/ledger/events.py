@@ -190,8 +190,17 @@ def record_configuration(home: Path, config_dir: Path) -> bool:
 
 
 def record_build(
-    home: Path, run_id: str, months: Sequence[dt.date], succeeded: bool, models: list[str], marts: dict
+    home: Path,
+    run_id: str,
+    months: Sequence[dt.date],
+    succeeded: bool,
+    models: list[str],
+    marts: dict,
+    warehouse_sha256: str | None = None,
 ) -> None:
+    """`warehouse_sha256`: the warehouse file's bytes as the build left them. The next
+    build finds the same bytes and need not recompute the digests to know that nobody
+    changed the marts since (transform/assets.py)."""
     ledger_of(home).append(
         "dbt_build",
         {
@@ -201,6 +210,7 @@ def record_build(
             "succeeded": succeeded,
             "models": models,
             "marts": marts,
+            "warehouse_sha256": warehouse_sha256,
         },
     )
 

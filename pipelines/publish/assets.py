@@ -16,9 +16,12 @@ from pipelines.checks.gate import CheckOutcome
 from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
 from pipelines.ledger import events
 from pipelines.partitions import monthly, months_of
+from pipelines.publish import stamps
 from pipelines.publish.config import Edition
 from pipelines.publish.edition_folder import lock_holder, write_drafts
 from pipelines.settings import settings
+from pipelines.stamps import StampStore
+from pipelines.transform.stamps import STEP as DBT_STEP
 from pipelines.warehouse import read_warehouse
 
 RANKINGS_KEY = dg.AssetKey(["marts", "fct_rankings"])
@@ -157,11 +160,14 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         gate.assert_open(s.lake, months, "Bulletin", include_process=True)
     except gate.GateClosed as refusal:
         raise dg.Failure(description=str(refusal)) from None
+    store = StampStore(s.home)
+    editions = editions_of(months)
+    drawn_from = stamps.edition_stamps(editions, store.read(DBT_STEP), s.reference_dir)
     # Each edition is written whole into a new version folder and swapped in, under its
     # lock, so a second run of the same months waits instead of mixing its files in.
     drafts = write_drafts(
         s.bulletins,
-        editions_of(months),
+        editions,
         lock_holder(context.run_id),
         on_wait=context.log.info,
         on_skip=context.log.warning,
@@ -169,6 +175,7 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     )
     for draft, version in drafts:
         context.log.info(f"edition {draft.edition.key}: {draft.link} -> {version.name} (bulletin, pages, XLSX)")
+    store.record(stamps.STEP, {edition.key: drawn_from[edition.key] for edition in editions})
     # Hashed in the version written, not through the link another run may have moved since.
     written = [version / draft.html.name for draft, version in drafts]
     return dg.MaterializeResult(

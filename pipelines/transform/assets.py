@@ -18,11 +18,15 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
+from pipelines.ingest.mapping import load_mappings
+from pipelines.ingest.stamps import months_through, step_name
 from pipelines.ledger import events
 from pipelines.ledger.mart_digest import differences, mart_digests
-from pipelines.partitions import monthly, months_of
+from pipelines.partitions import FIRST_MONTH, monthly, months_of
 from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import settings
+from pipelines.stamps import StampStore
+from pipelines.transform import stamps
 from pipelines.transform.project import (
     dbt_environment,
     dbt_project,
@@ -69,8 +73,12 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
     target = invocation_dir(
         f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}", dbt_vars
     )
+    store = StampStore(s.home)
+    window = [month.isoformat() for month in months]
+    built_from = built_from_stamps(store, s, months[-1])
     with warehouse_lock(exclusive=True):
         refuse_a_warehouse_changed_outside_dbt(s)
+        store.forget(stamps.STEP, window)  # until this build succeeds, its months are to be redone
         events.ledger_of(s.home).append("dbt_build_started", {"run_id": context.run.run_id})
         invocation = dbt.cli(
             ["build", "--vars", json.dumps(dbt_vars), "--exclude", "test_type:unit", "--log-path", str(home_log_dir())],
@@ -82,6 +90,8 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         succeeded = invocation.is_successful()
         # Read while the lock is still held: the digests are of exactly what this build left.
         record_build(context, months, succeeded, target)
+        if succeeded:
+            store.record(stamps.STEP, {month: built_from[month] for month in window})
     try:  # housekeeping of caches: a failure costs the next build a parse, never this build
         keep_parse(target, dbt_vars)
         prune_invocations()
@@ -117,6 +127,14 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         )
 
 
+def built_from_stamps(store: StampStore, s, last_month) -> dict[str, dict]:
+    """The stamps of the months through `last_month` as this build reads them: from the
+    ingest stamps recorded by the steps that landed them (pipelines/transform/stamps.py)."""
+    months = [m.isoformat() for m in months_through(FIRST_MONTH, last_month)]
+    ingest = {source: store.read(step_name(source)) for source in load_mappings(s.mappings_dir)}
+    return stamps.month_stamps(ingest, s.reference_dir, months)
+
+
 def models_built(target: Path) -> list[str]:
     """The dbt nodes this build ran successfully, from its run_results.json."""
     try:
@@ -138,7 +156,15 @@ def record_build(context: dg.AssetExecutionContext, months: list, succeeded: boo
         marts = mart_digests(con)
     finally:
         con.close()
-    events.record_build(s.home, context.run.run_id, months, succeeded, models_built(target), marts)
+    events.record_build(
+        s.home,
+        context.run.run_id,
+        months,
+        succeeded,
+        models_built(target),
+        marts,
+        events.file_sha256(s.duckdb_path),
+    )
 
 
 def refuse_a_warehouse_changed_outside_dbt(s) -> None:
@@ -151,6 +177,8 @@ def refuse_a_warehouse_changed_outside_dbt(s) -> None:
     last = next((e for e in reversed(ledger.entries()) if e.kind in ("dbt_build", "dbt_build_started")), None)
     if last is None or last.kind != "dbt_build" or not s.duckdb_path.is_file():
         return
+    if last.body.get("warehouse_sha256") == events.file_sha256(s.duckdb_path):
+        return  # the very bytes that build left: its digests still hold (hashing takes 1/50 of recomputing)
     con = duckdb.connect(str(s.duckdb_path), read_only=True)
     try:
         problems = differences(last.body["marts"], mart_digests(con))

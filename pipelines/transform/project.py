@@ -26,33 +26,17 @@ import os
 import shutil
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
 from pipelines.parquet import temporary_beside
 from pipelines.settings import DBT_PROJECT_DIR, settings
+from pipelines.transform.stamps import project_hash
 
-PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml")
-PROJECT_FOLDERS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 PARTIAL_PARSE = "partial_parse.msgpack"
 INVOCATIONS_KEPT = 10  # a home keeps its latest dbt invocations' folders for debugging
 PARSES_KEPT = 24  # cached parses per project version, one per home and set of build vars (about 1 MB each)
-
-
-def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """SHA-256 of every file dbt parses (names and bytes) and of the dbt version."""
-    digest = hashlib.sha256()
-    for package in ("dbt-core", "dbt-duckdb"):
-        digest.update(f"{package}=={version(package)}\0".encode())
-    files = [project_dir / name for name in PROJECT_FILES if (project_dir / name).is_file()]
-    for folder in PROJECT_FOLDERS:
-        files += [p for p in (project_dir / folder).rglob("*") if p.is_file()]
-    for path in sorted(files):
-        digest.update(path.relative_to(project_dir).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
 
 
 def parse_dir() -> Path:

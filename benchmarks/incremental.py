@@ -1,0 +1,144 @@
+"""Time `govperf run` cold, unchanged, with one new month, and with a corrected month.
+
+    .venv/bin/python benchmarks/incremental.py [--workdir DIR] [--keep]
+
+In a new home (its own GOVPERF_HOME, inbox and cache, so nothing is shared with
+var/ or an earlier run):
+
+1. cold         15 months of the sample city (2025-01..2026-03) in the inbox,
+                empty home and cache: the whole pipeline.
+2. unchanged    the same command again, nothing changed (same bytes, delivery
+                times, configuration, code and date).
+3. new month    2026-04's files added (from the same generator run), then `govperf run`.
+4. corrected    one file of 2025-07 delivered again with one row changed, then
+                `govperf run` (its month and every later one are redone).
+
+Each is `govperf run` as a user types it, in a child process. Printed for each:
+wall seconds, the peak RSS of the largest process in its tree and the peak of
+the tree's sum (sampled every 0.1 s from /proc), and what the command said it
+redid. Targets (issue 13): cold ≤ 40 s, RSS ≤ 1 GiB, unchanged ≤ 10 s, new
+month ≤ 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOVPERF = ROOT / ".venv" / "bin" / "govperf"
+NEW_MONTH = "202604"
+
+
+def _tree_rss_kb(root: int) -> tuple[int, int]:
+    """(largest process, sum) of the RSS of `root` and its descendants, in KiB."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", encoding="utf-8") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields["PPid"])
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    sizes = [rss.get(pid, 0) for pid in tree]
+    return max(sizes, default=0), sum(sizes)
+
+
+def timed(label: str, env: dict[str, str], *args: str) -> dict:
+    started = time.monotonic()
+    child = subprocess.Popen(
+        [str(GOVPERF), "run", *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    peak = {"largest": 0, "sum": 0}
+
+    def sample() -> None:
+        while child.poll() is None:
+            largest, total = _tree_rss_kb(child.pid)
+            peak["largest"] = max(peak["largest"], largest)
+            peak["sum"] = max(peak["sum"], total)
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = child.communicate()
+    wall = time.monotonic() - started
+    sampler.join()
+    if child.returncode != 0:
+        sys.exit(f"{label}: govperf run failed ({child.returncode}):\n{output[-4000:]}")
+    said = [line for line in output.splitlines() if not line.startswith("20") and " - dagster - " not in line]
+    return {"label": label, "wall": wall, **peak, "said": said}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="govperf-incremental-"))
+    staging, inbox = workdir / "generated", workdir / "inbox"
+    env = os.environ | {
+        "GOVPERF_HOME": str(workdir / "home"),
+        "GOVPERF_INBOX": str(inbox),
+        "GOVPERF_CACHE": str(workdir / "cache"),
+    }
+    env.pop("DAGSTER_HOME", None)
+    env.pop("GOVPERF_DUCKDB", None)
+    subprocess.run(
+        [str(GOVPERF), "sample", "--out", str(staging), "--last-month", "2026-04"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    new_files = []
+    for path in sorted(staging.rglob("*.*")):
+        target = inbox / path.relative_to(staging)
+        if NEW_MONTH in path.name:
+            new_files.append((path, target))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+
+    results = [timed("cold (15 months)", env), timed("unchanged rerun", env)]
+    for source, target in new_files:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    results.append(timed("one new month (2026-04)", env))
+    corrected = sorted(inbox.glob("hotline_complaints/*202507*.csv"))[0]
+    text = corrected.read_bytes()
+    last_line = text.rstrip(b"\n").rsplit(b"\n", 1)
+    corrected.write_bytes(last_line[0] + b"\n")  # one complaint withdrawn from the month's export
+    results.append(timed("corrected middle month (2025-07)", env))
+
+    print(f"\n{'run':36} {'wall s':>8} {'largest RSS MiB':>16} {'tree RSS MiB':>13}")
+    for r in results:
+        print(f"{r['label']:36} {r['wall']:8.1f} {r['largest'] / 1024:16.0f} {r['sum'] / 1024:13.0f}")
+    for r in results:
+        print(f"\n{r['label']}:")
+        for line in r["said"][:14]:
+            print(f"  {line[:200]}")
+    if not args.keep and args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"\nwork folder: {workdir}")
+
+
+if __name__ == "__main__":
+    main()

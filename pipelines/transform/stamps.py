@@ -1,0 +1,58 @@
+"""The inputs of one month's dbt build (pipelines/stamps.py).
+
+A month is scored again when any of these differ from its last successful
+build: the landed data of any source for that month (the ingest stamps, which
+already cover file bytes, delivery times and landing rules), the reference YAML
+that becomes the reference tables (catalogue, departments, holidays), the dbt
+project (every file dbt parses, and dbt's version), the code that runs dbt, the
+build's vars, and DuckDB's version. Months are chained: a month's scores read the
+months before (look-back imputation, year-to-date budget, rank change, streaks,
+change warnings), so a change in one month makes every later month stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib.metadata import version
+from pathlib import Path
+
+from pipelines.reference import load_catalogue, lookback_months
+from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.stamps import PACKAGE_ROOT, chain, digest, files_digest, library_versions
+
+STEP = "dbt"
+REFERENCE_FILES = ("catalogue.yaml", "departments.yaml", "holidays.yaml")
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml")
+PROJECT_FOLDERS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
+
+
+def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """SHA-256 of every file dbt parses (names and bytes) and of the dbt version."""
+    digest = hashlib.sha256()
+    for package in ("dbt-core", "dbt-duckdb"):
+        digest.update(f"{package}=={version(package)}\0".encode())
+    files = [project_dir / name for name in PROJECT_FILES if (project_dir / name).is_file()]
+    for folder in PROJECT_FOLDERS:
+        files += [p for p in (project_dir / folder).rglob("*") if p.is_file()]
+    for path in sorted(files):
+        digest.update(path.relative_to(project_dir).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def month_stamps(ingest: dict[str, dict[str, dict]], reference_dir: Path, months: list[str]) -> dict[str, dict]:
+    """The chained stamp of each of `months` (every month from the first scorable one,
+    ISO first days), from the ingest stamps (source -> month -> stamp)."""
+    shared = {
+        "reference": files_digest(*(reference_dir / name for name in REFERENCE_FILES)),
+        "project": project_hash(),
+        "code": files_digest(PACKAGE_ROOT / "transform", PACKAGE_ROOT / "reference.py"),
+        "vars": {"lookback_months": lookback_months(load_catalogue(reference_dir))},
+        "libraries": library_versions("duckdb", "dbt-core", "dbt-duckdb"),
+    }
+    return chain(
+        {
+            month: shared | {"ingest": {source: digest(stamps.get(month)) for source, stamps in sorted(ingest.items())}}
+            for month in months
+        }
+    )
