@@ -3,7 +3,6 @@ Dagster's own format: what a run records through it, plain Dagster reads back,
 and the reverse; and it really does keep one connection, committing without a
 sync per event."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -54,8 +53,7 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     home.mkdir()
     (home / "plain.yaml").write_text(
-        "telemetry:\n  enabled: false\n"
-        f"storage:\n  sqlite:\n    base_dir: {home}\n",
+        f"telemetry:\n  enabled: false\nstorage:\n  sqlite:\n    base_dir: {home}\n",
         encoding="utf-8",
     )
     return home
