@@ -177,7 +177,7 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
     if last < first:
         raise click.ClickException(f"--to {last} is before --from {first}")
 
-    selection = job
+    selection, skip_sources = job, []
     if job == "full" and not force:
         from pipelines.plan import make_plan
 
@@ -190,6 +190,7 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
             return
         first, last = window
         selection = plan.job()
+        skip_sources = plan.up_to_date_sources() if selection == "full" else []
     if dry_run:
         click.echo(f"would run the {selection} job for {first}..{last}")
         return
@@ -200,7 +201,7 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
     click.echo(f"running the {selection} job for {first}..{last} (Dagster home: {s.dagster_home})", err=True)
     started = time.monotonic()
     try:
-        result = launch(first, last, job=selection, multiprocess=multiprocess)
+        result = launch(first, last, job=selection, multiprocess=multiprocess, skip_sources=skip_sources)
     except BrokenInstance as error:
         raise click.ClickException(str(error)) from None
     elapsed = time.monotonic() - started

@@ -99,6 +99,10 @@ class Plan:
             return "scoring"
         return "bulletins" if stale else None
 
+    def up_to_date_sources(self) -> list[str]:
+        """The sources whose ingest has nothing to do: a full run leaves them out."""
+        return [step.step.split("/", 1)[1] for step in self.steps if step.step.startswith("ingest/") and not step.stale]
+
     def describe(self) -> list[str]:
         return [step.describe() for step in self.steps]
 

@@ -130,8 +130,10 @@ def launch(
     job: str = "full",
     multiprocess: bool = False,
     dagster_instance: dg.DagsterInstance | None = None,
+    skip_sources: list[str] | None = None,
 ) -> dg.ExecuteJobResult:
-    """Execute a job over the months first..last (YYYY-MM) as one run and wait for it."""
+    """Execute a job over the months first..last (YYYY-MM) as one run and wait for it.
+    `skip_sources`: sources whose ingest is up to date (pipelines/plan.py), left out."""
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     start = f"{first_month[:7]}-01"
     end = f"{(last_month or first_month)[:7]}-01"
@@ -139,6 +141,9 @@ def launch(
 
     executor = {"multiprocess": {"max_concurrent": 2}} if multiprocess else {"in_process": {}}
     job, asset_keys = SELECTIONS.get(job, (job, None))
+    if skip_sources:
+        skipped = {dg.AssetKey(["ingest", source]) for source in skip_sources}
+        asset_keys = [key.path for key in sorted(JOBS[job]().asset_layer.selected_asset_keys) if key not in skipped]
     if dagster_instance is None:
         dagster_instance = instance()
     else:
