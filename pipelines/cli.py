@@ -187,6 +187,7 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
         window = plan.window()
         if window is None:
             click.echo(f"nothing to do for {first}..{last}: every step is up to date")
+            _say_where(s, first, last)
             return
         first, last = window
         selection = plan.job()
@@ -196,7 +197,7 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
         return
 
     from pipelines.instance import BrokenInstance
-    from pipelines.runner import bulletin_paths, failure_messages, launch
+    from pipelines.runner import failure_messages, launch
 
     click.echo(f"running the {selection} job for {first}..{last} (Dagster home: {s.dagster_home})", err=True)
     started = time.monotonic()
@@ -211,16 +212,32 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
             click.echo(f"  - {message}", err=True)
         sys.exit(1)
     click.echo(f"run {result.run_id} succeeded in {elapsed:.0f} s")
-    click.echo(f"warehouse: {s.duckdb_path}")
     if selection != "ingest":
-        month_list = _month_range(first, last)
-        paths = [p for p in bulletin_paths(month_list) if p.exists()]
-        click.echo(
-            f"bulletins: {s.bulletins} ({len(paths)} editions in {first}..{last}, monthly and quarterly; "
-            "each a folder with its department pages and XLSX)"
-        )
-        if paths:
-            click.echo(f"latest bulletin: {paths[-1]}")
+        _say_where(s, first, last)
+    else:
+        click.echo(f"warehouse: {s.duckdb_path}")
+
+
+def _say_where(s, first: str, last: str) -> None:
+    from pipelines.publish.config import PERIOD_FOLDERS, Edition
+
+    click.echo(f"warehouse: {s.duckdb_path}")
+    editions = [Edition.parse(month) for month in _month_range(first, last)]
+    editions += [Edition.quarter_of(e.period) for e in editions if e.period.month % 3 == 0]
+    paths = [
+        s.bulletins / PERIOD_FOLDERS[e.period_type] / e.key / f"{e.stem}.html" for e in sorted(editions, key=_order)
+    ]
+    paths = [p for p in paths if p.exists()]
+    click.echo(
+        f"bulletins: {s.bulletins} ({len(paths)} editions in {first}..{last}, monthly and quarterly; "
+        "each a folder with its department pages and XLSX)"
+    )
+    if paths:
+        click.echo(f"latest bulletin: {paths[-1]}")
+
+
+def _order(edition) -> tuple:
+    return (edition.period_type != "month", edition.period)
 
 
 def _month_range(first: str, last: str) -> list[str]:

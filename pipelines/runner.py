@@ -263,13 +263,3 @@ def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
             f"outcomes in {check_results_dir(settings().lake)}"
         )
     return [printable(m) for m in messages]
-
-
-def bulletin_paths(months: list[str]) -> list[Path]:
-    """The HTML of the editions a run over `months` (YYYY-MM) renders, monthly and quarterly,
-    through each edition's folder link (bulletins/<monthly|quarterly>/<period>/)."""
-    from pipelines.publish.assets import editions_of
-    from pipelines.publish.edition_folder import DraftEdition
-
-    days = [dt.date.fromisoformat(f"{m[:7]}-01") for m in months]
-    return [DraftEdition(settings().bulletins, e).html for e in editions_of(days)]
