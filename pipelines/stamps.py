@@ -81,38 +81,49 @@ class StampStore:
     def __init__(self, home: Path) -> None:
         self.folder = Path(home) / "state"
 
-    def _path(self, step: str) -> Path:
-        return self.folder / f"{step.replace('/', '__')}.json"
+    def _path(self, step: str, pending: bool = False) -> Path:
+        return self.folder / f"{step.replace('/', '__')}{'.pending' if pending else ''}.json"
 
-    def read(self, step: str) -> dict[str, dict]:
+    def read(self, step: str, pending: bool = False) -> dict[str, dict]:
         try:
-            recorded = json.loads(self._path(step).read_text(encoding="utf-8"))
+            recorded = json.loads(self._path(step, pending).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}  # none yet, or unreadable: the step is redone
         return recorded if isinstance(recorded, dict) else {}
 
-    def record(self, step: str, stamps: dict[str, dict]) -> None:
-        """Merge `stamps` into the step's file (under its lock: steps of parallel runs)."""
-        if not stamps:
-            return
-        path = self._path(step)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.folder / ".lock", exclusive=True):
-            merged = self.read(step) | stamps
-            temporary = temporary_beside(path)
-            temporary.write_text(json.dumps(merged, sort_keys=True, ensure_ascii=False, indent=1), encoding="utf-8")
-            os.replace(temporary, path)
+    def record(self, step: str, stamps: dict[str, dict], pending: bool = False) -> None:
+        """Merge `stamps` into the step's file (under the store's lock: steps of parallel
+        runs). `pending`: the work is done but a later step must still accept it (the
+        quality suite, for a landing); `promote` then records it."""
+        if stamps:
+            with file_lock(self._lock(), exclusive=True):
+                self._write(step, pending, self.read(step, pending) | stamps)
+
+    def promote(self, step: str, keys: list[str]) -> None:
+        """Record the pending stamps of `keys`."""
+        with file_lock(self._lock(), exclusive=True):
+            pending = self.read(step, pending=True)
+            accepted = {key: pending.pop(key) for key in keys if key in pending}
+            if accepted:
+                self._write(step, False, self.read(step) | accepted)
+                self._write(step, True, pending)
 
     def forget(self, step: str, keys: list[str]) -> None:
         """Drop the stamps of `keys` (their work failed or was undone): they are redone."""
-        path = self._path(step)
-        if not path.exists():
-            return
-        with file_lock(self.folder / ".lock", exclusive=True):
-            kept = {k: v for k, v in self.read(step).items() if k not in set(keys)}
-            temporary = temporary_beside(path)
-            temporary.write_text(json.dumps(kept, sort_keys=True, ensure_ascii=False, indent=1), encoding="utf-8")
-            os.replace(temporary, path)
+        with file_lock(self._lock(), exclusive=True):
+            recorded = self.read(step)
+            if any(key in recorded for key in keys):
+                self._write(step, False, {k: v for k, v in recorded.items() if k not in set(keys)})
+
+    def _lock(self) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder / ".lock"
+
+    def _write(self, step: str, pending: bool, stamps: dict[str, dict]) -> None:
+        path = self._path(step, pending)
+        temporary = temporary_beside(path)
+        temporary.write_text(json.dumps(stamps, sort_keys=True, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(temporary, path)
 
 
 def changed_parts(recorded: dict | None, current: dict) -> list[str]:

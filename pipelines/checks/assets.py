@@ -13,10 +13,12 @@ from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
 from pipelines.checks.suites import LandedFile, load_suites, run_suite
 from pipelines.ingest.assets import ingest_key
 from pipelines.ingest.canonical import CANONICAL
+from pipelines.ingest.stamps import step_name
 from pipelines.ingest.submissions import register_path
 from pipelines.ledger import events
 from pipelines.partitions import months_of
 from pipelines.settings import QUALITY_DIR, settings
+from pipelines.stamps import StampStore
 
 CHECK_NAME = "quality_suite"
 
@@ -75,6 +77,8 @@ def build_quality_suite_check(sources: list[str]) -> dg.AssetChecksDefinition:
                         ),
                     },
                 )
+            # Landed and checked: the months' ingest is done (pipelines/stamps.py).
+            StampStore(s.home).promote(step_name(source), [month.isoformat() for month in months])
 
     return great_expectations_suites
 
