@@ -139,7 +139,18 @@ def make_plan(s: Settings, first: dt.date, last: dt.date, today: dt.date | None 
             _place(plan, month, why)
         steps.append(plan)
 
-    scores = dbt_stamps.month_stamps(current_ingest, reference, [m.isoformat() for m in months])
+    # Months before the range are not landed by this run: dbt reads them as they were recorded.
+    read_by_dbt = {
+        source: {
+            m: (stamp if m in asked else store.read(ingest_stamps.step_name(source)).get(m))
+            for m, stamp in by_month.items()
+        }
+        for source, by_month in current_ingest.items()
+    }
+    read_by_dbt = {
+        source: {m: v for m, v in by_month.items() if v is not None} for source, by_month in read_by_dbt.items()
+    }
+    scores = dbt_stamps.month_stamps(read_by_dbt, reference, [m.isoformat() for m in months])
     recorded = store.read(dbt_stamps.STEP)
     plan = StepPlan("dbt")
     for month in sorted(asked):

@@ -100,7 +100,7 @@ def test_a_new_month_lands_scores_and_draws_only_itself(lived: dict) -> None:
     assert "would run the full job for 2025-09..2025-09" in lived["said"]["dry_run"]
     said = lived["said"]["new_month"]
     assert "running the full job for 2025-09..2025-09" in said
-    assert "files added: service_transactions/" in said
+    assert "ingest/service_transactions: redo 2025-09: 2025-09 because not done yet" in said
     assert "202507" not in said.split("running the full job", 1)[1]  # no July file landed again
 
 
