@@ -219,14 +219,11 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
 
 
 def _say_where(s, first: str, last: str) -> None:
-    from pipelines.publish.config import PERIOD_FOLDERS, Edition
+    from pipelines.publish.config import PERIOD_FOLDERS, editions_of
 
     click.echo(f"warehouse: {s.duckdb_path}")
-    editions = [Edition.parse(month) for month in _month_range(first, last)]
-    editions += [Edition.quarter_of(e.period) for e in editions if e.period.month % 3 == 0]
-    paths = [
-        s.bulletins / PERIOD_FOLDERS[e.period_type] / e.key / f"{e.stem}.html" for e in sorted(editions, key=_order)
-    ]
+    months = [dt.date.fromisoformat(f"{month}-01") for month in _month_range(first, last)]
+    paths = [s.bulletins / PERIOD_FOLDERS[e.period_type] / e.key / f"{e.stem}.html" for e in editions_of(months)]
     paths = [p for p in paths if p.exists()]
     click.echo(
         f"bulletins: {s.bulletins} ({len(paths)} editions in {first}..{last}, monthly and quarterly; "
@@ -234,10 +231,6 @@ def _say_where(s, first: str, last: str) -> None:
     )
     if paths:
         click.echo(f"latest bulletin: {paths[-1]}")
-
-
-def _order(edition) -> tuple:
-    return (edition.period_type != "month", edition.period)
 
 
 def _month_range(first: str, last: str) -> list[str]:

@@ -6,11 +6,10 @@ import datetime as dt
 
 import dagster as dg
 
-from pipelines.reference import load_catalogue
+from pipelines.reference import first_scorable_month
 from pipelines.settings import settings
 
-# Nothing can be scored before the first catalogue version takes effect.
-FIRST_MONTH = load_catalogue(settings().reference_dir).versions[0].effective_from.replace(day=1)
+FIRST_MONTH = first_scorable_month(settings().reference_dir)
 
 monthly = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH.isoformat(), end_offset=1)
 

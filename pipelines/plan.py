@@ -24,8 +24,8 @@ from pipelines.ingest import stamps as ingest_stamps
 from pipelines.ingest.land import lake_paths
 from pipelines.ingest.mapping import load_mappings
 from pipelines.publish import stamps as edition_stamps
-from pipelines.publish.config import PERIOD_FOLDERS, Edition
-from pipelines.reference import load_catalogue, load_departments
+from pipelines.publish.config import PERIOD_FOLDERS, Edition, editions_of
+from pipelines.reference import first_scorable_month, load_departments
 from pipelines.settings import QUALITY_DIR, Settings
 from pipelines.stamps import StampStore, changed_parts
 from pipelines.transform import stamps as dbt_stamps
@@ -87,7 +87,7 @@ class Plan:
         months = []
         for step in self.steps:
             for key in step.stale:
-                months.append(key[:7] if "Q" not in key else edition_stamps.last_month_of(Edition.parse(key))[:7])
+                months.append(f"{Edition.parse(key).last_month:%Y-%m}")
         return (min(months), max(months)) if months else None
 
     def job(self) -> str | None:
@@ -110,7 +110,7 @@ class Plan:
 def make_plan(s: Settings, first: dt.date, last: dt.date, today: dt.date | None = None) -> Plan:
     today = today or dt.date.today()
     reference = s.reference_dir
-    first_scorable = load_catalogue(reference).versions[0].effective_from.replace(day=1)
+    first_scorable = first_scorable_month(reference)
     months = ingest_stamps.months_through(first_scorable, last)
     asked = {m.isoformat() for m in months if m >= first}
     store = StampStore(s.home)
@@ -167,8 +167,7 @@ def make_plan(s: Settings, first: dt.date, last: dt.date, today: dt.date | None 
         _place(plan, month, why)
     steps.append(plan)
 
-    editions = [Edition.month(dt.date.fromisoformat(m)) for m in sorted(asked)]
-    editions += [Edition.quarter_of(e.period) for e in editions if e.period.month % 3 == 0]
+    editions = editions_of([dt.date.fromisoformat(m) for m in sorted(asked)])
     current = edition_stamps.edition_stamps(editions, scores, reference)
     recorded = store.read(edition_stamps.STEP)
     plan = StepPlan("bulletins")

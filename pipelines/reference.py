@@ -357,6 +357,11 @@ def load_catalogue(reference_dir: Path) -> Catalogue:
     return load_yaml_model(reference_dir / "catalogue.yaml", Catalogue)  # type: ignore[return-value]
 
 
+def first_scorable_month(reference_dir: Path) -> dt.date:
+    """Nothing can be scored before the first catalogue version takes effect."""
+    return load_catalogue(reference_dir).versions[0].effective_from.replace(day=1)
+
+
 def load_holidays(reference_dir: Path) -> HolidayCalendar:
     return load_yaml_model(reference_dir / "holidays.yaml", HolidayCalendar)  # type: ignore[return-value]
 

@@ -23,7 +23,7 @@ from pipelines.ingest import submissions
 from pipelines.ingest.mapping import load_mappings
 from pipelines.publish import stamps as edition_stamps
 from pipelines.publish.config import Edition
-from pipelines.reference import load_departments
+from pipelines.reference import first_scorable_month, load_departments
 from pipelines.settings import PROJECT_ROOT, QUALITY_DIR, settings
 from pipelines.stamps import StampStore
 from pipelines.transform import stamps as dbt_stamps
@@ -37,7 +37,7 @@ def _record_as_done(today: dt.date = TODAY) -> None:
     """The stamps a successful run over FIRST..LAST records, and its outputs' presence."""
     s = settings()
     store = StampStore(s.home)
-    first_scorable = planning.load_catalogue(s.reference_dir).versions[0].effective_from.replace(day=1)
+    first_scorable = first_scorable_month(s.reference_dir)
     months = [m.isoformat() for m in ingest_stamps.months_through(first_scorable, LAST)]
     registry, suites, ingest = load_departments(s.reference_dir), load_suites(QUALITY_DIR), {}
     for source, mapping in load_mappings(s.mappings_dir).items():

@@ -147,11 +147,6 @@ def files_for_month(inbox: Path, mapping: SourceMapping, month: dt.date) -> list
     return [p for p in sorted(inbox.glob(mapping.file_pattern)) if p.is_file() and mapping.period_of(p.name) == month]
 
 
-def is_period_start(mapping: SourceMapping, month: dt.date) -> bool:
-    """Quarterly sources have files only for a quarter's first month."""
-    return not mapping.quarterly or month.month in (1, 4, 7, 10)
-
-
 def ingest_month(
     mapping: SourceMapping,
     month: dt.date,
@@ -179,7 +174,7 @@ def ingest_month(
     register = submissions.build_register(mapping, month, landings, lake)
     submissions.write_register(lake, mapping.source, month, register)
     outcomes = file_check_outcomes(mapping, month, landings) + duplicates
-    if suite and suite.completeness and is_period_start(mapping, month):
+    if suite and suite.completeness and mapping.is_period_start(month):
         outcomes.append(
             submissions.completeness_outcome(
                 mapping,
@@ -203,14 +198,12 @@ def volume_outcomes(
     volume = suite.volume
     outcomes = []
     for month in months:
-        if not is_period_start(mapping, month):
+        if not mapping.is_period_start(month):
             continue
         periods = [month]
         while len(periods) <= volume.lookback * (3 if mapping.quarterly else 1):
             periods.append((periods[-1] - dt.timedelta(days=1)).replace(day=1))
-        history = {
-            p: submissions.read_register(lake, mapping.source, p) for p in periods if is_period_start(mapping, p)
-        }
+        history = {p: submissions.read_register(lake, mapping.source, p) for p in periods if mapping.is_period_start(p)}
         outcomes.append(
             submissions.volume_outcome(
                 mapping,

@@ -157,6 +157,10 @@ class SourceMapping(_Strict):
         """Files cover a quarter (the pattern names a quarter, not a month)."""
         return "quarter" in re.compile(self.period_pattern).groupindex
 
+    def is_period_start(self, month: dt.date) -> bool:
+        """Quarterly sources have files only for a quarter's first month."""
+        return not self.quarterly or month.month in (1, 4, 7, 10)
+
     def period_of(self, file_name: str) -> dt.date | None:
         """First day of the period a file covers, from its name; None if the name has none."""
         if self.period:

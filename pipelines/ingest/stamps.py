@@ -38,10 +38,6 @@ def months_through(first: dt.date, last: dt.date) -> list[dt.date]:
     return months
 
 
-def _period_start(mapping: SourceMapping, month: dt.date) -> bool:
-    return not mapping.quarterly or month.month in (1, 4, 7, 10)
-
-
 def ingest_code() -> str:
     return files_digest(
         PACKAGE_ROOT / "ingest", PACKAGE_ROOT / "checks", PACKAGE_ROOT / "parquet.py", PACKAGE_ROOT / "text.py"
@@ -78,7 +74,7 @@ def month_stamps(
         | {
             "files": by_month.get(month, {}),
             # Only a period's first month is checked for completeness (a quarter's, for quarterly sources).
-            "deadline_passed": today > deadline_of(mapping, month) if _period_start(mapping, month) else None,
+            "deadline_passed": today > deadline_of(mapping, month) if mapping.is_period_start(month) else None,
         }
         for month in months_through(first_month, last_month)
     }

@@ -17,7 +17,7 @@ from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
 from pipelines.ledger import events
 from pipelines.partitions import monthly, months_of
 from pipelines.publish import stamps
-from pipelines.publish.config import Edition
+from pipelines.publish.config import editions_of
 from pipelines.publish.edition_folder import lock_holder, write_drafts
 from pipelines.settings import settings
 from pipelines.stamps import StampStore
@@ -130,14 +130,6 @@ def _recorded_and_signed(s) -> dict:
     """The publication checks written, in the ledger's record of the lake; then a signed head."""
     events.record_lake_files(s.home, [gate.check_results_dir(s.lake) / "publication"])
     return events.checkpoint_metadata(s.home)
-
-
-def editions_of(months: list[dt.date]) -> list[Edition]:
-    """The editions a run over `months` renders: each month, and each quarter whose last
-    month it contains (a quarter is scored by the run of its last month)."""
-    editions = [Edition.month(month) for month in months]
-    editions += [Edition.quarter_of(month) for month in months if month.month % 3 == 0]
-    return editions
 
 
 @dg.asset(

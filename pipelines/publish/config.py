@@ -26,6 +26,14 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+def editions_of(months: list[dt.date]) -> list[Edition]:
+    """The editions a run over `months` renders: each month, and each quarter whose last
+    month it contains (a quarter is scored by the run of its last month)."""
+    editions = [Edition.month(month) for month in months]
+    editions += [Edition.quarter_of(month) for month in months if month.month % 3 == 0]
+    return editions
+
+
 @dataclass(frozen=True, order=True)
 class Edition:
     """A bulletin's period: `period` is its first day, `period_type` month or quarter."""

@@ -20,12 +20,6 @@ REPORTS = PACKAGE_ROOT.parent / "reports"
 LIBRARIES = ("altair", "vl-convert-python", "openpyxl", "jinja2", "duckdb")
 
 
-def last_month_of(edition: Edition) -> str:
-    """The month whose run draws the edition (a quarter's third), ISO first day."""
-    index = edition.period.year * 12 + edition.period.month - 1 + edition.months - 1
-    return f"{index // 12:04d}-{index % 12 + 1:02d}-01"
-
-
 def edition_stamps(editions: list[Edition], dbt_stamps: dict[str, dict], reference_dir: Path) -> dict[str, dict]:
     shared = {
         "bulletin_settings": files_digest(reference_dir / "bulletin.yaml"),
@@ -33,4 +27,6 @@ def edition_stamps(editions: list[Edition], dbt_stamps: dict[str, dict], referen
         "code": files_digest(PACKAGE_ROOT / "publish", PACKAGE_ROOT / "xlsx.py", PACKAGE_ROOT / "warehouse.py"),
         "libraries": library_versions(*LIBRARIES),
     }
-    return {edition.key: shared | {"scores": digest(dbt_stamps.get(last_month_of(edition)))} for edition in editions}
+    return {
+        edition.key: shared | {"scores": digest(dbt_stamps.get(edition.last_month.isoformat()))} for edition in editions
+    }
