@@ -48,9 +48,15 @@ def test_commands_opening_a_fresh_home_together_create_its_storage_once(tmp_path
     fails, each storage database records one schema version, and a later command
     reads the history (this left two alembic heads: 'more than one head present')."""
     home = tmp_path / "home"
-    with get_context("spawn").Pool(4) as pool:
+    # Closed and joined, not terminated: the workers end when their queue closes, so a
+    # test started with SIGTERM ignored (inherited, as under some job runners) cannot hang.
+    pool = get_context("spawn").Pool(4)
+    try:
         errors = [e for e in pool.map(_open_and_read, [str(home)] * 4) if e]
         errors += [e for e in [pool.apply(_open_and_read, (str(home),))] if e]
+    finally:
+        pool.close()
+        pool.join()
     assert not errors, errors[:3]
     for database in STORAGE_DATABASES:
         versions = _alembic_versions(home / "dagster_home" / database)
