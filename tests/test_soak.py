@@ -37,7 +37,9 @@ pytestmark = pytest.mark.slow
 
 SEED = 20261201
 ITERATIONS = 20
-TIME_BUDGET_S = 9 * 60  # the loop stops early rather than pass 10 minutes
+# The planned iterations (every fault and change once) always run; the drawn ones
+# after them stop once this budget is spent, so the soak stays bounded on a slow machine.
+TIME_BUDGET_S = 9 * 60
 # One masking key for the soak's home and the clean ones, so their tokens agree.
 MASKING_KEY = "soak-test-key"
 GOVPERF = str(Path(sys.executable).with_name("govperf"))
@@ -204,7 +206,7 @@ def test_soak(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     started = time.monotonic()
     done = 0
     for iteration in range(ITERATIONS):
-        if time.monotonic() - started > TIME_BUDGET_S:
+        if iteration >= len(planned) and time.monotonic() - started > TIME_BUDGET_S:
             break
         if iteration < len(planned):
             change, fault = planned[iteration]
@@ -234,4 +236,3 @@ def test_soak(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         done += 1
     with capsys.disabled():
         print(f"\nsoak: {done} iterations in {time.monotonic() - started:.0f} s, faults {faults}")
-    assert done >= len(planned), f"only {done} iterations within the time budget"
