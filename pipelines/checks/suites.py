@@ -113,24 +113,24 @@ def run_suite(suite: Suite, files: list[LandedFile]) -> list[CheckOutcome]:
     """Validate landed files against the suite; one outcome per file and expectation.
 
     All files are validated together first, in one pass over the data (GX's
-    start-up per batch costs more than the SQL). Only if an expectation fails are
-    the files validated one by one, to say which file failed it.
+    start-up per batch costs more than the SQL). That pass stands for each file
+    only where it says nothing about the batch: every expectation passed with no
+    unexpected row and no batch-wide observed value. Otherwise the files are
+    validated one by one, so a file's outcome never depends on which other files
+    landed in the same run (an incremental run and a full one store the same).
     """
     if not files:
         return []
     validate = _validator(suite)
     together = validate(files)
-    if all(passed for _expectation, passed, _details in together):
-        note = f" (与本次其余 {len(files) - 1} 个文件一并校验)" if len(files) > 1 else ""
+    if all(clean for _expectation, _passed, _details, clean in together):
         return [
-            _outcome(suite, f, expectation, True, details + note)
-            for f in files
-            for expectation, _passed, details in together
+            _outcome(suite, f, expectation, True, details) for f in files for expectation, _, details, _ in together
         ]
     return [
         _outcome(suite, f, expectation, passed, details)
         for f in files
-        for expectation, passed, details in validate([f])
+        for expectation, passed, details, _clean in validate([f])
     ]
 
 
@@ -163,7 +163,10 @@ def _validator(suite: Suite):
         by_id[str(added.id)] = expectation
     batches = iter(range(1_000_000))
 
-    def validate(files: list[LandedFile]) -> list[tuple[Expectation, bool, str]]:
+    def validate(files: list[LandedFile]) -> list[tuple[Expectation, bool, str, bool]]:
+        """(expectation, passed, details, clean): clean when it passed with no
+        unexpected row and no observed value, true of every file in the batch."""
+
         def quoted(paths: list[Path]) -> str:
             return ", ".join("'" + p.as_posix().replace("'", "''") + "'" for p in paths)
 
@@ -185,10 +188,13 @@ def _validator(suite: Suite):
         asset = datasource.add_query_asset(name=f"batch_{next(batches)}", query=query)
         result = asset.add_batch_definition_whole_table("all").get_batch().validate(gx_suite)
         found = {str(r.expectation_config.id): r for r in result.results}
-        return [
-            (expectation, bool(found[key].success), _describe(found[key].result or {}, found[key].exception_info))
-            for key, expectation in by_id.items()
-        ]
+        outcomes = []
+        for key, expectation in by_id.items():
+            observed = found[key].result or {}
+            passed = bool(found[key].success)
+            clean = passed and observed.get("unexpected_count") == 0 and "observed_value" not in observed
+            outcomes.append((expectation, passed, _describe(observed, found[key].exception_info), clean))
+        return outcomes
 
     return validate
 
