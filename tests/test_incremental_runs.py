@@ -111,11 +111,6 @@ def test_a_corrected_middle_month_redoes_the_closure(lived: dict) -> None:
     assert "ingest/service_transactions: nothing to do" in said
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 13 note): after the incremental runs fct_data_quality differs from a --force "
-    "recomputation of the same home; every other mart and every edition file is equal",
-)
 def test_incremental_marts_equal_a_full_run(lived: dict) -> None:
     incremental = all_marts(lived["home"] / "warehouse" / "govperf.duckdb")
     full = all_marts(lived["full"] / "warehouse" / "govperf.duckdb")
