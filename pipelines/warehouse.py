@@ -31,6 +31,9 @@ def warehouse_lock(exclusive: bool, path: Path | None = None, timeout_s: float =
         yield db_path
 
 
+NAMELESS_AFTER_S = 2.0  # how long a lock file may stay empty before its holder counts as nameless
+
+
 @contextlib.contextmanager
 def file_lock(
     lock_path: Path,
@@ -49,17 +52,25 @@ def file_lock(
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         deadline = time.monotonic() + timeout_s
         told = None
+        nameless_since = None
         while True:
             try:
                 fcntl.flock(handle, mode | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if now > deadline:
                     raise TimeoutError(f"waited {timeout_s:.0f} s for the lock {lock_path}") from None
                 if on_wait is not None:
                     handle.seek(0)
-                    current = handle.read().strip() or "a process that did not say who it is"
-                    if current != told:
+                    current = handle.read().strip()
+                    # A holder names itself just after taking the lock and clears its
+                    # name just before letting go: an empty file is "nameless" only
+                    # once it has stayed empty for a while.
+                    nameless_since = None if current else (nameless_since or now)
+                    if not current and now - nameless_since >= NAMELESS_AFTER_S:
+                        current = "a process that did not say who it is"
+                    if current and current != told:
                         on_wait(current)
                         told = current
                 time.sleep(0.2)

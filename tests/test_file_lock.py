@@ -1,0 +1,47 @@
+"""The advisory lock tells a waiter who holds it, and never calls a holder
+nameless in the moment between its taking the lock and writing its name."""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+import time
+from pathlib import Path
+
+from pipelines.warehouse import NAMELESS_AFTER_S, file_lock
+
+
+def _hold(lock_path: Path, name_after_s: float, release_after_s: float, taken: threading.Event) -> None:
+    with lock_path.open("a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        taken.set()
+        if name_after_s < release_after_s:
+            time.sleep(name_after_s)
+            handle.seek(0)
+            handle.truncate()
+            handle.write("run R1 (pid 1)\n")
+            handle.flush()
+        time.sleep(max(0.0, release_after_s - name_after_s) if name_after_s < release_after_s else release_after_s)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _waits(tmp_path: Path, name_after_s: float, release_after_s: float) -> list[str]:
+    lock_path = tmp_path / "edition.lock"
+    taken = threading.Event()
+    holder = threading.Thread(target=_hold, args=(lock_path, name_after_s, release_after_s, taken))
+    holder.start()
+    taken.wait()
+    told: list[str] = []
+    with file_lock(lock_path, exclusive=True, holder="run R2", on_wait=told.append):
+        pass
+    holder.join()
+    return told
+
+
+def test_a_holder_still_writing_its_name_is_not_called_nameless(tmp_path: Path) -> None:
+    assert _waits(tmp_path, name_after_s=0.5, release_after_s=1.5) == ["run R1 (pid 1)"]
+
+
+def test_a_holder_that_never_names_itself_is_reported_as_such(tmp_path: Path) -> None:
+    told = _waits(tmp_path, name_after_s=NAMELESS_AFTER_S + 2, release_after_s=NAMELESS_AFTER_S + 1)
+    assert told == ["a process that did not say who it is"]
