@@ -11,24 +11,23 @@ from pathlib import Path
 from pipelines.warehouse import NAMELESS_AFTER_S, file_lock
 
 
-def _hold(lock_path: Path, name_after_s: float, release_after_s: float, taken: threading.Event) -> None:
+def _hold(lock_path: Path, name_after_s: float | None, hold_s: float, taken: threading.Event) -> None:
+    """Hold the lock for hold_s, writing a name after name_after_s (never if None)."""
     with lock_path.open("a+", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         taken.set()
-        if name_after_s < release_after_s:
+        if name_after_s is not None:
             time.sleep(name_after_s)
-            handle.seek(0)
-            handle.truncate()
             handle.write("run R1 (pid 1)\n")
             handle.flush()
-        time.sleep(max(0.0, release_after_s - name_after_s) if name_after_s < release_after_s else release_after_s)
+        time.sleep(hold_s - (name_after_s or 0.0))
         fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _waits(tmp_path: Path, name_after_s: float, release_after_s: float) -> list[str]:
+def _waits(tmp_path: Path, name_after_s: float | None, hold_s: float) -> list[str]:
     lock_path = tmp_path / "edition.lock"
     taken = threading.Event()
-    holder = threading.Thread(target=_hold, args=(lock_path, name_after_s, release_after_s, taken))
+    holder = threading.Thread(target=_hold, args=(lock_path, name_after_s, hold_s, taken))
     holder.start()
     taken.wait()
     told: list[str] = []
@@ -39,9 +38,9 @@ def _waits(tmp_path: Path, name_after_s: float, release_after_s: float) -> list[
 
 
 def test_a_holder_still_writing_its_name_is_not_called_nameless(tmp_path: Path) -> None:
-    assert _waits(tmp_path, name_after_s=0.5, release_after_s=1.5) == ["run R1 (pid 1)"]
+    assert _waits(tmp_path, name_after_s=0.5, hold_s=1.5) == ["run R1 (pid 1)"]
 
 
 def test_a_holder_that_never_names_itself_is_reported_as_such(tmp_path: Path) -> None:
-    told = _waits(tmp_path, name_after_s=NAMELESS_AFTER_S + 2, release_after_s=NAMELESS_AFTER_S + 1)
+    told = _waits(tmp_path, name_after_s=None, hold_s=NAMELESS_AFTER_S + 1)
     assert told == ["a process that did not say who it is"]
