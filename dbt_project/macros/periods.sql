@@ -1,14 +1,24 @@
-{#- The months a run scores. A Dagster partition run passes period_start and
-    period_end; a plain `dbt build` scores every month. -#}
+{#- The months a run scores. A Dagster partition run passes them in the environment
+    (GOVPERF_PERIOD_START, GOVPERF_PERIOD_END, GOVPERF_LOOKBACK_MONTHS), read only when
+    a model is compiled for execution: dbt then never sees them at parse time, and a new
+    window reuses the saved parse (a changed --vars makes dbt parse the whole project
+    again, about 2.5 s). A var of the same name (a hand-typed `dbt build --vars`, a unit
+    test's overrides) wins. Neither set: a plain `dbt build` scores every month. -#}
+
+{% macro build_setting(name, default) -%}
+    {%- set given = var(name) -%}
+    {%- if given is none and execute -%}
+        {%- set given = env_var('GOVPERF_' ~ name | upper, '') -%}
+    {%- endif -%}
+    {{- return(given if given not in (none, '') else default) -}}
+{%- endmacro %}
 
 {% macro period_start() -%}
-    {%- if var('period_start') -%} cast('{{ var("period_start") }}' as date)
-    {%- else -%} cast('1900-01-01' as date) {%- endif -%}
+    cast('{{ build_setting('period_start', '1900-01-01') }}' as date)
 {%- endmacro %}
 
 {% macro period_end() -%}
-    {%- if var('period_end') -%} cast('{{ var("period_end") }}' as date)
-    {%- else -%} cast('2999-12-01' as date) {%- endif -%}
+    cast('{{ build_setting('period_end', '2999-12-01') }}' as date)
 {%- endmacro %}
 
 {#- True for periods the run writes. A month is in scope when it is one of the run's
@@ -25,11 +35,11 @@
 {%- endmacro %}
 
 {#- The first month a run reads: the months before its first month that rank
-    change, last-observation imputation and change warnings look back to (var
-    lookback_months, set by the Dagster asset from the catalogue), and at least the
+    change, last-observation imputation and change warnings look back to
+    (lookback_months, set by the Dagster asset from the catalogue), and at least the
     start of that month's quarter, which a quarter's pooled scores need. -#}
 {% macro lookback_start(months=none) -%}
-    {%- set months = months if months is not none else var('lookback_months') -%}
+    {%- set months = months if months is not none else build_setting('lookback_months', 1) | int -%}
     least({{ dbt.dateadd('month', -months, period_start()) }}, {{ month_of(dbt.date_trunc('quarter', period_start())) }})
 {%- endmacro %}
 

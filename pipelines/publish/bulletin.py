@@ -16,11 +16,12 @@ record or from configuration.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -926,24 +927,29 @@ def write_edition(collected: Mapping[str, Any], out_dir: Path, approval: Mapping
     return out_path
 
 
-def _write_job(job: tuple[Mapping[str, Any], Path]) -> Path:
-    return write_edition(*job)
-
-
-def write_editions(jobs: list[tuple[Mapping[str, Any], Path]]) -> list[Path]:
-    """write_edition for each (collected, out_dir), in order. Several editions (a
-    backfill) are drawn in a pool of processes, one edition each: vl-convert holds the
-    GIL, and a pool pays its start-up only once per run (12 editions of the sample
-    city: 58 s serial, 33 s with two processes)."""
-    workers = min(len(jobs), os.cpu_count() or 1, 4)
+@contextlib.contextmanager
+def drawing(editions: int) -> Iterator[Callable[[Mapping[str, Any], Path], None]]:
+    """A `draw(collected, out_dir)` that runs write_edition, for up to `editions` editions;
+    the block's end waits for all of them and raises the first failure. Several editions
+    (a backfill) are drawn in a pool of processes, each edition as soon as it is handed
+    over, while the caller reads the next from the marts: vl-convert holds the GIL,
+    and the pool's start-up overlaps the reading."""
+    workers = min(editions, os.cpu_count() or 1, 4)
     if workers < 2:
-        return [_write_job(job) for job in jobs]
+        yield write_edition
+        return
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     # spawn, not fork: the caller may be a Dagster step with threads running.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_write_job, jobs))
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    futures = []
+    try:
+        yield lambda collected, out_dir: futures.append(pool.submit(write_edition, collected, out_dir))
+        for future in futures:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def render_edition(

@@ -36,7 +36,7 @@ import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pipelines.publish.bulletin import collect_edition, is_ranked, write_editions
+from pipelines.publish.bulletin import collect_edition, drawing, is_ranked
 from pipelines.publish.config import PERIOD_FOLDERS, BulletinConfig, Edition
 from pipelines.publish.exports import write_export
 from pipelines.warehouse import file_lock, read_warehouse
@@ -171,10 +171,11 @@ def write_drafts(
     told of each edition as its writing starts, before anything is swapped in."""
     drafts = [DraftEdition(bulletins, edition) for edition in editions]
     with locked(drafts, holder, on_wait):
-        collected = []
-        # Read everything under the warehouse lock, then draw and write without it: drawing
-        # takes seconds per edition, and dbt in another run waits for the lock.
-        with read_warehouse(warehouse) as con:
+        written = []
+        # Read everything under the warehouse lock, each edition handed to the drawing
+        # processes as soon as it is read; the drawing goes on without the lock: it takes
+        # seconds per edition, and dbt in another run waits for the lock.
+        with drawing(len(drafts)) as draw, read_warehouse(warehouse) as con:
             for draft in drafts:
                 if not is_ranked(con, draft.edition):
                     if on_skip is not None:
@@ -183,12 +184,12 @@ def write_drafts(
                 version = draft.new_version()
                 if on_write is not None:
                     on_write(f"edition {draft.edition.key}: writing {version.name}")
-                collected.append((draft, version, collect_edition(con, draft.edition, config)))
+                draw(collect_edition(con, draft.edition, config), version)
                 write_export(con, draft.edition, version)
-        write_editions([(data, version) for _draft, version, data in collected])
-        for draft, version, _data in collected:
+                written.append((draft, version))
+        for draft, version in written:
             draft.swap_in(version)
-    return [(draft, version) for draft, version, _data in collected]
+    return written
 
 
 def _sync_tree(root: Path) -> None:

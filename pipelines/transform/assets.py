@@ -1,7 +1,7 @@
 """The dbt models as Dagster assets, partitioned by month.
 
 A run scores the months of its partition (or partition range) by passing them
-to dbt as vars. Before it starts, it asks the gate whether any of those months
+to dbt in its environment. Before it starts, it asks the gate whether any of those months
 failed a blocking check in an earlier ingest run, and refuses if so. dbt is
 the only writer of the warehouse, and it writes under the warehouse lock.
 """
@@ -28,6 +28,7 @@ from pipelines.settings import settings
 from pipelines.stamps import StampStore
 from pipelines.transform import stamps
 from pipelines.transform.project import (
+    build_window,
     dbt_environment,
     dbt_project,
     ensure_manifest,
@@ -64,15 +65,8 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         raise dg.Failure(description=str(refusal)) from None
 
     os.environ.update(dbt_environment())
-    dbt_vars = {
-        "period_start": months[0].isoformat(),
-        "period_end": months[-1].isoformat(),
-        "lookback_months": lookback_months(load_catalogue(s.reference_dir)),
-    }
     # This home's own folders: parallel homes never share dbt's target or logs.
-    target = invocation_dir(
-        f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}", dbt_vars
-    )
+    target = invocation_dir(f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}")
     store = StampStore(s.home)
     window = [month.isoformat() for month in months]
     built_from = built_from_stamps(store, s, months[-1])
@@ -80,12 +74,13 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         refuse_a_warehouse_changed_outside_dbt(s)
         store.forget(stamps.STEP, window)  # until this build succeeds, its months are to be redone
         events.ledger_of(s.home).append("dbt_build_started", {"run_id": context.run.run_id})
-        invocation = dbt.cli(
-            ["build", "--vars", json.dumps(dbt_vars), "--exclude", "test_type:unit", "--log-path", str(home_log_dir())],
-            target_path=target,
-            context=context,
-            raise_on_error=False,
-        )
+        with build_window(months[0], months[-1], lookback_months(load_catalogue(s.reference_dir))):
+            invocation = dbt.cli(
+                ["build", "--exclude", "test_type:unit", "--log-path", str(home_log_dir())],
+                target_path=target,
+                context=context,
+                raise_on_error=False,
+            )
         yield from invocation.stream()
         succeeded = invocation.is_successful()
         # Read while the lock is still held: the digests are of exactly what this build left.
@@ -93,7 +88,7 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
         if succeeded:
             store.record(stamps.STEP, {month: built_from[month] for month in window})
     try:  # housekeeping of caches: a failure costs the next build a parse, never this build
-        keep_parse(target, dbt_vars)
+        keep_parse(target)
         prune_invocations()
     except OSError as error:
         context.log.warning(f"dbt parse cache not updated: {error}")

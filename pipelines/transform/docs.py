@@ -49,7 +49,7 @@ def generate_docs(out: Path | None = None) -> Path:
     # Imported here: the project module loads dagster-dbt, which a refusal above need not wait for.
     from pipelines.transform.project import dbt_environment, dbt_executable, home_log_dir, invocation_dir
 
-    target = invocation_dir(f"docs-{uuid.uuid4().hex[:8]}", {})
+    target = invocation_dir(f"docs-{uuid.uuid4().hex[:8]}")
     command = [
         dbt_executable(),
         "docs",

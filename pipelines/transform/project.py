@@ -7,9 +7,12 @@ dbt writes nothing inside the checkout. Two kinds of output, two places:
         project file and the dbt version, so a changed project is parsed again
         into a folder of its own and never meets a stale manifest. Written in a
         scratch folder and renamed into place, so a reader sees all of it or none.
-        Beside it, the parse each build saved, by its vars: dbt re-parses the
-        whole project when the vars differ from its saved parse's ("config vars
-        ... have changed"), so a build starts from a parse with its own vars.
+        Beside it, the parse each home's builds saved, by the home's profile
+        paths: dbt re-parses the whole project when the profile differs from its
+        saved parse's ("config profile ... changed"), so a build starts from a
+        parse of its own home. The months a build scores reach dbt in the
+        environment, read only at execution (macros/periods.sql), never as
+        --vars: a new window would make dbt parse the whole project again.
     $GOVPERF_HOME/dbt/target/<invocation>/ and $GOVPERF_HOME/dbt/logs/
         What one home's dbt runs write (compiled SQL, run results, logs): two
         homes, even running at once, never share a folder.
@@ -20,12 +23,15 @@ happens then (once per project version and cache), before any run starts.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -36,7 +42,7 @@ from pipelines.transform.stamps import project_hash
 
 PARTIAL_PARSE = "partial_parse.msgpack"
 INVOCATIONS_KEPT = 10  # a home keeps its latest dbt invocations' folders for debugging
-PARSES_KEPT = 24  # cached parses per project version, one per home and set of build vars (about 1 MB each)
+PARSES_KEPT = 24  # cached parses per project version, one per home (about 1 MB each)
 
 
 def parse_dir() -> Path:
@@ -97,35 +103,55 @@ def ensure_manifest() -> None:
             shutil.rmtree(scratch, ignore_errors=True)  # a failed parse leaves nothing behind
 
 
-def _parse_for_vars(dbt_vars: dict) -> Path:
-    """The cached parse of a build with these vars in this home: dbt parses the whole
-    project again whenever the vars, or the profile (which names the home's warehouse
-    and lake), differ from those its saved parse was made with."""
-    made_with = {"vars": dbt_vars, "environment": dbt_environment()}
-    key = hashlib.sha256(json.dumps(made_with, sort_keys=True).encode()).hexdigest()[:16]
+def _parse_of_this_home() -> Path:
+    """The cached parse of a build in this home: dbt parses the whole project again
+    whenever the profile (which names the home's warehouse and lake) differs from the
+    one its saved parse was made with."""
+    key = hashlib.sha256(json.dumps(dbt_environment(), sort_keys=True).encode()).hexdigest()[:16]
     return dbt_project.manifest_path.parent / f"partial_parse.{key}.msgpack"
 
 
-def invocation_dir(name: str, dbt_vars: dict) -> Path:
+def invocation_dir(name: str) -> Path:
     """A new folder for one dbt invocation in this home, seeded with the cached
-    parse of the same project and vars (or the plain parse), so that dbt parses
+    parse of the same project and home (or the plain parse), so that dbt parses
     only what differs; dbt checks every file's hash and env var itself."""
     target = home_target_dir() / name
     target.mkdir(parents=True, exist_ok=True)
-    for seed in (_parse_for_vars(dbt_vars), dbt_project.manifest_path.parent / PARTIAL_PARSE):
+    for seed in (_parse_of_this_home(), dbt_project.manifest_path.parent / PARTIAL_PARSE):
         if seed.exists():
             shutil.copyfile(seed, target / PARTIAL_PARSE)
             break
     return target
 
 
-def keep_parse(target: Path, dbt_vars: dict, kept: int = PARSES_KEPT) -> None:
-    """Cache the parse an invocation saved, for the next build with the same vars
-    (in any home); written beside and renamed, so a reader never sees half of it."""
+@contextlib.contextmanager
+def build_window(first_month: dt.date, last_month: dt.date, lookback_months: int) -> Iterator[None]:
+    """The months a build scores, in the environment of the dbt it starts inside the
+    block (macros/periods.sql reads them); the process's own environment is restored."""
+    window = {
+        "GOVPERF_PERIOD_START": first_month.isoformat(),
+        "GOVPERF_PERIOD_END": last_month.isoformat(),
+        "GOVPERF_LOOKBACK_MONTHS": str(lookback_months),
+    }
+    before = {name: os.environ.get(name) for name in window}
+    os.environ.update(window)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def keep_parse(target: Path, kept: int = PARSES_KEPT) -> None:
+    """Cache the parse an invocation saved, for the next build in this home (the
+    cache may be shared); written beside and renamed, so a reader never sees half of it."""
     saved = target / PARTIAL_PARSE
     if not saved.exists():
         return
-    cached = _parse_for_vars(dbt_vars)
+    cached = _parse_of_this_home()
     partial = temporary_beside(cached)  # per host, process and thread: runs may share the cache
     shutil.copyfile(saved, partial)
     os.replace(partial, cached)

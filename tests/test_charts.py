@@ -1,0 +1,52 @@
+"""Charts: a spec drawn from its shape's cached Vega compile is the same SVG as a whole compile."""
+
+from __future__ import annotations
+
+import vl_convert
+
+from pipelines.publish import charts
+
+MONTHS = ["2025-01", "2025-02", "2025-03"]
+SERIES = ["综合得分", "办事人评价", "政务服务效能"]
+
+
+def _trend_rows(offset: float) -> list[dict]:
+    return [
+        {"month": month, "series": series, "score": 50 + offset + 7 * i - 3 * j}
+        for i, month in enumerate(MONTHS)
+        for j, series in enumerate(SERIES)
+    ]
+
+
+def test_a_shape_compiled_once_draws_each_charts_own_rows() -> None:
+    first = charts.trend(_trend_rows(0), SERIES, MONTHS)
+    second = charts.trend(_trend_rows(20), SERIES, MONTHS[:2] + MONTHS[2:])  # same shape, other rows
+    bands = charts.rank_bands(
+        [{"department_name": "市发展和改革委员会", "rank": 1, "rank_p05": 1, "rank_p95": 3}], n_ranked=4
+    )
+    bars = charts.keyword_bars([{"keyword": "态度", "mentions": 4}, {"keyword": "排队", "mentions": 2}])
+    drawn = [charts._draw(spec) for spec in (first, second, bands, bars)]
+    assert drawn == [vl_convert.vegalite_to_svg(spec) for spec in (first, second, bands, bars)]
+    assert drawn[0] != drawn[1]  # the rows of the second chart, not the first's
+    assert charts._vega_of.cache_info().hits >= 1
+
+
+def test_trend_spec_carries_its_rows_and_shares_the_rest() -> None:
+    first, second = charts.trend(_trend_rows(0), SERIES, MONTHS), charts.trend(_trend_rows(5), SERIES, MONTHS)
+    assert first["data"]["values"] != second["data"]["values"]
+    assert {k: v for k, v in first.items() if k != "data"} == {k: v for k, v in second.items() if k != "data"}
+    assert len(first["data"]["values"]) == len(MONTHS) * len(SERIES)
+
+
+def test_a_spec_with_no_single_inline_dataset_is_compiled_whole() -> None:
+    layered = {
+        "layer": [
+            {
+                "data": {"values": [{"a": 1}]},
+                "mark": "point",
+                "encoding": {"x": {"field": "a", "type": "quantitative"}},
+            },
+            {"data": {"values": []}, "mark": "rule", "encoding": {"x": {"field": "a", "type": "quantitative"}}},
+        ]
+    }
+    assert charts._draw(layered) == vl_convert.vegalite_to_svg(layered)
