@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import duckdb
+from pydantic import Field, field_validator
 
-from pipelines.settings import settings
+from pipelines.reference import _Strict, load_yaml_model
+from pipelines.settings import PROJECT_ROOT, settings
+
+DEFAULT_LIMITS = PROJECT_ROOT / "sources" / "reference" / "warehouse.yaml"
 
 
 @contextlib.contextmanager
@@ -91,8 +99,74 @@ def file_lock(
 def read_warehouse(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection, opened under the shared lock."""
     with warehouse_lock(exclusive=False, path=path) as db_path:
-        con = duckdb.connect(str(db_path), read_only=True)
+        con = duckdb_connection(db_path, read_only=True)
         try:
             yield con
         finally:
             con.close()
+
+
+# --- DuckDB's limits --------------------------------------------------------------
+
+
+def limits_path() -> Path:
+    """reference/warehouse.yaml of the configuration in use, else the project's own."""
+    own = settings().reference_dir / "warehouse.yaml"
+    return own if own.exists() else DEFAULT_LIMITS
+
+
+SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+MAX_THREADS = 256
+
+
+class WarehouseLimits(_Strict):
+    """reference/warehouse.yaml."""
+
+    memory_limit: str
+    threads: int | Literal["auto"] = "auto"
+    monte_carlo_batch_rows: int = Field(2_000_000, ge=10_000)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if not SIZE.match(value):
+            raise ValueError(f"must be a size such as 600MB or 2GB; got {value!r}")
+        return value.replace(" ", "")
+
+    @field_validator("threads")
+    @classmethod
+    def _thread_count(cls, value: int | str) -> int | str:
+        if value != "auto" and not 1 <= int(value) <= MAX_THREADS:
+            raise ValueError(f"must be a whole number from 1 to {MAX_THREADS}, or auto; got {value!r}")
+        return value
+
+    def settings(self) -> dict[str, str]:
+        threads = self.threads if self.threads != "auto" else len(os.sched_getaffinity(0))
+        return {
+            "memory_limit": self.memory_limit,
+            "threads": str(threads),
+            "monte_carlo_batch_rows": str(self.monte_carlo_batch_rows),
+        }
+
+
+@functools.cache
+def _limits(path: Path, mtime_ns: int) -> dict[str, str]:
+    model = load_yaml_model(path, WarehouseLimits)
+    return model.settings()  # type: ignore[attr-defined]
+
+
+def warehouse_limits() -> dict[str, str]:
+    """warehouse.yaml's figures as text ({"memory_limit": "600MB", "threads": "2", ...})."""
+    path = limits_path()
+    return _limits(path, path.stat().st_mtime_ns)
+
+
+def duckdb_limits() -> dict[str, str]:
+    """DuckDB's own settings from warehouse.yaml: memory_limit and threads."""
+    limits = warehouse_limits()
+    return {"memory_limit": limits["memory_limit"], "threads": limits["threads"]}
+
+
+def duckdb_connection(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection within warehouse.yaml's limits: every connection govperf opens."""
+    return duckdb.connect(str(path), read_only=read_only, config=duckdb_limits())

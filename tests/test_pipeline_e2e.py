@@ -217,6 +217,8 @@ def test_monte_carlo_without_perturbation_reproduces_the_published_ranks(full_ru
             "build",
             "--select",
             "stg_reference__robustness_draws",
+            "int_rank_robustness__scenarios",
+            "int_rank_robustness__draws",
             "int_rank_robustness",
             "fct_rankings",
             "--vars",
@@ -247,3 +249,46 @@ def test_monte_carlo_without_perturbation_reproduces_the_published_ranks(full_ru
         .fetchall()
     }
     assert {(p, t, d): r for p, t, d, r, *_ in rows} == published
+
+
+def test_monte_carlo_in_many_batches_equals_one_batch(full_run, tmp_path):
+    """The Monte Carlo is built a batch of scenarios at a time (bounded memory): tiny
+    batches must give exactly the ranks and bands of one batch holding every scenario."""
+    from pipelines.transform.project import dbt_executable
+
+    lake, db = tmp_path / "lake", tmp_path / "warehouse.duckdb"
+    shutil.copytree(full_run["home"] / "lake", lake)
+    shutil.copy(full_run["duckdb"], db)
+    models = ["int_rank_robustness__scenarios", "int_rank_robustness__draws", "int_rank_robustness"]
+    built = {}
+    for batch_rows in (10_000, 100_000_000):
+        subprocess.run(
+            [dbt_executable(), "run", "--select", *models, "--target-path", str(tmp_path / "target")]
+            + ["--log-path", str(tmp_path)],
+            cwd=PROJECT_ROOT / "dbt_project",
+            check=True,
+            capture_output=True,
+            env=os.environ
+            | {"GOVPERF_LAKE": str(lake), "GOVPERF_DUCKDB": str(db), "GOVPERF_MONTE_CARLO_BATCH_ROWS": str(batch_rows)},
+        )
+        with duckdb.connect(str(db), read_only=True) as con:
+            batches = con.sql("select max(batch) from intermediate.int_rank_robustness__scenarios").fetchone()[0]
+            built[batches] = con.sql("select * from intermediate.int_rank_robustness order by all").fetchall()
+    assert sorted(built)[0] == 1 and sorted(built)[1] > 10  # one batch, and many
+    one, many = built[1], built[max(built)]
+    assert len(one) >= 4 * 60 and one == many
+
+
+def test_a_build_out_of_duckdb_memory_says_which_setting_to_raise(small_city, tmp_path, monkeypatch):
+    """DuckDB's memory limit is configuration: a build that runs out of it fails, and
+    the run's message names the models and the file to change."""
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "sources", config, ignore=shutil.ignore_patterns("sample"))
+    (config / "reference" / "warehouse.yaml").write_text("memory_limit: 16MB\n", encoding="utf-8")
+    use_home(monkeypatch, tmp_path / "home", small_city)
+    monkeypatch.setenv("GOVPERF_CONFIG", str(config))
+    result = launch(FIRST_MONTH, FIRST_MONTH)
+    assert not result.success
+    said = " ".join(failure_messages(result))
+    assert "ran out of DuckDB's memory limit (16MB)" in said
+    assert f"raise memory_limit in {config / 'reference' / 'warehouse.yaml'}" in said

@@ -1,12 +1,13 @@
 {#- The months a run scores. A Dagster partition run passes them in the environment
-    (GOVPERF_PERIOD_START, GOVPERF_PERIOD_END, GOVPERF_LOOKBACK_MONTHS), read only when
+    (GOVPERF_PERIOD_START, GOVPERF_PERIOD_END, GOVPERF_LOOKBACK_MONTHS; build_setting
+    reads any GOVPERF_<NAME> the same way), read only when
     a model is compiled for execution: dbt then never sees them at parse time, and a new
     window reuses the saved parse (a changed --vars makes dbt parse the whole project
     again, about 2.5 s). A var of the same name (a hand-typed `dbt build --vars`, a unit
     test's overrides) wins. Neither set: a plain `dbt build` scores every month. -#}
 
 {% macro build_setting(name, default) -%}
-    {%- set given = var(name) -%}
+    {%- set given = var(name, none) -%}
     {%- if given is none and execute -%}
         {%- set given = env_var('GOVPERF_' ~ name | upper, '') -%}
     {%- endif -%}

@@ -36,6 +36,7 @@ from pipelines.ledger.events import file_sha256 as sha256_of
 from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry
 from pipelines.text import printable
+from pipelines.warehouse import duckdb_connection
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -216,7 +217,7 @@ def land_file(
         target.parent.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="govperf-ingest-") as workdir:
-        con = duckdb.connect()
+        con = duckdb_connection()
         try:
             con.execute(f"set temp_directory='{workdir}'")
             masking.register(con)
@@ -356,7 +357,7 @@ def empty_source_file(lake: Path, mapping_table: CanonicalTable) -> Path:
     expected = [c.name for c in mapping_table.columns]
     if not target.exists() or pq.read_schema(target).names[: len(expected)] != expected:
         target.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect()
+        con = duckdb_connection()
         _copy(con, _no_rows_sql(mapping_table), target)
         con.close()
     return target

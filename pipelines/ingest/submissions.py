@@ -23,7 +23,6 @@ import datetime as dt
 import statistics
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -32,6 +31,7 @@ from pipelines.ingest.land import FileLanding, history_paths, lake_paths, read_f
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.parquet import write_table
 from pipelines.reference import DepartmentRegistry
+from pipelines.warehouse import duckdb_connection
 
 REGISTER_SCHEMA = pa.schema(
     [
@@ -131,7 +131,7 @@ def build_register(mapping: SourceMapping, period: dt.date, landings: list[FileL
     counts: dict[str, list[tuple[tuple[str, str], int]]] = {}
     slice_sql = f"coalesce(cast({mapping.table.slice_column} as varchar), '')" if mapping.table.slice_column else "''"
     if files:
-        con = duckdb.connect()  # its own connection: periods are ingested in parallel threads
+        con = duckdb_connection()  # its own connection: periods are ingested in parallel threads
         try:
             rows = con.execute(
                 f"select _file_hash, department_id, {slice_sql}, count(*) from read_parquet(?, union_by_name = true) "

@@ -38,7 +38,7 @@ from pipelines.transform.project import (
     prune_invocations,
 )
 from pipelines.transform.translator import GovperfTranslator
-from pipelines.warehouse import warehouse_lock
+from pipelines.warehouse import duckdb_connection, limits_path, warehouse_limits, warehouse_lock
 
 ensure_manifest()
 
@@ -119,6 +119,7 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
     if not succeeded:
         raise dg.Failure(
             description=f"dbt build failed for {months[0]:%Y-%m}..{months[-1]:%Y-%m}; see the dbt events above"
+            + out_of_memory_hint(target)
         )
 
 
@@ -139,14 +140,27 @@ def models_built(target: Path) -> list[str]:
     return sorted(r["unique_id"] for r in results if r.get("status") in ("success", "pass"))
 
 
+def out_of_memory_hint(target: Path) -> str:
+    """What to do when a model failed for want of memory: DuckDB's limit is configuration."""
+    try:
+        results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    except (OSError, ValueError, KeyError):
+        return ""
+    starved = sorted(r["unique_id"] for r in results if "Out of Memory" in (r.get("message") or ""))
+    if not starved:
+        return ""
+    return (
+        f". {', '.join(starved)} ran out of DuckDB's memory limit ({warehouse_limits()['memory_limit']}): "
+        f"raise memory_limit in {limits_path()}"
+    )
+
+
 def record_build(context: dg.AssetExecutionContext, months: list, succeeded: bool, target: Path) -> None:
     """The ledger's dbt build entry: the models built and every mart's digest per period."""
-    import duckdb
-
     s = settings()
     if not s.duckdb_path.is_file():
         return
-    con = duckdb.connect(str(s.duckdb_path), read_only=True)
+    con = duckdb_connection(s.duckdb_path, read_only=True)  # under the build's exclusive lock
     try:
         marts = mart_digests(con)
     finally:
@@ -166,15 +180,13 @@ def refuse_a_warehouse_changed_outside_dbt(s) -> None:
     """A build must not record, as its own, marts someone changed by hand since the last
     build: it would launder the edit. A build that was interrupted (its start recorded,
     no end) left the marts unrecorded; the next build records them again."""
-    import duckdb
-
     ledger = events.ledger_of(s.home)
     last = next((e for e in reversed(ledger.entries()) if e.kind in ("dbt_build", "dbt_build_started")), None)
     if last is None or last.kind != "dbt_build" or not s.duckdb_path.is_file():
         return
     if last.body.get("warehouse_sha256") == events.file_sha256(s.duckdb_path):
         return  # the very bytes that build left: its digests still hold (hashing takes 1/50 of recomputing)
-    con = duckdb.connect(str(s.duckdb_path), read_only=True)
+    con = duckdb_connection(s.duckdb_path, read_only=True)  # under the build's exclusive lock
     try:
         problems = differences(last.body["marts"], mart_digests(con))
     finally:

@@ -68,9 +68,19 @@ def dbt_executable() -> str:
 
 
 def dbt_environment() -> dict[str, str]:
-    """Paths dbt reads from the environment (profiles.yml and the source locations)."""
+    """What dbt reads from the environment: profiles.yml's paths and DuckDB limits, the source locations,
+    and the Monte Carlo's batch size (read at execution, macros/periods.sql build_setting)."""
+    from pipelines.warehouse import warehouse_limits
+
     s = settings()
-    return {"GOVPERF_DUCKDB": str(s.duckdb_path), "GOVPERF_LAKE": str(s.lake)}
+    limits = warehouse_limits()
+    return {
+        "GOVPERF_DUCKDB": str(s.duckdb_path),
+        "GOVPERF_LAKE": str(s.lake),
+        "GOVPERF_DUCKDB_MEMORY_LIMIT": limits["memory_limit"],
+        "GOVPERF_DUCKDB_THREADS": limits["threads"],
+        "GOVPERF_MONTE_CARLO_BATCH_ROWS": limits["monte_carlo_batch_rows"],
+    }
 
 
 def ensure_manifest() -> None:
