@@ -246,6 +246,11 @@ def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
                 if event.step_failure_data.user_failure_data
                 else None
             ) or _error_chain(error)
+            if "Out of Memory" in text and "raise memory_limit in" not in text:
+                from pipelines.warehouse import out_of_memory_advice
+
+                # DuckDB's own advice is SQL (SET memory_limit=...); ours is the file that sets it.
+                text = f"{text.split('Possible solutions:')[0].strip()} {out_of_memory_advice()}"
             messages.append(f"{event.step_key}: {text.strip()}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data

@@ -167,6 +167,11 @@ def duckdb_limits() -> dict[str, str]:
     return {"memory_limit": limits["memory_limit"], "threads": limits["threads"]}
 
 
+def out_of_memory_advice() -> str:
+    """What to do when DuckDB's work outgrew its limit: the limit is configuration."""
+    return f"DuckDB ran out of its memory limit ({warehouse_limits()['memory_limit']}): raise memory_limit in {limits_path()}"
+
+
 def duckdb_connection(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection within warehouse.yaml's limits: every connection govperf opens."""
     return duckdb.connect(str(path), read_only=read_only, config=duckdb_limits())

@@ -272,7 +272,7 @@ def test_monte_carlo_in_many_batches_equals_one_batch(full_run, tmp_path):
             | {"GOVPERF_LAKE": str(lake), "GOVPERF_DUCKDB": str(db), "GOVPERF_MONTE_CARLO_BATCH_ROWS": str(batch_rows)},
         )
         with duckdb.connect(str(db), read_only=True) as con:
-            batches = con.sql("select max(batch) from intermediate.int_rank_robustness__scenarios").fetchone()[0]
+            batches = con.execute("select max(batch) from intermediate.int_rank_robustness__scenarios").fetchall()[0][0]
             built[batches] = con.sql("select * from intermediate.int_rank_robustness order by all").fetchall()
     assert sorted(built)[0] == 1 and sorted(built)[1] > 10  # one batch, and many
     one, many = built[1], built[max(built)]
@@ -280,8 +280,8 @@ def test_monte_carlo_in_many_batches_equals_one_batch(full_run, tmp_path):
 
 
 def test_a_build_out_of_duckdb_memory_says_which_setting_to_raise(small_city, tmp_path, monkeypatch):
-    """DuckDB's memory limit is configuration: a build that runs out of it fails, and
-    the run's message names the models and the file to change."""
+    """DuckDB's memory limit is configuration: a run whose work outgrows it fails (here
+    the first step that queries, ingest), and its message names the file to change."""
     config = tmp_path / "config"
     shutil.copytree(PROJECT_ROOT / "sources", config, ignore=shutil.ignore_patterns("sample"))
     (config / "reference" / "warehouse.yaml").write_text("memory_limit: 16MB\n", encoding="utf-8")
@@ -290,5 +290,7 @@ def test_a_build_out_of_duckdb_memory_says_which_setting_to_raise(small_city, tm
     result = launch(FIRST_MONTH, FIRST_MONTH)
     assert not result.success
     said = " ".join(failure_messages(result))
-    assert "ran out of DuckDB's memory limit (16MB)" in said
-    assert f"raise memory_limit in {config / 'reference' / 'warehouse.yaml'}" in said
+    advice = (
+        f"DuckDB ran out of its memory limit (16MB): raise memory_limit in {config / 'reference' / 'warehouse.yaml'}"
+    )
+    assert advice in said

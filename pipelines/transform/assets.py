@@ -38,7 +38,7 @@ from pipelines.transform.project import (
     prune_invocations,
 )
 from pipelines.transform.translator import GovperfTranslator
-from pipelines.warehouse import duckdb_connection, limits_path, warehouse_limits, warehouse_lock
+from pipelines.warehouse import duckdb_connection, out_of_memory_advice, warehouse_lock
 
 ensure_manifest()
 
@@ -149,10 +149,7 @@ def out_of_memory_hint(target: Path) -> str:
     starved = sorted(r["unique_id"] for r in results if "Out of Memory" in (r.get("message") or ""))
     if not starved:
         return ""
-    return (
-        f". {', '.join(starved)} ran out of DuckDB's memory limit ({warehouse_limits()['memory_limit']}): "
-        f"raise memory_limit in {limits_path()}"
-    )
+    return f". {', '.join(starved)}: {out_of_memory_advice()}"
 
 
 def record_build(context: dg.AssetExecutionContext, months: list, succeeded: bool, target: Path) -> None:
