@@ -23,6 +23,7 @@ evidence rows costs seconds, not a Python loop over every row. A mart without a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import duckdb
 
@@ -110,6 +111,29 @@ def mart_digests(
             for period_type, period, n, digest in rows
         }
     return result
+
+
+def warehouse_digests(path: Path) -> dict[str, dict[str, dict[str, object]]]:
+    """mart_digests of the warehouse file at `path`, computed in a child process: hashing
+    every row holds a few hundred MB in DuckDB (it cannot spill an ordered aggregate), and
+    a long-lived run process would keep that high-water mark for the rest of the run.
+    The caller holds the warehouse lock; the child opens the file read-only."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    # spawn, not fork: the caller is a Dagster step with threads running.
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_digests_of_file, str(path)).result()
+
+
+def _digests_of_file(path: str) -> dict[str, dict[str, dict[str, object]]]:
+    from pipelines.warehouse import duckdb_connection
+
+    con = duckdb_connection(path, read_only=True)
+    try:
+        return mart_digests(con)
+    finally:
+        con.close()
 
 
 def differences(recorded: dict, current: dict) -> list[str]:

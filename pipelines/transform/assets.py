@@ -21,7 +21,7 @@ from pipelines.checks.gate import CheckOutcome
 from pipelines.ingest.mapping import load_mappings
 from pipelines.ingest.stamps import months_through, step_name
 from pipelines.ledger import events
-from pipelines.ledger.mart_digest import differences, mart_digests
+from pipelines.ledger.mart_digest import differences, warehouse_digests
 from pipelines.partitions import FIRST_MONTH, monthly, months_of
 from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import settings
@@ -38,7 +38,7 @@ from pipelines.transform.project import (
     prune_invocations,
 )
 from pipelines.transform.translator import GovperfTranslator
-from pipelines.warehouse import duckdb_connection, out_of_memory_advice, warehouse_lock
+from pipelines.warehouse import out_of_memory_advice, warehouse_lock
 
 ensure_manifest()
 
@@ -157,11 +157,7 @@ def record_build(context: dg.AssetExecutionContext, months: list, succeeded: boo
     s = settings()
     if not s.duckdb_path.is_file():
         return
-    con = duckdb_connection(s.duckdb_path, read_only=True)  # under the build's exclusive lock
-    try:
-        marts = mart_digests(con)
-    finally:
-        con.close()
+    marts = warehouse_digests(s.duckdb_path)  # under the build's exclusive lock
     events.record_build(
         s.home,
         context.run.run_id,
@@ -183,11 +179,7 @@ def refuse_a_warehouse_changed_outside_dbt(s) -> None:
         return
     if last.body.get("warehouse_sha256") == events.file_sha256(s.duckdb_path):
         return  # the very bytes that build left: its digests still hold (hashing takes 1/50 of recomputing)
-    con = duckdb_connection(s.duckdb_path, read_only=True)  # under the build's exclusive lock
-    try:
-        problems = differences(last.body["marts"], mart_digests(con))
-    finally:
-        con.close()
+    problems = differences(last.body["marts"], warehouse_digests(s.duckdb_path))  # under the build's lock
     if problems:
         shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
         raise dg.Failure(
