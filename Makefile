@@ -49,10 +49,13 @@ lint: install-test
 
 # Lint first (it fails in minutes, not after the suite), then two stages: the
 # default suite, then the long whole-pipeline runs on real data (ASEM, Baltimore
-# 311, the property test). `make test` runs all three.
+# 311, the property test). `make test` runs all three. Each stage runs a worker per
+# core (pytest-xdist), a test file to a worker, so a file's shared fixtures (a whole
+# pipeline run) are made once.
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
 test: install-test lint
-	$(BIN)/python -m pytest -m "not slow"
-	$(BIN)/python -m pytest -m slow
+	$(PYTEST) -m "not slow"
+	$(PYTEST) -m slow
 
 # Published revisions are read-only folders (0555): made writable first, or rm fails for a user other than root.
 clean:

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from pipelines.audit.verify import PeriodFilter
-from pipelines.ledger.mart_digest import differences, mart_digests
+from pipelines.ledger.mart_digest import differences, mart_digests, warehouse_digests
 
 
 def _marts(rows_sql: str, column_types: str = "period date, period_type varchar, d varchar, score double") -> dict:
@@ -96,3 +96,15 @@ def test_the_row_text_is_a_json_object_with_sorted_keys_and_typed_values():
         "z": None,
     }
     assert list(json.loads(text)) == sorted(json.loads(text))
+
+
+def test_a_warehouse_files_digests_from_the_child_process_equal_the_in_process_ones(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts")
+    con.execute("create table marts.fct_x (period date, period_type varchar, d varchar, score double)")
+    con.execute(f"insert into marts.fct_x {ROWS}")
+    in_process = mart_digests(con)
+    con.close()
+    assert warehouse_digests(path) == in_process
+    assert in_process["fct_x"]["month:2025-08-01"]["rows"] == 1
