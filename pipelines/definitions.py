@@ -9,7 +9,6 @@ marts ─▶ publish/published_editions (one partition per edition; `govperf app
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from pipelines.automation import (
     daily_ingest_schedule,
@@ -27,7 +26,7 @@ from pipelines.publish.approval import approval_job, published_editions
 from pipelines.publish.assets import bulletins, publishable
 from pipelines.settings import settings
 from pipelines.transform.assets import dbt_manifest, govperf_dbt_models
-from pipelines.transform.project import dbt_executable, dbt_project
+from pipelines.transform.project import dbt_cli
 from pipelines.transform.translator import lake_source_specs
 
 
@@ -41,7 +40,7 @@ def build_definitions() -> dg.Definitions:
         jobs=[ingest_job, scoring_and_bulletin_job, full_pipeline_job, approval_job],
         schedules=[daily_ingest_schedule, monthly_scoring_schedule, quarterly_bulletin_schedule],
         sensors=[new_extract_sensor],
-        resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())},
+        resources={"dbt": dbt_cli()},
     )
 
 
