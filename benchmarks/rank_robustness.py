@@ -7,9 +7,11 @@ Builds a lake of synthetic indicator observations (one month, `--units` units in
 5 peer groups, 12 indicators in 3 dimensions, every normalisation), with a
 catalogue whose robustness design perturbs weights by 25 % and draws among four
 normalisations and three aggregations. Runs the models the Monte Carlo reads,
-then `dbt run --select int_rank_robustness` and prints the model's execution time
-from dbt's run_results.json, the whole command's time (dbt start-up included),
-and the rows it scored.
+then `dbt run` of its three models (the scenarios and their batches, the draws'
+ranks built a batch at a time, the bands) and prints their execution time from
+dbt's run_results.json, the whole command's time (dbt start-up included), the
+rows it scored, the number of batches and the dbt process's peak RSS. DuckDB's
+limits are reference/warehouse.yaml's (memory_limit, monte_carlo_batch_rows).
 
 Target (issue 3): seconds for 60 departments and 1,000 draws; under a minute for
 5,000 units.
@@ -21,6 +23,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,12 +35,13 @@ import pyarrow as pa
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+MONTE_CARLO = ["int_rank_robustness__scenarios", "int_rank_robustness__draws", "int_rank_robustness"]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.ingest.assets import REFERENCE_TABLES, ensure_lake_schemas  # noqa: E402
 from pipelines.parquet import write_table  # noqa: E402
 from pipelines.reference import reference_tables  # noqa: E402
-from pipelines.transform.project import dbt_executable  # noqa: E402
+from pipelines.transform.project import dbt_environment, dbt_executable  # noqa: E402
 
 PERIOD = "2025-01-01"
 METHODS = ["min_max", "z_score", "percentile_rank", "distance_to_target", "goalposts"]
@@ -151,26 +155,33 @@ def main() -> None:
         root = Path(tmp)
         lake = build_lake(root, args.units, args.draws)
         db = root / "warehouse.duckdb"
-        env = os.environ | {"GOVPERF_LAKE": str(lake), "GOVPERF_DUCKDB": str(db)}
+        env = os.environ | dbt_environment() | {"GOVPERF_LAKE": str(lake), "GOVPERF_DUCKDB": str(db)}
         dbt_vars = json.dumps({"period_start": PERIOD, "period_end": PERIOD, "lookback_months": 1})
         dbt(
             ["run", "--select", "+int_rankings", "stg_reference__robustness_draws", "--vars", dbt_vars],
             env,
             root / "target",
         )
-        wall = dbt(["run", "--select", "int_rank_robustness", "--vars", dbt_vars], env, root / "target")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        wall = dbt(["run", "--select", *MONTE_CARLO, "--vars", dbt_vars], env, root / "target")
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child so far, in KiB
         results = json.loads((root / "target" / "run_results.json").read_text())
-        model_seconds = results["results"][0]["execution_time"]
+        model_seconds = sum(r["execution_time"] for r in results["results"])
         import duckdb
 
         with duckdb.connect(str(db), read_only=True) as con:
-            banded = con.sql(
+            banded = con.execute(
                 "select count(*), avg(rank_p95 - rank_p05) from intermediate.int_rank_robustness"
             ).fetchall()[0]
+            batches = con.execute("select max(batch) from intermediate.int_rank_robustness__scenarios").fetchall()[0][0]
         scored = args.units * 12 * args.draws
         print(f"units {args.units:,}, draws {args.draws:,}: {scored:,} indicator scores in the Monte Carlo")
-        print(f"  int_rank_robustness: {model_seconds:.1f} s in DuckDB; whole `dbt run` {wall:.1f} s")
+        print(
+            f"  {', '.join(MONTE_CARLO)}: {model_seconds:.1f} s in DuckDB, {batches} batches; whole `dbt run` {wall:.1f} s"
+        )
         print(f"  {banded[0]:,} units banded, mean 5-95% band width {banded[1]:.1f} ranks")
+        if peak > before:
+            print(f"  peak RSS of the dbt process: {peak / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
