@@ -164,6 +164,11 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
       govperf run --from 2025-03 --to 2025-03 --job scoring
     """
     s = settings()
+    parsing = None
+    if not dry_run:  # the dbt parse Dagster's definitions need, overlapping what comes before them
+        from pipelines.transform.parse import parse_in_background
+
+        parsing = parse_in_background()
     if not any(s.inbox.rglob("*.*")) and s.inbox == PROJECT_ROOT / "sources" / "sample":
         if dry_run:
             raise click.ClickException(f"no extracts in {s.inbox}; `govperf run` would generate the sample city")
@@ -188,6 +193,8 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
         if window is None:
             click.echo(f"nothing to do for {first}..{last}: every step is up to date")
             _say_where(s, first, last)
+            if parsing is not None:
+                parsing.join()  # not left half done
             return
         first, last = window
         selection = plan.job()

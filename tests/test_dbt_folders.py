@@ -19,7 +19,7 @@ GOVPERF = str(Path(sys.executable).with_name("govperf"))
 
 
 def test_the_parse_cache_key_changes_with_every_file_dbt_reads(tmp_path: Path):
-    from pipelines.transform.project import project_hash
+    from pipelines.transform.stamps import project_hash
 
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "*.lock"))
@@ -83,7 +83,7 @@ def test_two_homes_running_at_once_keep_their_own_dbt_folders_and_the_checkout_c
         targets.append(invocations[0].resolve())
     assert targets[0] != targets[1] and not targets[0].is_relative_to(homes[1])
     # One parse, shared, complete, and nothing half-written beside it.
-    from pipelines.transform.project import project_hash
+    from pipelines.transform.stamps import project_hash
 
     parsed = [p for p in (cache / "dbt").iterdir() if p.is_dir()]
     assert [p.name for p in parsed] == [project_hash()]
@@ -114,3 +114,23 @@ def _last_invocation_messages(log: Path) -> list[str]:
     events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
     last = events[-1]["info"]["invocation_id"]
     return [e["info"]["msg"] for e in events if e["info"]["invocation_id"] == last]
+
+
+def test_a_parse_started_in_the_background_is_the_one_the_definitions_wait_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from pipelines.transform.parse import ensure_manifest, parse_dir, parse_in_background
+    from pipelines.transform.stamps import project_hash
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GOVPERF_CACHE", str(cache))
+    monkeypatch.setenv("GOVPERF_HOME", str(tmp_path / "home"))
+    parsing = parse_in_background()
+    assert parsing is not None and parsing.is_alive()
+    ensure_manifest()  # waits on the parse lock for the background parse, then finds its manifest
+    parsing.join(timeout=120)
+    assert not parsing.is_alive()
+    assert [p.name for p in (cache / "dbt").iterdir() if p.is_dir()] == [project_hash()]
+    assert (parse_dir() / "manifest.json").is_file()
+    assert not list((cache / "dbt").glob(".*partial"))
+    assert parse_in_background() is None  # parsed already: nothing started

@@ -27,11 +27,11 @@ from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import settings
 from pipelines.stamps import StampStore
 from pipelines.transform import stamps
+from pipelines.transform.parse import ensure_manifest
 from pipelines.transform.project import (
     build_window,
     dbt_environment,
     dbt_project,
-    ensure_manifest,
     home_log_dir,
     invocation_dir,
     keep_parse,

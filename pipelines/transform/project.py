@@ -18,7 +18,8 @@ dbt writes nothing inside the checkout. Two kinds of output, two places:
         homes, even running at once, never share a folder.
 
 Dagster reads the manifest when the definitions are imported, so the parse
-happens then (once per project version and cache), before any run starts.
+happens then at the latest (once per project version and cache), before any run
+starts; `govperf run` starts it earlier, in the background (pipelines/transform/parse.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import importlib.metadata
 import json
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -41,16 +41,10 @@ from packaging import version
 
 from pipelines.parquet import temporary_beside
 from pipelines.settings import DBT_PROJECT_DIR, settings
-from pipelines.transform.stamps import project_hash
+from pipelines.transform.parse import PARTIAL_PARSE, dbt_environment, dbt_executable, parse_dir
 
-PARTIAL_PARSE = "partial_parse.msgpack"
 INVOCATIONS_KEPT = 10  # a home keeps its latest dbt invocations' folders for debugging
 PARSES_KEPT = 24  # cached parses per project version, one per home (about 1 MB each)
-
-
-def parse_dir() -> Path:
-    """Where this version of the project is parsed, shared by every home using the cache."""
-    return settings().cache_dir / "dbt" / project_hash()
 
 
 def home_target_dir() -> Path:
@@ -62,12 +56,6 @@ def home_log_dir() -> Path:
 
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=parse_dir())
-
-
-def dbt_executable() -> str:
-    """The dbt installed beside this Python, so a venv works without being activated."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
 def dbt_cli() -> DbtCliResource:
@@ -91,50 +79,6 @@ class GovperfDbtCli(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
         return None
-
-
-def dbt_environment() -> dict[str, str]:
-    """What dbt reads from the environment: profiles.yml's paths and DuckDB limits, the source locations,
-    and the Monte Carlo's batch size (read at execution, macros/periods.sql build_setting)."""
-    from pipelines.warehouse import warehouse_limits
-
-    s = settings()
-    limits = warehouse_limits()
-    return {
-        "GOVPERF_DUCKDB": str(s.duckdb_path),
-        "GOVPERF_LAKE": str(s.lake),
-        "GOVPERF_DUCKDB_MEMORY_LIMIT": limits["memory_limit"],
-        "GOVPERF_DUCKDB_THREADS": limits["threads"],
-        "GOVPERF_MONTE_CARLO_BATCH_ROWS": limits["monte_carlo_batch_rows"],
-    }
-
-
-def ensure_manifest() -> None:
-    """Parse the project into its cache folder unless that folder exists."""
-    os.environ.update({k: v for k, v in dbt_environment().items() if k not in os.environ})
-    parsed = dbt_project.manifest_path.parent
-    if dbt_project.manifest_path.exists():
-        return
-    from pipelines.warehouse import file_lock
-
-    # Several processes (and homes) may import the definitions at once; one parses.
-    parsed.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(parsed.with_name(parsed.name + ".lock"), exclusive=True):
-        if dbt_project.manifest_path.exists():
-            return
-        # Only the lock's holder parses: any scratch folder here is a killed parse's.
-        for abandoned in parsed.parent.glob(f".{parsed.name}.*.partial"):
-            shutil.rmtree(abandoned, ignore_errors=True)
-        scratch = parsed.with_name(f".{parsed.name}.{os.getpid()}.partial")
-        try:
-            dbt = dbt_cli()
-            dbt.cli(["parse", "--quiet"], target_path=scratch).wait()
-            for log in scratch.glob("dbt.log*"):  # the parse's log is no part of the cache
-                log.unlink()
-            shutil.rmtree(parsed, ignore_errors=True)  # a folder left without its manifest
-            scratch.rename(parsed)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)  # a failed parse leaves nothing behind
 
 
 def _parse_of_this_home() -> Path:
