@@ -108,3 +108,35 @@ def test_a_warehouse_files_digests_from_the_child_process_equal_the_in_process_o
     con.close()
     assert warehouse_digests(path) == in_process
     assert in_process["fct_x"]["month:2025-08-01"]["rows"] == 1
+
+
+def test_streamed_group_digests_equal_the_definition_computed_in_one_sql_aggregate(monkeypatch):
+    """The digest is defined as SHA-256 of a group's sorted row digests joined (the
+    one-aggregate SQL below, as earlier builds recorded it); hashing them as they
+    stream out of DuckDB, across many small batches, must give the same."""
+    from pipelines.ledger import mart_digest
+
+    monkeypatch.setattr(mart_digest, "ROWS_PER_BATCH", 3)  # groups straddle batches
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.fct_x (period date, period_type varchar, d varchar, score double)")
+    con.execute(
+        "insert into marts.fct_x select date '2025-01-01' + to_months(i % 4), "
+        "case when i % 5 = 0 then null else 'month' end, 'D' || i, i / 7 from range(50) as t(i)"
+    )
+    con.execute("create table marts.dim_y as select 'D' || i as department_id from range(8) as t(i)")
+    streamed = mart_digests(con)
+    for table, group in (
+        ("fct_x", '"period_type" as period_type, cast(period as varchar) as period'),
+        ("dim_y", "null as period_type, null as period"),
+    ):
+        row_text = mart_digest._row_text(mart_digest._columns(con, table))
+        defined = con.execute(
+            f"select period_type, period, count(*), sha256(string_agg(row_digest, '' order by row_digest)) "
+            f'from (select {group}, sha256({row_text}) as row_digest from marts."{table}") group by all'
+        ).fetchall()
+        assert {
+            (mart_digest.WHOLE if table == "dim_y" else mart_digest.period_key(t, p)): {"rows": n, "sha256": h}
+            for t, p, n, h in defined
+        } == streamed[table]
+    assert len(streamed["fct_x"]) == 8  # four months, each with and without a period type

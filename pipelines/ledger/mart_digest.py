@@ -22,10 +22,13 @@ evidence rows costs seconds, not a Python loop over every row. A mart without a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 WHOLE = "all"
 NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
@@ -94,23 +97,74 @@ def mart_digests(
             group = f"{period_type} as period_type, cast(period as varchar) as period"
         else:
             group = "null as period_type, null as period"
-        rows = con.execute(
-            f"""
-            with digests as (
-                select {group}, sha256({_row_text(columns)}) as row_digest
-                from marts."{table}"
-            )
-            select period_type, period, count(*), sha256(string_agg(row_digest, '' order by row_digest))
-            from digests
-            group by period_type, period
-            order by period_type nulls first, period nulls first
-            """
-        ).fetchall()
         result[table] = {
             (WHOLE if "period" not in names else period_key(period_type, period)): {"rows": n, "sha256": digest}
-            for period_type, period, n, digest in rows
+            for period_type, period, n, digest in _group_digests(con, table, group, _row_text(columns))
         }
     return result
+
+
+ORDER = "period_type nulls first, period nulls first"
+ROWS_PER_BATCH = 262_144
+DIGEST_CHARS = 64  # a SHA-256 in hex
+
+
+def _group_digests(con: duckdb.DuckDBPyConnection, table: str, group: str, row_text: str) -> list[tuple]:
+    """(period type, period, rows, SHA-256 of the group's sorted row digests joined), by group.
+
+    The row digests come out of DuckDB sorted (a sort spills to disk within DuckDB's
+    memory limit) and are hashed here as they stream past, a group at a time. An
+    aggregate joining each group's digests inside DuckDB cannot spill: it held every
+    group's digests in memory at once, and 27 M evidence rows (1 M transactions)
+    outgrew a 1 GB limit."""
+    source = f'select {group}, sha256({row_text}) as row_digest from marts."{table}"'
+    groups = con.execute(
+        f"select period_type, period, count(*) from ({source}) group by all order by {ORDER}"
+    ).fetchall()
+    stream = _SortedDigests(con.sql(f"select row_digest from ({source}) order by {ORDER}, row_digest"))
+    result = []
+    for period_type, period, n in groups:
+        hashed = hashlib.sha256()
+        for piece in stream.take(n):
+            hashed.update(piece)
+        result.append((period_type, period, n, hashed.hexdigest()))
+    return result
+
+
+class _SortedDigests:
+    """A query's row digests, in its order, as one stream of text read a group at a time:
+    an Arrow string column's data buffer is its values joined, in order."""
+
+    def __init__(self, relation: duckdb.DuckDBPyRelation) -> None:
+        self._batches = iter(relation.to_arrow_reader(ROWS_PER_BATCH))
+        self._buffer = memoryview(b"")
+
+    def take(self, digests: int) -> Iterator[memoryview]:
+        wanted = digests * DIGEST_CHARS
+        while wanted:
+            if not self._buffer:
+                self._buffer = self._next_batch()
+            piece = self._buffer[:wanted]
+            self._buffer = self._buffer[len(piece) :]
+            wanted -= len(piece)
+            yield piece
+
+    def _next_batch(self) -> memoryview:
+        try:
+            column = next(self._batches).column(0)
+        except StopIteration:
+            raise ValueError("the mart has fewer rows than it counted: it changed while it was hashed") from None
+        if not len(column):
+            return memoryview(b"")
+        if not pa.types.is_string(column.type):  # the layout read below: 32-bit offsets, then the text
+            column = column.cast(pa.string())
+        if column.null_count:
+            raise ValueError("a row digest is null")
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset : column.offset + len(column) + 1]
+        start, end = int(offsets[0]), int(offsets[-1])
+        if end - start != len(column) * DIGEST_CHARS:
+            raise ValueError("a row digest is not a SHA-256 in hex")
+        return memoryview(column.buffers()[2])[start:end]
 
 
 def warehouse_digests(path: Path) -> dict[str, dict[str, dict[str, object]]]:
