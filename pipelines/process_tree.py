@@ -128,3 +128,29 @@ def _stop(child: subprocess.Popen, known: set[Process], stops: list[int], grace:
     end = time.monotonic() + 5  # SIGKILL cannot be refused, but exiting takes a moment
     while any(alive(p) for p in known) and time.monotonic() < end:
         time.sleep(0.05)
+
+
+def worker_pool(workers: int):
+    """A ProcessPoolExecutor of `workers` spawned processes that end when this process
+    does, however it ends. A pool's worker waits on a queue whose writing end it holds
+    itself, so a parent killed with SIGKILL would leave it waiting forever.
+    spawn, not fork: the caller may be a Dagster step with threads running."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    return ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
+    )
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a pool worker: a daemon thread that ends the process once `parent` is gone
+    (the worker is then re-parented, so its parent PID changes)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

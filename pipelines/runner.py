@@ -148,11 +148,6 @@ def launch(
         dagster_instance = instance()
     else:
         mark_dead_runs_failed(dagster_instance)
-    lands = job in ("full", "ingest") and (asset_keys is None or any(key[0] == "ingest" for key in asset_keys))
-    if lands:  # the run checks what it lands with GX
-        from pipelines.checks.suites import import_in_background
-
-        import_in_background()
     return dg.execute_job(
         dg.reconstructable(JOBS[job]),
         instance=dagster_instance,

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -21,6 +22,7 @@ from pipelines.runner import instance
 from pipelines.sample.generator import generate_city
 from pipelines.settings import PROJECT_ROOT
 from tests.conftest import SHARED_CACHE, edition_hashes, export_marts, use_home
+from tests.processes import alive, descendants
 
 pytestmark = pytest.mark.slow
 GOVPERF = str(Path(sys.executable).parent / "govperf")
@@ -108,20 +110,36 @@ def clean_run(tiny_city: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 def _run_killed_at(env: dict[str, str], log_line: str) -> int:
     """Start `govperf run` and SIGKILL it, from here, when `log_line` (a regex)
-    appears in its output. Returns the killed PID."""
+    appears in its output. Returns the killed PID once every process the run had
+    started has ended too (a drawing pool's workers, a background dbt parse)."""
     child = subprocess.Popen(
         [GOVPERF, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     )
-    seen = []
+    seen, started = [], set()
     for line in child.stdout:
         seen.append(line)
         if re.search(log_line, line):
+            started = descendants(child.pid)
             os.kill(child.pid, signal.SIGKILL)
             break
     child.stdout.close()  # what the dead run's own children still write goes nowhere
     child.wait(timeout=600)
     assert child.returncode == -signal.SIGKILL, f"never saw {log_line!r}:\n{''.join(seen[-20:])}"
+    deadline = time.monotonic() + 120  # a dbt parse started in the background finishes by itself
+    while any(alive(p) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = {p for p in started if alive(p)}
+    for process in left:
+        os.kill(process[0], signal.SIGKILL)
+    assert not left, f"processes of the killed run still running: {[_command(p[0]) for p in left]}"
     return child.pid
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+    except OSError:
+        return str(pid)
 
 
 def _run_history(home: Path, monkeypatch: pytest.MonkeyPatch) -> list[dg.DagsterRun]:

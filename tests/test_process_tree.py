@@ -78,3 +78,36 @@ def test_a_command_that_exits_takes_its_helpers_with_it(tmp_path: Path):
         _assert_all_gone(started)
     finally:
         _clean_up(process, started)
+
+
+POOL_OWNER = """
+import os, sys, time
+from pipelines.process_tree import worker_pool
+
+def pid(_):
+    time.sleep(0.2)  # both workers take a task
+    return os.getpid()
+
+if __name__ == "__main__":
+    pool = worker_pool(2)
+    print(*sorted(set(pool.map(pid, range(4)))), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_pools_workers_end_when_its_owner_is_killed(tmp_path: Path):
+    """A pool worker waits on a queue it holds both ends of: without a watch on its
+    parent, the workers of a run killed with SIGKILL would wait forever."""
+    owner_script = tmp_path / "owner.py"
+    owner_script.write_text(POOL_OWNER, encoding="utf-8")
+    owner = subprocess.Popen([sys.executable, str(owner_script)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    started = set()
+    try:
+        workers = [int(pid) for pid in owner.stdout.readline().split()]
+        started = {p for p in descendants(owner.pid) if p[0] in workers}
+        assert len(started) == 2, (workers, descendants(owner.pid))
+        owner.kill()
+        owner.wait()
+        _assert_all_gone(started)
+    finally:
+        _clean_up(owner, started)

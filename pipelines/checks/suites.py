@@ -9,10 +9,8 @@ inside `run_suite`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -109,19 +107,6 @@ class LandedFile:
     parquet: Path
     register: Path | None = None  # the period's submission register: which slices are superseded
     slice_column: str | None = None  # see CanonicalTable.slice_column
-
-
-def import_in_background() -> None:
-    """Start importing GX in a thread: it takes seconds, which a run's ingest steps (mostly
-    DuckDB, which runs without the GIL) then overlap. The check step's own import finds it
-    loaded, or waits for this one; an import that fails here fails again there, and says so."""
-    threading.Thread(target=_import_gx, name="import great_expectations", daemon=True).start()
-
-
-def _import_gx() -> None:
-    with contextlib.suppress(Exception):
-        import great_expectations.execution_engine.sqlalchemy_execution_engine
-        import great_expectations.expectations  # noqa: F401
 
 
 def run_suite(suite: Suite, files: list[LandedFile]) -> list[CheckOutcome]:

@@ -169,14 +169,12 @@ class _SortedDigests:
 
 def warehouse_digests(path: Path) -> dict[str, dict[str, dict[str, object]]]:
     """mart_digests of the warehouse file at `path`, computed in a child process: hashing
-    every row holds a few hundred MB in DuckDB (it cannot spill an ordered aggregate), and
-    a long-lived run process would keep that high-water mark for the rest of the run.
+    every row holds a few hundred MB in DuckDB, and a long-lived run process would keep
+    that high-water mark for the rest of the run.
     The caller holds the warehouse lock; the child opens the file read-only."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    from pipelines.process_tree import worker_pool
 
-    # spawn, not fork: the caller is a Dagster step with threads running.
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+    with worker_pool(1) as pool:
         return pool.submit(_digests_of_file, str(path)).result()
 
 

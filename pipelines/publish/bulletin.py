@@ -938,11 +938,9 @@ def drawing(editions: int) -> Iterator[Callable[[Mapping[str, Any], Path], None]
     if workers < 2:
         yield write_edition
         return
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    from pipelines.process_tree import worker_pool
 
-    # spawn, not fork: the caller may be a Dagster step with threads running.
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    pool = worker_pool(workers)
     futures = []
     try:
         yield lambda collected, out_dir: futures.append(pool.submit(write_edition, collected, out_dir))

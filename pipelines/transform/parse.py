@@ -96,6 +96,10 @@ def parse_in_background() -> threading.Thread | None:
     with dbt's words, by the ensure_manifest the definitions call."""
     if (parse_dir() / "manifest.json").exists():
         return None
+    # What the thread imports is imported here first: an import in a thread, beside the
+    # caller's own imports (Dagster's, DuckDB's), is a needless chance of a lock-order hang.
+    import pipelines.warehouse  # noqa: F401
+
     thread = threading.Thread(target=_parse_quietly, name="dbt parse", daemon=True)
     thread.start()
     return thread
