@@ -90,32 +90,69 @@ def main() -> None:
 @click.option("--seed", type=int, default=20250101, show_default=True)
 @click.option("--first-month", default="2025-01", show_default=True, callback=_month)
 @click.option("--last-month", default="2026-03", show_default=True, callback=_month)
-@click.option("--transactions", type=int, default=None, help="Total service transactions [about 60,000].")
-def sample(out: Path | None, seed: int, first_month: str, last_month: str, transactions: int | None) -> None:
-    """Generate the sample city's extracts (deterministic for a seed).
+@click.option("--transactions", type=int, default=None, help="Total service transactions [60,000; a province 50 M].")
+@click.option("--province", is_flag=True, help="A province: many units over one year, with its own configuration.")
+@click.option("--units", type=int, default=None, help="The province's units [5,000].")
+@click.option("--year", type=int, default=2025, show_default=True, help="The province's year.")
+def sample(
+    out: Path | None,
+    seed: int,
+    first_month: str,
+    last_month: str,
+    transactions: int | None,
+    province: bool,
+    units: int | None,
+    year: int,
+) -> None:
+    """Generate the sample city's extracts (deterministic for a seed), or a province.
 
     \b
     Example:
       govperf sample                       # the small default sample
       govperf sample --out /data/bench --transactions 10000000
+      govperf sample --province --out /data/province    # 5,000 units, 50 M transactions, 2025
     """
-    from pipelines.sample.generator import generate_city
-
-    target = out or settings().inbox
     started = time.monotonic()
-    summary = generate_city(
-        target,
-        departments_yaml=settings().reference_dir / "departments.yaml",
-        seed=seed,
-        first_month=first_month,
-        last_month=last_month,
-        transactions=transactions,
-        progress=_Progress(),
-    )
+    if province:
+        summary, target = _province(out, seed, transactions, units, year)
+    else:
+        if units is not None:
+            raise click.UsageError("--units is for a province (--province)")
+        from pipelines.sample.generator import generate_city
+
+        target = out or settings().inbox
+        summary = generate_city(
+            target,
+            departments_yaml=settings().reference_dir / "departments.yaml",
+            seed=seed,
+            first_month=first_month,
+            last_month=last_month,
+            transactions=transactions,
+            progress=_Progress(),
+        )
     click.echo(
         f"wrote {len(summary.files)} files for {summary.departments} departments to {target} "
         f"in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
     )
+    if province:
+        click.echo(f"run it with: GOVPERF_CONFIG={out / 'config'} GOVPERF_INBOX={target} govperf run")
+
+
+def _province(out: Path | None, seed: int, transactions: int | None, units: int | None, year: int):
+    from pipelines.sample.province import PROVINCE_TRANSACTIONS, PROVINCE_UNITS, ProvinceLayout, write_province
+
+    if out is None:
+        raise click.UsageError("a province needs --out: a folder with room for its extracts")
+    summary = write_province(
+        out,
+        config_from=settings().config_dir,
+        units=units or PROVINCE_UNITS,
+        transactions=transactions or PROVINCE_TRANSACTIONS,
+        year=year,
+        seed=seed,
+        progress=_Progress(),
+    )
+    return summary, ProvinceLayout(out).inbox
 
 
 def _months_in_inbox() -> list[str]:
