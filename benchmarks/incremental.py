@@ -28,63 +28,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-GOVPERF = ROOT / ".venv" / "bin" / "govperf"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import GOVPERF, timed
+
 NEW_MONTH = "202604"
-
-
-def _tree_rss_kb(root: int) -> tuple[int, int]:
-    """(largest process, sum) of the RSS of `root` and its descendants, in KiB."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/status", encoding="utf-8") as handle:
-                fields = dict(line.split(":", 1) for line in handle if ":" in line)
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parents[pid] = int(fields["PPid"])
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier += children
-    sizes = [rss.get(pid, 0) for pid in tree]
-    return max(sizes, default=0), sum(sizes)
-
-
-def timed(label: str, env: dict[str, str], *args: str) -> dict:
-    started = time.monotonic()
-    child = subprocess.Popen(
-        [str(GOVPERF), "run", *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    peak = {"largest": 0, "sum": 0}
-
-    def sample() -> None:
-        while child.poll() is None:
-            largest, total = _tree_rss_kb(child.pid)
-            peak["largest"] = max(peak["largest"], largest)
-            peak["sum"] = max(peak["sum"], total)
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    output, _ = child.communicate()
-    wall = time.monotonic() - started
-    sampler.join()
-    if child.returncode != 0:
-        sys.exit(f"{label}: govperf run failed ({child.returncode}):\n{output[-4000:]}")
-    said = [line for line in output.splitlines() if not line.startswith("20") and " - dagster - " not in line]
-    return {"label": label, "wall": wall, **peak, "said": said}
 
 
 def main() -> None:
@@ -116,16 +65,16 @@ def main() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
 
-    results = [timed("cold (15 months)", env), timed("unchanged rerun", env)]
+    results = [timed("cold (15 months)", env, "run"), timed("unchanged rerun", env, "run")]
     for source, target in new_files:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
-    results.append(timed("one new month (2026-04)", env))
+    results.append(timed("one new month (2026-04)", env, "run"))
     corrected = sorted(inbox.glob("hotline_complaints/*202507*.csv"))[0]
     text = corrected.read_bytes()
     last_line = text.rstrip(b"\n").rsplit(b"\n", 1)
     corrected.write_bytes(last_line[0] + b"\n")  # one complaint withdrawn from the month's export
-    results.append(timed("corrected middle month (2025-07)", env))
+    results.append(timed("corrected middle month (2025-07)", env, "run"))
 
     print(f"\n{'run':36} {'wall s':>8} {'largest RSS MiB':>16} {'tree RSS MiB':>13}")
     for r in results:
