@@ -1,14 +1,21 @@
-{{ config(materialized='table') }}
+{{ config(materialized=batched_materialization(), batches_from='int_rank_robustness__periods') }}
 -- Rank robustness (OECD/JRC handbook, uncertainty analysis): per department and
 -- period, the median rank over the seeded Monte Carlo's draws and the 5th-95th
--- percentile band (the draws' ranks are in int_rank_robustness__draws).
+-- percentile band (the draws' ranks are in int_rank_robustness__draws). Built a
+-- batch of whole periods at a time (int_rank_robustness__periods).
+with periods as (
+    select period, period_type from {{ ref('int_rank_robustness__periods') }}
+    where batch = coalesce({{ batch_number() }}, batch)
+)
+
 select
-    period,
-    period_type,
-    department_id,
+    draws.period,
+    draws.period_type,
+    draws.department_id,
     count(*) as draws,
-    cast({{ percentile('draw_rank', 0.5) }} as double) as rank_median,
-    cast({{ percentile('draw_rank', 0.05) }} as double) as rank_p05,
-    cast({{ percentile('draw_rank', 0.95) }} as double) as rank_p95
-from {{ ref('int_rank_robustness__draws') }}
+    cast({{ percentile('draws.draw_rank', 0.5) }} as double) as rank_median,
+    cast({{ percentile('draws.draw_rank', 0.05) }} as double) as rank_p05,
+    cast({{ percentile('draws.draw_rank', 0.95) }} as double) as rank_p95
+from {{ ref('int_rank_robustness__draws') }} as draws
+inner join periods on draws.period = periods.period and draws.period_type = periods.period_type
 group by 1, 2, 3
