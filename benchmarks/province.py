@@ -60,7 +60,8 @@ def _generate(workdir: Path, env: dict[str, str], units: int, transactions: int,
         print(f"province: reusing {marker.parent}", flush=True)
         return
     args = ["sample", "--province", "--out", str(workdir / "province"), "--units", str(units)]
-    made = timed("generate", env, *args, "--transactions", str(transactions), "--seed", str(seed))
+    city = {k: v for k, v in env.items() if k != "GOVPERF_CONFIG"}  # the template is the city's configuration
+    made = timed("generate", city, *args, "--transactions", str(transactions), "--seed", str(seed))
     marker.write_text(json.dumps(wanted))
     print(f"generated in {made['wall']:.0f} s, peak RSS {made['largest'] / 1024:,.0f} MiB", flush=True)
 

@@ -71,6 +71,15 @@ def test_a_province_the_disk_cannot_hold_is_refused_before_anything_is_written(t
     assert not any(out.rglob("*"))
 
 
+def test_a_province_is_never_generated_from_its_own_configuration(tmp_path: Path):
+    write_province(tmp_path / "p", config_from=SOURCES, units=5, transactions=200, seed=3)
+    config = ProvinceLayout(tmp_path / "p").config
+    before = sorted(p.read_bytes() for p in config.rglob("*") if p.is_file())
+    with pytest.raises(ValueError, match="is the province's own"):
+        write_province(tmp_path / "p", config_from=config, units=5, transactions=200, seed=3)
+    assert sorted(p.read_bytes() for p in config.rglob("*") if p.is_file()) == before
+
+
 def test_the_cli_asks_for_a_folder_and_refuses_units_without_a_province():
     runner = CliRunner()
     asked = runner.invoke(main, ["sample", "--province"])

@@ -120,6 +120,11 @@ def write_province(
     mappings and reference with the province's departments.yaml, `inbox/` a year of
     extracts. Refuses, before writing anything, when the disk cannot hold them and a run."""
     layout = ProvinceLayout(Path(out))
+    if layout.config.resolve() == Path(config_from).resolve():
+        raise ValueError(
+            f"the configuration to copy ({config_from}) is the province's own {layout.config}: "
+            "unset GOVPERF_CONFIG, or point it at the city's configuration, to generate a province"
+        )
     layout.out.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(layout.out).free
     if free < disk_needed(transactions):
