@@ -32,8 +32,10 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import timed
+from measure import ROOT, timed
 from pipeline_vs_query import _hand_query
+
+from pipelines.sample.province import ProvinceLayout, write_province_config
 
 MONTE_CARLO = ("int_rank_robustness__scenarios", "int_rank_robustness__draws", "int_rank_robustness")
 
@@ -57,7 +59,9 @@ def _generate(workdir: Path, env: dict[str, str], units: int, transactions: int,
     marker = workdir / "province" / "generated.json"
     wanted = {"units": units, "transactions": transactions, "seed": seed}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
-        print(f"province: reusing {marker.parent}", flush=True)
+        print(f"province: reusing {marker.parent}'s extracts; its configuration written again", flush=True)
+        layout = ProvinceLayout(workdir / "province")
+        write_province_config(layout, ROOT / "sources", units, seed)
         return
     args = ["sample", "--province", "--out", str(workdir / "province"), "--units", str(units)]
     city = {k: v for k, v in env.items() if k != "GOVPERF_CONFIG"}  # the template is the city's configuration
@@ -69,7 +73,9 @@ def _generate(workdir: Path, env: dict[str, str], units: int, transactions: int,
 def _set_draws(config: Path, draws: int) -> None:
     path = config / "reference" / "catalogue.yaml"
     catalogue = yaml.safe_load(path.read_text(encoding="utf-8"))
-    catalogue["robustness"]["draws"] = draws
+    for version in catalogue["versions"]:
+        if version.get("robustness"):
+            version["robustness"]["draws"] = draws
     path.write_text(yaml.safe_dump(catalogue, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 

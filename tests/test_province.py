@@ -16,9 +16,10 @@ import yaml
 from click.testing import CliRunner
 
 from pipelines.cli import main
-from pipelines.reference import load_departments
-from pipelines.sample.province import ProvinceLayout, province_departments, write_province
+from pipelines.reference import load_departments, load_yaml_model
+from pipelines.sample.province import PROVINCE_MEMORY_LIMIT, ProvinceLayout, province_departments, write_province
 from pipelines.settings import PROJECT_ROOT
+from pipelines.warehouse import WarehouseLimits
 
 SOURCES = PROJECT_ROOT / "sources"
 TEMPLATE = yaml.safe_load((SOURCES / "reference" / "departments.yaml").read_text(encoding="utf-8"))["departments"]
@@ -49,6 +50,8 @@ def test_a_small_province_is_a_configuration_the_pipeline_loads_and_a_year_of_ex
     layout = ProvinceLayout(tmp_path / "p")
     registry = load_departments(layout.config / "reference")  # the pipeline's own validation
     assert len(registry.departments) == 150
+    limits = load_yaml_model(layout.config / "reference" / "warehouse.yaml", WarehouseLimits)
+    assert limits.memory_limit == PROVINCE_MEMORY_LIMIT  # a province's medians need more than the city's 1GB
     assert sorted(p.name for p in (layout.config / "mappings").iterdir()) == sorted(
         p.name for p in (SOURCES / "mappings").iterdir()
     )

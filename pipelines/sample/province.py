@@ -34,6 +34,12 @@ BYTES_PER_TRANSACTION = 250
 # What a run adds beside the extracts (lake Parquet, history, warehouse, bulletins),
 # as a multiple of the extracts, with room to spare.
 RUN_DISK_FACTOR = 1.0
+# DuckDB's limit for a province's runs (reference/warehouse.yaml; the city's is 1GB).
+# Medians and percentiles hold every value of a period's group and cannot spill:
+# int_indicator_values__transactions over 5 M transactions of 5,000 units needs more
+# than 600MB for them alone, and dbt builds two models at once under the one limit.
+# The province's target is a peak RSS of 4 GiB; this leaves room for the process.
+PROVINCE_MEMORY_LIMIT = "3GB"
 CITY_FIRST = "安宁平丰华兴嘉昌泰盛德清元和永庆承建广临"
 CITY_SECOND = "州阳山江川原城林海陵"
 
@@ -133,6 +139,21 @@ def write_province(
             f"{disk_needed(transactions) / 1e9:.1f} GB (the extracts, and a run's lake and warehouse); "
             "free some space or ask for fewer --transactions"
         )
+    write_province_config(layout, Path(config_from), units, seed)
+    return generate_city(
+        layout.inbox,
+        departments_yaml=layout.departments_yaml,
+        seed=seed,
+        first_month=f"{year}-01",
+        last_month=f"{year}-12",
+        transactions=transactions,
+        progress=progress,
+    )
+
+
+def write_province_config(layout: ProvinceLayout, config_from: Path, units: int, seed: int) -> None:
+    """`layout.config`: `config_from`'s mappings and reference, with the province's
+    departments.yaml and DuckDB memory limit."""
     template = yaml.safe_load((config_from / "reference" / "departments.yaml").read_text(encoding="utf-8"))
     departments = province_departments(template["departments"], units, seed)
     shutil.rmtree(layout.config, ignore_errors=True)
@@ -142,12 +163,11 @@ def write_province(
     layout.departments_yaml.write_text(
         header + yaml.safe_dump({"departments": departments}, allow_unicode=True, sort_keys=False), encoding="utf-8"
     )
-    return generate_city(
-        layout.inbox,
-        departments_yaml=layout.departments_yaml,
-        seed=seed,
-        first_month=f"{year}-01",
-        last_month=f"{year}-12",
-        transactions=transactions,
-        progress=progress,
+    limits_file = layout.config / "reference" / "warehouse.yaml"
+    limits = yaml.safe_load(limits_file.read_text(encoding="utf-8"))
+    limits["memory_limit"] = PROVINCE_MEMORY_LIMIT
+    limits_file.write_text(
+        "# The city's limits, with a province's memory limit (pipelines/sample/province.py).\n"
+        + yaml.safe_dump(limits, sort_keys=False),
+        encoding="utf-8",
     )
