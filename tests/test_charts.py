@@ -50,3 +50,16 @@ def test_a_spec_with_no_single_inline_dataset_is_compiled_whole() -> None:
         ]
     }
     assert charts._draw(layered) == vl_convert.vegalite_to_svg(layered)
+
+
+def test_a_rank_band_chart_of_a_provinces_thousands_of_units_draws_in_rank_order() -> None:
+    """The rows' order once reached Vega as a list of every label, compiled into nested
+    expressions that overflowed its stack at 5,000 units ("Maximum call stack size
+    exceeded"); the order is now a field."""
+    rows = [
+        {"department_name": f"单位{n:04d}", "rank": n + 1, "rank_p05": max(1, n - 3), "rank_p95": n + 5}
+        for n in range(5_000)
+    ]
+    svg = str(charts.to_svg(charts.rank_bands(rows, 5_000)))
+    first, second, last = (svg.index(f">单位{n:04d}<") for n in (0, 1, 4_999))
+    assert first < second < last  # the axis labels, top to bottom, in rank order

@@ -70,13 +70,21 @@ def rank_bands(rows: Sequence[dict[str, Any]], n_ranked: int) -> alt.TopLevelMix
     """Rank (point) and its 5th-95th percentile band (rule) per department, in rank
     order. Departments whose bands do not overlap really differ."""
     data = [
-        {"label": row["department_name"], "rank": row["rank"], "low": row["rank_p05"], "high": row["rank_p95"]}
-        for row in rows
+        {
+            "label": row["department_name"],
+            "position": position,
+            "rank": row["rank"],
+            "low": row["rank_p05"],
+            "high": row["rank_p95"],
+        }
+        for position, row in enumerate(rows)
     ]
-    order = [d["label"] for d in data]
     # Half a rank of room at each end, so the first and last points are not cut.
     x_scale = alt.Scale(domain=[0.5, max(n_ranked, 2) + 0.5], nice=False, zero=False)
-    base = alt.Chart(alt.Data(values=data)).encode(y=alt.Y("label:N", sort=order, title=None))
+    # The rows' order by a field, not by a list of labels: Vega compiles a list into
+    # one expression per label, which overflows its stack at a province's thousands.
+    in_order = alt.EncodingSortField(field="position", op="min")
+    base = alt.Chart(alt.Data(values=data)).encode(y=alt.Y("label:N", sort=in_order, title=None))
     band = base.mark_rule(strokeWidth=3, color="#7f9fbf").encode(
         x=alt.X("low:Q", scale=x_scale, title="名次（点为本期名次，线为第 5–95 百分位区间，越靠左越好）"),
         x2="high:Q",
