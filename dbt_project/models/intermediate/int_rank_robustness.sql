@@ -17,5 +17,5 @@ select
     cast({{ percentile('draws.draw_rank', 0.05) }} as double) as rank_p05,
     cast({{ percentile('draws.draw_rank', 0.95) }} as double) as rank_p95
 from {{ ref('int_rank_robustness__draws') }} as draws
-inner join periods on draws.period = periods.period and draws.period_type = periods.period_type
+inner join periods on periods.period = draws.period and periods.period_type = draws.period_type
 group by 1, 2, 3
