@@ -114,7 +114,8 @@ def sample(
     """
     started = time.monotonic()
     if province:
-        summary, target = _province(out, seed, transactions, units, year)
+        summary, layout = _province(out, seed, transactions, units, year)
+        target = layout.inbox
     else:
         if units is not None:
             raise click.UsageError("--units is for a province (--province)")
@@ -135,7 +136,7 @@ def sample(
         f"in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
     )
     if province:
-        click.echo(f"run it with: GOVPERF_CONFIG={out / 'config'} GOVPERF_INBOX={target} govperf run")
+        click.echo(f"run it with: GOVPERF_CONFIG={layout.config} GOVPERF_INBOX={layout.inbox} govperf run")
 
 
 def _province(out: Path | None, seed: int, transactions: int | None, units: int | None, year: int):
@@ -152,7 +153,7 @@ def _province(out: Path | None, seed: int, transactions: int | None, units: int 
         seed=seed,
         progress=_Progress(),
     )
-    return summary, ProvinceLayout(out).inbox
+    return summary, ProvinceLayout(out)
 
 
 def _months_in_inbox() -> list[str]:

@@ -29,7 +29,8 @@ from pipelines.sample.generator import GenerationSummary, generate_city
 PROVINCE_UNITS = 5_000
 PROVINCE_TRANSACTIONS = 50_000_000
 # Extract bytes per service transaction (GBK CSV), with the other sources' share on
-# top; measured on generated provinces (benchmarks/province.py prints the figure).
+# top: 156 measured on a 5,000-unit, 5 M-transaction province (benchmarks/province.py
+# prints the extracts' size), rounded up for margin.
 BYTES_PER_TRANSACTION = 250
 # What a run adds beside the extracts (lake Parquet, history, warehouse, bulletins),
 # as a multiple of the extracts, with room to spare.
