@@ -26,7 +26,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -44,26 +43,25 @@ def _size_gb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e9
 
 
-def _environment(workdir: Path) -> dict[str, str]:
+def _environment(workdir: Path, layout: ProvinceLayout) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVPERF_", "DAGSTER_"))}
     return env | {
         "GOVPERF_HOME": str(workdir / "home"),
         "GOVPERF_CACHE": str(workdir / "cache"),
-        "GOVPERF_CONFIG": str(workdir / "province" / "config"),
-        "GOVPERF_INBOX": str(workdir / "province" / "inbox"),
+        "GOVPERF_CONFIG": str(layout.config),
+        "GOVPERF_INBOX": str(layout.inbox),
         "DAGSTER_HOME": str(workdir / "home" / "dagster_home"),
     }
 
 
-def _generate(workdir: Path, env: dict[str, str], units: int, transactions: int, seed: int) -> None:
-    marker = workdir / "province" / "generated.json"
+def _generate(layout: ProvinceLayout, env: dict[str, str], units: int, transactions: int, seed: int) -> None:
+    marker = layout.out / "generated.json"
     wanted = {"units": units, "transactions": transactions, "seed": seed}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
-        print(f"province: reusing {marker.parent}'s extracts; its configuration written again", flush=True)
-        layout = ProvinceLayout(workdir / "province")
+        print(f"province: reusing {layout.out}'s extracts; its configuration written again", flush=True)
         write_province_config(layout, ROOT / "sources", units, seed)
         return
-    args = ["sample", "--province", "--out", str(workdir / "province"), "--units", str(units)]
+    args = ["sample", "--province", "--out", str(layout.out), "--units", str(units)]
     city = {k: v for k, v in env.items() if k != "GOVPERF_CONFIG"}  # the template is the city's configuration
     made = timed("generate", city, *args, "--transactions", str(transactions), "--seed", str(seed))
     marker.write_text(json.dumps(wanted))
@@ -102,12 +100,13 @@ def main() -> None:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="govperf-province-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    env = _environment(workdir)
+    layout = ProvinceLayout(workdir / "province")
+    env = _environment(workdir, layout)
     try:
-        _generate(workdir, env, args.units, args.transactions, args.seed)
-        inbox = workdir / "province" / "inbox"
+        _generate(layout, env, args.units, args.transactions, args.seed)
+        inbox = layout.inbox
         print(f"extracts: {_size_gb(inbox):.2f} GB in {inbox}", flush=True)
-        _set_draws(workdir / "province" / "config", args.draws)
+        _set_draws(layout.config, args.draws)
         shutil.rmtree(workdir / "home", ignore_errors=True)
         shutil.rmtree(workdir / "cache", ignore_errors=True)
         run = timed("run", env, "run")
@@ -116,11 +115,9 @@ def main() -> None:
 
         scratch = workdir / "hand"
         scratch.mkdir(exist_ok=True)
-        started = time.perf_counter()
         query, con = _hand_query(inbox, scratch)
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)
-        print(f"(hand query: {time.perf_counter() - started:.1f} s)")
 
         print()
         print(f"units, transactions           {args.units:,}, {args.transactions:,} (Monte Carlo draws: {args.draws})")
