@@ -191,6 +191,31 @@ def test_rank_band_chart_has_one_point_and_one_rule_per_ranked_department(render
     assert "<script" not in html and "市&lt;script&gt;x&lt;/script&gt;局" in figure
 
 
+def test_a_capped_rank_band_chart_shows_the_first_and_last_and_says_how_many_it_left_out(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        config = CONFIG.model_copy(update={"band_chart_departments": 3})
+        html = _read(render_edition(con, Edition.month(MARCH), tmp_path, config=config))
+    finally:
+        con.close()
+    figure = re.search(
+        r'<figure class="chart" data-chart="rank-bands" data-plots="ranking-composite">(.*?)</figure>', html, re.S
+    )[1]
+    points = re.findall(r'<g class="mark-symbol role-mark[^"]*"[^>]*>(.*?)</g>', figure, re.S)
+    assert sum(g.count("<path") for g in points) == 3
+    ranked = list(_parse(html).tables["ranking-composite"])
+    assert len(ranked) == 6  # the table still lists everyone
+    caption = re.sub(r"<[^>]+>", "", re.search(r"<figcaption>(.*?)</figcaption>", figure, re.S)[1])
+    assert "共 6 个部门，图中为排名最前的 1 个和最后的 2 个，其余 3 个部门的区间见上表" in caption
+    # Drawn in rank order: the first ranked, then the last two.
+    labels = re.findall(r"<text[^>]*>([^<]+)</text>", figure)
+    names = [row[1] for row in ranked]
+    shown = [label for label in labels if label in names]
+    assert shown[:1] == names[:1] and set(shown[1:]) == set(names[-2:])
+
+
 def test_trend_chart_draws_one_line_per_scorecard_row(rendered: Path) -> None:
     page = _read(rendered / "bulletin_2024-03_departments" / "D01.html")
     series = re.findall(r'<tr data-series="(\w+)">', page)

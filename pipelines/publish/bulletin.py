@@ -613,6 +613,22 @@ def _key_figures(
     return rows
 
 
+def _band_chart(rows: list[Row], n_ranked: int, most: int) -> dict[str, Any] | None:
+    """The rank-band chart of the ranked rows (in rank order), or None when none is
+    ranked: the first and last of them when there are more than `most`, with how many
+    were left out (the caption says so)."""
+    ranked = [row for row in rows if row["rank"] is not None]
+    if not ranked:
+        return None
+    shown = ranked if len(ranked) <= most else ranked[: most // 2] + ranked[len(ranked) - (most - most // 2) :]
+    return {
+        "spec": charts.rank_bands(shown, n_ranked),
+        "first": most // 2,
+        "last": most - most // 2,
+        "left_out": len(ranked) - len(shown),
+    }
+
+
 def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: BulletinConfig) -> dict[str, Any]:
     params = _params(edition, config)
     version = _catalogue_version(con, params)
@@ -649,11 +665,9 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         peer_groups.append({"name": group, "table_id": f"ranking-group-{index}", "rows": rows})
 
     # Charts are specs here; they are drawn when the edition is written (no warehouse needed).
-    charted = [row for row in rankings if row["rank"] is not None]
-    band_chart = charts.rank_bands(charted, n_ranked) if charted else None
+    band_chart = _band_chart(rankings, n_ranked, config.band_chart_departments)
     for group in peer_groups:
-        group_rows = [row for row in group["rows"] if row["rank"] is not None]
-        group["chart"] = charts.rank_bands(group_rows, n_ranked) if group_rows else None
+        group["chart"] = _band_chart(group["rows"], n_ranked, config.band_chart_departments)
 
     warnings = _warnings(con, params)
     for row in warnings:
@@ -900,15 +914,21 @@ def _draw(chart: Any, cache: Path | None) -> Markup | None:
     return None if chart is None else charts.to_svg(chart, cache)
 
 
+def _draw_bands(chart: Mapping[str, Any] | None, cache: Path | None) -> dict[str, Any] | None:
+    return None if chart is None else dict(chart) | {"svg": charts.to_svg(chart["spec"], cache)}
+
+
 def write_edition(collected: Mapping[str, Any], out_dir: Path, approval: Mapping[str, Any] | None = None) -> Path:
     """Draw the charts and write the edition and its department pages into `out_dir`;
     return the edition's path. Without `approval` it is a draft, marked on every page;
     with it (approved_by, approved_at, revision, note) it is published."""
     cache = _chart_cache()
     context = dict(collected) | {"approval": approval}
-    context["band_chart"] = _draw(collected["band_chart"], cache)
+    context["band_chart"] = _draw_bands(collected["band_chart"], cache)
     context["themes_chart"] = _draw(collected["themes_chart"], cache)
-    context["peer_groups"] = [group | {"chart": _draw(group["chart"], cache)} for group in collected["peer_groups"]]
+    context["peer_groups"] = [
+        group | {"chart": _draw_bands(group["chart"], cache)} for group in collected["peer_groups"]
+    ]
     html = ENVIRONMENT.get_template(EDITION_TEMPLATE).render(context)
 
     out_dir = Path(out_dir)

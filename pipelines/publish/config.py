@@ -154,6 +154,10 @@ class BulletinConfig(_Strict):
     headline: list[str] = []
     citizen_voice: CitizenVoice = CitizenVoice()
     movers: int = Field(5, ge=1, le=50)
+    # A rank-band chart shows at most this many departments: the first and last half
+    # of the ranking (a province's thousands would make a chart metres tall). The
+    # ranking table above it lists everyone's band.
+    band_chart_departments: int = Field(80, ge=2, le=1000)
     trend_months: int = Field(12, ge=2, le=36)
     quarterly_schedule: QuarterlySchedule = QuarterlySchedule()
 
