@@ -6,8 +6,11 @@ DuckDB file, real dbt runs and real Dagster runs on a persistent instance.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import re
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -51,6 +54,7 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # One cache for the session's homes: charts and jieba's dictionary are built once.
 # (The byte-identical rerun test gives its second run a cache of its own.)
 SHARED_CACHE = Path(tempfile.mkdtemp(prefix="govperf-test-cache-"))
+atexit.register(shutil.rmtree, SHARED_CACHE, ignore_errors=True)
 
 
 def use_home(patch: pytest.MonkeyPatch, home: Path, inbox: Path) -> None:
@@ -120,3 +124,30 @@ def record_as_built(warehouse: Path, home: Path) -> None:
         con.close()
     events.record_build(home, "hand-made marts", [dt.date(2024, 1, 1)], True, [], digests)
     events.sign(events.ledger_of(home))  # as the build's run signs when it is done
+
+
+# --- where failed tests stopped, as the last lines of the output -------------------
+# CI shows only the end of what a stage printed. A test stopped by pytest-timeout
+# (or a crashed worker) is then listed there with the places its traceback passed
+# through, innermost last, so a hang says where it hung.
+
+FILE_LOCATION = re.compile(r"^(\S+\.py):(\d+): ", re.MULTILINE)
+SITE = re.compile(r"^.*/(site-packages|python3\.\d+)/")  # a library's path from its package
+PLACES_SHOWN = 8
+_failures: list[tuple[str, list[str], str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed:
+        text = str(report.longrepr)
+        places = [f"{SITE.sub('', path)}:{line}" for path, line in FILE_LOCATION.findall(text)]
+        last = next((line for line in reversed(text.splitlines()) if line.strip()), "")
+        _failures.append((f"{report.nodeid} ({report.when})", places[-PLACES_SHOWN:], last.strip()[:300]))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not _failures:
+        return  # an xdist worker: its reports reach the controller, which prints them
+    print("\nwhere the failed tests stopped (innermost last):", file=sys.__stderr__)
+    for test, places, last in _failures:
+        print(f"- {test}: {' > '.join(places) or 'no traceback'} | {last}", file=sys.__stderr__)

@@ -13,6 +13,7 @@ Clean runs are cached by a hash of the inbox (names, bytes, delivery times).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -23,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +42,7 @@ ITERATIONS = 20
 # The planned iterations (every fault and change once) always run; the drawn ones
 # after them stop once this budget is spent, so the soak stays bounded on a slow machine.
 TIME_BUDGET_S = 9 * 60
+RUN_LIMIT_S = 10 * 60  # one `govperf run` of the soak's tiny city takes under a minute
 # One masking key for the soak's home and the clean ones, so their tokens agree.
 MASKING_KEY = "soak-test-key"
 GOVPERF = str(Path(sys.executable).with_name("govperf"))
@@ -65,19 +68,50 @@ def _environment(home: Path, inbox: Path, cache: Path) -> dict[str, str]:
 
 def _run(env: dict[str, str], kill_at: re.Pattern | int | None = None) -> tuple[int, str]:
     """`govperf run` in a child process; SIGKILL it from here when `kill_at` (a
-    pattern, or a line number) is reached in its output."""
+    pattern, or a line number) is reached in its output. A run still going after
+    RUN_LIMIT_S fails the test, naming every process of its session then."""
     child = subprocess.Popen(
-        [GOVPERF, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        [GOVPERF, "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,  # so a stuck run's processes can be named and ended together
     )
+    stuck: list[str] = []
+    watchdog = threading.Timer(RUN_LIMIT_S, _end_stuck_session, (child.pid, stuck))
+    watchdog.start()
     lines = []
-    for number, line in enumerate(child.stdout, start=1):
-        lines.append(line)
-        hit = number == kill_at if isinstance(kill_at, int) else bool(kill_at and kill_at.search(line))
-        if hit:
-            os.kill(child.pid, signal.SIGKILL)
-            break
+    try:
+        for number, line in enumerate(child.stdout, start=1):
+            lines.append(line)
+            hit = number == kill_at if isinstance(kill_at, int) else bool(kill_at and kill_at.search(line))
+            if hit:
+                os.kill(child.pid, signal.SIGKILL)
+                break
+    finally:
+        watchdog.cancel()
     child.stdout.close()
-    return child.wait(), "".join(lines)
+    code = child.wait()
+    assert not stuck, f"a run still going after {RUN_LIMIT_S} s; its processes then: {stuck}; it said: {lines[-30:]}"
+    return code, "".join(lines)
+
+
+def _end_stuck_session(session: int, stuck: list[str]) -> None:
+    """Name every process left in `session` (and their descendants), then kill them all."""
+    from pipelines.process_tree import tree_of
+
+    processes = tree_of(session, root_alive=False) | tree_of(session)
+    for pid, _start in sorted(processes):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        stuck.append(f"{pid}: {command.strip()[:200]}")
+    for pid, _start in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _inbox_key(inbox: Path) -> str:
@@ -223,7 +257,7 @@ def test_soak(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
             for log in logs:
                 with log.open("w") as out:
                     children.append(subprocess.Popen([GOVPERF, "run"], env=env, stdout=out, stderr=subprocess.STDOUT))
-            codes = [c.wait(timeout=1800) for c in children]
+            codes = [c.wait(timeout=RUN_LIMIT_S) for c in children]
             assert codes == [0, 0], (step, [log.read_text(errors="replace")[-2000:] for log in logs])
         else:
             point = rng.randint(1, 300) if fault == "kill:line" else KILL_POINTS[fault.split(":")[1]]
