@@ -5,7 +5,9 @@
 For each edition: collecting it from the marts (queries), drawing its charts with
 an empty chart cache (cold) and again from the cache (warm), and writing the
 edition with its department pages. Prints seconds per phase, the number of
-department pages and charts, and peak memory. The output goes to a temporary
+department pages and charts, and peak memory. Then, per kind of chart, the
+milliseconds vl-convert takes to draw one, and to draw it without its axis labels:
+measuring label text is most of a chart's cost. The output goes to a temporary
 folder; the home's cache is not touched.
 """
 
@@ -51,6 +53,41 @@ def main() -> None:
         print(f"{key:<10} {pages:>5} {drawn:>6} {collect:>9.2f} {timings[0]:>7.2f} {timings[1]:>7.2f}")
     con.close()
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    label_costs(collected)
+
+
+def label_costs(collected: dict) -> None:
+    """Per kind of chart of the last edition: ms to draw one, and without axis labels."""
+    import copy
+
+    import vl_convert
+
+    kinds = {
+        "rank bands (all)": collected["band_chart"]["spec"] if collected["band_chart"] else None,
+        "rank bands (a peer group)": next((g["chart"]["spec"] for g in collected["peer_groups"] if g["chart"]), None),
+        "trend (a department)": next((p["trend_chart"] for p in collected["pages"] if p["trend_chart"]), None),
+        "complaint themes": collected["themes_chart"],
+    }
+    print(f"\n{'chart':<28} {'texts':>6} {'ms':>7} {'no labels ms':>13}")
+    for kind, spec in kinds.items():
+        if spec is None:
+            continue
+        vega = vl_convert.vegalite_to_vega(spec)
+        bare = copy.deepcopy(vega)
+        for axis in bare.get("axes", []):
+            axis["labels"] = False
+        labels = vl_convert.vega_to_svg(vega).count("<text")  # every piece of text drawn
+        print(
+            f"{kind:<28} {labels:>6} {_ms(vl_convert.vega_to_svg, vega):>7.1f} {_ms(vl_convert.vega_to_svg, bare):>13.1f}"
+        )
+
+
+def _ms(draw, spec, repeat: int = 5) -> float:
+    draw(spec)
+    started = time.perf_counter()
+    for _ in range(repeat):
+        draw(spec)
+    return (time.perf_counter() - started) / repeat * 1000
 
 
 if __name__ == "__main__":
