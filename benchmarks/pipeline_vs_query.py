@@ -14,7 +14,7 @@
    cannot read it here), and checks its figures against the marts.
 5. Prints both times, their ratio, the margin over start-up, and peak memory.
 
-Target (issue 2): pipeline ≤ 3 × query + a fixed start-up cost below 30 s.
+Target (issue 13): (whole pipeline − fixed start-up) ≤ 2 × the query, in the same run.
 """
 
 from __future__ import annotations
@@ -43,9 +43,13 @@ def _peak_rss_mb() -> tuple[float, float]:
     return own, children
 
 
-def _use_home(home: Path, inbox: Path) -> None:
+def _use_home(home: Path, inbox: Path, config: Path | None = None) -> None:
     os.environ["GOVPERF_HOME"] = str(home)
     os.environ["GOVPERF_INBOX"] = str(inbox)
+    if config is None:
+        os.environ.pop("GOVPERF_CONFIG", None)
+    else:
+        os.environ["GOVPERF_CONFIG"] = str(config)
     os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
     for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE"):
         os.environ.pop(derived, None)
@@ -66,10 +70,27 @@ def _generate(inbox: Path, transactions: int) -> float:
     return time.perf_counter() - started
 
 
-def _run_pipeline(workdir: Path, inbox: Path, label: str) -> float:
+def _config_with_memory_limit(workdir: Path, memory_limit: str) -> Path:
+    """The sample's configuration with DuckDB's memory limit raised: the sample's 1GB
+    is sized for its 60,000 transactions, and the transaction medians of millions
+    cannot spill (quantile states stay in memory)."""
+    import yaml
+
+    config = workdir / "config_big"
+    shutil.rmtree(config, ignore_errors=True)
+    for part in ("mappings", "reference"):
+        shutil.copytree(ROOT / "sources" / part, config / part)
+    limits_file = config / "reference" / "warehouse.yaml"
+    limits = yaml.safe_load(limits_file.read_text(encoding="utf-8"))
+    limits["memory_limit"] = memory_limit
+    limits_file.write_text(yaml.safe_dump(limits, sort_keys=False), encoding="utf-8")
+    return config
+
+
+def _run_pipeline(workdir: Path, inbox: Path, label: str, config: Path | None = None) -> float:
     from pipelines.runner import failure_messages, launch
 
-    _use_home(workdir / f"home_{label}", inbox)
+    _use_home(workdir / f"home_{label}", inbox, config)
     started = time.perf_counter()
     result = launch(FIRST, LAST)
     elapsed = time.perf_counter() - started
@@ -169,6 +190,11 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--memory-limit",
+        default="3GB",
+        help="DuckDB's memory limit for the big run (warehouse.yaml; the sample's own is 1GB) [3GB]",
+    )
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="govperf-bench-"))
@@ -186,7 +212,8 @@ def main() -> None:
         _run_pipeline(workdir, tiny_inbox, "warmup")
         fixed = _run_pipeline(workdir, tiny_inbox, "tiny")
         print(f"pipeline on the tiny city (start-up cost): {fixed:.1f} s", flush=True)
-        pipeline = _run_pipeline(workdir, big_inbox, "big")
+        big_config = _config_with_memory_limit(workdir, args.memory_limit)
+        pipeline = _run_pipeline(workdir, big_inbox, "big", big_config)
         print(f"pipeline on {args.transactions:,} transactions: {pipeline:.1f} s", flush=True)
         own_rss, child_rss = _peak_rss_mb()
 
@@ -198,10 +225,10 @@ def main() -> None:
         print()
         print(f"transactions                 {args.transactions:>12,}")
         print(f"hand-written DuckDB query    {query:>10.1f} s  (incl. GBK decoding)")
-        print(f"whole pipeline               {pipeline:>10.1f} s")
+        print(f"whole pipeline               {pipeline:>10.1f} s  (DuckDB memory_limit {args.memory_limit})")
         print(f"ratio pipeline / query       {pipeline / query:>10.2f} x")
         print(f"fixed start-up (tiny city)   {fixed:>10.1f} s")
-        print(f"(pipeline - start-up) / query{(pipeline - fixed) / query:>10.2f} x   target <= 3")
+        print(f"(pipeline - start-up) / query{(pipeline - fixed) / query:>10.2f} x   target <= 2")
         print(f"peak RSS: this process {own_rss:,.0f} MB, largest child (dbt) {child_rss:,.0f} MB")
         print(f"max |query - marts| on median hours and good-review rate: {difference:.2e}")
     finally:
