@@ -95,6 +95,31 @@ def file_lock(
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def wait_while_another_process_holds(
+    db_path: Path, timeout_s: float = 900, on_wait: Callable[[str], None] | None = None
+) -> None:
+    """Return once this process can open `db_path` for writing. Called under the
+    exclusive advisory lock, so the process holding DuckDB's own lock is none of
+    ours that took turns: it is a dbt left running by a run killed with SIGKILL (dbt
+    outlives its parent and finishes its build). Its build ends; waiting for it is
+    right, failing the next build on its lock is not."""
+    if not db_path.is_file():
+        return
+    deadline = time.monotonic() + timeout_s
+    told = False
+    while True:
+        try:
+            duckdb.connect(str(db_path)).close()
+            return
+        except duckdb.IOException as error:
+            if "Could not set lock" not in str(error) or time.monotonic() > deadline:
+                raise
+            if on_wait is not None and not told:
+                on_wait(f"waiting for the warehouse: {str(error).split(' See also')[0]}")
+                told = True
+            time.sleep(0.5)
+
+
 @contextlib.contextmanager
 def read_warehouse(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection, opened under the shared lock."""

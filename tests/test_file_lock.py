@@ -44,3 +44,35 @@ def test_a_holder_still_writing_its_name_is_not_called_nameless(tmp_path: Path) 
 def test_a_holder_that_never_names_itself_is_reported_as_such(tmp_path: Path) -> None:
     told = _waits(tmp_path, name_after_s=None, hold_s=NAMELESS_AFTER_S + 1)
     assert told == ["a process that did not say who it is"]
+
+
+def test_a_build_waits_for_a_process_still_holding_duckdbs_own_lock(tmp_path: Path) -> None:
+    """A dbt left running by a killed run holds DuckDB's lock on the warehouse; the
+    next build waits for it to finish instead of failing on 'Could not set lock'."""
+    import subprocess
+    import sys
+    import time
+
+    import duckdb
+
+    from pipelines.warehouse import wait_while_another_process_holds
+
+    db = tmp_path / "govperf.duckdb"
+    duckdb.connect(str(db)).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('held', flush=True); time.sleep(3)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    told: list[str] = []
+    started = time.monotonic()
+    wait_while_another_process_holds(db, timeout_s=60, on_wait=told.append)
+    assert holder.poll() is not None, "returned while the other process still held the warehouse"
+    assert time.monotonic() - started > 1
+    assert len(told) == 1 and f"PID {holder.pid}" in told[0]
+    duckdb.connect(str(db)).close()  # and it can be opened now

@@ -38,7 +38,7 @@ from pipelines.transform.project import (
     prune_invocations,
 )
 from pipelines.transform.translator import GovperfTranslator
-from pipelines.warehouse import out_of_memory_advice, warehouse_lock
+from pipelines.warehouse import out_of_memory_advice, wait_while_another_process_holds, warehouse_lock
 
 ensure_manifest()
 
@@ -71,6 +71,7 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
     window = [month.isoformat() for month in months]
     built_from = built_from_stamps(store, s, months[-1])
     with warehouse_lock(exclusive=True):
+        wait_while_another_process_holds(s.duckdb_path, on_wait=context.log.warning)
         refuse_a_warehouse_changed_outside_dbt(s)
         store.forget(stamps.STEP, window)  # until this build succeeds, its months are to be redone
         events.ledger_of(s.home).append("dbt_build_started", {"run_id": context.run.run_id})
