@@ -51,7 +51,6 @@ def test_a_build_waits_for_a_process_still_holding_duckdbs_own_lock(tmp_path: Pa
     next build waits for it to finish instead of failing on 'Could not set lock'."""
     import subprocess
     import sys
-    import time
 
     import duckdb
 
