@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hang_watchdog import HangWatchdog
 
 from pipelines.sample.generator import generate_city
 from pipelines.settings import PROJECT_ROOT
@@ -124,6 +125,10 @@ def record_as_built(warehouse: Path, home: Path) -> None:
         con.close()
     events.record_build(home, "hand-made marts", [dt.date(2024, 1, 1)], True, [], digests)
     events.sign(events.ledger_of(home))  # as the build's run signs when it is done
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(HangWatchdog(config), "hang_watchdog")
 
 
 # --- where failed tests stopped, as the last lines of the output -------------------

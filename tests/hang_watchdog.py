@@ -1,0 +1,206 @@
+"""A watchdog for tests that hang, registered by conftest.py.
+
+CI shows only what a stage printed, and ends the whole job at its time limit: a
+test that hangs in C code (where pytest-timeout's SIGALRM is never handled), or
+a worker that stops answering, used to eat the job and say nothing. So:
+
+- every process that runs tests (the only one, or each xdist worker) notes in a
+  shared folder which test it is running and since when, and has faulthandler
+  dump all its threads' stacks on SIGUSR1;
+- the controlling process watches those notes from a thread. A test running for
+  longer than GOVPERF_TEST_HANG_AFTER_S (15 minutes) gets a report: the process
+  tree under its process (state, CPU time, memory, kernel wait channel) and every
+  thread's stack. Then its descendant processes are killed (a hung dbt or browser
+  ends, and the test fails with whatever that raises); if the test is still there
+  GOVPERF_TEST_HANG_GRACE_S later, its process is killed too (xdist replaces a
+  worker and goes on; a run without workers ends).
+- the reports are printed when made and again as the last lines of the stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+HANG_AFTER_S = float(os.environ.get("GOVPERF_TEST_HANG_AFTER_S", "900"))
+GRACE_S = float(os.environ.get("GOVPERF_TEST_HANG_GRACE_S", "60"))
+POLL_S = min(20.0, HANG_AFTER_S / 4)
+FOLDER_VARIABLE = "GOVPERF_TEST_WATCH_DIR"  # made by the controller, inherited by workers
+STACK_LINES_SHOWN = 80
+# Frames of the test runner itself, the same in every dump: left out.
+RUNNER_FRAMES = ("/pluggy/", "/_pytest/", "/xdist/", "/execnet/", '"<string>"')
+
+
+def _runner_name(config: pytest.Config) -> str:
+    return config.workerinput["workerid"] if hasattr(config, "workerinput") else "main"
+
+
+class HangWatchdog:
+    def __init__(self, config: pytest.Config) -> None:
+        self.is_worker = hasattr(config, "workerinput")
+        self.runs_tests = self.is_worker or not getattr(config.option, "numprocesses", None)
+        if not self.is_worker:
+            os.environ[FOLDER_VARIABLE] = tempfile.mkdtemp(prefix="govperf-test-watch-")
+        self.folder = Path(os.environ[FOLDER_VARIABLE])
+        self.name = _runner_name(config)
+        self.reports: list[str] = []
+        self._stacks = None
+        # The real stderr, copied now, while pytest's capture is suspended: a report
+        # written during a test must not land in that test's captured output.
+        self._out = None if self.is_worker else os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8")
+
+    # --- in the process that runs tests -------------------------------------------
+
+    def pytest_sessionstart(self) -> None:
+        if self.runs_tests:
+            self._stacks = (self.folder / f"{self.name}.stacks").open("w", encoding="utf-8")
+            faulthandler.register(signal.SIGUSR1, file=self._stacks, all_threads=True)
+        if not self.is_worker:
+            threading.Thread(target=self._watch, name="hang watchdog", daemon=True).start()
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        if self.runs_tests:
+            note = {"test": nodeid, "pid": os.getpid(), "since": time.time()}
+            running = self.folder / f"{self.name}.running"
+            running.with_suffix(".tmp").write_text(json.dumps(note), encoding="utf-8")
+            running.with_suffix(".tmp").replace(running)
+
+    def pytest_runtest_logfinish(self) -> None:
+        if self.runs_tests:
+            (self.folder / f"{self.name}.running").unlink(missing_ok=True)
+
+    # --- in the controlling process -----------------------------------------------
+
+    def _watch(self) -> None:
+        handled: set[tuple[int, str, float]] = set()
+        while True:
+            time.sleep(POLL_S)
+            for running in sorted(self.folder.glob("*.running")):
+                try:
+                    note = json.loads(running.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue  # finished (or being replaced) as we looked
+                key = (note["pid"], note["test"], note["since"])
+                if key in handled or time.time() - note["since"] < HANG_AFTER_S:
+                    continue
+                handled.add(key)
+                self._end_hang(running, note)
+
+    def _end_hang(self, running: Path, note: dict) -> None:
+        pid, test = note["pid"], note["test"]
+        minutes = (time.time() - note["since"]) / 60
+        stacks = self._stacks_of(running.with_suffix(".stacks"), pid)
+        tree = _process_tree(pid)
+        report = "\n".join(
+            [
+                f"HUNG TEST: {test} ran {minutes:.1f} min in process {pid} ({running.stem})",
+                "processes under it (pid ppid state elapsed-s cpu rss-kB wait-channel command):",
+                *tree,
+                "its threads, most recent call first:",
+                *stacks,
+            ]
+        )
+        self._say(report)
+        for child in reversed(_descendants(pid)):
+            _kill(child)
+        deadline = time.time() + GRACE_S
+        while time.time() < deadline:
+            time.sleep(1)
+            if not _still_running(running, note):
+                return
+        self._say(
+            f"HUNG TEST: {test} still running {GRACE_S:.0f} s after its child processes were killed: killing {pid}"
+        )
+        if pid == os.getpid():
+            self._print_reports()
+            os._exit(3)
+        _kill(pid)
+
+    def _stacks_of(self, stacks_file: Path, pid: int) -> list[str]:
+        start = stacks_file.stat().st_size if stacks_file.exists() else 0  # earlier dumps are older hangs'
+        if pid == os.getpid():
+            faulthandler.dump_traceback(file=self._stacks, all_threads=True)
+            self._stacks.flush()
+        else:
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                return ["(the process is gone)"]
+            time.sleep(2)
+        try:
+            with stacks_file.open("rb") as dump:
+                dump.seek(start)
+                lines = dump.read().decode("utf-8", errors="replace").splitlines()
+        except OSError as error:
+            return [f"(no stacks: {error})"]
+        shown = [line for line in lines if line.strip() and not any(frame in line for frame in RUNNER_FRAMES)]
+        return shown[:STACK_LINES_SHOWN] or ["(no stacks were written)"]
+
+    def _say(self, report: str) -> None:
+        self.reports.append(report)
+        print(f"\n{report}\n", file=self._out, flush=True)
+
+    def _print_reports(self) -> None:
+        for report in self.reports:
+            print(f"\n{report}", file=self._out, flush=True)
+
+    def pytest_unconfigure(self) -> None:
+        if not self.is_worker:
+            self._print_reports()  # again, as the last lines CI shows
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _still_running(running: Path, note: dict) -> bool:
+    try:
+        return json.loads(running.read_text(encoding="utf-8")) == note
+    except (OSError, ValueError):
+        return False
+
+
+def _process_table() -> list[tuple[int, int, str]]:
+    listed = subprocess.run(
+        ["ps", "-ww", "-eo", "pid=,ppid=,stat=,etimes=,times=,rss=,wchan:24=,args="],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    rows = []
+    for line in listed.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit():
+            rows.append((int(fields[0]), int(fields[1]), line.strip()[:300]))
+    return rows
+
+
+def _descendants(pid: int) -> list[int]:
+    """pid's descendants, parents before their children."""
+    children: dict[int, list[int]] = {}
+    for child, parent, _ in _process_table():
+        children.setdefault(parent, []).append(child)
+    found, queue = [], list(children.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
+
+
+def _process_tree(pid: int) -> list[str]:
+    wanted = {pid, *_descendants(pid)}
+    return [line for child, _, line in _process_table() if child in wanted] or ["(none)"]
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
