@@ -106,7 +106,7 @@ def test_a_warehouse_files_digests_from_the_child_process_equal_the_in_process_o
     con.execute(f"insert into marts.fct_x {ROWS}")
     in_process = mart_digests(con)
     con.close()
-    assert warehouse_digests(path) == in_process
+    assert warehouse_digests(path)[0] == in_process
     assert in_process["fct_x"]["month:2025-08-01"]["rows"] == 1
 
 
@@ -140,3 +140,59 @@ def test_streamed_group_digests_equal_the_definition_computed_in_one_sql_aggrega
             for t, p, n, h in defined
         } == streamed[table]
     assert len(streamed["fct_x"]) == 8  # four months, each with and without a period type
+
+
+def test_a_build_hashes_again_only_the_groups_whose_fingerprint_changed(monkeypatch):
+    """After a build, only the periods it changed are hashed with SHA-256; the others
+    keep the last build's digests, and the result equals hashing everything."""
+    from pipelines.ledger import mart_digest
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.fct_x (period date, period_type varchar, d varchar, score double)")
+    con.execute(
+        "insert into marts.fct_x select date '2025-01-01' + to_months(i % 4), "
+        "case when i % 5 = 0 then null else 'month' end, 'D' || i, i / 7 from range(60) as t(i)"
+    )
+    con.execute("create table marts.dim_y as select 'D' || i as department_id from range(8) as t(i)")
+    first, fingerprints = mart_digest.digests_and_fingerprints(con)
+    assert first == mart_digests(con)
+    # The fingerprints name the same groups as the digests (the keys are built in SQL).
+    assert {t: set(g) for t, g in fingerprints.items()} == {t: set(g) for t, g in first.items()}
+
+    hashed: list[tuple[str, str | None]] = []
+    real = mart_digest._group_digests
+
+    def counting(con, table, group, row_text, where=None):
+        hashed.append((table, where))
+        return real(con, table, group, row_text, where)
+
+    monkeypatch.setattr(mart_digest, "_group_digests", counting)
+    again, same = mart_digest.digests_and_fingerprints(con, known=(first, fingerprints))
+    assert (again, same) == (first, fingerprints) and hashed == []
+
+    # A build rewrites March's month rows and the department list; January is untouched.
+    con.execute("update marts.fct_x set score = score + 1 where period = '2025-03-01' and period_type = 'month'")
+    con.execute("insert into marts.dim_y values ('D99')")
+    after, _ = mart_digest.digests_and_fingerprints(con, known=(first, fingerprints))
+    assert [table for table, _ in hashed] == ["dim_y", "fct_x"]
+    assert after == mart_digests(con)  # as if everything were hashed again
+    assert "'month:2025-03-01'" in hashed[1][1] and "2025-01" not in hashed[1][1]
+    assert after["fct_x"]["month:2025-03-01"] != first["fct_x"]["month:2025-03-01"]
+    assert after["fct_x"]["-:2025-03-01"] == first["fct_x"]["-:2025-03-01"]
+
+
+def test_a_fingerprint_from_elsewhere_never_carries_a_digest_over():
+    """Known digests without fingerprints (an older ledger), or fingerprints of other
+    rows: every group is hashed again."""
+    from pipelines.ledger import mart_digest
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.fct_x (period date, period_type varchar, d varchar, score double)")
+    con.execute(f"insert into marts.fct_x {ROWS}")
+    truth, fingerprints = mart_digest.digests_and_fingerprints(con)
+    forged = {t: {k: {"rows": v["rows"], "sha256": "0" * 64} for k, v in g.items()} for t, g in truth.items()}
+    assert mart_digest.digests_and_fingerprints(con, known=(forged, {}))[0] == truth
+    other = {t: dict.fromkeys(g, "1:2:3") for t, g in fingerprints.items()}
+    assert mart_digest.digests_and_fingerprints(con, known=(forged, other))[0] == truth

@@ -197,10 +197,13 @@ def record_build(
     models: list[str],
     marts: dict,
     warehouse_sha256: str | None = None,
+    fingerprints: dict | None = None,
 ) -> None:
     """`warehouse_sha256`: the warehouse file's bytes as the build left them. The next
     build finds the same bytes and need not recompute the digests to know that nobody
-    changed the marts since (transform/assets.py)."""
+    changed the marts since (transform/assets.py). `fingerprints`: each mart group's
+    fast hash, which tells the next build the groups it need not hash again
+    (ledger/mart_digest.py); never evidence."""
     ledger_of(home).append(
         "dbt_build",
         {
@@ -211,6 +214,7 @@ def record_build(
             "models": models,
             "marts": marts,
             "warehouse_sha256": warehouse_sha256,
+            "fingerprints": fingerprints or {},
         },
     )
 

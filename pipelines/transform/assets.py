@@ -158,7 +158,11 @@ def record_build(context: dg.AssetExecutionContext, months: list, succeeded: boo
     s = settings()
     if not s.duckdb_path.is_file():
         return
-    marts = warehouse_digests(s.duckdb_path)  # under the build's exclusive lock
+    # Only the groups whose fingerprint changed are hashed again: the last entry
+    # describes the warehouse this build started from (refuse_a_warehouse_changed_outside_dbt).
+    last = events.last_build(s.home)
+    known = (last.body["marts"], last.body.get("fingerprints") or {}) if last is not None else None
+    marts, fingerprints = warehouse_digests(s.duckdb_path, known)  # under the build's exclusive lock
     events.record_build(
         s.home,
         context.run.run_id,
@@ -167,6 +171,7 @@ def record_build(context: dg.AssetExecutionContext, months: list, succeeded: boo
         models_built(target),
         marts,
         events.file_sha256(s.duckdb_path),
+        fingerprints,
     )
 
 
@@ -180,7 +185,7 @@ def refuse_a_warehouse_changed_outside_dbt(s) -> None:
         return
     if last.body.get("warehouse_sha256") == events.file_sha256(s.duckdb_path):
         return  # the very bytes that build left: its digests still hold (hashing takes 1/50 of recomputing)
-    problems = differences(last.body["marts"], warehouse_digests(s.duckdb_path))  # under the build's lock
+    problems = differences(last.body["marts"], warehouse_digests(s.duckdb_path)[0])  # under the build's lock
     if problems:
         shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
         raise dg.Failure(
