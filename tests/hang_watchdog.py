@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -95,7 +94,11 @@ class HangWatchdog:
                 if key in handled or time.time() - note["since"] < HANG_AFTER_S:
                     continue
                 handled.add(key)
-                self._end_hang(running, note)
+                try:
+                    self._end_hang(running, note)
+                except Exception as error:  # the watchdog must outlive what it watches
+                    self._say(f"HUNG TEST: {note['test']}: the watchdog failed to report it: {error!r}")
+                    _kill(note["pid"])
 
     def _end_hang(self, running: Path, note: dict) -> None:
         pid, test = note["pid"], note["test"]
@@ -105,7 +108,8 @@ class HangWatchdog:
         report = "\n".join(
             [
                 f"HUNG TEST: {test} ran {minutes:.1f} min in process {pid} ({running.stem})",
-                "processes under it (pid ppid state elapsed-s cpu rss-kB wait-channel command):",
+                _machine(),
+                "processes under it (pid, parent, state, CPU time, memory, kernel wait channel, command):",
                 *tree,
                 "its threads, most recent call first:",
                 *stacks,
@@ -161,6 +165,18 @@ class HangWatchdog:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _machine() -> str:
+    """What the machine had left: a full temporary folder or no memory can stall a test."""
+    free = shutil.disk_usage(tempfile.gettempdir()).free / 2**30
+    try:
+        meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+        available = int(meminfo["MemAvailable"].split()[0]) / 2**20
+        load = Path("/proc/loadavg").read_text().split()[:3]
+    except (OSError, KeyError, ValueError):
+        available, load = float("nan"), ["?"]
+    return f"machine: {free:.1f} GiB free in {tempfile.gettempdir()}, {available:.1f} GiB memory available, load {' '.join(load)}"
+
+
 def _still_running(running: Path, note: dict) -> bool:
     try:
         return json.loads(running.read_text(encoding="utf-8")) == note
@@ -169,18 +185,26 @@ def _still_running(running: Path, note: dict) -> bool:
 
 
 def _process_table() -> list[tuple[int, int, str]]:
-    listed = subprocess.run(
-        ["ps", "-ww", "-eo", "pid=,ppid=,stat=,etimes=,times=,rss=,wchan:24=,args="],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
+    """(pid, parent pid, a line describing it) for every process, read from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
     rows = []
-    for line in listed.splitlines():
-        fields = line.split(None, 2)
-        if len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit():
-            rows.append((int(fields[0]), int(fields[1]), line.strip()[:300]))
-    return rows
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            wait = (entry / "wchan").read_text().strip() or "-"
+        except OSError:
+            continue  # ended as we looked
+        # The command name, in parentheses, may hold spaces: the fields after it are fixed.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, parent = fields[0], int(fields[1])
+        cpu_s = (int(fields[11]) + int(fields[12])) / ticks
+        rss_kb = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
+        line = f"{entry.name} {parent} {state} cpu {cpu_s:.1f}s rss {rss_kb} kB wait {wait}: {command[:240]}"
+        rows.append((int(entry.name), parent, line))
+    return sorted(rows)
 
 
 def _descendants(pid: int) -> list[int]:
