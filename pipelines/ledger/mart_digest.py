@@ -96,7 +96,7 @@ def mart_digests(
     con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None
 ) -> dict[str, dict[str, dict[str, object]]]:
     """{mart: {period key: {"rows": n, "sha256": hex}}} for every mart (or `tables`)."""
-    return digests_and_fingerprints(con, tables)[0]
+    return digests_and_fingerprints(con, tables, fingerprint=False)[0]
 
 
 Digests = dict[str, dict[str, dict[str, object]]]
@@ -107,10 +107,12 @@ def digests_and_fingerprints(
     con: duckdb.DuckDBPyConnection,
     tables: Iterable[str] | None = None,
     known: tuple[Digests, Fingerprints] | None = None,
+    fingerprint: bool = True,
 ) -> tuple[Digests, Fingerprints]:
     """The marts' digests, and their fingerprints (see the module docstring). `known`:
     the digests and fingerprints of the warehouse as it was; a group whose fingerprint
-    is unchanged keeps its known digest, and only the others are hashed."""
+    is unchanged keeps its known digest, and only the others are hashed. Without
+    `fingerprint` (a check that hashes everything anyway), no fingerprints."""
     digests: Digests = {}
     fingerprints: Fingerprints = {}
     known_digests, known_fingerprints = known or ({}, {})
@@ -121,21 +123,25 @@ def digests_and_fingerprints(
             continue
         names = {name for name, _ in columns}
         group = _group_columns(names)
-        fingerprints[table] = _fingerprints(con, table, group, columns)
+        current = _fingerprints(con, table, columns) if fingerprint else {}
         kept = {
             key: known_digests[table][key]
-            for key, fingerprint in fingerprints[table].items()
-            if known_fingerprints.get(table, {}).get(key) == fingerprint and key in known_digests.get(table, {})
+            for key, value in current.items()
+            if known_fingerprints.get(table, {}).get(key) == value and key in known_digests.get(table, {})
         }
-        stale = sorted(set(fingerprints[table]) - set(kept))
         computed = {}
-        if stale:
-            where = None if not kept else f"{_key_sql(names)} in ({', '.join(_quoted(key) for key in stale)})"
+        if not fingerprint or set(current) - set(kept):
+            stale = sorted(set(current) - set(kept))
+            where = f"{_key_sql(names)} in ({', '.join(_quoted(key) for key in stale)})" if kept else None
             computed = {
                 (WHOLE if "period" not in names else period_key(period_type, period)): {"rows": n, "sha256": digest}
                 for period_type, period, n, digest in _group_digests(con, table, group, _row_text(columns), where)
             }
-        digests[table] = {key: (kept.get(key) or computed[key]) for key in sorted(fingerprints[table])}
+        digests[table] = dict(sorted((kept | computed).items()))
+        if fingerprint and set(digests[table]) != set(current):
+            raise ValueError(f"marts.{table} changed while it was hashed")
+        if fingerprint:
+            fingerprints[table] = current
     return digests, fingerprints
 
 
@@ -158,7 +164,7 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, group: str, columns: list[tuple[str, str]]) -> dict:
+def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]]) -> dict:
     """{group key: "rows:sum:xor" of DuckDB's hash of each row's values}, by name order."""
     values = ", ".join('"' + name.replace('"', '""') + '"' for name, _ in columns)
     names = {name for name, _ in columns}
