@@ -15,6 +15,9 @@ a worker that stops answering, used to eat the job and say nothing. So:
   GOVPERF_TEST_HANG_GRACE_S later, its process is killed too (xdist replaces a
   worker and goes on; a run without workers ends).
 - the reports are printed when made and again as the last lines of the stage.
+- where the tests run in the controlling process itself, a test that holds the GIL
+  (and so stops the watchdog's thread) is ended by faulthandler's timer, which
+  prints every thread's stack first.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import pytest
 HANG_AFTER_S = float(os.environ.get("GOVPERF_TEST_HANG_AFTER_S", "900"))
 GRACE_S = float(os.environ.get("GOVPERF_TEST_HANG_GRACE_S", "60"))
 POLL_S = min(20.0, HANG_AFTER_S / 4)
+LAST_RESORT_S = HANG_AFTER_S + GRACE_S + min(60.0, HANG_AFTER_S)
 FOLDER_VARIABLE = "GOVPERF_TEST_WATCH_DIR"  # made by the controller, inherited by workers
 STACK_LINES_SHOWN = 80
 # Frames of the test runner itself, the same in every dump: left out.
@@ -74,10 +78,17 @@ class HangWatchdog:
             running = self.folder / f"{self.name}.running"
             running.with_suffix(".tmp").write_text(json.dumps(note), encoding="utf-8")
             running.with_suffix(".tmp").replace(running)
+            if not self.is_worker:
+                # The watchdog is a Python thread: code that holds the GIL and never lets
+                # go stops it too. faulthandler's own timer needs no GIL: it prints every
+                # thread's stack and ends this process, a little after the watchdog's turn.
+                faulthandler.dump_traceback_later(LAST_RESORT_S, exit=True, file=self._out)
 
     def pytest_runtest_logfinish(self) -> None:
         if self.runs_tests:
             (self.folder / f"{self.name}.running").unlink(missing_ok=True)
+            if not self.is_worker:
+                faulthandler.cancel_dump_traceback_later()
 
     # --- in the controlling process -----------------------------------------------
 

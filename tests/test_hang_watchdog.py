@@ -40,8 +40,8 @@ def pytest_configure(config):
 """
 
 
-def _run_planted(tmp_path: Path, *options: str) -> tuple[int, str, float]:
-    (tmp_path / "test_planted.py").write_text(PLANTED, encoding="utf-8")
+def _run_planted(tmp_path: Path, *options: str, planted: str = PLANTED) -> tuple[int, str, float]:
+    (tmp_path / "test_planted.py").write_text(planted, encoding="utf-8")
     (tmp_path / "conftest.py").write_text(CONFTEST, encoding="utf-8")
     started = time.monotonic()
     done = subprocess.run(
@@ -83,3 +83,19 @@ def test_without_workers_a_hang_in_the_test_process_ends_the_run_with_its_report
     assert "HUNG TEST: test_planted.py::test_hangs_in_a_child" in output  # ended by killing the sleep
     assert "HUNG TEST: test_planted.py::test_hangs_in_itself" in output
     assert 'test_planted.py", line 11 in test_hangs_in_itself' in output
+
+
+HOLDS_THE_GIL = """
+import ctypes
+
+
+def test_holds_the_gil():
+    ctypes.PyDLL(None).sleep(600)  # libc's sleep, called with the GIL held: no Python thread runs
+"""
+
+
+def test_a_hang_that_holds_the_gil_is_ended_by_faulthandler_with_the_stacks(tmp_path):
+    code, output, seconds = _run_planted(tmp_path, "-n", "0", planted=HOLDS_THE_GIL)
+    assert code != 0 and seconds < 120, output
+    assert "HUNG TEST" not in output  # the watchdog's thread never ran
+    assert "Timeout" in output and 'test_planted.py", line 6 in test_holds_the_gil' in output, output
