@@ -40,7 +40,8 @@ GRACE_S = float(os.environ.get("GOVPERF_TEST_HANG_GRACE_S", "60"))
 POLL_S = min(20.0, HANG_AFTER_S / 4)
 LAST_RESORT_S = HANG_AFTER_S + GRACE_S + min(60.0, HANG_AFTER_S)
 FOLDER_VARIABLE = "GOVPERF_TEST_WATCH_DIR"  # made by the controller, inherited by workers
-STACK_LINES_SHOWN = 80
+STACK_LINES_SHOWN = 120
+THREAD_LINES_SHOWN = 25
 # Frames of the test runner itself, the same in every dump: left out.
 RUNNER_FRAMES = ("/pluggy/", "/_pytest/", "/xdist/", "/execnet/", '"<string>"')
 
@@ -52,10 +53,14 @@ def _runner_name(config: pytest.Config) -> str:
 class HangWatchdog:
     def __init__(self, config: pytest.Config) -> None:
         self.is_worker = hasattr(config, "workerinput")
-        self.runs_tests = self.is_worker or not getattr(config.option, "numprocesses", None)
+        # xdist's own test for handing tests to workers (-n N, or --tx with --dist).
+        distributes = getattr(config.option, "dist", "no") != "no" and bool(getattr(config.option, "tx", None))
+        self.runs_tests = self.is_worker or not distributes
         if not self.is_worker:
             os.environ[FOLDER_VARIABLE] = tempfile.mkdtemp(prefix="govperf-test-watch-")
-        self.folder = Path(os.environ[FOLDER_VARIABLE])
+        # A worker whose controller did not load this plugin has no folder: no watchdog.
+        self.enabled = bool(os.environ.get(FOLDER_VARIABLE))
+        self.folder = Path(os.environ.get(FOLDER_VARIABLE, "."))
         self.name = _runner_name(config)
         self.reports: list[str] = []
         self._stacks = None
@@ -66,6 +71,8 @@ class HangWatchdog:
     # --- in the process that runs tests -------------------------------------------
 
     def pytest_sessionstart(self) -> None:
+        if not self.enabled:
+            return
         if self.runs_tests:
             self._stacks = (self.folder / f"{self.name}.stacks").open("w", encoding="utf-8")
             faulthandler.register(signal.SIGUSR1, file=self._stacks, all_threads=True)
@@ -73,7 +80,7 @@ class HangWatchdog:
             threading.Thread(target=self._watch, name="hang watchdog", daemon=True).start()
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        if self.runs_tests:
+        if self.enabled and self.runs_tests:
             note = {"test": nodeid, "pid": os.getpid(), "since": time.time()}
             running = self.folder / f"{self.name}.running"
             running.with_suffix(".tmp").write_text(json.dumps(note), encoding="utf-8")
@@ -85,7 +92,7 @@ class HangWatchdog:
                 faulthandler.dump_traceback_later(LAST_RESORT_S, exit=True, file=self._out)
 
     def pytest_runtest_logfinish(self) -> None:
-        if self.runs_tests:
+        if self.enabled and self.runs_tests:
             (self.folder / f"{self.name}.running").unlink(missing_ok=True)
             if not self.is_worker:
                 faulthandler.cancel_dump_traceback_later()
@@ -139,6 +146,7 @@ class HangWatchdog:
         )
         if pid == os.getpid():
             self._print_reports()
+            shutil.rmtree(self.folder, ignore_errors=True)
             os._exit(3)
         _kill(pid)
 
@@ -159,8 +167,7 @@ class HangWatchdog:
                 lines = dump.read().decode("utf-8", errors="replace").splitlines()
         except OSError as error:
             return [f"(no stacks: {error})"]
-        shown = [line for line in lines if line.strip() and not any(frame in line for frame in RUNNER_FRAMES)]
-        return shown[:STACK_LINES_SHOWN] or ["(no stacks were written)"]
+        return _readable_stacks(lines) or ["(no stacks were written)"]
 
     def _say(self, report: str) -> None:
         self.reports.append(report)
@@ -170,10 +177,29 @@ class HangWatchdog:
         for report in self.reports:
             print(f"\n{report}", file=self._out, flush=True)
 
+    @pytest.hookimpl(trylast=True)  # after conftest's list of failed tests: the very last lines
     def pytest_unconfigure(self) -> None:
+        if self._stacks is not None:
+            faulthandler.unregister(signal.SIGUSR1)
+            self._stacks.close()
         if not self.is_worker:
             self._print_reports()  # again, as the last lines CI shows
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _readable_stacks(lines: list[str]) -> list[str]:
+    """faulthandler's dump, the runner's own frames left out, the thread running a test
+    first (faulthandler lists the newest thread first, the main thread last), and at
+    most THREAD_LINES_SHOWN lines a thread, so idle pool threads cannot hide the test."""
+    threads: list[list[str]] = []
+    for line in lines:
+        if line.startswith(("Thread 0x", "Current thread 0x")):
+            threads.append([line])
+        elif threads and line.strip() and not any(frame in line for frame in RUNNER_FRAMES):
+            threads[-1].append(line)
+    threads.sort(key=lambda block: not any("/test_" in line for line in block))
+    shown = [line for block in threads for line in block[: THREAD_LINES_SHOWN + 1]]
+    return shown[:STACK_LINES_SHOWN]
 
 
 def _machine() -> str:

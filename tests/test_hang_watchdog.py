@@ -37,6 +37,11 @@ from hang_watchdog import HangWatchdog
 
 def pytest_configure(config):
     config.pluginmanager.register(HangWatchdog(config), "hang_watchdog")
+
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        print("the conftest's own last words", file=sys.__stderr__, flush=True)
 """
 
 
@@ -74,6 +79,7 @@ def test_with_workers_each_hang_is_reported_and_ended_and_the_stage_goes_on(tmp_
     # The reports are repeated after the summary, as the very last lines CI shows.
     summary = output.index("1 failed, 2 passed")
     assert output.index("HUNG TEST: test_planted.py::test_hangs_in_a_child", summary) > summary
+    assert output.rindex("HUNG TEST") > output.index("the conftest's own last words")
 
 
 def test_without_workers_a_hang_in_the_test_process_ends_the_run_with_its_report(tmp_path):

@@ -196,3 +196,30 @@ def test_a_fingerprint_from_elsewhere_never_carries_a_digest_over():
     assert mart_digest.digests_and_fingerprints(con, known=(forged, {}))[0] == truth
     other = {t: dict.fromkeys(g, "1:2:3") for t, g in fingerprints.items()}
     assert mart_digest.digests_and_fingerprints(con, known=(forged, other))[0] == truth
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "alter table marts.fct_x rename column d to department",  # same values, another name
+        "update marts.fct_x set score = cast('-0.0' as double) where score = 0",  # hash(-0.0) = hash(0.0)
+        "alter table marts.fct_x alter delivered_at type timestamptz",  # the same instant: equal hashes, other text
+    ],
+    ids=["column_renamed", "negative_zero", "type_changed"],
+)
+def test_what_the_row_text_sees_and_duckdbs_hash_does_not_is_hashed_again(change):
+    """The fingerprint must change whenever the canonical row text can: else a stale
+    digest would be carried over, and verify would fail on every build after."""
+    from pipelines.ledger import mart_digest
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.fct_x (period date, period_type varchar, d varchar, score double)")
+    con.execute(f"insert into marts.fct_x {ROWS}")
+    con.execute("update marts.fct_x set score = 0.0 where d = 'D01' and period = '2025-08-01'")
+    con.execute("alter table marts.fct_x add column delivered_at timestamp default timestamp '2025-09-01 08:00:00'")
+    known = mart_digest.digests_and_fingerprints(con)
+    con.execute(change)
+    after, _ = mart_digest.digests_and_fingerprints(con, known=known)
+    assert after == mart_digests(con)
+    assert after != known[0]

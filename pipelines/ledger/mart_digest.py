@@ -22,13 +22,16 @@ evidence rows costs seconds, not a Python loop over every row. A mart without a
 A build rewrites a few periods; hashing every row of every period after each one
 cost minutes at 10 M transactions (129 M evidence rows: 465 s). So a build also
 records each group's *fingerprint*, DuckDB's own 64-bit hash() of every row summed
-and xor-ed with the row count (8 s for those 129 M rows), and the next build hashes
+and with the row count (8 s for those 129 M rows), and the next build hashes
 with SHA-256 only the groups whose fingerprint changed, carrying the others'
 digests over from the last build's entry. That is sound because the next build
 first proves the warehouse is the one the last entry describes (its file's SHA-256,
-else a full recomputation: transform/assets.py). The fingerprint is never
-evidence: it only decides what to recompute, is engine- and version-specific (a
-different one means recompute), and `govperf verify` always recomputes every digest.
+else a full recomputation: transform/assets.py); after an interrupted build, whose
+changes were never recorded, only the fingerprints tell what it changed. A
+fingerprint covers the mart's column names and types, DuckDB's version and the row
+text's version, so a change to any of them hashes the mart again. It is never
+evidence: it only decides what to recompute, and `govperf verify` and approvals
+always recompute every digest.
 """
 
 from __future__ import annotations
@@ -164,15 +167,33 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# Part of every fingerprint: a change to how _row_text writes a row must mean "hash again".
+ROW_TEXT_VERSION = "1"
+FLOATING = {"FLOAT", "REAL", "DOUBLE"}
+
+
 def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]]) -> dict:
-    """{group key: "rows:sum:xor" of DuckDB's hash of each row's values}, by name order."""
-    values = ", ".join('"' + name.replace('"', '""') + '"' for name, _ in columns)
-    names = {name for name, _ in columns}
+    """{group key: fingerprint}: the mart's columns and types, DuckDB's version and the row
+    text's version; then the group's rows, DuckDB's hash of each row's values summed, the
+    same hashes hashed again and summed (a second, non-linear sum), and the negative
+    zeros of its floating columns (hash() does not tell -0.0 from 0.0; the row text does)."""
+    header = hashlib.sha256(repr((sorted(columns), duckdb.__version__, ROW_TEXT_VERSION)).encode("utf-8")).hexdigest()[
+        :16
+    ]
+    quoted = {name: '"' + name.replace('"', '""') + '"' for name, _ in columns}
+    values = ", ".join(quoted[name] for name, _ in columns)
+    negative_zeros = " + ".join(
+        f"count_if({quoted[name]} = 0 and signbit({quoted[name]}))"
+        for name, data_type in columns
+        if data_type.upper() in FLOATING
+    )
+    modulo = 18446744073709551616  # 2^64: the sums stay the size of one hash
     rows = con.execute(
-        f"select {_key_sql(names)} as key, count(*), sum(hash({values})::hugeint) % 18446744073709551616, "
-        f'bit_xor(hash({values})) from marts."{table}" group by all'
+        f"select {_key_sql(set(quoted))} as key, count(*), sum(hash({values})::hugeint) % {modulo}, "
+        f"sum(hash(hash({values}))::hugeint) % {modulo}, {negative_zeros or '0'} "
+        f'from marts."{table}" group by all'
     ).fetchall()
-    return {key: f"{n}:{total}:{xor}" for key, n, total, xor in rows}
+    return {key: f"{header}:{n}:{first}:{second}:{zeros}" for key, n, first, second, zeros in rows}
 
 
 ORDER = "period_type nulls first, period nulls first"
@@ -242,7 +263,9 @@ class _SortedDigests:
         return memoryview(column.buffers()[2])[start:end]
 
 
-def warehouse_digests(path: Path, known: tuple[Digests, Fingerprints] | None = None) -> tuple[Digests, Fingerprints]:
+def warehouse_digests(
+    path: Path, known: tuple[Digests, Fingerprints] | None = None, fingerprint: bool = True
+) -> tuple[Digests, Fingerprints]:
     """digests_and_fingerprints of the warehouse file at `path`, computed in a child
     process: hashing every row holds a few hundred MB in DuckDB, and a long-lived run
     process would keep that high-water mark for the rest of the run.
@@ -250,15 +273,17 @@ def warehouse_digests(path: Path, known: tuple[Digests, Fingerprints] | None = N
     from pipelines.process_tree import worker_pool
 
     with worker_pool(1) as pool:
-        return pool.submit(_digests_of_file, str(path), known).result()
+        return pool.submit(_digests_of_file, str(path), known, fingerprint).result()
 
 
-def _digests_of_file(path: str, known: tuple[Digests, Fingerprints] | None) -> tuple[Digests, Fingerprints]:
+def _digests_of_file(
+    path: str, known: tuple[Digests, Fingerprints] | None, fingerprint: bool
+) -> tuple[Digests, Fingerprints]:
     from pipelines.warehouse import duckdb_connection
 
     con = duckdb_connection(path, read_only=True)
     try:
-        return digests_and_fingerprints(con, known=known)
+        return digests_and_fingerprints(con, known=known, fingerprint=fingerprint)
     finally:
         con.close()
 
