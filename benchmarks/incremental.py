@@ -1,6 +1,6 @@
 """Time `govperf run` cold, unchanged, with one new month, and with a corrected month.
 
-    .venv/bin/python benchmarks/incremental.py [--workdir DIR] [--keep]
+    .venv/bin/python benchmarks/incremental.py [--workdir DIR] [--keep] [--transactions N]
 
 In a new home (its own GOVPERF_HOME, inbox and cache, so nothing is shared with
 var/ or an earlier run):
@@ -40,6 +40,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--transactions",
+        type=int,
+        default=None,
+        help="the city's service transactions over its 16 months (the sample's by default)",
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="govperf-incremental-"))
     staging, inbox = workdir / "generated", workdir / "inbox"
@@ -51,7 +57,8 @@ def main() -> None:
     env.pop("DAGSTER_HOME", None)
     env.pop("GOVPERF_DUCKDB", None)
     subprocess.run(
-        [str(GOVPERF), "sample", "--out", str(staging), "--last-month", "2026-04"],
+        [str(GOVPERF), "sample", "--out", str(staging), "--last-month", "2026-04"]
+        + (["--transactions", str(args.transactions)] if args.transactions else []),
         env=env,
         check=True,
         capture_output=True,
