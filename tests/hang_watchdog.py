@@ -245,16 +245,10 @@ def _process_table() -> list[tuple[int, int, str]]:
 
 
 def _descendants(pid: int) -> list[int]:
-    """pid's descendants, parents before their children."""
-    children: dict[int, list[int]] = {}
-    for child, parent, _ in _process_table():
-        children.setdefault(parent, []).append(child)
-    found, queue = [], list(children.get(pid, []))
-    while queue:
-        child = queue.pop(0)
-        found.append(child)
-        queue.extend(children.get(child, []))
-    return found
+    """pid's descendants (and its session's, if it leads one): pipelines/process_tree.py."""
+    from pipelines.process_tree import tree_of
+
+    return sorted(child for child, _start in tree_of(pid) if child != pid)
 
 
 def _process_tree(pid: int) -> list[str]:

@@ -71,9 +71,13 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]
     ).fetchall()
 
 
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _value_text(name: str, data_type: str) -> str:
     """SQL for one column's JSON text, by its type (see the module docstring)."""
-    column = '"' + name.replace('"', '""') + '"'
+    column = _identifier(name)
     kind = data_type.upper()
     if kind in NUMERIC or kind.startswith("DECIMAL"):
         text = f"cast(cast({column} as double) as varchar)"
@@ -141,9 +145,9 @@ def digests_and_fingerprints(
                 for period_type, period, n, digest in _group_digests(con, table, group, _row_text(columns), where)
             }
         digests[table] = dict(sorted((kept | computed).items()))
-        if fingerprint and set(digests[table]) != set(current):
-            raise ValueError(f"marts.{table} changed while it was hashed")
         if fingerprint:
+            if set(digests[table]) != set(current):
+                raise ValueError(f"marts.{table} changed while it was hashed")
             fingerprints[table] = current
     return digests, fingerprints
 
@@ -177,10 +181,9 @@ def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, columns: list[tupl
     text's version; then the group's rows, DuckDB's hash of each row's values summed, the
     same hashes hashed again and summed (a second, non-linear sum), and the negative
     zeros of its floating columns (hash() does not tell -0.0 from 0.0; the row text does)."""
-    header = hashlib.sha256(repr((sorted(columns), duckdb.__version__, ROW_TEXT_VERSION)).encode("utf-8")).hexdigest()[
-        :16
-    ]
-    quoted = {name: '"' + name.replace('"', '""') + '"' for name, _ in columns}
+    described = repr((sorted(columns), duckdb.__version__, ROW_TEXT_VERSION))
+    header = hashlib.sha256(described.encode("utf-8")).hexdigest()[:16]
+    quoted = {name: _identifier(name) for name, _ in columns}
     values = ", ".join(quoted[name] for name, _ in columns)
     negative_zeros = " + ".join(
         f"count_if({quoted[name]} = 0 and signbit({quoted[name]}))"
