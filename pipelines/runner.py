@@ -8,6 +8,7 @@ backfill policy, so dbt starts once for the whole range.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import warnings
 from pathlib import Path
 
@@ -131,9 +132,11 @@ def launch(
     multiprocess: bool = False,
     dagster_instance: dg.DagsterInstance | None = None,
     skip_sources: list[str] | None = None,
+    exits_after: bool = False,
 ) -> dg.ExecuteJobResult:
     """Execute a job over the months first..last (YYYY-MM) as one run and wait for it.
-    `skip_sources`: sources whose ingest is up to date (pipelines/plan.py), left out."""
+    `skip_sources`: sources whose ingest is up to date (pipelines/plan.py), left out.
+    `exits_after`: the calling process ends after this run (the command line)."""
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     start = f"{first_month[:7]}-01"
     end = f"{(last_month or first_month)[:7]}-01"
@@ -148,6 +151,12 @@ def launch(
         dagster_instance = instance()
     else:
         mark_dead_runs_failed(dagster_instance)
+    if exits_after:
+        # The job's definitions, Dagster and dbt's manifest are loaded and live until the
+        # process ends: frozen, the collector no longer walks them on each of its passes
+        # during the run (a one-month run 19.7 -> 18.4 s, measured). Not done in a process
+        # that goes on (tests): objects frozen there are never searched for cycles.
+        gc.freeze()
     return dg.execute_job(
         dg.reconstructable(JOBS[job]),
         instance=dagster_instance,
