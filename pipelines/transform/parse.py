@@ -29,9 +29,13 @@ def parse_dir() -> Path:
 
 
 def dbt_executable() -> str:
-    """The dbt installed beside this Python, so a venv works without being activated."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+    """The dbt installed beside this Python, so a venv works without being activated:
+    govperf-dbt (dbt's command line, pipelines/transform/dbt_entry.py), or plain dbt."""
+    for name in ("govperf-dbt", "dbt"):
+        beside = Path(sys.executable).with_name(name)
+        if beside.exists():
+            return str(beside)
+    return shutil.which("govperf-dbt") or shutil.which("dbt") or "dbt"
 
 
 def dbt_environment() -> dict[str, str]:
