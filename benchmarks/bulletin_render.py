@@ -57,10 +57,13 @@ def main() -> None:
 
 
 def label_costs(collected: dict) -> None:
-    """Per kind of chart of the last edition: ms to draw one, and without axis labels."""
+    """Per kind of chart of the last edition: ms to draw one whole, without axis labels,
+    and as govperf draws it (its shape compiled once; a trend chart's axes drawn once)."""
     import copy
 
     import vl_convert
+
+    from pipelines.publish import charts
 
     kinds = {
         "rank bands (all)": collected["band_chart"]["spec"] if collected["band_chart"] else None,
@@ -68,7 +71,7 @@ def label_costs(collected: dict) -> None:
         "trend (a department)": next((p["trend_chart"] for p in collected["pages"] if p["trend_chart"]), None),
         "complaint themes": collected["themes_chart"],
     }
-    print(f"\n{'chart':<28} {'texts':>6} {'ms':>7} {'no labels ms':>13}")
+    print(f"\n{'chart':<28} {'texts':>6} {'ms':>7} {'no labels ms':>13} {'govperf ms':>11}")
     for kind, spec in kinds.items():
         if spec is None:
             continue
@@ -79,6 +82,7 @@ def label_costs(collected: dict) -> None:
         labels = vl_convert.vega_to_svg(vega).count("<text")  # every piece of text drawn
         print(
             f"{kind:<28} {labels:>6} {_ms(vl_convert.vega_to_svg, vega):>7.1f} {_ms(vl_convert.vega_to_svg, bare):>13.1f}"
+            f" {_ms(charts._draw, spec):>11.1f}"
         )
 
 
