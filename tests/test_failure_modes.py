@@ -106,8 +106,142 @@ def test_duplicate_rows_are_stopped_by_the_gate(tmp_path: Path) -> None:
     assert ids == [("SX1",), ("SX1",)]
 
 
+# What a file really is, whatever its name and mapping say (pipelines/ingest/sniff.py).
+# (mode, file name, the mapping's format, the file's bytes, expected file_format,
+#  the refusal's fragment or None when the file is read)
+
+
+def _xlsx_bytes() -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    for row in (HEADER.split(","), GOOD.split(",")):
+        workbook.active.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _docx_bytes() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    return buffer.getvalue()
+
+
+def _html_table(rows: list[str], charset: str = "gb2312") -> bytes:
+    cells = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in row.split(",")) + "</tr>\n" for row in rows)
+    page = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset={charset}"></head>'
+    return (page + f"<body><table border=1>\n{cells}</table></body></html>").encode("gb18030")
+
+
+def _spreadsheetml(rows: list[str]) -> bytes:
+    def cell(value: str) -> str:
+        return f'<Cell><Data ss:Type="String">{value}</Data></Cell>' if value else "<Cell/>"
+
+    body = "".join("<Row>" + "".join(cell(v) for v in row.split(",")) + "</Row>\n" for row in rows)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<?mso-application progid="Excel.Sheet"?>\n'
+        '<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+        'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet">'
+        f'<Worksheet ss:Name="明细"><Table>{body}</Table></Worksheet></Workbook>'
+    ).encode()
+
+
+SECOND = GOOD.replace("SX1,", "SX2,").replace(",满意,", ",基本满意,")
+KIND_MODES = [
+    ("a workbook named .csv", "好差评明细_202503.csv", "csv", _xlsx_bytes, "xlsx", "an XLSX workbook"),
+    ("a PDF named .csv", "好差评明细_202503.csv", "csv", lambda: b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n", "pdf", "a PDF"),
+    ("binary bytes named .csv", "好差评明细_202503.csv", "csv", lambda: b"\x00\x01\x02" * 400, "binary", "binary"),
+    (
+        "a text file under a workbook mapping",
+        "好差评明细_202503.xls",
+        "xls",
+        lambda: f"{HEADER}\r\n{GOOD}\r\n".encode("gbk"),
+        "csv",
+        "a text file",
+    ),
+    ("a Word document named .xlsx", "好差评明细_202503.xlsx", "xlsx", _docx_bytes, "docx", "a Word document"),
+    (
+        "an HTML table saved as .xls",
+        "好差评明细_202503.xls",
+        "xls",
+        lambda: _html_table([HEADER, GOOD, SECOND]),
+        "html",
+        None,
+    ),
+    (
+        "an Excel 2003 XML workbook saved as .xls",
+        "好差评明细_202503.xls",
+        "xls",
+        lambda: _spreadsheetml([HEADER, GOOD, SECOND]),
+        "spreadsheetml2003",
+        None,
+    ),
+    ("an XLSX container under an xls mapping", "好差评明细_202503.xls", "xls", _xlsx_bytes, "xlsx", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "mapping_format", "content", "file_format", "refusal"), KIND_MODES, ids=[m[0] for m in KIND_MODES]
+)
+def test_a_file_is_read_as_what_it_is_and_refused_whole_when_its_mapping_says_otherwise(
+    tmp_path: Path, mode: str, name: str, mapping_format: str, content, file_format: str, refusal: str | None
+) -> None:
+    """The kind comes from the content: a workbook of any container is read under a
+    workbook mapping; a file of the other family is refused as a whole with what it
+    really is, and quarantined as one row, never its bytes as lines (a workbook under
+    a CSV mapping once put hundreds of lines of binary junk into quarantine)."""
+    from tests.test_ingest_landing import _land_as
+
+    landing, quarantine = _land_as(tmp_path, content(), name, mapping_format)
+    assert landing.file_format == file_format
+    assert landing.rows_read == landing.rows_accepted + landing.rows_quarantined
+    if refusal is None:
+        assert landing.file_error is None, landing.file_error
+        assert landing.rows_accepted == (2 if "XLSX" not in mode else 1) and quarantine == []
+    else:
+        assert landing.file_error is not None and refusal in landing.file_error, landing.file_error
+        assert name in landing.file_error and f"declares format {mapping_format}" in landing.file_error
+        assert landing.rows_read == 1 and len(quarantine) == 1
+
+
+def test_a_label_spanning_rows_in_an_html_table_reaches_every_row_it_covers(tmp_path: Path) -> None:
+    """rowspan (a department written once beside its cases) and colspan (a title across
+    the table) give their value to every cell they cover."""
+    from tests.test_ingest_landing import _land_as
+
+    head = HEADER.split(",")
+    first, second = GOOD.split(","), SECOND.split(",")
+    cells = [f"<td>{v}</td>" for v in first]
+    cells[1] = f'<td rowspan="2">{first[1]}</td>'
+    rest = [f"<td>{v}</td>" for i, v in enumerate(second) if i != 1]
+    page = (
+        '<html><head><meta charset="utf-8"></head><body><table>'
+        f'<tr><th colspan="{len(head)}">好差评明细（2025年3月）</th></tr>'
+        "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
+        "<tr>" + "".join(cells) + "</tr><tr>" + "".join(rest) + "</tr></table></body></html>"
+    )
+    landing, quarantine = _land_as(tmp_path, page.encode(), "好差评明细_202503.xls", "xls")
+    assert landing.file_error is None and quarantine == [], (landing.file_error, quarantine)
+    assert (landing.rows_read, landing.rows_accepted, landing.header_line) == (2, 2, 2)
+    names = duckdb.sql(
+        f"select department_id from '{tmp_path}/lake/service_transactions/*/*.parquet' order by case_id"
+    ).fetchall()
+    assert names == [(first[1],), (first[1],)]
+
+
 def test_the_corpus_has_at_least_25_distinct_modes() -> None:
     modes = (
-        [m[0] for m in ROW_MODES] + [m[0] for m in FILE_MODES] + ["duplicate rows", "wrong encoding", "duplicate file"]
+        [m[0] for m in ROW_MODES]
+        + [m[0] for m in FILE_MODES]
+        + [m[0] for m in KIND_MODES]
+        + ["duplicate rows", "wrong encoding", "duplicate file", "a label spanning rows"]
     )
     assert len(set(modes)) == len(modes) >= 25

@@ -22,14 +22,23 @@ GOOD = "SX1,D001,市政务服务和数据管理局,营业执照设立登记,网�
 
 
 def _land(tmp_path: Path, text: str, encoding: str = "gbk", name: str = "好差评明细_202503.csv"):
+    return _land_as(tmp_path, text.encode(encoding), name, "csv")
+
+
+def _land_as(tmp_path: Path, content: bytes, name: str, mapping_format: str):
+    """Land `content` as service_transactions/`name` under the sample's mapping, its
+    format set to `mapping_format`; return the landing and the quarantine rows."""
     inbox = tmp_path / "inbox" / "service_transactions"
     inbox.mkdir(parents=True, exist_ok=True)
     path = inbox / name
-    path.write_bytes(text.encode(encoding))
+    path.write_bytes(content)
+    mapping = MAPPINGS["service_transactions"]
+    if mapping_format != mapping.format:
+        mapping = mapping.model_copy(update={"format": mapping_format})
     landing = land_file(
         path,
         f"service_transactions/{name}",
-        MAPPINGS["service_transactions"],
+        mapping,
         REGISTRY,
         tmp_path / "lake",
         tmp_path / "archive",

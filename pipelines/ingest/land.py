@@ -32,6 +32,7 @@ from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
 from pipelines.ingest.refused import write_refused_lines
+from pipelines.ingest.sniff import mismatch, sniff
 from pipelines.ledger.events import file_sha256 as sha256_of
 from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry
@@ -223,10 +224,14 @@ def land_file(
             masking.register(con)
             keywords.register(con)
             try:
-                if mapping.format == "csv":
+                kind = sniff(path)
+                landing.file_format = kind.name  # what it really is, whatever its name
+                if refusal := mismatch(kind, mapping.format, file_name):
+                    raise ExtractError(refusal)
+                if kind.family == "text":
                     result = read_csv(con, path, mapping, Path(workdir))
                 else:
-                    result = read_spreadsheet(con, path, mapping)
+                    result = read_spreadsheet(con, path, mapping, kind)
             except ExtractError as exc:
                 landing.file_error = printable(masking.mask_free_text(str(exc)))
                 _quarantine_whole_file(con, path, landing, mapping, paths, Path(workdir))
@@ -324,7 +329,10 @@ def _quarantine_whole_file(
         "reason": landing.file_error,
     }
     try:
-        count = write_refused_lines(path, mapping.format, landing.encoding, lines, QUARANTINE_SCHEMA, fixed)
+        # Line by line only for a text file read as text: a file of another kind than its
+        # mapping says is one refusal (the original is in the archive), never its bytes as lines.
+        by_line = landing.file_format == mapping.format == "csv"
+        count = write_refused_lines(path, by_line, landing.encoding, lines, QUARANTINE_SCHEMA, fixed)
         _copy(
             con,
             f"select * replace ({mask_sql('raw_text')} as raw_text) from read_parquet({_lit(str(lines))})",

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from pipelines.ingest.csv_scan import OversizedRecord, is_notes, read_head_lines, scan_csv, without_records
 from pipelines.ingest.mapping import SourceMapping
+from pipelines.ingest.sniff import FileKind, mismatch, sniff
 from pipelines.ingest.workbook_limits import WorkbookTooLarge, check_workbook
 
 SNIFF_BYTES = 1 << 20
@@ -149,17 +150,29 @@ def _csv_head(path: Path, encoding: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(read_head_lines(path, HEADER_SEARCH_ROWS, encoding), newline="")))
 
 
+def file_kind(path: Path, mapping: SourceMapping) -> FileKind:
+    """What the file really is (pipelines/ingest/sniff.py); ExtractError when that does
+    not fit the mapping's format."""
+    kind = sniff(path)
+    refusal = mismatch(kind, mapping.format, path.name)
+    if refusal:
+        raise ExtractError(refusal)
+    return kind
+
+
 def check_header(path: Path, mapping: SourceMapping) -> None:
-    """Raise ExtractError if `path` lacks the mapped sheet or a mapped header, as
-    reading it would; reads only as much of the file as finding the header needs."""
-    if mapping.format == "csv":
+    """Raise ExtractError if `path` is not of the mapping's format, or lacks the
+    mapped sheet or a mapped header, as reading it would; reads only as much of the
+    file as finding the header needs."""
+    kind = file_kind(path, mapping)
+    if kind.family == "text":
         encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
         if encoding.lower().replace("-", "") in ("utf8", "ascii"):
             encoding = "utf-8-sig"
         find_header(_csv_head(path, encoding), mapping, path.name)
     else:
         _check_workbook_limits(path, mapping)
-        _find_sheet_header(path, _sheet_rows(path), mapping)
+        _find_sheet_header(path, _sheet_rows(path, kind, mapping), mapping)
 
 
 # ------------------------------------------------------------------ CSV
@@ -340,7 +353,9 @@ def _add_oversized_rejects(
 
 
 def _title_text(cells: list[object]) -> str:
-    return " ".join(str(c).strip() for c in cells if c is not None and str(c).strip())
+    texts = [str(c).strip() for c in cells if c is not None and str(c).strip()]
+    # A title merged across columns is one label, read into every cell it covers.
+    return " ".join(text for i, text in enumerate(texts) if i == 0 or text != texts[i - 1])
 
 
 def _check_utf8(path: Path) -> None:
@@ -370,16 +385,23 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _sheet_rows(path: Path) -> list[tuple[str, list[list[object]]]]:
-    """Every sheet's rows, for XLSX and legacy XLS alike.
+def _sheet_rows(path: Path, kind: FileKind, mapping: SourceMapping) -> list[tuple[str, list[list[object]]]]:
+    """Every sheet's rows, for XLSX and legacy XLS alike, and for an HTML table or an
+    Excel 2003 XML workbook (pipelines/ingest/markup_workbooks.py).
 
     calamine reads the cells that are there: some exporters declare a wrong sheet
     dimension (e.g. "A1"), and a reader trusting it would see one row.
     """
+    if kind.name in MARKUP_READERS:
+        return _markup_sheets(path, kind, mapping)
     from python_calamine import CalamineWorkbook
 
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
+        if path.suffix.lower() == SUFFIX_OF_KIND.get(kind.name):
+            workbook = CalamineWorkbook.from_path(str(path))
+        else:  # calamine picks its reader by the name; from the content instead (.et, a renamed file)
+            with path.open("rb") as handle:
+                workbook = CalamineWorkbook.from_filelike(handle)
         return [
             (name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in workbook.sheet_names
         ]
@@ -387,6 +409,29 @@ def _sheet_rows(path: Path) -> list[tuple[str, list[list[object]]]]:
         raise ExtractError(f"{path.name}: not a readable workbook ({type(exc).__name__}: {exc})") from exc
 
 
+def _markup_sheets(path: Path, kind: FileKind, mapping: SourceMapping) -> list[tuple[str, list[list[object]]]]:
+    from xml.etree.ElementTree import ParseError
+
+    from pipelines.ingest.markup_workbooks import TooManyRows, html_sheets, spreadsheetml_sheets
+
+    read = {"html": html_sheets, "spreadsheetml2003": spreadsheetml_sheets}[kind.name]
+    try:
+        return read(path, mapping.limits.max_workbook_rows)
+    except TooManyRows as exc:
+        raise ExtractError(
+            f"{path.name}: the workbook holds more than {mapping.limits.max_workbook_rows:,} rows "
+            f"(counted {exc.args[0]:,} before stopping), over limits.max_workbook_rows; "
+            "split the extract or raise the limit in the mapping"
+        ) from None
+    except ParseError as exc:
+        line, column = exc.position
+        raise ExtractError(
+            f"{path.name}: line {line}, column {column + 1}: not well-formed XML ({kind.described}): {exc}"
+        ) from None
+
+
+MARKUP_READERS = ("html", "spreadsheetml2003")
+SUFFIX_OF_KIND = {"xlsx": ".xlsx", "xls": ".xls"}
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 
@@ -473,9 +518,9 @@ def _find_sheet_header(
     raise error or ExtractError(f"{path.name}: the workbook has no sheets")
 
 
-def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping) -> ReadResult:
+def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping, kind: FileKind) -> ReadResult:
     _check_workbook_limits(path, mapping)
-    title, rows, header_index = _find_sheet_header(path, _sheet_rows(path), mapping)
+    title, rows, header_index = _find_sheet_header(path, _sheet_rows(path, kind, mapping), mapping)
     header = [_normalise_header(h) for h in rows[header_index]]
     notes = re.compile(mapping.notes_pattern)
     lines, raws, values = [], [], [[] for _ in header]
@@ -503,8 +548,9 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
     con.execute("create or replace view extract_raw as select _line, _raw from extract_rows")
     con.unregister("extract_arrow")
     con.execute("create or replace table extract_rejects (_line bigint, _raw varchar, reason varchar)")
-    counted = count_xlsx_rows(path, title, header_index + 1)
-    if counted is None:
+    if kind.name in MARKUP_READERS:  # parsed by govperf's own reader: counted from its rows
+        counted = sum(1 for row in rows[header_index + 1 :] if any(_cell_text(v) for v in row))
+    elif (counted := count_xlsx_rows(path, title, header_index + 1)) is None:
         counted = count_xls_rows(path, title, header_index + 1)
     rows_read = counted - notes_rows
     return ReadResult(

@@ -36,11 +36,12 @@ def _csv_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
 
 
 def write_refused_lines(
-    path: Path, file_format: str, encoding: str | None, target: Path, schema: pa.Schema, fixed: dict[str, object]
+    path: Path, by_line: bool, encoding: str | None, target: Path, schema: pa.Schema, fixed: dict[str, object]
 ) -> int:
     """Write the quarantine rows of a refused file to `target` (Parquet) in
-    batches; `fixed` gives the columns equal on every row. Returns the row count."""
-    if file_format == "csv":
+    batches, a row per non-blank line of a text file (`by_line`), else one row for
+    the whole file; `fixed` gives the columns equal on every row. Returns the row count."""
+    if by_line:
         lines: Iterator[tuple[int, str]] = _csv_lines(path, encoding or "utf-8")
     else:
         lines = iter([(0, "")])
