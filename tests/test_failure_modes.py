@@ -237,11 +237,68 @@ def test_a_label_spanning_rows_in_an_html_table_reaches_every_row_it_covers(tmp_
     assert names == [(first[1],), (first[1],)]
 
 
+# Fields split at another character than the comma (pipelines/ingest/csv_scan.py DELIMITERS).
+# (mode, the file's delimiter, the mapping's `delimiter`, expected file_format or the refusal's fragments)
+DELIMITER_MODES = [
+    ("a tab-delimited export", "\t", "auto", "csv/tab"),
+    ("a semicolon-delimited export", ";", "auto", "csv/semicolon"),
+    ("a pipe-delimited export", "|", "auto", "csv/pipe"),
+    ("the delimiter named in the mapping", ";", "semicolon", "csv/semicolon"),
+    ("a mapping's delimiter the file does not use", ";", "tab", ["splitting fields at tab (the mapping's delimiter)"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "delimiter", "declared", "expected"), DELIMITER_MODES, ids=[m[0] for m in DELIMITER_MODES]
+)
+def test_fields_are_split_at_the_delimiter_found_or_declared(
+    tmp_path: Path, mode: str, delimiter: str, declared: str, expected
+) -> None:
+    """A tab-delimited export was refused with "missing columns" listing all of them.
+    The delimiter is found from the header (or taken from the mapping); quoted fields
+    holding the delimiter and a newline, ragged rows and the raw text of a quarantined
+    row work as with commas."""
+    from tests.test_ingest_landing import _land_with
+
+    comment = f'"含{delimiter}分隔符""引号""\n第二行"'
+    good = GOOD.replace(",满意,,", f",满意,{comment},").replace(",", delimiter)
+    ragged = delimiter.join(["SX9", "D001", "短行"])
+    text = f"{HEADER.replace(',', delimiter)}\r\n{good}\r\n{ragged}\r\n"
+    landing, quarantine = _land_with(tmp_path, text.encode("gbk"), {"delimiter": declared})
+    if isinstance(expected, list):
+        assert landing.file_error is not None and all(f in landing.file_error for f in expected), landing.file_error
+        assert "header_row auto" in landing.file_error
+        return
+    assert landing.file_error is None, landing.file_error
+    assert landing.file_format == expected
+    assert (landing.rows_read, landing.rows_accepted, landing.rows_quarantined) == (2, 1, 1)
+    line, raw_text, reason = quarantine[0]
+    assert (line, raw_text) == (4, ragged) and "列数" in reason
+    comments = duckdb.sql(f"select comment from '{tmp_path}/lake/service_transactions/*/*.parquet'").fetchall()
+    assert comments == [(f'含{delimiter}分隔符"引号"\n第二行',)]
+
+
+def test_a_header_found_with_no_delimiter_names_every_one_tried(tmp_path: Path) -> None:
+    from tests.test_ingest_landing import _land_with
+
+    landing, _ = _land_with(tmp_path, "办件编号 部门编码\r\nSX1 D001\r\n".encode("gbk"), {})
+    assert landing.file_error is not None
+    assert "splitting fields at comma, tab, semicolon, pipe (delimiter auto" in landing.file_error
+    assert "in the first 2 rows (header_row auto)" in landing.file_error
+
+
 def test_the_corpus_has_at_least_25_distinct_modes() -> None:
     modes = (
         [m[0] for m in ROW_MODES]
         + [m[0] for m in FILE_MODES]
         + [m[0] for m in KIND_MODES]
-        + ["duplicate rows", "wrong encoding", "duplicate file", "a label spanning rows"]
+        + [m[0] for m in DELIMITER_MODES]
+        + [
+            "duplicate rows",
+            "wrong encoding",
+            "duplicate file",
+            "a label spanning rows",
+            "no delimiter finds the header",
+        ]
     )
     assert len(set(modes)) == len(modes) >= 25

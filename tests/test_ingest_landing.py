@@ -28,13 +28,18 @@ def _land(tmp_path: Path, text: str, encoding: str = "gbk", name: str = "好差�
 def _land_as(tmp_path: Path, content: bytes, name: str, mapping_format: str):
     """Land `content` as service_transactions/`name` under the sample's mapping, its
     format set to `mapping_format`; return the landing and the quarantine rows."""
+    return _land_with(tmp_path, content, {"format": mapping_format}, name)
+
+
+def _land_with(tmp_path: Path, content: bytes, changes: dict, name: str = "好差评明细_202503.csv"):
+    """Land `content` under the sample's service_transactions mapping with `changes`
+    to its settings, validated as a mapping file's would be."""
     inbox = tmp_path / "inbox" / "service_transactions"
     inbox.mkdir(parents=True, exist_ok=True)
     path = inbox / name
     path.write_bytes(content)
     mapping = MAPPINGS["service_transactions"]
-    if mapping_format != mapping.format:
-        mapping = mapping.model_copy(update={"format": mapping_format})
+    mapping = type(mapping).model_validate(mapping.model_dump() | changes)
     landing = land_file(
         path,
         f"service_transactions/{name}",
@@ -287,3 +292,16 @@ def test_numbers_as_offices_write_them_are_read_exactly(tmp_path, limit, require
         return None if text in ("—", "无") else int(text.split("个")[0].strip())
 
     assert got == [(number(limit), number(required), number(submitted))]
+
+
+def test_a_bad_row_below_fields_holding_newlines_is_named_by_its_line_in_the_file(tmp_path):
+    """DuckDB numbers lines as if no quoted field held a newline; the quarantine must
+    give the line a person finds in the file (lines 4 and 8 below, not 3 and 5)."""
+    two_lines = GOOD.replace(",满意,,", ',满意,"第一行\n第二行",')
+    three_lines = GOOD.replace("SX1,", "SX2,").replace(",满意,,", ',满意,"一\n二\n三",')
+    text = f"{HEADER}\r\n{two_lines}\r\nSX8,D001,短行\r\n{three_lines}\r\nSX9,D001,又一短行\r\n"
+    landing, quarantine = _land(tmp_path, text)
+    assert (landing.rows_read, landing.rows_accepted, landing.rows_quarantined) == (4, 2, 2)
+    assert [(line, raw) for line, raw, _reason in quarantine] == [(4, "SX8,D001,短行"), (8, "SX9,D001,又一短行")]
+    lines_in_file = text.replace("\r\n", "\n").split("\n")
+    assert lines_in_file[4 - 1] == "SX8,D001,短行" and lines_in_file[8 - 1] == "SX9,D001,又一短行"

@@ -15,6 +15,7 @@ newline inside one belongs to the field (the record then spans lines).
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import io
@@ -26,7 +27,7 @@ from pathlib import Path
 CHUNK_BYTES = 1 << 22
 # What a quarantined oversized record keeps of its text: enough to find it.
 HEAD_BYTES = 2048
-_FIELD_END = re.compile(rb"[,\n]")
+DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}  # the ones a file may use
 
 _FIELD_START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED = range(4)
 
@@ -52,6 +53,14 @@ class CsvScan:
     notes_lines: array = field(default_factory=lambda: array("q"))
     oversized: list[OversizedRecord] = field(default_factory=list)
     longest_record: int = 0  # bytes, among the records the parser will read
+    # DuckDB numbers a line as if no quoted field held a newline. For each record that
+    # does: (its first line as DuckDB numbers it, the newlines inside records so far).
+    shifts: list[tuple[int, int]] = field(default_factory=list)
+
+    def physical_line(self, parser_line: int) -> int:
+        """The line in the file of a line DuckDB's parser names."""
+        at = bisect.bisect_left(self.shifts, (parser_line, 0))  # records starting before it
+        return parser_line + (self.shifts[at - 1][1] if at else 0)
 
 
 def _first_only(fields: list[str]) -> bool:
@@ -68,9 +77,10 @@ def is_notes(fields: list[str], notes: re.Pattern[str], in_notes: bool = False) 
 class _Classifier:
     """Sorts finished records into data records and notes, as they come."""
 
-    def __init__(self, header_line: int, notes: re.Pattern[str]) -> None:
+    def __init__(self, header_line: int, notes: re.Pattern[str], delimiter: str = ",") -> None:
         self.header_line = header_line
         self.notes = notes
+        self.delimiter = delimiter
         self.in_notes = False
         self.scan = CsvScan()
 
@@ -80,10 +90,10 @@ class _Classifier:
             return
         text = record.decode("utf-8")
         # Cheap tests first: most lines are neither blank nor notes.
-        if not text.strip(" ,\t\r\n"):
+        if not text.strip(" \t\r\n" + self.delimiter):
             return
         if (self.in_notes or self.notes.match(text)) and is_notes(
-            text.rstrip("\r\n").split(","), self.notes, self.in_notes
+            text.rstrip("\r\n").split(self.delimiter), self.notes, self.in_notes
         ):
             self.in_notes = True
             self.scan.notes_lines.append(line)
@@ -94,9 +104,13 @@ class _Classifier:
 
     def quoted(self, line: int, record: bytes) -> None:
         """A record with quotes, perhaps over several lines: parsed by the csv module."""
+        inside = record.count(b"\n") - record.endswith(b"\n")
+        if inside:
+            before = self.scan.shifts[-1][1] if self.scan.shifts else 0
+            self.scan.shifts.append((line - before, before + inside))
         if line <= self.header_line:
             return
-        row = next(csv.reader(io.StringIO(record.decode("utf-8"), newline="")), [])
+        row = next(csv.reader(io.StringIO(record.decode("utf-8"), newline=""), delimiter=self.delimiter), [])
         if not any(cell.strip() for cell in row):
             return
         self.in_notes = is_notes(row, self.notes, self.in_notes)
@@ -120,6 +134,8 @@ class _RecordReader:
         # Never below the field limit: the fast path below relies on it.
         self.record_limit = max(max_record_bytes, max_field_bytes)
         self.line = 1  # physical line at the read position
+        self.separator = ord(classifier.delimiter)
+        self.field_end = re.compile(b"[" + re.escape(classifier.delimiter.encode()) + b"\n]")
         self.offset = start  # file offset of the next chunk's first byte
         self._new_record(start)
 
@@ -199,7 +215,7 @@ class _RecordReader:
                     self.state = _UNQUOTED
                 continue
             if self.state == _UNQUOTED:
-                match = _FIELD_END.search(chunk, pos)
+                match = self.field_end.search(chunk, pos)
                 stop = match.start() if match else size
                 if chunk.find(b'"', pos, stop) >= 0:
                     self.has_quotes = True
@@ -208,7 +224,7 @@ class _RecordReader:
                     pos = size
                     break
                 pos = stop + 1
-                if chunk[stop] == 0x2C:
+                if chunk[stop] == self.separator:
                     self._end_field()
                     self.state = _FIELD_START
                 else:
@@ -236,7 +252,7 @@ class _RecordReader:
                 self._grow_field(2, chunk, record_pos)
                 self.state = _QUOTED
                 pos += 1
-            elif byte == 0x2C:
+            elif byte == self.separator:
                 self._end_field()
                 self.state = _FIELD_START
                 pos += 1
@@ -259,12 +275,18 @@ class _RecordReader:
 
 
 def scan_csv(
-    utf8_path: Path, header_line: int, notes: re.Pattern[str], max_field_bytes: int, max_record_bytes: int | None = None
+    utf8_path: Path,
+    header_line: int,
+    notes: re.Pattern[str],
+    max_field_bytes: int,
+    max_record_bytes: int | None = None,
+    delimiter: str = ",",
 ) -> CsvScan:
     """Every record's first line and the notes lines after the header, and the
     records with a field over `max_field_bytes` or longer than `max_record_bytes`
-    (default: twice the field limit). Blank lines are not records."""
-    classifier = _Classifier(header_line, notes)
+    (default: twice the field limit). Blank lines are not records. Fields are split
+    at `delimiter` (one of DELIMITERS)."""
+    classifier = _Classifier(header_line, notes, delimiter)
     with utf8_path.open("rb") as handle:
         chunk = handle.read(CHUNK_BYTES)
         bom = len(codecs.BOM_UTF8) if chunk.startswith(codecs.BOM_UTF8) else 0

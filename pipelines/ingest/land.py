@@ -28,6 +28,7 @@ from pipelines.ingest import keywords, masking
 from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable
 from pipelines.ingest.cleaning import clean_sql, register_departments, title_constants
 from pipelines.ingest.cleaning import sql_literal as _lit
+from pipelines.ingest.csv_scan import DELIMITERS
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
@@ -238,6 +239,8 @@ def land_file(
                 _write_file_load(landing, paths["file_load"])
                 return landing
             landing.encoding = result.encoding
+            if result.delimiter not in (None, ","):  # the text layout found: csv/tab, csv/semicolon, csv/pipe
+                landing.file_format = f"csv/{DELIMITERS[result.delimiter]}"
             landing.header_line = result.header_line
             landing.rows_read = result.rows_read
             landing.notes_rows = result.notes_rows

@@ -91,6 +91,9 @@ class SourceMapping(_Strict):
     period: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
     format: Literal["csv", "xlsx", "xls"]
     encoding: str = "auto"
+    # csv: the character between fields, or `auto`: the first of comma, tab, semicolon and
+    # pipe with which the header is found. Names (comma, tab, semicolon, pipe) are taken too.
+    delimiter: Literal["auto", ",", "\t", ";", "|"] = "auto"
     sheet: str | int | None = None  # xlsx/xls: sheet name or 0-based index; default: first with the header
     header_row: int | Literal["auto"] = "auto"  # 1-based; auto = first row holding all mapped headers
     columns: dict[str, str]  # canonical column -> source header
@@ -107,6 +110,12 @@ class SourceMapping(_Strict):
     submission_deadline_day: int = Field(default=5, ge=1, le=28)  # of the month after the period
     max_quarantine_share: float = Field(default=0.05, ge=0, le=1)  # above it the file fails the gate
     limits: ReadLimits = ReadLimits()
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _delimiter_by_name(cls, value: object) -> object:
+        names = {"comma": ",", "tab": "\t", "semicolon": ";", "pipe": "|"}
+        return names.get(value, value) if isinstance(value, str) else value
 
     @field_validator("columns", mode="after")
     @classmethod

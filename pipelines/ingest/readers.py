@@ -27,7 +27,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipelines.ingest.csv_scan import OversizedRecord, is_notes, read_head_lines, scan_csv, without_records
+from pipelines.ingest.csv_scan import (
+    DELIMITERS,
+    OversizedRecord,
+    is_notes,
+    read_head_lines,
+    scan_csv,
+    without_records,
+)
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.sniff import FileKind, mismatch, sniff
 from pipelines.ingest.workbook_limits import WorkbookTooLarge, check_workbook
@@ -50,6 +57,7 @@ class ReadResult:
     rows_read: int  # data records, counted from the raw file
     notes_rows: int  # title/notes lines that are not records
     title_lines: list[str]  # the text of the lines above the header (a report's title block)
+    delimiter: str | None = None  # a text file's, as found or as the mapping gives it
 
 
 # ------------------------------------------------------------------ encoding
@@ -116,8 +124,34 @@ def _normalise_header(value: object) -> str:
     return re.sub(r"\s+", "", str(value if value is not None else "")).lstrip("\ufeff")
 
 
-def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str) -> int:
-    """0-based index of the header row among `rows` (the file's first rows)."""
+def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str, tried: str = "") -> int:
+    """0-based index of the header row among `rows` (the file's first rows). `tried`
+    (which delimiter split them) goes into the message when the header is not found."""
+    index, missing = _header_search(rows, mapping, file_name)
+    if index is None:
+        raise _no_header(rows, mapping, file_name, missing, tried)
+    return index
+
+
+def _no_header(
+    rows: list[list[object]], mapping: SourceMapping, file_name: str, missing: list[str], tried: str
+) -> ExtractError:
+    if not any(any(_normalise_header(v) for v in row) for row in rows):
+        return ExtractError(f"{file_name}: the file is empty")
+    return ExtractError(
+        f"{file_name}: no header row with the mapped columns {_rows_tried(mapping, len(rows))}{tried}; "
+        f"missing columns: {', '.join(missing)}"
+    )
+
+
+def _rows_tried(mapping: SourceMapping, rows: int) -> str:
+    if mapping.header_row == "auto":
+        return f"in the first {rows} rows (header_row auto)"
+    return f"at header_row {mapping.header_row}"
+
+
+def _header_search(rows: list[list[object]], mapping: SourceMapping, file_name: str) -> tuple[int | None, list[str]]:
+    """The header row's index, or None with the fewest headers any row missed."""
     wanted = [_normalise_header(h) for h in mapping.source_headers]
     if mapping.header_row != "auto":
         index = mapping.header_row - 1
@@ -133,21 +167,42 @@ def find_header(rows: list[list[object]], mapping: SourceMapping, file_name: str
         if mapping.unpivot and mapping.unpivot.header_pattern and not mapping.unpivot.names(sorted(present)):
             missing.append(f"(a column matching {mapping.unpivot.header_pattern})")
         if not missing:
-            return index
+            return index, []
         if best_missing is None or len(missing) < len(best_missing):
             best_missing = missing
-    if not any(any(_normalise_header(v) for v in row) for row in rows):
-        raise ExtractError(f"{file_name}: the file is empty")
-    raise ExtractError(
-        f"{file_name}: no header row with the mapped columns in the first {len(rows)} rows; "
-        f"missing columns: {', '.join(best_missing or wanted)}"
-    )
+    return None, best_missing or wanted
 
 
-def _csv_head(path: Path, encoding: str) -> list[list[str]]:
+def _csv_head(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
     """The first lines of a CSV file, split into fields: where its header is looked
     for. Each line is cut at 1 MiB, so a hostile first line costs no more."""
-    return list(csv.reader(io.StringIO(read_head_lines(path, HEADER_SEARCH_ROWS, encoding), newline="")))
+    text = read_head_lines(path, HEADER_SEARCH_ROWS, encoding)
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+def find_csv_header(
+    path: Path, encoding: str, mapping: SourceMapping, file_name: str
+) -> tuple[str, list[list[str]], int]:
+    """The delimiter (the mapping's, or with `auto` the first of comma, tab, semicolon
+    and pipe that finds the header), the file's first rows split by it, and the header
+    row's index. The error names the delimiters and header rows tried."""
+    candidates = list(DELIMITERS) if mapping.delimiter == "auto" else [mapping.delimiter]
+    fewest: tuple[int, str, list[list[str]], list[str]] = (len(mapping.source_headers) + 2, ",", [], [])
+    for delimiter in candidates:
+        head = _csv_head(path, encoding, delimiter)
+        index, missing = _header_search(head, mapping, file_name)
+        if index is not None:
+            return delimiter, head, index
+        if len(missing) < fewest[0]:
+            fewest = (len(missing), delimiter, head, missing)
+    _count, delimiter, head, missing = fewest
+    names = ", ".join(DELIMITERS[d] for d in candidates)
+    tried = (
+        f", splitting fields at {names} (delimiter auto; missing columns as split at {DELIMITERS[delimiter]})"
+        if len(candidates) > 1
+        else f", splitting fields at {names} (the mapping's delimiter)"
+    )
+    raise _no_header(head, mapping, file_name, missing, tried)
 
 
 def file_kind(path: Path, mapping: SourceMapping) -> FileKind:
@@ -169,7 +224,7 @@ def check_header(path: Path, mapping: SourceMapping) -> None:
         encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
         if encoding.lower().replace("-", "") in ("utf8", "ascii"):
             encoding = "utf-8-sig"
-        find_header(_csv_head(path, encoding), mapping, path.name)
+        find_csv_header(path, encoding, mapping, path.name)
     else:
         _check_workbook_limits(path, mapping)
         _find_sheet_header(path, _sheet_rows(path, kind, mapping), mapping)
@@ -191,8 +246,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         utf8_path = workdir / "transcoded.csv"
         transcode_to_utf8(path, encoding, utf8_path)
 
-    head = _csv_head(utf8_path, "utf-8-sig")
-    header_index = find_header(head, mapping, path.name)
+    delimiter, head, header_index = find_csv_header(utf8_path, "utf-8-sig", mapping, path.name)
     # A trailing comma gives an unnamed column; name it as a spreadsheet would.
     header = [_normalise_header(h) or f"column{i + 1}" for i, h in enumerate(head[header_index])]
     if len(set(header)) != len(header):
@@ -201,7 +255,9 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
     header_line = header_index + 1  # title rows are single lines
 
     notes = re.compile(mapping.notes_pattern)
-    scan = scan_csv(utf8_path, header_line, notes, mapping.limits.max_field_bytes, mapping.limits.max_record_bytes)
+    scan = scan_csv(
+        utf8_path, header_line, notes, mapping.limits.max_field_bytes, mapping.limits.max_record_bytes, delimiter
+    )
     record_lines, notes_lines = scan.record_lines, scan.notes_lines
     if not record_lines:
         raise ExtractError(f"{path.name}: line {header_line}: a header and no data rows (header only)")
@@ -219,11 +275,13 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
         f"""
         create or replace table extract_parsed as
         select * from read_csv('{_sql_str(str(utf8_path))}', columns={{{columns}}}, header=true,
-            skip={header_index}, auto_detect=false, delim=',', quote='"', escape='"',
+            skip={header_index}, auto_detect=false, delim='{_sql_str(delimiter)}', quote='"', escape='"',
             store_rejects=true, rejects_table='extract_reject_errors', rejects_scan='extract_reject_scans',
             null_padding=false, strict_mode=true, max_line_size={max_line_size})
         """
     )
+    if scan.shifts:  # a quoted field held a newline: DuckDB's line numbers fall behind the file's
+        _renumber_reject_lines(con, scan)
     notes_sql = _sql_str(mapping.notes_pattern)
     con.execute(
         """
@@ -310,16 +368,38 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping,
     con.execute(
         f"""
         create or replace view extract_raw as
-        select _line, concat_ws(',', {", ".join(f"coalesce({q}, '')" for q in quoted)}) as _raw from extract_rows
+        select _line, concat_ws('{_sql_str(delimiter)}', {", ".join(f"coalesce({q}, '')" for q in quoted)}) as _raw
+        from extract_rows
         """
     )
     return ReadResult(
         encoding=encoding,
+        delimiter=delimiter,
         header_line=header_line,
         rows_read=len(record_lines),
         notes_rows=len(notes_lines),
         title_lines=[_title_text(row) for row in head[:header_index]],
     )
+
+
+def _renumber_reject_lines(con: duckdb.DuckDBPyConnection, scan) -> None:
+    parser_lines = [row[0] for row in con.execute("select distinct line from extract_reject_errors").fetchall()]
+    con.register(
+        "reject_line_map",
+        pa.table(
+            {
+                "parser_line": pa.array(parser_lines, pa.int64()),
+                "file_line": pa.array([scan.physical_line(n) for n in parser_lines], pa.int64()),
+            }
+        ),
+    )
+    con.execute(
+        """
+        update extract_reject_errors set line = m.file_line
+        from reject_line_map m where extract_reject_errors.line = m.parser_line
+        """
+    )
+    con.unregister("reject_line_map")
 
 
 def _oversized_reason(record: OversizedRecord, header: list[str], limits) -> str:
