@@ -249,7 +249,7 @@ def test_spreadsheet_rows_are_counted_from_the_sheet_itself():
     10,000 requests are counted from the sheet XML, not from what a reader saw."""
     from python_calamine import CalamineWorkbook
 
-    from pipelines.ingest.readers import count_xlsx_rows
+    from pipelines.ingest.workbook_reader import count_xlsx_rows
 
     real = PROJECT_ROOT / "tests" / "data" / "real" / "baltimore311" / "311_sample.xlsx"
     assert count_xlsx_rows(real, "Sheet 1", header_row=1) == 10_000

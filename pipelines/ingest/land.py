@@ -31,9 +31,10 @@ from pipelines.ingest.cleaning import sql_literal as _lit
 from pipelines.ingest.csv_scan import DELIMITERS
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
-from pipelines.ingest.readers import ExtractError, read_csv, read_spreadsheet
+from pipelines.ingest.readers import ExtractError, read_csv
 from pipelines.ingest.refused import write_refused_lines
 from pipelines.ingest.sniff import mismatch, sniff
+from pipelines.ingest.workbook_reader import read_spreadsheet
 from pipelines.ledger.events import file_sha256 as sha256_of
 from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry

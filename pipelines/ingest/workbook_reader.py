@@ -1,0 +1,226 @@
+"""Reading a workbook: XLSX, legacy XLS (or WPS's .et), and the markup workbooks
+(pipelines/ingest/markup_workbooks.py), into the same `extract_rows` a CSV gives
+(pipelines/ingest/readers.py says what every reader produces).
+
+A workbook is checked against the mapping's limits before it is read, and its rows
+are counted by a second reader (the sheet's XML, or xlrd), independently of the one
+that parses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.ingest.csv_scan import is_notes
+from pipelines.ingest.mapping import SourceMapping
+from pipelines.ingest.readers import (
+    HEADER_SEARCH_ROWS,
+    ExtractError,
+    ReadResult,
+    _normalise_header,
+    _title_text,
+    find_header,
+)
+from pipelines.ingest.sniff import FileKind
+from pipelines.ingest.workbook_limits import WorkbookTooLarge, check_workbook
+
+
+def check_workbook_header(path: Path, mapping: SourceMapping, kind: FileKind) -> None:
+    """Raise ExtractError if the workbook is over its limits, or lacks the mapped sheet
+    or a mapped header, as reading it would."""
+    _check_workbook_limits(path, mapping)
+    _find_sheet_header(path, _sheet_rows(path, kind, mapping), mapping)
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") if value.time() != dt.time() else value.strftime("%Y-%m-%d")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _sheet_rows(path: Path, kind: FileKind, mapping: SourceMapping) -> list[tuple[str, list[list[object]]]]:
+    """Every sheet's rows, for XLSX and legacy XLS alike, and for an HTML table or an
+    Excel 2003 XML workbook (pipelines/ingest/markup_workbooks.py).
+
+    calamine reads the cells that are there: some exporters declare a wrong sheet
+    dimension (e.g. "A1"), and a reader trusting it would see one row.
+    """
+    if kind.name in MARKUP_READERS:
+        return _markup_sheets(path, kind, mapping)
+    from python_calamine import CalamineWorkbook
+
+    try:
+        if path.suffix.lower() == SUFFIX_OF_KIND.get(kind.name):
+            workbook = CalamineWorkbook.from_path(str(path))
+        else:  # calamine picks its reader by the name; from the content instead (.et, a renamed file)
+            with path.open("rb") as handle:
+                workbook = CalamineWorkbook.from_filelike(handle)
+        return [
+            (name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in workbook.sheet_names
+        ]
+    except Exception as exc:  # calamine raises its own error kinds for damaged files
+        raise ExtractError(f"{path.name}: not a readable workbook ({type(exc).__name__}: {exc})") from exc
+
+
+def _markup_sheets(path: Path, kind: FileKind, mapping: SourceMapping) -> list[tuple[str, list[list[object]]]]:
+    from xml.etree.ElementTree import ParseError
+
+    from pipelines.ingest.markup_workbooks import TooManyRows, html_sheets, spreadsheetml_sheets
+
+    read = {"html": html_sheets, "spreadsheetml2003": spreadsheetml_sheets}[kind.name]
+    try:
+        return read(path, mapping.limits.max_workbook_rows)
+    except TooManyRows as exc:
+        raise ExtractError(
+            f"{path.name}: the workbook holds more than {mapping.limits.max_workbook_rows:,} rows "
+            f"(counted {exc.args[0]:,} before stopping), over limits.max_workbook_rows; "
+            "split the extract or raise the limit in the mapping"
+        ) from None
+    except ParseError as exc:
+        line, column = exc.position
+        raise ExtractError(
+            f"{path.name}: line {line}, column {column + 1}: not well-formed XML ({kind.described}): {exc}"
+        ) from None
+
+
+MARKUP_READERS = ("html", "spreadsheetml2003")
+SUFFIX_OF_KIND = {"xlsx": ".xlsx", "xls": ".xls"}
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+
+
+def count_xlsx_rows(path: Path, sheet_name: str, header_row: int) -> int | None:
+    """Rows below the header that hold any value, counted straight from the sheet's
+    XML, independently of the reader (and of the sheet's declared dimension).
+    None when the file is not a zip of XML (legacy XLS)."""
+    import xml.etree.ElementTree as ElementTree
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        return None
+    with archive:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+        sheet = next(s for s in workbook.iter(f"{_MAIN}sheet") if s.get("name") == sheet_name)
+        target = next(r.get("Target") for r in relations if r.get("Id") == sheet.get(f"{_REL}id"))
+        member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        count, position = 0, 0
+        with archive.open(member) as stream:
+            for _event, element in ElementTree.iterparse(stream):
+                if element.tag != f"{_MAIN}row":
+                    continue
+                position = int(element.get("r") or position + 1)
+                has_value = any(
+                    (value.text or "").strip()
+                    for cell in element.iter(f"{_MAIN}c")
+                    for value in (*cell.iter(f"{_MAIN}v"), *cell.iter(f"{_MAIN}t"))
+                )
+                if position > header_row and has_value:
+                    count += 1
+                element.clear()
+        return count
+
+
+def count_xls_rows(path: Path, sheet_name: str, header_row: int) -> int:
+    """The same count for a legacy XLS (BIFF) workbook, read by xlrd rather than
+    by the reader that parses the data."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True)
+    except xlrd.XLRDError as exc:
+        raise ExtractError(f"{path.name}: not a readable XLS workbook ({exc})") from exc
+    sheet = book.sheet_by_name(sheet_name)
+    return sum(
+        1 for index in range(header_row, sheet.nrows) if any(str(value).strip() for value in sheet.row_values(index))
+    )
+
+
+def _check_workbook_limits(path: Path, mapping: SourceMapping) -> None:
+    """Refuse a workbook over the mapping's limits before the reader loads it whole."""
+    try:
+        check_workbook(path, mapping.limits, path.name)
+    except WorkbookTooLarge as exc:
+        raise ExtractError(str(exc)) from exc
+    except Exception as exc:  # a damaged zip: the same answer the reader would give
+        raise ExtractError(f"{path.name}: not a readable workbook ({type(exc).__name__}: {exc})") from exc
+
+
+def _find_sheet_header(
+    path: Path, sheets: list[tuple[str, list[list[object]]]], mapping: SourceMapping
+) -> tuple[str, list[list[object]], int]:
+    """The mapped sheet (or the first holding the header), its rows, and its header row's index."""
+    if isinstance(mapping.sheet, int):
+        if mapping.sheet >= len(sheets):
+            raise ExtractError(f"{path.name}: sheet index {mapping.sheet} but the workbook has {len(sheets)}")
+        candidates = [sheets[mapping.sheet]]
+    elif isinstance(mapping.sheet, str):
+        candidates = [s for s in sheets if s[0] == mapping.sheet]
+        if not candidates:
+            raise ExtractError(f"{path.name}: no sheet named {mapping.sheet!r}; sheets: {[s[0] for s in sheets]}")
+    else:
+        candidates = sheets
+    error: ExtractError | None = None
+    for title, rows in candidates:
+        try:
+            return title, rows, find_header(rows[:HEADER_SEARCH_ROWS], mapping, f"{path.name} [{title}]")
+        except ExtractError as exc:
+            error = error or exc
+    raise error or ExtractError(f"{path.name}: the workbook has no sheets")
+
+
+def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping, kind: FileKind) -> ReadResult:
+    _check_workbook_limits(path, mapping)
+    title, rows, header_index = _find_sheet_header(path, _sheet_rows(path, kind, mapping), mapping)
+    header = [_normalise_header(h) for h in rows[header_index]]
+    notes = re.compile(mapping.notes_pattern)
+    lines, raws, values = [], [], [[] for _ in header]
+    notes_rows = 0
+    in_notes = False
+    for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
+        texts = [_cell_text(v) for v in row]
+        filled = [t for t in texts if t is not None and t.strip()]
+        if not filled:
+            continue
+        in_notes = is_notes(filled, notes, in_notes)
+        if in_notes:
+            notes_rows += 1
+            continue
+        lines.append(offset)
+        raws.append("\t".join(t or "" for t in texts).rstrip("\t"))
+        for i in range(len(header)):
+            values[i].append(texts[i] if i < len(texts) else None)
+    table = pa.table(
+        {"_line": pa.array(lines, pa.int64()), "_raw": pa.array(raws, pa.string())}
+        | {h or f"column{i + 1}": pa.array(values[i], pa.string()) for i, h in enumerate(header)}
+    )
+    con.register("extract_arrow", table)
+    con.execute("create or replace table extract_rows as select * from extract_arrow")
+    con.execute("create or replace view extract_raw as select _line, _raw from extract_rows")
+    con.unregister("extract_arrow")
+    con.execute("create or replace table extract_rejects (_line bigint, _raw varchar, reason varchar)")
+    if kind.name in MARKUP_READERS:  # parsed by govperf's own reader: counted from its rows
+        counted = sum(1 for row in rows[header_index + 1 :] if any(_cell_text(v) for v in row))
+    elif (counted := count_xlsx_rows(path, title, header_index + 1)) is None:
+        counted = count_xls_rows(path, title, header_index + 1)
+    rows_read = counted - notes_rows
+    return ReadResult(
+        encoding=None,
+        header_line=header_index + 1,
+        rows_read=rows_read,
+        notes_rows=notes_rows,
+        title_lines=[_title_text([_cell_text(v) for v in row]) for row in rows[:header_index]],
+    )
