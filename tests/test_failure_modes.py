@@ -8,6 +8,7 @@ One mode per entry; variants of a mode are not counted twice.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -302,3 +303,85 @@ def test_the_corpus_has_at_least_25_distinct_modes() -> None:
         ]
     )
     assert len(set(modes)) == len(modes) >= 25
+
+
+def _serial(moment: str, epoch: dt.datetime) -> float:
+    return (dt.datetime.fromisoformat(moment) - epoch).total_seconds() / 86_400
+
+
+WINDOWS_EPOCH, MAC_EPOCH = dt.datetime(1899, 12, 30), dt.datetime(1904, 1, 1)
+
+
+def _workbook_with_serials(kind: str, date1904: bool) -> bytes:
+    """The extract as an XLSX or XLS whose date cells are bare numbers, in the
+    workbook's own date system."""
+    import io
+
+    epoch = MAC_EPOCH if date1904 else WINDOWS_EPOCH
+    rows = [HEADER.split(","), GOOD.split(",")]
+    for index in (5, 6):  # 受理时间, 办结时间
+        rows[1][index] = _serial(rows[1][index], epoch)
+    buffer = io.BytesIO()
+    if kind == "xlsx":
+        from openpyxl import Workbook
+        from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+        workbook = Workbook()
+        if date1904:
+            workbook.epoch = CALENDAR_MAC_1904
+        for row in rows:
+            workbook.active.append(row)
+        workbook.save(buffer)
+    else:
+        import xlwt
+
+        workbook = xlwt.Workbook()
+        workbook.dates_1904 = date1904
+        sheet = workbook.add_sheet("明细")
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                sheet.write(r, c, value)
+        workbook.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls"])
+@pytest.mark.parametrize("date1904", [False, True], ids=["1900 system", "1904 system"])
+def test_excel_serial_numbers_in_date_columns_are_read_by_the_workbooks_own_date_system(
+    tmp_path: Path, kind: str, date1904: bool
+) -> None:
+    """A workbook whose date cells are numbers (46082.375) had every row quarantined."""
+    from tests.test_ingest_landing import _land_as
+
+    landing, quarantine = _land_as(tmp_path, _workbook_with_serials(kind, date1904), f"好差评明细_202503.{kind}", kind)
+    assert landing.file_error is None and quarantine == [], (landing.file_error, quarantine)
+    times = duckdb.sql(
+        f"select received_at, completed_at from '{tmp_path}/lake/service_transactions/*/*.parquet'"
+    ).fetchall()
+    assert times == [(dt.datetime(2025, 3, 3, 9), dt.datetime(2025, 3, 4, 10))]
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["not declared", "declared"])
+def test_serial_numbers_in_a_csv_are_dates_only_where_the_mapping_says_so(tmp_path: Path, declared: bool) -> None:
+    from tests.test_ingest_landing import _land_with
+
+    serial = round(_serial("2025-03-03 09:00:00", WINDOWS_EPOCH), 6)
+    text = f"{HEADER}\r\n{GOOD.replace('2025-03-03 09:00:00', str(serial))}\r\n"
+    landing, quarantine = _land_with(tmp_path, text.encode("gbk"), {"serial_dates": declared})
+    if not declared:
+        assert landing.rows_quarantined == 1 and str(serial) in quarantine[0][2]
+        return
+    assert quarantine == [], quarantine
+    received = duckdb.sql(f"select received_at from '{tmp_path}/lake/service_transactions/*/*.parquet'").fetchall()
+    assert received == [(dt.datetime(2025, 3, 3, 9),)]
+
+
+def test_serial_date_rules_at_the_edges_of_the_1900_system() -> None:
+    from pipelines.ingest.workbook_reader import serial_date
+
+    assert serial_date(1.0, False) == dt.datetime(1900, 1, 1)
+    assert serial_date(59.0, False) == dt.datetime(1900, 2, 28)
+    assert serial_date(60.0, False) == 60.0  # 1900-02-29 never was: left for the date column to refuse
+    assert serial_date(61.0, False) == dt.datetime(1900, 3, 1)
+    assert serial_date(0.0, True) == 0.0 and serial_date(1.5, True) == dt.datetime(1904, 1, 2, 12)
+    assert serial_date(True, False) is True and serial_date("46082", False) == "46082"

@@ -18,6 +18,7 @@ from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable, Column
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError
+from pipelines.ingest.workbook_reader import LAST_SERIAL
 from pipelines.reference import DepartmentRegistry
 
 FULL_WIDTH = "０１２３４５６７８９．，－＋：／　"
@@ -96,12 +97,14 @@ def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
         formats = _list(mapping.date_formats + mapping.timestamp_formats + ["%Y年%m月"])
         return (
             f"(case when try_cast({text} as date) is not null then try_cast({text} as date) "
+            f"{_serial_date_branch(half, mapping, '::date')}"
             f"else try_strptime({half}, {formats})::date end)"
         )
     if column.type == "timestamp":
         formats = _list(mapping.timestamp_formats + mapping.date_formats)
         return (
             f"(case when try_cast({text} as timestamp) is not null then try_cast({text} as timestamp) "
+            f"{_serial_date_branch(half, mapping, '')}"
             f"else try_strptime({half}, {formats}) end)"
         )
     if column.type == "boolean":
@@ -110,6 +113,19 @@ def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
             f"when lower({text}) in ({', '.join(sql_literal(v) for v in BOOLEAN_FALSE)}) then false end)"
         )
     raise AssertionError(column.type)
+
+
+def _serial_date_branch(text: str, mapping: SourceMapping, cast: str) -> str:
+    """With the mapping's `serial_dates`, a number is an Excel serial date (1900 system:
+    day 1 is 1900-01-01 and day 60, 1900-02-29, never was; pipelines/ingest/workbook_reader.py)."""
+    if not mapping.serial_dates:
+        return ""
+    number = f"try_cast(regexp_extract({text}, '^\\s*([0-9]+(\\.[0-9]+)?)\\s*$', 1) as double)"
+    epoch = f"(case when {number} < 60 then timestamp '1899-12-31' else timestamp '1899-12-30' end)"
+    return (
+        f"when {number} between 1 and {LAST_SERIAL + 1} and not ({number} >= 60 and {number} < 61) "
+        f"then ({epoch} + to_seconds(round({number} * 86400)::bigint)){cast} "
+    )
 
 
 def _mapped_value(column: str, text: str, mapping: SourceMapping) -> str:

@@ -103,6 +103,10 @@ class SourceMapping(_Strict):
     # "指标：地区生产总值(亿元)"): canonical column -> pattern with a `value` group.
     title_values: dict[str, str] = {}
     values: dict[str, dict[str, str]] = {}  # canonical column -> {source value: canonical value}
+    # Numbers written as text in date and timestamp columns (a CSV, or a workbook's text
+    # cells) are Excel serial dates, 1900 system. A workbook's number cells in those
+    # columns are always read as serial dates, by its own date1904 flag.
+    serial_dates: bool = False
     date_formats: list[str] = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d"]
     timestamp_formats: list[str] = ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M"]
     missing_values: list[str] = DEFAULT_PLACEHOLDERS

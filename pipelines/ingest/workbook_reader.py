@@ -182,6 +182,59 @@ def _find_sheet_header(
     raise error or ExtractError(f"{path.name}: the workbook has no sheets")
 
 
+# --- Excel serial dates ---------------------------------------------------------------
+# A date cell without a date format reaches the reader as its serial number
+# (46082.375 is 2026-03-01 09:00): days since the workbook's epoch. In the 1900
+# system (Windows) day 60 is 1900-02-29, which never was (Lotus's leap-year bug);
+# the 1904 system (old Mac workbooks, the workbook's date1904 flag) counts from 1904-01-01.
+LAST_SERIAL = 2_958_465  # 9999-12-31
+
+
+def serial_date(value: object, date1904: bool) -> object:
+    """`value` as a datetime when it is a number that can be a serial date, else as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= LAST_SERIAL + 1:
+        return value
+    if date1904:
+        epoch = dt.datetime(1904, 1, 1)
+    elif value < 60:
+        epoch = dt.datetime(1899, 12, 31)
+    elif value < 61:
+        return value  # 1900-02-29: left as the number, which the date column then refuses
+    else:
+        epoch = dt.datetime(1899, 12, 30)
+    return epoch + dt.timedelta(seconds=round(value * 86_400))
+
+
+def _date_columns(header: list[str], mapping: SourceMapping) -> set[int]:
+    """Indexes of the header's columns mapped to canonical dates or timestamps."""
+    typed = {c.name: c.type for c in mapping.table.columns}
+    dated = {_normalise_header(h) for name, h in mapping.columns.items() if typed.get(name) in ("date", "timestamp")}
+    return {i for i, h in enumerate(header) if h in dated}
+
+
+def uses_1904_dates(path: Path, kind: FileKind) -> bool:
+    """The workbook's own date1904 flag (XLSX workbookPr, XLS datemode, SpreadsheetML <Date1904/>)."""
+    if kind.name == "xlsx":
+        import xml.etree.ElementTree as ElementTree
+        import zipfile
+
+        with zipfile.ZipFile(path) as archive:
+            workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        flag = next((e.get("date1904") for e in workbook.iter(f"{_MAIN}workbookPr")), None)
+        return (flag or "").lower() in ("1", "true")
+    if kind.name == "xls":
+        import xlrd
+
+        try:
+            return xlrd.open_workbook(str(path), on_demand=True).datemode == 1
+        except xlrd.XLRDError:
+            return False  # a .et xlrd cannot open: calamine's dates stand
+    if kind.name == "spreadsheetml2003":
+        with path.open("rb") as handle:
+            return b"<Date1904" in handle.read(1 << 16)
+    return False
+
+
 def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: SourceMapping, kind: FileKind) -> ReadResult:
     _check_workbook_limits(path, mapping)
     title, rows, header_index = _find_sheet_header(path, _sheet_rows(path, kind, mapping), mapping)
@@ -190,7 +243,11 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
     lines, raws, values = [], [], [[] for _ in header]
     notes_rows = 0
     in_notes = False
+    dated = _date_columns(header, mapping)
+    date1904 = bool(dated) and uses_1904_dates(path, kind)
     for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
+        if dated:
+            row = [serial_date(v, date1904) if i in dated else v for i, v in enumerate(row)]
         texts = [_cell_text(v) for v in row]
         filled = [t for t in texts if t is not None and t.strip()]
         if not filled:
