@@ -53,6 +53,18 @@ ROW_MODES = [
     ("full-width digits and a unit", GOOD.replace(",5,4,3,", ",５个工作日,４,３,"), ("accept", None)),
     ("Chinese date format", GOOD.replace("2025-03-03 09:00:00", "2025/3/3 09:00"), ("accept", None)),
     ("placeholder for a missing value", GOOD.replace(",4,3,", ",—,无,"), ("accept", None)),
+    (
+        "Chinese date and time in 时 and 分",
+        GOOD.replace("2025-03-03 09:00:00", "2025年3月3日 9时00分"),
+        ("accept", None),
+    ),
+    ("compact date and time", GOOD.replace("2025-03-03 09:00:00", "20250303 090000"), ("accept", None)),
+    ("ISO 8601 with T and a zone", GOOD.replace("2025-03-03 09:00:00", "2025-03-03T01:00:00Z"), ("accept", None)),
+    (
+        "day and month in an order only the mapping can say",
+        GOOD.replace("2025-03-03 09:00:00", "03/03/2025 09:00"),
+        ("quarantine", "日、月次序不明"),
+    ),
 ]
 
 FILE_MODES = [
@@ -385,3 +397,36 @@ def test_serial_date_rules_at_the_edges_of_the_1900_system() -> None:
     assert serial_date(61.0, False) == dt.datetime(1900, 3, 1)
     assert serial_date(0.0, True) == 0.0 and serial_date(1.5, True) == dt.datetime(1904, 1, 2, 12)
     assert serial_date(True, False) is True and serial_date("46082", False) == "46082"
+
+
+@pytest.mark.parametrize(
+    ("written", "changes", "expected"),
+    [
+        ("2025-03-03T01:00:00Z", {}, dt.datetime(2025, 3, 3, 9)),  # UTC, to Beijing time
+        ("2025-03-03T09:00:00+08:00", {}, dt.datetime(2025, 3, 3, 9)),
+        ("2025-03-03 10:00:00.000+0900", {}, dt.datetime(2025, 3, 3, 9)),
+        ("2025-03-03T01:00:00Z", {"timezone": "UTC"}, dt.datetime(2025, 3, 3, 1)),
+        ("2025年3月3日 9时00分", {}, dt.datetime(2025, 3, 3, 9)),
+        ("20250303 090000", {}, dt.datetime(2025, 3, 3, 9)),
+        ("03/02/2025 09:00", {"timestamp_formats": ["%d/%m/%Y %H:%M"]}, dt.datetime(2025, 2, 3, 9)),
+        ("03/02/2025 09:00", {"timestamp_formats": ["%m/%d/%Y %H:%M"]}, dt.datetime(2025, 3, 2, 9)),
+    ],
+)
+def test_timestamps_are_read_in_the_forms_exports_use_zones_to_local_time(
+    tmp_path: Path, written: str, changes: dict, expected: dt.datetime
+) -> None:
+    from tests.test_ingest_landing import _land_with
+
+    row = GOOD.replace("2025-03-03 09:00:00", written).replace("2025-03-04 10:00:00", "")
+    landing, quarantine = _land_with(tmp_path, f"{HEADER}\r\n{row}\r\n".encode("gbk"), changes)
+    assert landing.file_error is None and quarantine == [], (landing.file_error, quarantine)
+    received = duckdb.sql(f"select received_at from '{tmp_path}/lake/service_transactions/*/*.parquet'").fetchall()
+    assert received == [(expected,)]
+
+
+def test_an_unknown_time_zone_is_refused_when_the_mapping_loads() -> None:
+    from pipelines.ingest.mapping import SourceMapping
+    from tests.test_ingest_landing import MAPPINGS
+
+    with pytest.raises(ValueError, match="unknown time zone 'Asia/Beijing'"):
+        SourceMapping.model_validate(MAPPINGS["service_transactions"].model_dump() | {"timezone": "Asia/Beijing"})

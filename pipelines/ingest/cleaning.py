@@ -31,6 +31,10 @@ TYPE_WORDS = {
     "boolean": "是/否 (yes/no)",
     "string": "文本 (text)",
 }
+# ISO 8601 with a zone: 2026-03-05T01:30:00Z, 2026-03-05 09:30:00.5+08:00, …+0800.
+ISO_WITH_ZONE = r"\s*\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*"
+# 05/03/2026, 5-3-2026 09:30: a day and a month, in an order only the mapping can say.
+DAY_MONTH_AMBIGUOUS = r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{4}(\s|$)"
 BOOLEAN_TRUE = ("是", "true", "1", "y", "yes", "t", "√")
 BOOLEAN_FALSE = ("否", "false", "0", "n", "no", "f", "×")
 # Free-text columns that may carry citizens' personal data: names are looked for
@@ -102,8 +106,11 @@ def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
         )
     if column.type == "timestamp":
         formats = _list(mapping.timestamp_formats + mapping.date_formats)
+        # With its zone: to the mapping's local time (a bare cast would drop the zone).
+        zoned = f"regexp_full_match({text}, '{ISO_WITH_ZONE}')"
         return (
-            f"(case when try_cast({text} as timestamp) is not null then try_cast({text} as timestamp) "
+            f"(case when {zoned} then timezone({sql_literal(mapping.timezone)}, try_cast({text} as timestamptz)) "
+            f"when try_cast({text} as timestamp) is not null then try_cast({text} as timestamp) "
             f"{_serial_date_branch(half, mapping, '')}"
             f"else try_strptime({half}, {formats}) end)"
         )
@@ -210,7 +217,15 @@ def clean_sql(
             if column.type != "string":
                 reasons.append(
                     f"case when {source_text} is not null and {column.name} is null then "
-                    f"'列「{label}」的值「' || left({source_text}, 40) || '」不是有效的{TYPE_WORDS[column.type]}' end"
+                    f"'列「{label}」的值「' || left({source_text}, 40) || '」不是有效的{TYPE_WORDS[column.type]}'"
+                    + (
+                        f" || case when regexp_matches({source_text}, '{DAY_MONTH_AMBIGUOUS}') then "
+                        f"'：日、月次序不明 (day and month order ambiguous: declare %d/%m/%Y or %m/%d/%Y "
+                        f"in the mapping''s date_formats or timestamp_formats)' else '' end"
+                        if column.type in ("date", "timestamp")
+                        else ""
+                    )
+                    + " end"
                 )
         if column.required:
             reasons.append(f"case when {source_text} is null then '必填列「{label}」为空 (required value missing)' end")

@@ -19,6 +19,24 @@ from pipelines.reference import ConfigError, load_yaml_model
 
 DEFAULT_PLACEHOLDERS = ["", "—", "－", "-", "--", "/", "无", "空", "NULL", "null", "N/A", "n/a", "#N/A"]
 DEFAULT_NOTES = r"^\s*(注|数据来源|说明|备注|制表|填报说明)\s*[:：]"
+DEFAULT_DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d"]
+DEFAULT_TIMESTAMP_FORMATS = [
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M",
+    "%Y.%m.%d %H:%M:%S",
+    "%Y.%m.%d %H:%M",
+    "%Y年%m月%d日 %H时%M分%S秒",
+    "%Y年%m月%d日 %H时%M分",
+    "%Y年%m月%d日%H时%M分",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%Y年%m月%d日 %H:%M",
+    "%Y%m%d %H%M%S",
+    "%Y%m%d%H%M%S",
+    "%Y%m%d %H:%M:%S",
+    "%Y%m%d %H:%M",
+]
 
 
 class _Strict(BaseModel):
@@ -107,8 +125,13 @@ class SourceMapping(_Strict):
     # cells) are Excel serial dates, 1900 system. A workbook's number cells in those
     # columns are always read as serial dates, by its own date1904 flag.
     serial_dates: bool = False
-    date_formats: list[str] = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d"]
-    timestamp_formats: list[str] = ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M"]
+    # Tried after ISO 8601 (with T, fractions and a zone: see `timezone`). Day-first and
+    # month-first forms (05/03/2026) are ambiguous: never defaults, declared when used.
+    date_formats: list[str] = DEFAULT_DATE_FORMATS
+    timestamp_formats: list[str] = DEFAULT_TIMESTAMP_FORMATS
+    # A timestamp written with its zone (2026-03-05T01:30:00Z, …+08:00) is converted to
+    # this zone's local time, in which every other timestamp is taken to be written.
+    timezone: str = "Asia/Shanghai"
     missing_values: list[str] = DEFAULT_PLACEHOLDERS
     notes_pattern: str = DEFAULT_NOTES
     submission_deadline_day: int = Field(default=5, ge=1, le=28)  # of the month after the period
@@ -120,6 +143,17 @@ class SourceMapping(_Strict):
     def _delimiter_by_name(cls, value: object) -> object:
         names = {"comma": ",", "tab": "\t", "semicolon": ";", "pipe": "|"}
         return names.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. Asia/Shanghai)") from None
+        return value
 
     @field_validator("columns", mode="after")
     @classmethod
