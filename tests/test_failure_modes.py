@@ -104,19 +104,80 @@ def test_file_failure_modes(tmp_path: Path, mode: str, text: str, expected: tupl
     assert expected[1] in landing.file_error and "好差评明细_202503.csv" in landing.file_error
 
 
-def test_duplicate_rows_are_stopped_by_the_gate(tmp_path: Path) -> None:
-    """The same case twice in one file lands (nothing is dropped silently), and the
-    quality suite's uniqueness expectation (severity error) then blocks the month."""
+def test_duplicate_rows_with_block_are_left_for_the_gate(tmp_path: Path) -> None:
+    """`duplicates: {identical: block}`: the same case twice lands (nothing is dropped
+    silently), and the quality suite's uniqueness expectation (severity error) then
+    blocks the month, as before duplicates were quarantined by default."""
     from pipelines.checks.suites import load_suites
     from pipelines.settings import QUALITY_DIR
+    from tests.test_ingest_landing import _land_with
 
-    landing, _ = _land(tmp_path, f"{HEADER}\r\n{GOOD}\r\n{GOOD}\r\n")
+    text = f"{HEADER}\r\n{GOOD}\r\n{GOOD}\r\n"
+    landing, _ = _land_with(tmp_path, text.encode("gbk"), {"duplicates": {"identical": "block"}})
     assert landing.rows_accepted == 2
     suite = load_suites(QUALITY_DIR)["service_transactions"]
     unique = [e for e in suite.expectations if e.type == "expect_column_values_to_be_unique"]
     assert unique and unique[0].severity == "error"
     ids = duckdb.sql(f"select case_id from '{tmp_path}/lake/service_transactions/*/*.parquet'").fetchall()
     assert ids == [("SX1",), ("SX1",)]
+
+
+OTHER = GOOD.replace("SX1,", "SX2,")
+CHANGED = GOOD.replace(",满意,", ",基本满意,")  # SX1 again, rated otherwise
+# (mode, data lines, the mapping's duplicates, expected (line, reason fragment) quarantined, case ids accepted)
+DUPLICATE_MODES = [
+    (
+        "identical copies of a row",
+        [GOOD, OTHER, GOOD, " " + GOOD],  # the last differs only by a space the cleaning trims
+        {},
+        [(4, "与第 2 行重复 (duplicate of line 2)"), (5, "与第 2 行重复")],
+        ["SX1", "SX2"],
+    ),
+    (
+        "the same case with other content",
+        [GOOD, OTHER, CHANGED],
+        {},
+        [(2, "与第 4 行冲突：同一办件编号内容不同"), (4, "与第 2 行冲突")],
+        ["SX2"],
+    ),
+    (
+        "the later line of a case wins when the mapping says so",
+        [GOOD, CHANGED, OTHER],
+        {"conflicts": "later_wins"},
+        [(2, "以同一键较后的第 3 行为准 (superseded by line 3")],
+        ["SX1", "SX2"],
+    ),
+    (
+        "a duplicate key named in the mapping",
+        [GOOD, OTHER.replace("D001", "D001")],
+        {"key": ["department_id"]},
+        None,
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "lines", "rules", "quarantined", "accepted"), DUPLICATE_MODES, ids=[m[0] for m in DUPLICATE_MODES]
+)
+def test_rows_repeated_in_a_file_are_quarantined_and_the_rest_of_the_month_goes_on(
+    tmp_path: Path, mode: str, lines: list[str], rules: dict, quarantined, accepted: list[str]
+) -> None:
+    from tests.test_ingest_landing import _land_with
+
+    text = HEADER + "\r\n" + "\r\n".join(lines) + "\r\n"
+    landing, quarantine = _land_with(tmp_path, text.encode("gbk"), {"duplicates": rules})
+    assert landing.file_error is None and landing.rows_read == landing.rows_accepted + landing.rows_quarantined
+    if quarantined is None:  # SX1 and SX2 share department D001: a conflict on that key
+        assert [line for line, _raw, _reason in quarantine] == [2, 3]
+        assert all("同一部门编码内容不同" in reason for _line, _raw, reason in quarantine)
+        return
+    assert [(line, fragment in reason) for (line, _raw, reason), (_l, fragment) in zip(quarantine, quarantined)] == [
+        (line, True) for line, _fragment in quarantined
+    ], quarantine
+    assert len(quarantine) == len(quarantined)
+    ids = duckdb.sql(f"select case_id from '{tmp_path}/lake/service_transactions/*/*.parquet' order by 1").fetchall()
+    assert [i for (i,) in ids] == accepted
 
 
 # What a file really is, whatever its name and mapping say (pipelines/ingest/sniff.py).

@@ -29,6 +29,7 @@ from pipelines.ingest.canonical import DUCKDB_TYPES, CanonicalTable
 from pipelines.ingest.cleaning import clean_sql, register_departments, title_constants
 from pipelines.ingest.cleaning import sql_literal as _lit
 from pipelines.ingest.csv_scan import DELIMITERS
+from pipelines.ingest.duplicates import mark_duplicates
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv
@@ -272,6 +273,7 @@ def _write_outputs(
     con: duckdb.DuckDBPyConnection, mapping: SourceMapping, landing: FileLanding, paths: dict[str, Path]
 ) -> tuple[int, int]:
     columns = ", ".join(c.name for c in mapping.table.columns)
+    mark_duplicates(con, mapping)
     if mapping.unpivot:
         # A record fails as a whole when any of its unpivoted rows fails.
         con.execute(

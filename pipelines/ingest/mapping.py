@@ -74,6 +74,19 @@ class Unpivot(_Strict):
         return found
 
 
+class Duplicates(_Strict):
+    """Rows repeated inside one file. `key`: the canonical columns naming a case (by
+    default the table's identifier, e.g. case_id, with the unpivot's name column).
+    `identical`: the second and later copies of a row are quarantined ("与第 N 行重复"),
+    or left to land so that the suite's uniqueness check blocks the month (`block`).
+    `conflicts` (the same key, other content): every such row is quarantined with the
+    others' lines, the last line of the key wins (`later_wins`), or `block`."""
+
+    key: list[str] | None = None
+    identical: Literal["quarantine", "block"] = "quarantine"
+    conflicts: Literal["quarantine", "later_wins", "block"] = "quarantine"
+
+
 class ReadLimits(_Strict):
     """How large a file may be before it is refused rather than read: each bounds
     the memory reading takes, so that a hostile file cannot exhaust it."""
@@ -137,6 +150,7 @@ class SourceMapping(_Strict):
     submission_deadline_day: int = Field(default=5, ge=1, le=28)  # of the month after the period
     max_quarantine_share: float = Field(default=0.05, ge=0, le=1)  # above it the file fails the gate
     limits: ReadLimits = ReadLimits()
+    duplicates: Duplicates = Duplicates()
 
     @field_validator("delimiter", mode="before")
     @classmethod
@@ -179,6 +193,9 @@ class SourceMapping(_Strict):
         for column, pattern in self.title_values.items():
             if "value" not in re.compile(pattern).groupindex:
                 raise ValueError(f"title_values.{column}: the pattern needs a group named `value`")
+        for column in self.duplicate_key:
+            if column not in known:
+                raise ValueError(f"duplicates.key: {column!r} is not in canonical table {self.source}")
         for column in self.values:
             if column not in fed:
                 raise ValueError(f"values given for {column!r}, which is not mapped")
@@ -190,6 +207,14 @@ class SourceMapping(_Strict):
     @property
     def table(self) -> CanonicalTable:
         return CANONICAL[self.source]
+
+    @property
+    def duplicate_key(self) -> list[str]:
+        """The canonical columns naming a case, for the duplicates rule."""
+        if self.duplicates.key is not None:
+            return self.duplicates.key
+        key = [c.name for c in self.table.columns if c.identifier]
+        return key + ([self.unpivot.name_column] if self.unpivot and key else [])
 
     @property
     def source_headers(self) -> list[str]:
