@@ -491,3 +491,72 @@ def test_an_unknown_time_zone_is_refused_when_the_mapping_loads() -> None:
 
     with pytest.raises(ValueError, match="unknown time zone 'Asia/Beijing'"):
         SourceMapping.model_validate(MAPPINGS["service_transactions"].model_dump() | {"timezone": "Asia/Beijing"})
+
+
+def _merged_workbook(kind: str) -> bytes:
+    """The department merged over the two rows of its cases (XLSX or XLS)."""
+    import io
+
+    rows = [HEADER.split(","), GOOD.split(","), SECOND.split(",")]
+    buffer = io.BytesIO()
+    if kind == "xlsx":
+        from openpyxl import Workbook
+
+        workbook = Workbook()
+        for row in rows:
+            workbook.active.append(row)
+        workbook.active.merge_cells("B2:B3")  # openpyxl blanks the covered cell, as Excel does
+        workbook.save(buffer)
+    else:
+        import xlwt
+
+        workbook = xlwt.Workbook()
+        sheet = workbook.add_sheet("明细")
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if c != 1 or r == 0:
+                    sheet.write(r, c, value)
+        sheet.write_merge(1, 2, 1, 1, rows[1][1])
+        workbook.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls"])
+def test_a_merged_cell_is_read_as_its_value_in_every_cell_it_covers(tmp_path: Path, kind: str) -> None:
+    from tests.test_ingest_landing import _land_as
+
+    landing, quarantine = _land_as(tmp_path, _merged_workbook(kind), f"好差评明细_202503.{kind}", kind)
+    assert landing.file_error is None and quarantine == [], (landing.file_error, quarantine)
+    departments = duckdb.sql(
+        f"select department_id from '{tmp_path}/lake/service_transactions/*/*.parquet' order by case_id"
+    ).fetchall()
+    assert departments == [("D001",), ("D001",)]
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["not declared", "carry_down declared"])
+def test_a_label_written_once_is_carried_down_only_where_the_mapping_says(tmp_path: Path, declared: bool) -> None:
+    """A department written once above the blank cells of its further cases: carried to
+    them with carry_down, else those rows miss a required value."""
+    from tests.test_ingest_landing import _land_with
+
+    blank = SECOND.split(",")
+    blank[1] = ""
+    third = OTHER.replace("SX2,", "SX3,").split(",")
+    third[1] = ""
+    text = f"{HEADER}\r\n{GOOD}\r\n{','.join(blank)}\r\n{','.join(third)}\r\n"
+    changes = {"carry_down": ["department_id"]} if declared else {}
+    landing, quarantine = _land_with(tmp_path, text.encode("gbk"), changes)
+    if not declared:
+        assert [line for line, _raw, _reason in quarantine] == [3, 4]
+        return
+    assert quarantine == [] and landing.rows_accepted == 3
+    departments = duckdb.sql(f"select distinct department_id from '{tmp_path}/lake/service_transactions/*/*.parquet'")
+    assert departments.fetchall() == [("D001",)]
+
+
+def test_carry_down_names_only_mapped_columns() -> None:
+    from pipelines.ingest.mapping import SourceMapping
+    from tests.test_ingest_landing import MAPPINGS
+
+    with pytest.raises(ValueError, match="carry_down: 'region' is not a mapped column"):
+        SourceMapping.model_validate(MAPPINGS["service_transactions"].model_dump() | {"carry_down": ["region"]})

@@ -193,7 +193,13 @@ def clean_sql(
             continue
         else:
             trims.append(f"{_trimmed_expr(header)} as __trim_{column.name}")
-            text = _mapped_value(column.name, _text_expr(f"__trim_{column.name}", mapping), mapping)
+            text = _text_expr(f"__trim_{column.name}", mapping)
+            if column.name in mapping.carry_down:  # blank beneath a label written once: the label above
+                text = (
+                    f"coalesce({text}, last_value({text} ignore nulls) over "
+                    "(order by _line rows between unbounded preceding and 1 preceding))"
+                )
+            text = _mapped_value(column.name, text, mapping)
             label = header.replace("'", "''")
         source_text = f"__text_{column.name}"
         texts.append(f"{text} as {source_text}")

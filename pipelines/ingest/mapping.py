@@ -151,6 +151,9 @@ class SourceMapping(_Strict):
     max_quarantine_share: float = Field(default=0.05, ge=0, le=1)  # above it the file fails the gate
     limits: ReadLimits = ReadLimits()
     duplicates: Duplicates = Duplicates()
+    # Canonical columns whose label is written once, blank beneath it for the rows it
+    # covers: a blank cell takes the value of the nearest filled one above it.
+    carry_down: list[str] = []
 
     @field_validator("delimiter", mode="before")
     @classmethod
@@ -193,6 +196,9 @@ class SourceMapping(_Strict):
         for column, pattern in self.title_values.items():
             if "value" not in re.compile(pattern).groupindex:
                 raise ValueError(f"title_values.{column}: the pattern needs a group named `value`")
+        for column in self.carry_down:
+            if column not in self.columns:
+                raise ValueError(f"carry_down: {column!r} is not a mapped column (columns: {sorted(self.columns)})")
         for column in self.duplicate_key:
             if column not in known:
                 raise ValueError(f"duplicates.key: {column!r} is not in canonical table {self.source}")

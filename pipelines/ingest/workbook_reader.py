@@ -66,11 +66,32 @@ def _sheet_rows(path: Path, kind: FileKind, mapping: SourceMapping) -> list[tupl
         else:  # calamine picks its reader by the name; from the content instead (.et, a renamed file)
             with path.open("rb") as handle:
                 workbook = CalamineWorkbook.from_filelike(handle)
-        return [
-            (name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in workbook.sheet_names
-        ]
+        sheets = []
+        for name in workbook.sheet_names:
+            sheet = workbook.get_sheet_by_name(name)
+            sheets.append((name, _unmerged(sheet.to_python(skip_empty_area=False), sheet.merged_cell_ranges or [])))
+        return sheets
     except Exception as exc:  # calamine raises its own error kinds for damaged files
         raise ExtractError(f"{path.name}: not a readable workbook ({type(exc).__name__}: {exc})") from exc
+
+
+def _unmerged(rows: list[list[object]], merged: list) -> list[list[object]]:
+    """Each merged range's value (its top-left cell's) in every cell it covers, as a
+    label merged over the rows it names means. Only cells the sheet holds are filled,
+    and merged ranges do not overlap: ranges filling more cells than the sheet holds
+    are a damaged or hostile file, refused rather than filled again and again."""
+    budget = sum(len(row) for row in rows)
+    for (top, left), (bottom, right) in merged:
+        if top >= len(rows) or left >= len(rows[top]):
+            continue
+        value = rows[top][left]
+        for row in rows[top : bottom + 1]:
+            width = max(min(right + 1, len(row)) - left, 0)
+            budget -= width
+            if budget < 0:
+                raise ValueError("merged ranges cover more cells than the sheet holds (they overlap)")
+            row[left : left + width] = [value] * width
+    return rows
 
 
 def _markup_sheets(path: Path, kind: FileKind, mapping: SourceMapping) -> list[tuple[str, list[list[object]]]]:
