@@ -560,3 +560,41 @@ def test_carry_down_names_only_mapped_columns() -> None:
 
     with pytest.raises(ValueError, match="carry_down: 'region' is not a mapped column"):
         SourceMapping.model_validate(MAPPINGS["service_transactions"].model_dump() | {"carry_down": ["region"]})
+
+
+def _aliased(columns: dict) -> dict:
+    """The sample mapping's columns, each also known by an API-style field name."""
+    return {name: [header, f"api_{name}"] for name, header in columns.items()}
+
+
+@pytest.mark.parametrize("headers", ["display", "api", "mixed"])
+def test_a_column_is_found_under_any_of_its_aliases(tmp_path: Path, headers: str) -> None:
+    """Two exports of one dataset that differ only in header spelling (display headers vs
+    API field names) land through one mapping."""
+    from tests.test_ingest_landing import MAPPINGS, _land_with
+
+    columns = MAPPINGS["service_transactions"].columns
+    names = list(columns)
+    display = HEADER.split(",")
+    by_header = {header: name for name, header in columns.items()}
+    api = [f"api_{by_header[h]}" if h in by_header else h for h in display]
+    header = {
+        "display": display,
+        "api": api,
+        "mixed": [a if i % 2 else d for i, (d, a) in enumerate(zip(display, api))],
+    }
+    text = ",".join(header[headers]) + "\r\n" + GOOD + "\r\n"
+    landing, quarantine = _land_with(tmp_path, text.encode("gbk"), {"columns": _aliased(columns)})
+    assert landing.file_error is None and quarantine == [], (landing.file_error, quarantine)
+    stored = duckdb.sql(f"select case_id, department_id from '{tmp_path}/lake/service_transactions/*/*.parquet'")
+    assert stored.fetchall() == [("SX1", "D001")] and "case_id" in names
+
+
+def test_a_missing_column_is_named_with_all_its_aliases(tmp_path: Path) -> None:
+    from tests.test_ingest_landing import MAPPINGS, _land_with
+
+    columns = _aliased(MAPPINGS["service_transactions"].columns)
+    header = HEADER.split(",")
+    text = ",".join(header[1:]) + "\r\n" + ",".join(GOOD.split(",")[1:]) + "\r\n"  # no case number at all
+    landing, _ = _land_with(tmp_path, text.encode("gbk"), {"columns": columns})
+    assert landing.file_error is not None and "missing columns: 办件编号/api_case_id" in landing.file_error

@@ -255,6 +255,7 @@ def land_file(
                 _write_file_load(landing, paths["file_load"])
                 return landing
             headers = [r[0] for r in con.execute("describe extract_rows").fetchall()]
+            mapping = mapping.resolved(headers)  # each column's alias this file uses
             register_departments(con, registry)
             con.execute(
                 f"create or replace table extract_checked as {clean_sql(mapping, period, headers, constants, landing.submitted_at)}"

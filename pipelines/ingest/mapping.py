@@ -127,7 +127,9 @@ class SourceMapping(_Strict):
     delimiter: Literal["auto", ",", "\t", ";", "|"] = "auto"
     sheet: str | int | None = None  # xlsx/xls: sheet name or 0-based index; default: first with the header
     header_row: int | Literal["auto"] = "auto"  # 1-based; auto = first row holding all mapped headers
-    columns: dict[str, str]  # canonical column -> source header
+    # canonical column -> source header, or several (aliases: display headers and API
+    # field names, old and new spellings); a file's own header row says which it uses.
+    columns: dict[str, str | list[str]]
     constants: dict[str, str] = {}  # canonical column -> fixed value for every row
     unpivot: Unpivot | None = None
     # Values read from the title lines above the header (a statistical export's
@@ -174,9 +176,20 @@ class SourceMapping(_Strict):
 
     @field_validator("columns", mode="after")
     @classmethod
-    def _headers_without_spaces(cls, columns: dict[str, str]) -> dict[str, str]:
+    def _headers_without_spaces(cls, columns: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
         # Readers compare headers with all whitespace removed; so does the mapping.
-        return {canonical: re.sub(r"\s+", "", header) for canonical, header in columns.items()}
+        def bare(header: str) -> str:
+            return re.sub(r"\s+", "", header)
+
+        cleaned: dict[str, str | list[str]] = {}
+        for canonical, headers in columns.items():
+            if isinstance(headers, list):
+                if not headers:
+                    raise ValueError(f"columns.{canonical}: an empty list of headers")
+                cleaned[canonical] = [bare(h) for h in headers] if len(headers) > 1 else bare(headers[0])
+            else:
+                cleaned[canonical] = bare(headers)
+        return cleaned
 
     @model_validator(mode="after")
     def _fits_canonical(self) -> SourceMapping:
@@ -223,12 +236,23 @@ class SourceMapping(_Strict):
         return key + ([self.unpivot.name_column] if self.unpivot and key else [])
 
     @property
-    def source_headers(self) -> list[str]:
-        """Every header the file must have."""
-        headers = list(self.columns.values())
+    def header_groups(self) -> list[list[str]]:
+        """What the file's header must hold: per mapped column its header or one of its
+        aliases, and each of the unpivot's named columns."""
+        groups = [headers if isinstance(headers, list) else [headers] for headers in self.columns.values()]
         if self.unpivot:
-            headers += list(self.unpivot.columns)
-        return headers
+            groups += [[header] for header in self.unpivot.columns]
+        return groups
+
+    def resolved(self, headers: list[str]) -> SourceMapping:
+        """This mapping with each column's header the one of its aliases that `headers`
+        (a file's header row) holds: every later step sees one header per column."""
+        present = set(headers)
+        chosen = {
+            canonical: next((h for h in options if h in present), options[0]) if isinstance(options, list) else options
+            for canonical, options in self.columns.items()
+        }
+        return self if chosen == self.columns else self.model_copy(update={"columns": chosen})
 
     @property
     def quarterly(self) -> bool:

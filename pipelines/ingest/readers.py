@@ -150,7 +150,7 @@ def _rows_tried(mapping: SourceMapping, rows: int) -> str:
 
 def _header_search(rows: list[list[object]], mapping: SourceMapping, file_name: str) -> tuple[int | None, list[str]]:
     """The header row's index, or None with the fewest headers any row missed."""
-    wanted = [_normalise_header(h) for h in mapping.source_headers]
+    wanted = [[_normalise_header(h) for h in group] for group in mapping.header_groups]
     if mapping.header_row != "auto":
         index = mapping.header_row - 1
         if index >= len(rows):
@@ -161,14 +161,14 @@ def _header_search(rows: list[list[object]], mapping: SourceMapping, file_name: 
     best_missing: list[str] | None = None
     for index in candidates:
         present = {_normalise_header(v) for v in rows[index]}
-        missing = [h for h in wanted if h not in present]
+        missing = ["/".join(group) for group in wanted if not present.intersection(group)]
         if mapping.unpivot and mapping.unpivot.header_pattern and not mapping.unpivot.names(sorted(present)):
             missing.append(f"(a column matching {mapping.unpivot.header_pattern})")
         if not missing:
             return index, []
         if best_missing is None or len(missing) < len(best_missing):
             best_missing = missing
-    return None, best_missing or wanted
+    return None, best_missing or ["/".join(group) for group in wanted]
 
 
 def _csv_head(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
@@ -185,7 +185,7 @@ def find_csv_header(
     and pipe that finds the header), the file's first rows split by it, and the header
     row's index. The error names the delimiters and header rows tried."""
     candidates = list(DELIMITERS) if mapping.delimiter == "auto" else [mapping.delimiter]
-    fewest: tuple[int, str, list[list[str]], list[str]] = (len(mapping.source_headers) + 2, ",", [], [])
+    fewest: tuple[int, str, list[list[str]], list[str]] = (len(mapping.header_groups) + 2, ",", [], [])
     for delimiter in candidates:
         head = _csv_head(path, encoding, delimiter)
         index, missing = _header_search(head, mapping, file_name)

@@ -229,7 +229,12 @@ def serial_date(value: object, date1904: bool) -> object:
 def _date_columns(header: list[str], mapping: SourceMapping) -> set[int]:
     """Indexes of the header's columns mapped to canonical dates or timestamps."""
     typed = {c.name: c.type for c in mapping.table.columns}
-    dated = {_normalise_header(h) for name, h in mapping.columns.items() if typed.get(name) in ("date", "timestamp")}
+    dated = {
+        _normalise_header(h)
+        for name, headers in mapping.columns.items()
+        if typed.get(name) in ("date", "timestamp")
+        for h in (headers if isinstance(headers, list) else [headers])
+    }
     return {i for i, h in enumerate(header) if h in dated}
 
 
