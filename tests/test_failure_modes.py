@@ -598,3 +598,96 @@ def test_a_missing_column_is_named_with_all_its_aliases(tmp_path: Path) -> None:
     text = ",".join(header[1:]) + "\r\n" + ",".join(GOOD.split(",")[1:]) + "\r\n"  # no case number at all
     landing, _ = _land_with(tmp_path, text.encode("gbk"), {"columns": columns})
     assert landing.file_error is not None and "missing columns: 办件编号/api_case_id" in landing.file_error
+
+
+def _layouts(columns: dict) -> list[dict]:
+    """CSV, XLSX and XLS exports of one extract, and a CSV with API field names."""
+    by_api = {name: f"api_{name}" for name in columns}
+    return [
+        {"name": "csv", "format": "csv"},
+        {"name": "workbook", "format": "xlsx"},
+        {"name": "legacy", "format": "xls", "sheet": "明细"},
+        {"name": "api", "format": "csv", "columns": by_api},
+    ]
+
+
+def _xls_bytes(rows: list[list[str]]) -> bytes:
+    import io
+
+    import xlwt
+
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("明细")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _api_csv(columns: dict) -> bytes:
+    by_header = {header: name for name, header in columns.items()}
+    header = [f"api_{by_header[h]}" if h in by_header else h for h in HEADER.split(",")]
+    return (",".join(header) + "\r\n" + GOOD + "\r\n").encode("gbk")
+
+
+@pytest.mark.parametrize(
+    ("variant", "name", "layout"),
+    [
+        ("csv", "好差评明细_202503.csv", "csv"),
+        ("xlsx", "好差评明细_202503.xlsx", "workbook"),
+        ("xls", "好差评明细_202503.xls", "legacy"),
+        ("api", "好差评明细_202503.csv", "api"),
+    ],
+)
+def test_one_source_reads_its_csv_xlsx_and_xls_exports_through_its_layouts(
+    tmp_path: Path, variant: str, name: str, layout: str
+) -> None:
+    """One mapping, several layouts: each file is read by the layout whose headers it
+    holds (and whose format fits), and the file log records which."""
+    from tests.test_ingest_landing import MAPPINGS, _land_with
+
+    columns = MAPPINGS["service_transactions"].columns
+    content = {
+        "csv": lambda: f"{HEADER}\r\n{GOOD}\r\n".encode("gbk"),
+        "xlsx": _xlsx_bytes,
+        "xls": lambda: _xls_bytes([HEADER.split(","), GOOD.split(",")]),
+        "api": lambda: _api_csv(columns),
+    }[variant]()
+    landing, quarantine = _land_with(tmp_path, content, {"layouts": _layouts(columns)}, name)
+    assert landing.file_error is None and quarantine == [], (landing.file_error, quarantine)
+    assert landing.layout == layout and landing.rows_accepted == 1
+    stored = duckdb.sql(f"select case_id, department_id from '{tmp_path}/lake/service_transactions/*/*.parquet'")
+    assert stored.fetchall() == [("SX1", "D001")]
+
+
+def test_two_layouts_finding_as_many_columns_is_an_error_naming_both(tmp_path: Path) -> None:
+    from tests.test_ingest_landing import _land_with
+
+    twins = [{"name": "first", "format": "csv"}, {"name": "second", "format": "csv", "encoding": "gb18030"}]
+    landing, _ = _land_with(tmp_path, f"{HEADER}\r\n{GOOD}\r\n".encode("gbk"), {"layouts": twins})
+    assert landing.file_error is not None
+    assert "layouts 'first' and 'second' both find 15 of their columns" in landing.file_error
+
+
+def test_a_file_no_layout_can_read_is_refused_naming_the_layouts(tmp_path: Path) -> None:
+    from tests.test_ingest_landing import _land_with
+
+    only_text = [{"name": "comma", "format": "csv"}, {"name": "tabs", "format": "csv", "delimiter": "tab"}]
+    landing, quarantine = _land_with(tmp_path, _xlsx_bytes(), {"layouts": only_text}, "好差评明细_202503.xlsx")
+    assert landing.file_error is not None and "none of the source's layouts reads it" in landing.file_error
+    assert "comma (csv), tabs (csv)" in landing.file_error and len(quarantine) == 1
+
+
+def test_a_layout_is_validated_as_a_mapping_when_it_loads() -> None:
+    from pipelines.ingest.mapping import SourceMapping
+    from tests.test_ingest_landing import MAPPINGS
+
+    base = MAPPINGS["service_transactions"].model_dump()
+    with pytest.raises(ValueError, match=r"(?s)layouts\[0\] \(bad\).*format"):
+        SourceMapping.model_validate(base | {"layouts": [{"name": "bad", "format": "pdf"}]})
+    with pytest.raises(ValueError, match="a layout may set only .*; not file_pattern"):
+        SourceMapping.model_validate(base | {"layouts": [{"name": "x", "file_pattern": "*.csv"}]})
+    with pytest.raises(ValueError, match="names repeat"):
+        SourceMapping.model_validate(base | {"layouts": [{"name": "a"}, {"name": "a"}]})

@@ -30,6 +30,7 @@ from pipelines.ingest.cleaning import clean_sql, register_departments, title_con
 from pipelines.ingest.cleaning import sql_literal as _lit
 from pipelines.ingest.csv_scan import DELIMITERS
 from pipelines.ingest.duplicates import mark_duplicates
+from pipelines.ingest.layouts import choose_layout
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
 from pipelines.ingest.readers import ExtractError, read_csv
@@ -60,6 +61,7 @@ FILE_LOAD_SCHEMA = pa.schema(
         ("file_name", pa.string()),
         ("file_hash", pa.string()),
         ("file_format", pa.string()),
+        ("layout", pa.string()),
         ("encoding", pa.string()),
         ("header_line", pa.int64()),
         ("rows_read", pa.int64()),
@@ -88,6 +90,7 @@ class FileLanding:
     file_name: str
     file_hash: str
     file_format: str
+    layout: str | None  # the mapping's layout that read it (pipelines/ingest/layouts.py); None when refused first
     encoding: str | None
     header_line: int | None
     rows_read: int
@@ -166,6 +169,7 @@ def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> 
 def read_file_load(path: Path) -> FileLanding:
     row = pq.read_table(path).to_pylist()[0]
     row.setdefault("submitted_at", row["loaded_at"])  # landed before submission times were kept
+    row.setdefault("layout", None)  # landed before layouts
     return FileLanding(**row)
 
 
@@ -199,6 +203,7 @@ def land_file(
         file_name=file_name,
         file_hash=file_hash,
         file_format=mapping.format,
+        layout=None,
         encoding=None,
         header_line=None,
         rows_read=0,
@@ -229,6 +234,7 @@ def land_file(
             try:
                 kind = sniff(path)
                 landing.file_format = kind.name  # what it really is, whatever its name
+                landing.layout, mapping = choose_layout(path, kind, mapping, file_name)
                 if refusal := mismatch(kind, mapping.format, file_name):
                     raise ExtractError(refusal)
                 if kind.family == "text":

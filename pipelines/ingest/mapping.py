@@ -87,6 +87,49 @@ class Duplicates(_Strict):
     conflicts: Literal["quarantine", "later_wins", "block"] = "quarantine"
 
 
+# What a layout may set for itself; everything else is the source's (its table, file
+# pattern, periods, limits, duplicates and deadlines are one per source).
+LAYOUT_SETTINGS = (
+    "format",
+    "encoding",
+    "delimiter",
+    "sheet",
+    "header_row",
+    "columns",
+    "constants",
+    "unpivot",
+    "title_values",
+    "values",
+    "date_formats",
+    "timestamp_formats",
+    "timezone",
+    "serial_dates",
+    "carry_down",
+    "notes_pattern",
+    "missing_values",
+)
+
+
+class Layout(BaseModel):
+    """One way a source's files are laid out: a name and the settings that differ from
+    the mapping's own (the CSV and the XLSX export of one extract; display headers and
+    API field names). Each file is read by the layout whose headers it holds most of."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _only_layout_settings(self) -> Layout:
+        unknown = sorted(set(self.model_extra or {}) - set(LAYOUT_SETTINGS))
+        if unknown:
+            raise ValueError(f"a layout may set only {', '.join(LAYOUT_SETTINGS)}; not {', '.join(unknown)}")
+        return self
+
+    @property
+    def settings(self) -> dict:
+        return dict(self.model_extra or {})
+
+
 class ReadLimits(_Strict):
     """How large a file may be before it is refused rather than read: each bounds
     the memory reading takes, so that a hostile file cannot exhaust it."""
@@ -156,6 +199,8 @@ class SourceMapping(_Strict):
     # Canonical columns whose label is written once, blank beneath it for the rows it
     # covers: a blank cell takes the value of the nearest filled one above it.
     carry_down: list[str] = []
+    # Several layouts of one source's files (see Layout); none: the mapping is the one layout.
+    layouts: list[Layout] = []
 
     @field_validator("delimiter", mode="before")
     @classmethod
@@ -222,6 +267,28 @@ class SourceMapping(_Strict):
         if not ({"year", "month"} <= groups or {"year", "quarter"} <= groups):
             raise ValueError("period_pattern needs named groups year and month, or year and quarter")
         return self
+
+    @model_validator(mode="after")
+    def _layouts_valid(self) -> SourceMapping:
+        names = [layout.name for layout in self.layouts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layouts: names repeat ({', '.join(sorted({n for n in names if names.count(n) > 1}))})")
+        for index, layout in enumerate(self.layouts):
+            try:
+                self._with(layout)
+            except ValueError as error:  # pydantic's ValidationError is a ValueError
+                raise ValueError(f"layouts[{index}] ({layout.name}): {error}") from None
+        return self
+
+    def _with(self, layout: Layout) -> SourceMapping:
+        return SourceMapping.model_validate(self.model_dump(exclude={"layouts"}) | layout.settings)
+
+    def layout_mappings(self) -> list[tuple[str, SourceMapping]]:
+        """Each layout's name and the mapping it reads with (the mapping alone, named
+        `default`, when it declares no layouts)."""
+        if not self.layouts:
+            return [("default", self)]
+        return [(layout.name, self._with(layout)) for layout in self.layouts]
 
     @property
     def table(self) -> CanonicalTable:

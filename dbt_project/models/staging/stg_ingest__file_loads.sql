@@ -4,6 +4,7 @@ select
     file_name,
     file_hash,
     file_format,
+    layout,
     encoding,
     rows_read,
     rows_accepted,
