@@ -445,12 +445,22 @@ def docs(out: Path | None) -> None:
 
 
 @main.command("check-config")
-def check_config() -> None:
+@click.option(
+    "--file",
+    "one_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Preview how this file would land (layout, header row, delimiter, encoding, first rows, "
+    "rows to quarantine), without landing it.",
+)
+@click.option("--source", default=None, help="The source whose mapping reads --file [by its file_pattern].")
+def check_config(one_file: Path | None, source: str | None) -> None:
     """Validate every mapping, reference and quality file, and say what is wrong.
 
     \b
     Example:
       govperf check-config
+      govperf check-config --file ~/下载/好差评明细_202603.xls
     """
     from pipelines.checks.suites import load_suites
     from pipelines.ingest.mapping import load_mappings
@@ -468,6 +478,9 @@ def check_config() -> None:
         suites = load_suites(QUALITY_DIR)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+    if one_file is not None:
+        _preview(one_file, mappings, source)
+        return
     checked, problems = _check_inbox_headers(mappings, s.inbox)
     if problems:
         raise click.ClickException(
@@ -482,17 +495,35 @@ def check_config() -> None:
     )
 
 
+def _preview(path: Path, mappings: dict, source: str | None) -> None:
+    from pipelines.ingest.preview import describe, preview_file, source_of
+    from pipelines.ingest.readers import ExtractError
+    from pipelines.reference import load_departments
+
+    s = settings()
+    try:
+        chosen = source_of(path, mappings, s.inbox, source)
+        preview = preview_file(path, mappings[chosen], load_departments(s.reference_dir))
+    except ExtractError as error:
+        raise click.ClickException(printable(str(error))) from None
+    click.echo("\n".join(printable(line) for line in describe(preview).splitlines()))
+
+
 def _check_inbox_headers(mappings: dict, inbox: Path) -> tuple[int, list[str]]:
     """Find each mapping's sheet and headers in every inbox file it matches, the
-    way ingest reads them; returns the files checked and what is wrong."""
+    way ingest reads them (through the layout that would read it); returns the
+    files checked and what is wrong."""
+    from pipelines.ingest.layouts import choose_layout
     from pipelines.ingest.readers import ExtractError, check_header
+    from pipelines.ingest.sniff import sniff
 
     checked, problems = 0, []
     for source, mapping in mappings.items():
         for path in sorted(p for p in inbox.glob(mapping.file_pattern) if p.is_file()):
             checked += 1
             try:
-                check_header(path, mapping)
+                _layout, layout_mapping = choose_layout(path, sniff(path), mapping, path.name)
+                check_header(path, layout_mapping)
             except ExtractError as error:
                 where = printable(path.relative_to(inbox).as_posix())
                 problems.append(f"mapping {source!r}, file {where}: {printable(error)}")

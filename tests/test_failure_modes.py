@@ -691,3 +691,34 @@ def test_a_layout_is_validated_as_a_mapping_when_it_loads() -> None:
         SourceMapping.model_validate(base | {"layouts": [{"name": "x", "file_pattern": "*.csv"}]})
     with pytest.raises(ValueError, match="names repeat"):
         SourceMapping.model_validate(base | {"layouts": [{"name": "a"}, {"name": "a"}]})
+
+
+def test_check_config_previews_how_one_file_would_land_without_landing_it(tmp_path: Path, monkeypatch) -> None:
+    """`govperf check-config --file F`: the layout, format, delimiter, encoding, header
+    row, counts, first rows and the rows that would be quarantined; the home's lake
+    and archive stay as they were (here: never made)."""
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    monkeypatch.setenv("GOVPERF_HOME", str(home))
+    monkeypatch.setenv("GOVPERF_INBOX", str(inbox))
+    monkeypatch.setenv("GOVPERF_MASKING_KEY", "a test key, not a secret")
+    extract = tmp_path / "downloads" / "好差评明细_202503.txt"
+    extract.parent.mkdir()
+    body = [HEADER, GOOD, SECOND, "SX9,D001,短行"]
+    extract.write_bytes(("\r\n".join(line.replace(",", "\t") for line in body) + "\r\n").encode("gbk"))
+    result = CliRunner().invoke(main, ["check-config", "--file", str(extract), "--source", "service_transactions"])
+    assert result.exit_code == 0, result.output
+    said = result.output
+    assert "source service_transactions, layout default, format csv, delimiter tab" in said
+    assert "encoding gb18030, header row 1, period 2025-03" in said
+    assert "rows read 3: 2 would be accepted, 1 quarantined" in said
+    assert "case_id=SX1, department_id=D001" in said and "line 4: 列数不足" in said
+    assert not (home / "lake").exists() and not (home / "archive").exists()
+    unknown = CliRunner().invoke(main, ["check-config", "--file", str(extract)])
+    assert (
+        unknown.exit_code == 1
+        and "no mapping's file_pattern matches it; name its source with --source" in unknown.output
+    )
