@@ -68,6 +68,24 @@ def _place(raw: object, loc: tuple) -> str:
 # ---------------------------------------------------------------- departments
 
 
+FIRST_DAY, LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 31)
+
+
+class Alias(_Strict):
+    """A name or code a department is known by, and when: a former name until the day
+    it changed, an agency code from the day it was issued. Unbounded ends: always."""
+
+    name: str = Field(min_length=1)
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Alias:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError(f"alias {self.name!r}: valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        return self
+
+
 class Department(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
@@ -76,13 +94,29 @@ class Department(_Strict):
     valid_from: dt.date
     valid_to: dt.date | None = None
     merged_into: str | None = None
-    aliases: list[str] = []
+    # Former names and abbreviations, and agency codes: a text, or {name, valid_from, valid_to}.
+    aliases: list[str | Alias] = []
+    codes: list[str | Alias] = []
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Department:
         if self.valid_to is not None and self.valid_to < self.valid_from:
             raise ValueError(f"{self.id}: valid_to {self.valid_to} is before valid_from {self.valid_from}")
         return self
+
+    def references(self) -> list[tuple[str, dt.date, dt.date]]:
+        """Every text naming this department in an extract, with the days it does: its
+        id and name over its life, each alias and code over its own days within it."""
+        life = (self.valid_from, self.valid_to or LAST_DAY)
+        found = [(self.id, *life), (self.name, *life)]
+        for alias in [*self.aliases, *self.codes]:
+            if isinstance(alias, str):
+                found.append((alias, *life))
+            else:
+                start = max(alias.valid_from or FIRST_DAY, life[0])
+                end = min(alias.valid_to or LAST_DAY, life[1])
+                found.append((alias.name, start, end))
+        return found
 
 
 class DepartmentRegistry(_Strict):
@@ -99,11 +133,18 @@ class DepartmentRegistry(_Strict):
             for ref in (d.parent_id, d.merged_into):
                 if ref is not None and ref not in known:
                     raise ValueError(f"{d.id}: refers to unknown department {ref}")
-        names: dict[str, str] = {}
+        # One text may name two departments at different times (a name handed on after a
+        # reorganisation), never on the same day.
+        held: dict[str, list[tuple[str, dt.date, dt.date]]] = {}
         for d in self.departments:
-            for name in [d.name, *d.aliases]:
-                if names.setdefault(name, d.id) != d.id:
-                    raise ValueError(f"name {name!r} is used by both {names[name]} and {d.id}")
+            for text, start, end in d.references():
+                for other, other_start, other_end in held.get(text, []):
+                    if other != d.id and start <= other_end and other_start <= end:
+                        raise ValueError(
+                            f"name {text!r} is used by both {other} and {d.id} from {max(start, other_start)} "
+                            f"to {min(end, other_end)}; give each its own days (aliases: {{name, valid_from, valid_to}})"
+                        )
+                held.setdefault(text, []).append((d.id, start, end))
         return self
 
 

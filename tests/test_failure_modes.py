@@ -361,7 +361,7 @@ def test_a_header_found_with_no_delimiter_names_every_one_tried(tmp_path: Path) 
     assert "in the first 2 rows (header_row auto)" in landing.file_error
 
 
-def test_the_corpus_has_at_least_25_distinct_modes() -> None:
+def test_the_corpus_has_at_least_45_distinct_modes() -> None:
     modes = (
         [m[0] for m in ROW_MODES]
         + [m[0] for m in FILE_MODES]
@@ -375,7 +375,7 @@ def test_the_corpus_has_at_least_25_distinct_modes() -> None:
             "no delimiter finds the header",
         ]
     )
-    assert len(set(modes)) == len(modes) >= 25
+    assert len(set(modes)) == len(modes) >= 45
 
 
 def _serial(moment: str, epoch: dt.datetime) -> float:
@@ -722,3 +722,88 @@ def test_check_config_previews_how_one_file_would_land_without_landing_it(tmp_pa
         unknown.exit_code == 1
         and "no mapping's file_pattern matches it; name its source with --source" in unknown.output
     )
+
+
+def _registry_with(extra: dict[str, dict]):
+    """The sample's departments, with more aliases or codes for some of them."""
+    from pipelines.reference import DepartmentRegistry
+    from tests.test_ingest_landing import REGISTRY
+
+    departments = [d.model_dump() for d in REGISTRY.departments]
+    for department in departments:
+        for field, values in extra.get(department["id"], {}).items():
+            department[field] = department.get(field, []) + values
+    return DepartmentRegistry.model_validate({"departments": departments})
+
+
+def _land_registry(tmp_path: Path, rows: list[str], registry):
+    from pipelines.ingest.land import land_file
+    from tests.test_ingest_landing import MAPPINGS
+
+    inbox = tmp_path / "inbox" / "service_transactions"
+    inbox.mkdir(parents=True)
+    path = inbox / "好差评明细_202503.csv"
+    path.write_bytes((HEADER + "\r\n" + "\r\n".join(rows) + "\r\n").encode("gbk"))
+    landing = land_file(
+        path, f"service_transactions/{path.name}", MAPPINGS["service_transactions"], registry,
+        tmp_path / "lake", tmp_path / "archive",
+    )  # fmt: skip
+    quarantine = duckdb.sql(f"select line, reason from '{tmp_path}/lake/quarantine/*/*/*.parquet' order by line")
+    accepted = duckdb.sql(
+        f"select case_id, department_id from '{tmp_path}/lake/service_transactions/*/*.parquet' order by case_id"
+    )
+    return landing, quarantine.fetchall(), accepted.fetchall()
+
+
+def _row(case: str, department: str, received: str) -> str:
+    return (
+        GOOD.replace("SX1,", f"{case},")
+        .replace(",D001,", f",{department},")
+        .replace("2025-03-03 09:00:00", received)
+        .replace("2025-03-04 10:00:00", "2025-03-05 10:00:00")
+    )
+
+
+def test_an_old_name_or_a_code_lands_on_the_department_it_named_on_the_rows_date(tmp_path: Path) -> None:
+    """One name handed on after a reorganisation (D001's until 3 March, D002's since), and
+    an agency code: each row lands on the department the text named on its own date."""
+    registry = _registry_with(
+        {
+            "D001": {"aliases": [{"name": "便民中心", "valid_to": "2025-03-02"}], "codes": ["11440300MB2C12345X"]},
+            "D002": {"aliases": [{"name": "便民中心", "valid_from": "2025-03-03"}]},
+        }
+    )
+    rows = [
+        _row("SX1", "便民中心", "2025-03-02 09:00:00"),
+        _row("SX2", "便民中心", "2025-03-03 09:00:00"),
+        _row("SX3", "11440300MB2C12345X", "2025-03-03 09:00:00"),
+    ]
+    landing, quarantine, accepted = _land_registry(tmp_path, rows, registry)
+    assert quarantine == [] and landing.rows_accepted == 3
+    assert accepted == [("SX1", "D001"), ("SX2", "D002"), ("SX3", "D001")]
+
+
+def test_a_name_that_still_names_several_departments_quarantines_its_row_with_the_candidates(tmp_path: Path) -> None:
+    registry = _registry_with(
+        {
+            "D001": {"aliases": [{"name": "便民中心", "valid_to": "2025-02-28"}]},
+            "D002": {"aliases": [{"name": "便民中心", "valid_from": "2025-03-10"}]},
+        }
+    )
+    rows = [_row("SX1", "便民中心", "2025-03-03 09:00:00"), _row("SX2", "D003", "2025-03-03 09:00:00")]
+    _landing, quarantine, accepted = _land_registry(tmp_path, rows, registry)
+    assert accepted == [("SX2", "D003")]
+    assert len(quarantine) == 1 and quarantine[0][0] == 2
+    assert "部门「便民中心」可能是 D001、D002" in quarantine[0][1] and "ambiguous department" in quarantine[0][1]
+
+
+def test_a_name_given_to_two_departments_on_the_same_days_is_refused_when_the_registry_loads() -> None:
+    with pytest.raises(
+        ValueError, match=r"name '便民中心' is used by both D001 and D002 from 2025-03-01 to 2025-03-31"
+    ):
+        _registry_with(
+            {
+                "D001": {"aliases": [{"name": "便民中心", "valid_to": "2025-03-31"}]},
+                "D002": {"aliases": [{"name": "便民中心", "valid_from": "2025-03-01"}]},
+            }
+        )

@@ -216,7 +216,7 @@ def clean_sql(
             kind = "identifier" if column.identifier else "free_text" if column.name in FREE_TEXT else "field"
             masks.append(f"{mask_sql(source_text, kind)} as {source_text}")
         if column.department:
-            typed.append(f"__dept.department_id as {column.name}")
+            pass  # resolved after typing, by the row's date (below)
         else:
             value = _typed_expr(column, source_text, mapping)
             typed.append(f"{value} as {column.name}")
@@ -245,7 +245,10 @@ def clean_sql(
         if column.department:
             activity = f"{table.activity_date}::date" if table.activity_date else f"date '{period.isoformat()}'"
             reasons.append(
-                f"case when {source_text} is not null and __dept_id is null then "
+                f"case when __dept_candidates is not null then "
+                f"'部门「' || {source_text} || '」可能是 ' || __dept_candidates || '，按本行日期仍无法区分 "
+                f"(ambiguous department: ' || __dept_candidates || ' on this row''s date; scope the aliases by dates)' "
+                f"when {source_text} is not null and __dept_id is null then "
                 f"'未知部门「' || {source_text} || '」 (unknown department; add it to departments.yaml or fix the extract)' "
                 f"when __dept_id is not null and {activity} is not null and "
                 f"({activity} < __dept_valid_from or {activity} > coalesce(__dept_valid_to, date '9999-12-31')) then "
@@ -255,6 +258,7 @@ def clean_sql(
             )
 
     dept_column = next(c for c in table.columns if c.department)
+    on_the_day = f"t.{table.activity_date}::date" if table.activity_date else f"date '{period.isoformat()}'"
     delivered = f"timestamp '{delivered_at:%Y-%m-%d %H:%M:%S}'"
     typed_names = {c.name for c in table.columns}
     reasons += [
@@ -264,41 +268,66 @@ def clean_sql(
     ]
     # Three steps, so that each value is parsed once: text, then typed values,
     # then the reasons a row fails, which read both.
+    # The department a row names is the one that text named on the row's date (an old
+    # name, an abbreviation or an agency code has its own days); a text naming one
+    # department at some time only is that department, left to the in-office check;
+    # a text still naming several is ambiguous, and its row is quarantined.
+    in_window = f"{on_the_day} between l.window_from and l.window_to"
     return f"""
         with trimmed as (
-            select _line, {", ".join(trims) or "null as __none"} from {source_rows}
+            select _line, row_number() over () as __row, {", ".join(trims) or "null as __none"} from {source_rows}
         ),
         unmasked as (
-            select _line, {", ".join(texts)} from trimmed
+            select _line, __row, {", ".join(texts)} from trimmed
         ),
         texts as (
             select * {f"replace ({', '.join(masks)})" if masks else ""} from unmasked
         ),
         typed as (
-            select texts.*, __dept.department_id as __dept_id, __dept.valid_from as __dept_valid_from,
-                   __dept.valid_to as __dept_valid_to, __dept.merged_into as __dept_merged_into,
-                   {", ".join(typed)}
+            select texts.*{"".join(", " + t for t in typed)}
             from texts
-            left join department_lookup as __dept on __dept.ref = texts.__text_{dept_column.name}
+        ),
+        named as (
+            select t.__row,
+                   count(distinct l.department_id) filter (where {in_window}) as n_on_day,
+                   min(l.department_id) filter (where {in_window}) as on_day,
+                   count(distinct l.department_id) as n_ever,
+                   min(l.department_id) as ever,
+                   array_to_string(list_sort(list(distinct l.department_id) filter (where {in_window})), '、') as list_on_day,
+                   array_to_string(list_sort(list(distinct l.department_id)), '、') as list_ever
+            from typed as t
+            inner join department_lookup as l on l.ref = t.__text_{dept_column.name}
+            group by t.__row
+        ),
+        resolved as (
+            select typed.*,
+                   case when named.n_on_day = 1 then named.on_day
+                        when named.n_on_day = 0 and named.n_ever = 1 then named.ever end as __dept_id,
+                   case when named.n_on_day > 1 then named.list_on_day
+                        when named.n_on_day = 0 and named.n_ever > 1 then named.list_ever end as __dept_candidates
+            from typed left join named using (__row)
+        ),
+        with_department as (
+            select resolved.*, __dept_id as {dept_column.name}, info.valid_from as __dept_valid_from,
+                   info.valid_to as __dept_valid_to, info.merged_into as __dept_merged_into
+            from resolved left join department_info as info on info.department_id = resolved.__dept_id
         )
         select *, nullif(concat_ws('; ', {", ".join(reasons) or "null"}), '') as _reason
-        from typed
+        from with_department
     """
 
 
 def register_departments(con: duckdb.DuckDBPyConnection, registry: DepartmentRegistry) -> None:
-    rows = []
+    """department_lookup: each text naming a department, with the days it does
+    (reference.py Department.references); department_info: each department's life."""
+    lookup, info = [], []
     for d in registry.departments:
-        for ref in {d.id, d.name, *d.aliases}:
-            rows.append(
-                {
-                    "ref": ref,
-                    "department_id": d.id,
-                    "valid_from": d.valid_from,
-                    "valid_to": d.valid_to,
-                    "merged_into": d.merged_into,
-                }
-            )
-    con.register("department_lookup_arrow", pa.Table.from_pylist(rows))
-    con.execute("create or replace table department_lookup as select * from department_lookup_arrow")
-    con.unregister("department_lookup_arrow")
+        info.append(
+            {"department_id": d.id, "valid_from": d.valid_from, "valid_to": d.valid_to, "merged_into": d.merged_into}
+        )
+        for text, start, end in d.references():
+            lookup.append({"ref": text, "department_id": d.id, "window_from": start, "window_to": end})
+    for name, rows in (("department_lookup", lookup), ("department_info", info)):
+        con.register(f"{name}_arrow", pa.Table.from_pylist(rows))
+        con.execute(f"create or replace table {name} as select * from {name}_arrow")
+        con.unregister(f"{name}_arrow")
