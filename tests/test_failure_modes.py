@@ -807,3 +807,129 @@ def test_a_name_given_to_two_departments_on_the_same_days_is_refused_when_the_re
                 "D002": {"aliases": [{"name": "便民中心", "valid_from": "2025-03-01"}]},
             }
         )
+
+
+# --- from a review: each of these failed before its fix -------------------------------
+
+
+def test_a_label_is_never_carried_across_a_line_the_parser_rejected(tmp_path: Path) -> None:
+    """SX4 sits under a D002 line rejected for too many fields: carrying D001 from above
+    that line would land it on the wrong department, silently."""
+    from tests.test_ingest_landing import _land_with
+
+    def row(case: str, department: str, extra: str = "") -> str:
+        return GOOD.replace("SX1", case).replace("D001", department) + extra
+
+    lines = [HEADER, row("SX1", "D001"), row("SX2", ""), row("SX3", "D002", ",多余"), row("SX4", "")]
+    landing, quarantine = _land_with(
+        tmp_path, ("\r\n".join(lines) + "\r\n").encode("gbk"), {"carry_down": ["department_id"]}
+    )
+    landed = duckdb.sql(f"select case_id, department_id from '{tmp_path}/lake/service_transactions/*/*.parquet'")
+    assert sorted(landed.fetchall()) == [("SX1", "D001"), ("SX2", "D001")]
+    assert [line for line, _raw, _reason in quarantine] == [4, 5] and landing.rows_quarantined == 2
+
+
+def test_a_year_month_number_in_a_date_column_is_not_a_serial_date() -> None:
+    from pipelines.ingest.workbook_reader import serial_date
+
+    assert serial_date(202503.0, False) == 202503.0  # not the year 2454
+    assert serial_date(46082.375, False) == dt.datetime(2026, 3, 1, 9)
+
+
+def test_a_note_merged_across_its_row_is_a_note(tmp_path: Path) -> None:
+    import io
+
+    from openpyxl import Workbook
+
+    from tests.test_ingest_landing import _land_as
+
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in (HEADER.split(","), GOOD.split(","), ["注：数据来源于政务服务平台"] + [None] * 15):
+        sheet.append(row)
+    sheet.merge_cells("A3:P3")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    landing, quarantine = _land_as(tmp_path, buffer.getvalue(), "好差评明细_202503.xlsx", "xlsx")
+    assert landing.file_error is None and quarantine == [], quarantine
+    assert (landing.rows_read, landing.rows_accepted, landing.notes_rows) == (1, 1, 1)
+
+
+def test_a_header_merged_over_two_columns_is_refused_as_a_repeated_header(tmp_path: Path) -> None:
+    from tests.test_ingest_landing import _land_as
+
+    header = HEADER.split(",") + ["其他"]
+    page = (
+        "<html><body><table><tr>"
+        + "".join(f"<th>{h}</th>" for h in header[:-2])
+        + f'<th colspan="2">{header[-2]}</th></tr><tr>'
+        + "".join(f"<td>{v}</td>" for v in GOOD.split(","))
+        + "<td>x</td></tr></table></body></html>"
+    )
+    landing, _ = _land_as(tmp_path, page.encode(), "好差评明细_202503.xls", "xls")
+    assert landing.file_error is not None and "repeated column headers ['申诉结果']" in landing.file_error
+
+
+def test_spans_cannot_make_a_small_html_file_into_millions_of_cells(tmp_path: Path) -> None:
+    from tests.test_ingest_landing import _land_with
+
+    bomb = "<tr>" + '<td colspan="1000" rowspan="1000">x</td>' * 10 + "</tr>" + "<tr></tr>" * 999
+    page = f"<html><body><table><tr><th>{'</th><th>'.join(HEADER.split(','))}</th></tr>{bomb}</table></body></html>"
+    limits = {"max_workbook_bytes": 1024 * 1024}
+    changes = {"format": "xls", "limits": limits}
+    landing, quarantine = _land_with(tmp_path, page.encode(), changes, "好差评明细_202503.xls")
+    assert landing.file_error is not None and "damaged or hostile workbook" in landing.file_error
+    assert len(quarantine) == 1
+
+
+def test_spreadsheetml_indexes_beyond_a_thousand_are_honoured(tmp_path: Path) -> None:
+    from pipelines.ingest.markup_workbooks import spreadsheetml_sheets
+
+    path = tmp_path / "x.xml"
+    path.write_text(
+        '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+        'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet ss:Name="s"><Table>'
+        '<Row><Cell><Data ss:Type="String">a</Data></Cell></Row>'
+        '<Row ss:Index="1500"><Cell ss:Index="1200"><Data ss:Type="String">b</Data></Cell></Row>'
+        "</Table></Worksheet></Workbook>",
+        encoding="utf-8",
+    )
+    [(_name, rows)] = spreadsheetml_sheets(path, max_rows=10_000, max_bytes=1 << 27)
+    assert len(rows) == 1500 and len(rows[-1]) == 1200 and rows[-1][-1] == "b"
+
+
+def test_a_refused_tab_delimited_file_is_quarantined_line_by_line_like_a_comma_one(tmp_path: Path) -> None:
+    from tests.test_ingest_landing import _land_with
+
+    text = "\r\n".join(line.replace(",", "\t") for line in (HEADER, GOOD, SECOND)) + "\r\n"
+    changes = {"title_values": {"comment": r"指标：(?P<value>.+)"}}
+    landing, quarantine = _land_with(tmp_path, text.encode("gbk"), changes)
+    assert landing.file_error is not None and landing.file_format == "csv/tab"
+    assert len(quarantine) == 3 and landing.rows_read == 3
+
+
+def test_a_subset_layout_does_not_tie_with_the_complete_one(tmp_path: Path) -> None:
+    """A newer layout adds a column; a file of the older layout holds all of the older
+    one's columns and all but one of the newer one's: the older one reads it."""
+    from tests.test_ingest_landing import MAPPINGS, _land_with
+
+    columns = dict(MAPPINGS["service_transactions"].columns)
+    older = {k: v for k, v in columns.items() if k != "appeal_upheld"}
+    values = {k: v for k, v in MAPPINGS["service_transactions"].values.items() if k != "appeal_upheld"}
+    header, good = ",".join(HEADER.split(",")[:-1]), ",".join(GOOD.split(",")[:-1])
+    layouts = [{"name": "older", "columns": older}, {"name": "newer", "columns": columns}]
+    changes = {"columns": older, "values": values, "layouts": layouts}
+    landing, quarantine = _land_with(tmp_path, f"{header}\r\n{good}\r\n".encode("gbk"), changes)
+    assert landing.file_error is None and quarantine == [], landing.file_error
+    assert landing.layout == "older"
+
+
+def test_a_key_header_with_a_quote_does_not_break_the_duplicates_rule(tmp_path: Path) -> None:
+    from tests.test_ingest_landing import MAPPINGS, _land_with
+
+    columns = dict(MAPPINGS["service_transactions"].columns) | {"case_id": "Case'No"}
+    header = HEADER.replace("办件编号", "Case'No")
+    text = f"{header}\r\n{GOOD}\r\n{GOOD.replace(',满意,', ',不满意,')}\r\n"
+    landing, quarantine = _land_with(tmp_path, text.encode("gbk"), {"columns": columns})
+    assert landing.file_error is None and len(quarantine) == 2
+    assert "同一Case'No内容不同" in quarantine[0][2]

@@ -32,7 +32,7 @@ TYPE_WORDS = {
     "string": "文本 (text)",
 }
 # ISO 8601 with a zone: 2026-03-05T01:30:00Z, 2026-03-05 09:30:00.5+08:00, …+0800.
-ISO_WITH_ZONE = r"\s*\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*"
+ISO_WITH_ZONE = r"\s*\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)\s*"
 # 05/03/2026, 5-3-2026 09:30: a day and a month, in an order only the mapping can say.
 DAY_MONTH_AMBIGUOUS = r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{4}(\s|$)"
 BOOLEAN_TRUE = ("是", "true", "1", "y", "yes", "t", "√")
@@ -99,8 +99,10 @@ def _typed_expr(column: Column, text: str, mapping: SourceMapping) -> str:
         )
     if column.type == "date":
         formats = _list(mapping.date_formats + mapping.timestamp_formats + ["%Y年%m月"])
+        zoned = f"regexp_full_match({text}, '{ISO_WITH_ZONE}')"  # the day where the mapping's zone is
         return (
-            f"(case when try_cast({text} as date) is not null then try_cast({text} as date) "
+            f"(case when {zoned} then timezone({sql_literal(mapping.timezone)}, try_cast({text} as timestamptz))::date "
+            f"when try_cast({text} as date) is not null then try_cast({text} as date) "
             f"{_serial_date_branch(half, mapping, '::date')}"
             f"else try_strptime({half}, {formats})::date end)"
         )
@@ -195,9 +197,13 @@ def clean_sql(
             trims.append(f"{_trimmed_expr(header)} as __trim_{column.name}")
             text = _text_expr(f"__trim_{column.name}", mapping)
             if column.name in mapping.carry_down:  # blank beneath a label written once: the label above
+                above = "over (order by _line rows between unbounded preceding and 1 preceding)"
+                label_line = f"last_value(case when {text} is not null then _line end ignore nulls) {above}"
+                # Never across a line the parser rejected: the label there may be the one meant.
+                last_rejected = "(select max(r._line) from extract_rejects as r where r._line < trimmed._line)"
                 text = (
-                    f"coalesce({text}, last_value({text} ignore nulls) over "
-                    "(order by _line rows between unbounded preceding and 1 preceding))"
+                    f"coalesce({text}, case when coalesce({last_rejected}, 0) < {label_line} "
+                    f"then last_value({text} ignore nulls) {above} end)"
                 )
             text = _mapped_value(column.name, text, mapping)
             label = header.replace("'", "''")

@@ -74,4 +74,5 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> N
 
 
 def _key_words(mapping: SourceMapping) -> str:
-    return "、".join(mapping.columns.get(c, c) for c in mapping.duplicate_key) or "键"
+    # Headers are text from the mapping: quoted for the SQL string they go into.
+    return ("、".join(str(mapping.columns.get(c, c)) for c in mapping.duplicate_key) or "键").replace("'", "''")

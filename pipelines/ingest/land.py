@@ -344,7 +344,7 @@ def _quarantine_whole_file(
     try:
         # Line by line only for a text file read as text: a file of another kind than its
         # mapping says is one refusal (the original is in the archive), never its bytes as lines.
-        by_line = landing.file_format == mapping.format == "csv"
+        by_line = mapping.format == "csv" and landing.file_format.split("/")[0] == "csv"  # csv, csv/tab, …
         count = write_refused_lines(path, by_line, landing.encoding, lines, QUARANTINE_SCHEMA, fixed)
         _copy(
             con,

@@ -39,21 +39,28 @@ def choose_layout(path: Path, kind: FileKind, mapping: SourceMapping, file_name:
         )
     if len(fitting) == 1:
         return fitting[0]
+    if kind.family == "workbook":  # the limits bound reading the sheets, here as in the reader
+        from pipelines.ingest.workbook_reader import _check_workbook_limits
+
+        _check_workbook_limits(path, fitting[0][1])
     heads = _heads(path, kind, fitting)
-    # Most columns found first; then a layout declaring the file's own format (xlsx for
-    # an XLSX container, xls for a legacy or markup workbook) before one of its family.
+    # A layout whose every column is in the header first, then the fewest missing, then the
+    # most found (a layout that is another's subset loses to it only when that one is
+    # complete too), then one declaring the file's own format (xlsx for an XLSX container,
+    # xls for a legacy or markup workbook) before one of its family.
     exact = EXACT_FORMAT.get(kind.name, kind.name)
-    scored = sorted(
-        (((_columns_found(heads, layout), layout.format == exact), name, layout) for name, layout in fitting),
-        key=lambda item: item[0],
-        reverse=True,
-    )
+    scored = []
+    for name, layout in fitting:
+        found = _columns_found(heads, layout)
+        missing = len(layout.header_groups) - found
+        scored.append(((missing == 0, -missing, found, layout.format == exact), name, layout))
+    scored.sort(key=lambda item: item[0], reverse=True)
     best, name, layout = scored[0]
     tied = [n for score, n, _layout in scored if score == best]
     if len(tied) > 1:
         raise ExtractError(
-            f"{file_name}: layouts {tied[0]!r} and {tied[1]!r} both find {best[0]} of their columns in the header; "
-            "give one of them a header the other does not have"
+            f"{file_name}: layouts {tied[0]!r} and {tied[1]!r} both find {best[2]} of their columns in the header, "
+            f"missing {-best[1]}; give one of them a header the other does not have"
         )
     return name, layout
 

@@ -22,12 +22,32 @@ Sheets = list[tuple[str, list[list[object]]]]
 
 SS = "{urn:schemas-microsoft-com:office:spreadsheet}"
 MAX_SPAN = 1000  # a colspan or rowspan beyond it is taken as this (a hostile span cannot blow up a row)
+MAX_COLUMNS = 16_384  # Excel's own width: a cell placed further right refuses the file
+# Cells a span may make without markup of their own: a budget of one cell per this many
+# bytes of the mapping's max_workbook_bytes (8 M cells, about 64 MB of row lists, by default).
+BYTES_PER_CELL = 16
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _SPACE = re.compile(r"\s+")
 
 
 class TooManyRows(Exception):
     """The workbook holds more rows than the mapping's limit."""
+
+
+class TooManyCells(Exception):
+    """Spans or indexes would make more cells (or wider rows) than a workbook may hold."""
+
+
+class _CellBudget:
+    def __init__(self, max_cells: int) -> None:
+        self.left = max_cells
+
+    def take(self, row: list[object]) -> None:
+        if len(row) > MAX_COLUMNS:
+            raise TooManyCells(f"a row {len(row):,} cells wide, over {MAX_COLUMNS:,} columns")
+        self.left -= len(row)
+        if self.left < 0:
+            raise TooManyCells("its spans make more cells than limits.max_workbook_bytes allows")
 
 
 class _Spans:
@@ -112,9 +132,10 @@ class _HtmlTables(HTMLParser):
     """Every top-level <table> as rows of cell text; a table inside a cell is read as
     that cell's text."""
 
-    def __init__(self, max_rows: int) -> None:
+    def __init__(self, max_rows: int, max_cells: int) -> None:
         super().__init__(convert_charrefs=True)
         self.max_rows = max_rows
+        self.cells = _CellBudget(max_cells)
         self.rows_seen = 0
         self.tables: list[list[list[object]]] = []
         self.depth = 0
@@ -170,6 +191,8 @@ class _HtmlTables(HTMLParser):
         for _ in range(across):
             self.spans.start(len(self.row), down - 1, text)
             self.row.append(text)
+        if len(self.row) > MAX_COLUMNS:
+            raise TooManyCells(f"a row {len(self.row):,} cells wide, over {MAX_COLUMNS:,} columns")
         self.cell = None
 
     def _end_row(self) -> None:
@@ -177,6 +200,7 @@ class _HtmlTables(HTMLParser):
         if self.row is None:
             return
         self.spans.end_row(self.row)
+        self.cells.take(self.row)
         self.rows_seen += 1
         if self.rows_seen > self.max_rows:
             raise TooManyRows(self.rows_seen)
@@ -184,8 +208,8 @@ class _HtmlTables(HTMLParser):
         self.row = None
 
 
-def html_sheets(path: Path, max_rows: int) -> Sheets:
-    parser = _HtmlTables(max_rows)
+def html_sheets(path: Path, max_rows: int, max_bytes: int) -> Sheets:
+    parser = _HtmlTables(max_rows, max_bytes // BYTES_PER_CELL)
     parser.feed(decode_html(path.read_bytes()))
     parser.close()
     parser._end_row()
@@ -211,7 +235,18 @@ def _typed(text: str | None, kind: str | None) -> object:
     return text
 
 
-def spreadsheetml_sheets(path: Path, max_rows: int) -> Sheets:
+def _index(value: str, file_row_or_column: str) -> int:
+    """An ss:Index: 1-based, a whole number."""
+    try:
+        index = int(value.strip())
+    except ValueError:
+        raise TooManyCells(f"ss:Index {value!r} of a {file_row_or_column} is not a whole number") from None
+    if index < 1:
+        raise TooManyCells(f"ss:Index {index} of a {file_row_or_column} is below 1")
+    return index
+
+
+def spreadsheetml_sheets(path: Path, max_rows: int, max_bytes: int) -> Sheets:
     import xml.etree.ElementTree as ElementTree
 
     sheets: Sheets = []
@@ -219,6 +254,7 @@ def spreadsheetml_sheets(path: Path, max_rows: int) -> Sheets:
     spans = _Spans()
     name = ""
     seen = 0
+    cells = _CellBudget(max_bytes // BYTES_PER_CELL)
     for event, element in ElementTree.iterparse(path, events=("start", "end")):
         if event == "start":
             if element.tag == f"{SS}Worksheet":
@@ -227,15 +263,23 @@ def spreadsheetml_sheets(path: Path, max_rows: int) -> Sheets:
             continue
         if element.tag == f"{SS}Row":
             index = element.get(f"{SS}Index")
-            while index and len(rows) < _span(index) - 1:  # rows the file skipped: what spans carry
+            position = _index(index, "row") if index else len(rows) + 1
+            while len(rows) < position - 1:  # rows the file skipped: what spans carry
                 skipped: list[object] = []
                 spans.end_row(skipped)
+                cells.take(skipped)
                 rows.append(skipped)
+                seen += 1
+                if seen > max_rows:
+                    raise TooManyRows(seen)
             row: list[object] = []
             for cell in element.iter(f"{SS}Cell"):
                 column = cell.get(f"{SS}Index")
                 if column:
-                    spans.fill_to(row, _span(column) - 1)
+                    place = _index(column, "cell")
+                    if place > MAX_COLUMNS:
+                        raise TooManyCells(f"a cell at column {place:,}, over {MAX_COLUMNS:,} columns")
+                    spans.fill_to(row, place - 1)
                 spans.fill_covered(row)
                 data = cell.find(f"{SS}Data")
                 value = None if data is None else _typed("".join(data.itertext()), data.get(f"{SS}Type"))
@@ -244,6 +288,7 @@ def spreadsheetml_sheets(path: Path, max_rows: int) -> Sheets:
                     spans.start(len(row), down, value)
                     row.append(value)
             spans.end_row(row)
+            cells.take(row)
             rows.append(row)
             seen += 1
             if seen > max_rows:

@@ -83,7 +83,7 @@ def _zip_kind(path: Path) -> FileKind:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError):
         return FileKind("zip", "other", "a damaged zip container")
-    if "xl/workbook.xml" in names or any(n.lower() == "xl/workbook.xml" for n in names):
+    if "xl/workbook.xml" in names:
         return XLSX
     if "content.xml" in names and "mimetype" in names:
         return FileKind("ods", "other", "an OpenDocument file (.ods/.odt; save it as XLSX)")

@@ -97,11 +97,13 @@ def _unmerged(rows: list[list[object]], merged: list) -> list[list[object]]:
 def _markup_sheets(path: Path, kind: FileKind, mapping: SourceMapping) -> list[tuple[str, list[list[object]]]]:
     from xml.etree.ElementTree import ParseError
 
-    from pipelines.ingest.markup_workbooks import TooManyRows, html_sheets, spreadsheetml_sheets
+    from pipelines.ingest.markup_workbooks import TooManyCells, TooManyRows, html_sheets, spreadsheetml_sheets
 
     read = {"html": html_sheets, "spreadsheetml2003": spreadsheetml_sheets}[kind.name]
     try:
-        return read(path, mapping.limits.max_workbook_rows)
+        return read(path, mapping.limits.max_workbook_rows, mapping.limits.max_workbook_bytes)
+    except TooManyCells as exc:
+        raise ExtractError(f"{path.name}: refused as a damaged or hostile workbook ({kind.described}): {exc}") from None
     except TooManyRows as exc:
         raise ExtractError(
             f"{path.name}: the workbook holds more than {mapping.limits.max_workbook_rows:,} rows "
@@ -208,7 +210,9 @@ def _find_sheet_header(
 # (46082.375 is 2026-03-01 09:00): days since the workbook's epoch. In the 1900
 # system (Windows) day 60 is 1900-02-29, which never was (Lotus's leap-year bug);
 # the 1904 system (old Mac workbooks, the workbook's date1904 flag) counts from 1904-01-01.
-LAST_SERIAL = 2_958_465  # 9999-12-31
+# The last serial taken for a date: 2199-12-31. Excel's own limit (9999) would read a
+# year-month written as a number (202503) as the year 2454.
+LAST_SERIAL = 109_574
 
 
 def serial_date(value: object, date1904: bool) -> object:
@@ -224,6 +228,11 @@ def serial_date(value: object, date1904: bool) -> object:
     else:
         epoch = dt.datetime(1899, 12, 30)
     return epoch + dt.timedelta(seconds=round(value * 86_400))
+
+
+def _collapsed(filled: list[str]) -> list[str]:
+    """The row's filled cells with a run of one repeated text (a merged cell's) kept once."""
+    return [text for i, text in enumerate(filled) if i == 0 or text != filled[i - 1]]
 
 
 def _date_columns(header: list[str], mapping: SourceMapping) -> set[int]:
@@ -257,7 +266,7 @@ def uses_1904_dates(path: Path, kind: FileKind) -> bool:
             return False  # a .et xlrd cannot open: calamine's dates stand
     if kind.name == "spreadsheetml2003":
         with path.open("rb") as handle:
-            return b"<Date1904" in handle.read(1 << 16)
+            return b"Date1904" in handle.read(1 << 16)  # <Date1904/>, or prefixed <x:Date1904/>
     return False
 
 
@@ -265,6 +274,12 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
     _check_workbook_limits(path, mapping)
     title, rows, header_index = _find_sheet_header(path, _sheet_rows(path, kind, mapping), mapping)
     header = [_normalise_header(h) for h in rows[header_index]]
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:  # as in a CSV: which of the columns would a mapped header mean?
+        raise ExtractError(
+            f"{path.name} [{title}]: row {header_index + 1}: repeated column headers {repeated} "
+            "(a header merged over several columns is repeated in each)"
+        )
     notes = re.compile(mapping.notes_pattern)
     lines, raws, values = [], [], [[] for _ in header]
     notes_rows = 0
@@ -278,7 +293,8 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
         filled = [t for t in texts if t is not None and t.strip()]
         if not filled:
             continue
-        in_notes = is_notes(filled, notes, in_notes)
+        # A note merged across the row (its text in every covered cell) is one note.
+        in_notes = is_notes(_collapsed(filled), notes, in_notes)
         if in_notes:
             notes_rows += 1
             continue
@@ -296,7 +312,7 @@ def read_spreadsheet(con: duckdb.DuckDBPyConnection, path: Path, mapping: Source
     con.unregister("extract_arrow")
     con.execute("create or replace table extract_rejects (_line bigint, _raw varchar, reason varchar)")
     if kind.name in MARKUP_READERS:  # parsed by govperf's own reader: counted from its rows
-        counted = sum(1 for row in rows[header_index + 1 :] if any(_cell_text(v) for v in row))
+        counted = sum(1 for row in rows[header_index + 1 :] if any((_cell_text(v) or "").strip() for v in row))
     elif (counted := count_xlsx_rows(path, title, header_index + 1)) is None:
         counted = count_xls_rows(path, title, header_index + 1)
     rows_read = counted - notes_rows
