@@ -53,6 +53,12 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "missing_reason = '样本不足' where period = ? and department_id = 'D03' and indicator_id = 'I2'",
         [MARCH],
     )
+    # D02's I1 left 4 cases out of its sample as unknown (n_unknown): its page says so.
+    con.execute(
+        "update marts.fct_indicator_values set n_unknown = 4 where period = ? and department_id = 'D02' "
+        "and indicator_id = 'I1'",
+        [MARCH],
+    )
     con.execute("""
         create table marts.fct_adjustments(period date, period_type varchar, department_id varchar, kind varchar,
             points double, reason varchar, evidence_ref varchar, file_hash varchar, source_line bigint);
@@ -171,6 +177,12 @@ def test_movers(rendered: Path) -> None:
 def test_small_samples_are_suppressed_on_department_pages(rendered: Path) -> None:
     page = _read(rendered / "bulletin_2024-03_departments" / "D03.html")
     assert "77.77" not in page and "不予公布" in page
+
+
+def test_observations_left_out_as_unknown_are_counted_beside_the_sample(rendered: Path) -> None:
+    with_unknown = _read(rendered / "bulletin_2024-03_departments" / "D02.html")
+    assert "另 4 件未知，未计入" in with_unknown
+    assert "件未知" not in _read(rendered / "bulletin_2024-03_departments" / "D01.html")
 
 
 def test_leader_remarks_on_the_department_page_are_escaped(rendered: Path) -> None:

@@ -30,7 +30,7 @@ CREATE TABLE marts.dim_catalogue_node(node_id VARCHAR, node_name VARCHAR, parent
 CREATE TABLE marts.fct_indicator_values(period DATE, period_type VARCHAR, department_id VARCHAR,
     indicator_id VARCHAR, raw_value DOUBLE, n_obs BIGINT, score DOUBLE, is_imputed BOOLEAN,
     is_treated BOOLEAN DEFAULT FALSE, meets_min_obs BOOLEAN DEFAULT TRUE, imputation VARCHAR,
-    missing_reason VARCHAR);
+    missing_reason VARCHAR, n_unknown BIGINT DEFAULT 0);
 CREATE TABLE marts.fct_department_scores(period DATE, period_type VARCHAR, department_id VARCHAR,
     level INTEGER, dimension VARCHAR, score DOUBLE, rank INTEGER);
 CREATE TABLE marts.fct_rankings(period DATE, period_type VARCHAR, department_id VARCHAR,

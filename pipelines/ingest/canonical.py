@@ -41,6 +41,9 @@ class Column:
     # Not read from the extract: the keywords of this free-text column's masked
     # text (pipelines/ingest/keywords.py), joined by ','.
     keywords_of: str | None = None
+    # Not read from the extract: whether the case is closed, by the mapping's
+    # `closed_when` rule (a close time, or a closed status); see cleaning.closed_sql.
+    closed_flag: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class CanonicalTable:
     # carry different series for the same departments (a yearbook's tables), a
     # slice is the department and this column.
     slice_column: str | None = None
+    # The column holding the time a case was closed, where the table has a closed
+    # flag (Column.closed_flag) decided by the mapping's `closed_when`.
+    closed_time: str | None = None
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -83,16 +89,19 @@ CANONICAL: dict[str, CanonicalTable] = {
                 Column("case_id", "string", required=True, identifier=True),
                 DEPARTMENT,
                 Column("service_item", "string", required=True),
-                Column("channel", "string", required=True, allowed=("online", "offline")),
+                # `unknown`: the extract does not say (UNKNOWN, OTHER). The online rate
+                # leaves such cases out of its denominator and reports them (n_unknown).
+                Column("channel", "string", required=True, allowed=("online", "offline", "unknown")),
                 Column("received_at", "timestamp", required=True),
                 Column("completed_at", "timestamp"),
                 # The deadline: a statutory limit in working days, or a due time
                 # (311-style extracts); a case with neither is not judged on time.
                 Column("time_limit_days", "integer"),
                 Column("due_at", "timestamp"),
-                # closed / open / duplicate / transferred. Duplicate and transferred
-                # requests are not cases of the department: no indicator counts them.
-                Column("status", "string", allowed=("closed", "open", "duplicate", "transferred")),
+                # closed / open / duplicate / transferred / not_a_case. Duplicate,
+                # transferred and not_a_case requests (cancelled, withdrawn, a test
+                # entry) are not cases of the department: no indicator counts them.
+                Column("status", "string", allowed=("closed", "open", "duplicate", "transferred", "not_a_case")),
                 Column("materials_required", "integer"),
                 Column("materials_submitted", "integer"),
                 Column("rating", "integer"),
@@ -102,8 +111,10 @@ CANONICAL: dict[str, CanonicalTable] = {
                 Column("rectified_at", "timestamp"),
                 Column("appealed", "boolean"),
                 Column("appeal_upheld", "boolean"),
+                Column("is_closed", "boolean", closed_flag=True),
             ),
             activity_date="received_at",
+            closed_time="completed_at",
             rules=(
                 RowRule("received_at", "received_at <= {delivered_at}", FUTURE),
                 RowRule("rating", "rating between 1 and 5", "评价等级超出1-5范围 (rating out of range 1-5)"),

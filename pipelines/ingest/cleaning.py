@@ -181,6 +181,8 @@ def clean_sql(
     trims, texts, masks, typed, reasons = [], [], [], [], []
     for column in table.columns:
         header = header_of.get(column.name)
+        if column.closed_flag:
+            continue  # decided from the typed row (closed_sql, in the last step)
         if column.keywords_of:
             # Read from the masked text of the free-text column, never from the extract.
             source = f"__text_{column.keywords_of}"
@@ -272,6 +274,12 @@ def clean_sql(
         for rule in table.rules
         if {rule.column} <= typed_names
     ]
+    closed = closed_sql(table, mapping)
+    if closed and mapping.closed_when == "status":
+        reasons.append(
+            f"case when status = 'closed' and {table.closed_time} is null then "
+            f"'状态为已办结但无办结时间 (status closed without a close time; closed_when: status)' end"
+        )
     # Three steps, so that each value is parsed once: text, then typed values,
     # then the reasons a row fails, which read both.
     # The department a row names is the one that text named on the row's date (an old
@@ -318,9 +326,21 @@ def clean_sql(
                    info.valid_to as __dept_valid_to, info.merged_into as __dept_merged_into
             from resolved left join department_info as info on info.department_id = resolved.__dept_id
         )
-        select *, nullif(concat_ws('; ', {", ".join(reasons) or "null"}), '') as _reason
+        select *{closed}, nullif(concat_ws('; ', {", ".join(reasons) or "null"}), '') as _reason
         from with_department
     """
+
+
+def closed_sql(table: CanonicalTable, mapping: SourceMapping) -> str:
+    """`, <expr> as <flag>` for a table with a closed flag, else ''. By default a case is
+    closed when it has a close time, whatever its status (an extract often leaves the
+    status stale); with `closed_when: status`, only when its status says closed."""
+    flag = next((c for c in table.columns if c.closed_flag), None)
+    if flag is None or table.closed_time is None:
+        return ""
+    if mapping.closed_when == "status":
+        return f", coalesce(status = 'closed' and {table.closed_time} is not null, false) as {flag.name}"
+    return f", {table.closed_time} is not null as {flag.name}"
 
 
 def register_departments(con: duckdb.DuckDBPyConnection, registry: DepartmentRegistry) -> None:

@@ -199,6 +199,10 @@ class SourceMapping(_Strict):
     # Canonical columns whose label is written once, blank beneath it for the rows it
     # covers: a blank cell takes the value of the nearest filled one above it.
     carry_down: list[str] = []
+    # When a case counts as closed, for a table with a close time (service transactions):
+    # `close_time`, when it has one, whatever its status; `status`, only when its status
+    # (after `values`) is closed, and such a row without a close time is quarantined.
+    closed_when: Literal["close_time", "status"] = "close_time"
     # Several layouts of one source's files (see Layout); none: the mapping is the one layout.
     layouts: list[Layout] = []
 
@@ -260,6 +264,11 @@ class SourceMapping(_Strict):
         for column in self.duplicate_key:
             if column not in known:
                 raise ValueError(f"duplicates.key: {column!r} is not in canonical table {self.source}")
+        if self.closed_when == "status":
+            if table.closed_time is None:
+                raise ValueError(f"closed_when: status: {self.source} has no close time for a case to be closed by")
+            if "status" not in fed:
+                raise ValueError("closed_when: status needs the status column mapped (columns.status)")
         for column in self.values:
             if column not in fed:
                 raise ValueError(f"values given for {column!r}, which is not mapped")

@@ -427,7 +427,7 @@ def _indicator_values(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any])
     return _rows(
         con,
         """
-        SELECT department_id, indicator_id, raw_value, n_obs, score, is_imputed, is_treated,
+        SELECT department_id, indicator_id, raw_value, n_obs, n_unknown, score, is_imputed, is_treated,
                meets_min_obs, imputation, missing_reason
         FROM marts.fct_indicator_values
         WHERE period = $period AND period_type = $period_type

@@ -38,6 +38,7 @@ observed as (
         cells.*,
         v.raw_value,
         v.n_obs,
+        v.n_unknown,
         case
             when v.department_id is null then '无数据 (no data)'
             when v.raw_value is null then '无数值 (no value reported)'
@@ -99,6 +100,7 @@ final as (
         -- a value below the minimum sample is not shown
         case when usable.missing_reason is null or usable.raw_value is null then usable.raw_value end as raw_value,
         coalesce(usable.n_obs, 0) as n_obs,
+        coalesce(usable.n_unknown, 0) as n_unknown,
         usable.missing_reason,
         case
             when usable.usable_value is not null then usable.usable_value

@@ -5,13 +5,14 @@
 -- divided by that series of the same department and period first. A value from
 -- fewer observations than the indicator's min_obs is marked: it counts as missing.
 with unioned as (
+    -- n_unknown: cases left out of a denominator as unknown; only transactions record any
     select * from {{ ref('int_indicator_values__transactions') }}
-    union all select * from {{ ref('int_indicator_values__complaints') }}
-    union all select * from {{ ref('int_indicator_values__surveys') }}
-    union all select * from {{ ref('int_indicator_values__leader_reviews') }}
-    union all select * from {{ ref('int_indicator_values__budget') }}
-    union all select * from {{ ref('int_indicator_values__projects') }}
-    union all select * from {{ ref('int_indicator_values__observations') }}
+    union all select *, 0 as n_unknown from {{ ref('int_indicator_values__complaints') }}
+    union all select *, 0 as n_unknown from {{ ref('int_indicator_values__surveys') }}
+    union all select *, 0 as n_unknown from {{ ref('int_indicator_values__leader_reviews') }}
+    union all select *, 0 as n_unknown from {{ ref('int_indicator_values__budget') }}
+    union all select *, 0 as n_unknown from {{ ref('int_indicator_values__projects') }}
+    union all select *, 0 as n_unknown from {{ ref('int_indicator_values__observations') }}
 ),
 
 departments as (
@@ -35,6 +36,7 @@ final as (
              then {{ stored_value('unioned.raw_value') }} / {{ stored_value('denominators.raw_value') }}
         end as raw_value,
         cast(unioned.n_obs as bigint) as n_obs,
+        cast(unioned.n_unknown as bigint) as n_unknown,
         indicators.catalogue_version,
         indicators.min_obs,
         unioned.n_obs >= indicators.min_obs as meets_min_obs

@@ -51,6 +51,7 @@ received as (
         grains.period_type,
         count(*) as n_received,
         sum(case when cases.channel = 'online' then 1 else 0 end) as n_online,
+        sum(case when cases.channel = 'unknown' then 1 else 0 end) as n_channel_unknown,
         sum(cases.materials_required) as materials_required,
         sum(cases.materials_submitted) as materials_submitted
     from cases
@@ -59,34 +60,38 @@ received as (
     group by 1, 2, 3
 ),
 
+-- n_unknown: the cases an indicator left out of its denominator because the
+-- extract recorded what it needs as unknown (the online rate: channel unknown).
 long as (
     select period, period_type, department_id, 'on_time_rate' as indicator_id,
            100.0 * n_on_time / nullif(n_judged, 0) as raw_value,
-           n_judged as n_obs
+           n_judged as n_obs, 0 as n_unknown
     from on_time
     union all
-    select period, period_type, department_id, 'median_days_to_close', median_days, n_completed from completed
+    select period, period_type, department_id, 'median_days_to_close', median_days, n_completed, 0 from completed
     union all
-    select period, period_type, department_id, 'median_processing_hours', median_hours, n_completed from completed
+    select period, period_type, department_id, 'median_processing_hours', median_hours, n_completed, 0 from completed
     union all
-    select period, period_type, department_id, 'mean_processing_hours', mean_hours, n_completed from completed
+    select period, period_type, department_id, 'mean_processing_hours', mean_hours, n_completed, 0 from completed
     union all
-    select period, period_type, department_id, 'p90_processing_hours', p90_hours, n_completed from completed
+    select period, period_type, department_id, 'p90_processing_hours', p90_hours, n_completed, 0 from completed
     union all
-    select period, period_type, department_id, 'good_review_rate', 100.0 * n_good / nullif(n_rated, 0), n_rated
+    select period, period_type, department_id, 'good_review_rate', 100.0 * n_good / nullif(n_rated, 0), n_rated, 0
     from completed
     union all
-    select period, period_type, department_id, 'rectification_rate', 100.0 * n_rectified / nullif(n_bad, 0), n_bad
+    select period, period_type, department_id, 'rectification_rate', 100.0 * n_rectified / nullif(n_bad, 0), n_bad, 0
     from completed
     union all
-    select period, period_type, department_id, 'online_rate', 100.0 * n_online / n_received, n_received
+    select period, period_type, department_id, 'online_rate',
+           100.0 * n_online / nullif(n_received - n_channel_unknown, 0), n_received - n_channel_unknown,
+           n_channel_unknown
     from received
     union all
     select period, period_type, department_id, 'material_reduction_rate',
-           100.0 * (1 - 1.0 * materials_submitted / nullif(materials_required, 0)), n_received
+           100.0 * (1 - 1.0 * materials_submitted / nullif(materials_required, 0)), n_received, 0
     from received
     union all
-    select period, period_type, department_id, 'transactions_received', cast(n_received as double), n_received
+    select period, period_type, department_id, 'transactions_received', cast(n_received as double), n_received, 0
     from received
 )
 

@@ -1,12 +1,12 @@
 -- Each case with its working-day deadline, whether it met it, and whether a bad
 -- review was rectified within 15 working days. Limited to the cases a run needs.
--- A duplicate or transferred request is not a case of the department: it is
--- left out of every indicator (the rows stay in the lake and the marts' counts).
+-- A duplicate, transferred or not_a_case request is not a case of the department:
+-- it is left out of every indicator (the rows stay in the lake and the marts' counts).
 -- The deadline is the due time when the extract gives one, else the statutory
 -- limit in working days; a case with neither is not judged on time.
 with cases as (
     select * from {{ ref('stg_lake__service_transactions') }}
-    where status not in ('duplicate', 'transferred')
+    where status not in ('duplicate', 'transferred', 'not_a_case')
       and received_month <= {{ period_end() }}
       and (completed_at is null or completed_month >= {{ lookback_start() }})
 ),

@@ -2,7 +2,8 @@
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- Every (department, indicator) cell of each period scored: the raw value and its
 -- observations, the value scored after imputation and outlier treatment, the
--- 0-100 score, and why a value is missing or what stands in for it. A value from
+-- 0-100 score, and why a value is missing or what stands in for it. n_unknown
+-- counts the observations left out of n_obs as unknown (an unknown channel). A value from
 -- fewer observations than the indicator's min_obs is not shown (raw_value NULL).
 with cells as (
     select * from {{ ref('int_indicator_treated') }} where {{ in_period_scope('period', 'period_type') }}
@@ -26,7 +27,8 @@ select
     cast(c.treated_value as double) as scored_value,
     cast(c.is_treated as boolean) as is_treated,
     cast(c.imputation as varchar) as imputation,
-    cast(c.missing_reason as varchar) as missing_reason
+    cast(c.missing_reason as varchar) as missing_reason,
+    cast(c.n_unknown as bigint) as n_unknown
 from cells as c
 left join scores as s
     on s.period = c.period and s.period_type = c.period_type

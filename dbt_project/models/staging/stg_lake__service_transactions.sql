@@ -1,7 +1,16 @@
 -- One row per case. Month attribution follows PRODUCT.md: time and on-time
 -- indicators use the completion month, volume and channel the receipt month.
+-- completed_at is the close time of a case that is closed by its mapping's
+-- `closed_when` (docs/ingest.md): by default any case with a close time; with
+-- `closed_when: status`, only one whose status says closed. The time the extract
+-- gave is kept as reported_completed_at.
 with source as (
     {{ current_submission_rows('service_transactions') }}
+),
+
+flagged as (
+    -- rows landed before the closed flag existed were closed by their close time
+    select *, coalesce(is_closed, completed_at is not null) as closed_by_rule from source
 ),
 
 final as (
@@ -11,10 +20,11 @@ final as (
         service_item,
         channel,
         received_at,
-        completed_at,
+        case when closed_by_rule then completed_at end as completed_at,
+        completed_at as reported_completed_at,
         time_limit_days,
         due_at,
-        coalesce(status, case when completed_at is null then 'open' else 'closed' end) as status,
+        coalesce(status, case when closed_by_rule then 'closed' else 'open' end) as status,
         materials_required,
         materials_submitted,
         rating,
@@ -26,10 +36,10 @@ final as (
         appealed,
         appeal_upheld,
         {{ month_of('received_at') }} as received_month,
-        {{ month_of('completed_at') }} as completed_month,
+        case when closed_by_rule then {{ month_of('completed_at') }} end as completed_month,
         _file_hash as file_hash,
         _line as source_line
-    from source
+    from flagged
 )
 
 select * from final
