@@ -373,6 +373,10 @@ def test_the_corpus_has_at_least_45_distinct_modes() -> None:
             "duplicate file",
             "a label spanning rows",
             "no delimiter finds the header",
+            # tests/test_case_rules.py
+            "a channel the extract does not know",
+            "a request that is not a case",
+            "a closed status without a close time",
         ]
     )
     assert len(set(modes)) == len(modes) >= 45

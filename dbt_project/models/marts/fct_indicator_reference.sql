@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- The reference values each indicator's normalisation used in each period: the
 -- reference set (every department with a treated value) and its minimum, maximum,

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- Composite score, ranks, rank change, grade, the Monte Carlo rank band and the
 -- bottom-N streak, per department and period.

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- Red and amber warnings: an indicator beyond its catalogue threshold; an
 -- indicator that moved abnormally against the department's own history (the
