@@ -23,7 +23,7 @@ import dagster as dg
 
 from pipelines.ingest.land import lake_paths, sha256_of
 from pipelines.ingest.mapping import SourceMapping, load_mappings
-from pipelines.partitions import monthly
+from pipelines.partitions import FIRST_MONTH, monthly
 from pipelines.publish.approval import PUBLISHED_EDITIONS_KEY
 from pipelines.run_queue import WAREHOUSE_WRITER_TAGS
 from pipelines.settings import settings
@@ -69,12 +69,16 @@ def _quarter_start(day: dt.date) -> dt.date:
 
 @dg.schedule(job=ingest_job, cron_schedule="0 6 * * *", execution_timezone="Asia/Shanghai")
 def daily_ingest_schedule(context: dg.ScheduleEvaluationContext):
-    """The previous and current month, and the current and previous quarter's
-    first month (where quarterly files such as leader reviews are filed)."""
+    """The previous and current month, the current and previous quarter's first month
+    (where quarterly files such as leader reviews are filed), and the current and
+    previous year's January (where yearly files are)."""
     today = context.scheduled_execution_time.date()
     this_quarter = _quarter_start(today)
     last_quarter = _quarter_start(this_quarter - dt.timedelta(days=1))
     months = {_previous_month(today), today.replace(day=1), this_quarter, last_quarter}
+    if any(m.months_per_period == 12 for m in load_mappings(settings().mappings_dir).values()):
+        months |= {today.replace(month=1, day=1), today.replace(year=today.year - 1, month=1, day=1)}
+    months = {month for month in months if month >= FIRST_MONTH}
     for month in sorted(months):
         yield dg.RunRequest(run_key=f"{today}:{month:%Y-%m}", partition_key=_month_key(month))
 

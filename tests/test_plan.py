@@ -152,7 +152,7 @@ def test_a_deadline_passing_redoes_only_the_months_it_concerns(home: Path) -> No
     expected = {
         f"ingest/{source}": ["2025-09"]
         for source, m in mappings.items()
-        if not m.quarterly and recorded_on <= submissions.deadline_of(m, LAST) < planned_on
+        if m.months_per_period == 1 and recorded_on <= submissions.deadline_of(m, LAST) < planned_on
     }
     assert expected and all(m.submission_deadline_day == 10 for s, m in mappings.items() if f"ingest/{s}" in expected)
     assert stale == expected | {"dbt": ["2025-09"], "bulletins": ["2025-09", "2025-Q3"]}

@@ -201,7 +201,7 @@ def volume_outcomes(
         if not mapping.is_period_start(month):
             continue
         periods = [month]
-        while len(periods) <= volume.lookback * (3 if mapping.quarterly else 1):
+        while len(periods) <= volume.lookback * mapping.months_per_period:
             periods.append((periods[-1] - dt.timedelta(days=1)).replace(day=1))
         history = {p: submissions.read_register(lake, mapping.source, p) for p in periods if mapping.is_period_start(p)}
         outcomes.append(
@@ -215,7 +215,7 @@ def volume_outcomes(
                 volume.min_rows,
                 volume.severity,
                 registry,
-                3 if mapping.quarterly else 1,
+                mapping.months_per_period,
             )
         )
     return outcomes

@@ -159,7 +159,8 @@ class SourceMapping(_Strict):
     source: str
     description: str = ""
     file_pattern: str  # glob relative to the inbox, e.g. "service_transactions/好差评明细_*.csv"
-    # Which period a file covers, from its name: groups year and month, or year and quarter.
+    # Which period a file covers, from its name: groups year and month, year and quarter,
+    # or year alone (a yearly file, filed under the year's first month).
     period_pattern: str = r"(?P<year>\d{4})-?(?P<month>\d{2})"
     # For a file that is one period's edition with no date in its name: that period.
     period: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
@@ -273,8 +274,8 @@ class SourceMapping(_Strict):
             if column not in fed:
                 raise ValueError(f"values given for {column!r}, which is not mapped")
         groups = set(re.compile(self.period_pattern).groupindex)
-        if not ({"year", "month"} <= groups or {"year", "quarter"} <= groups):
-            raise ValueError("period_pattern needs named groups year and month, or year and quarter")
+        if "year" not in groups or {"month", "quarter"} <= groups:
+            raise ValueError("period_pattern needs a named group year, with month or quarter or neither (a yearly file)")
         return self
 
     @model_validator(mode="after")
@@ -331,13 +332,15 @@ class SourceMapping(_Strict):
         return self if chosen == self.columns else self.model_copy(update={"columns": chosen})
 
     @property
-    def quarterly(self) -> bool:
-        """Files cover a quarter (the pattern names a quarter, not a month)."""
-        return "quarter" in re.compile(self.period_pattern).groupindex
+    def months_per_period(self) -> int:
+        """How many months a file covers: 1, 3 when the pattern names a quarter, 12 when
+        it names a year alone (`…-2018.csv`)."""
+        groups = re.compile(self.period_pattern).groupindex
+        return 1 if "month" in groups else 3 if "quarter" in groups else 12
 
     def is_period_start(self, month: dt.date) -> bool:
-        """Quarterly sources have files only for a quarter's first month."""
-        return not self.quarterly or month.month in (1, 4, 7, 10)
+        """A file covering several months is filed under its first: a quarter's, a year's."""
+        return (month.month - 1) % self.months_per_period == 0
 
     def period_of(self, file_name: str) -> dt.date | None:
         """First day of the period a file covers, from its name; None if the name has none."""
@@ -350,8 +353,10 @@ class SourceMapping(_Strict):
         year = int(parts["year"])
         if parts.get("month"):
             month = int(parts["month"])
-        else:
+        elif parts.get("quarter"):
             month = 3 * (int(parts["quarter"]) - 1) + 1
+        else:
+            month = 1  # a yearly file
         if not 1 <= month <= 12:
             return None
         return dt.date(year, month, 1)

@@ -63,7 +63,7 @@ def deadline_of(mapping: SourceMapping, period: dt.date) -> dt.date:
     """The last day a period's file is on time: the mapping's day of the month
     after the period (a quarter's period ends with its third month)."""
     end = period
-    for _ in range(2 if mapping.quarterly else 0):
+    for _ in range(mapping.months_per_period - 1):
         end = _next_month(end)
     return _next_month(end).replace(day=mapping.submission_deadline_day)
 
@@ -206,7 +206,7 @@ def completeness_outcome(
     department's delivery time is its first file's (a later correction does not
     make an on-time delivery late). Late and missing departments are listed."""
     deadline = deadline_of(mapping, period)
-    active = active_departments(registry, period, 3 if mapping.quarterly else 1)
+    active = active_departments(registry, period, mapping.months_per_period)
     first: dict[str, dt.datetime] = {}
     for row in register:
         seen = first.get(row["department_id"])
