@@ -42,6 +42,7 @@ REASONS = {
     "project": "the dbt project changed",
     "vars": "the build settings changed",
     "ingest": "its landed data changed",
+    "later_files": "a later period's file carries rows dated in it",
     "scores": "its scores were rebuilt",
     "bulletin_settings": "bulletin.yaml changed",
     "layout": "the templates or stylesheet changed",
@@ -150,7 +151,7 @@ def make_plan(s: Settings, first: dt.date, last: dt.date, today: dt.date | None 
     read_by_dbt = {
         source: {m: v for m, v in by_month.items() if v is not None} for source, by_month in read_by_dbt.items()
     }
-    scores = dbt_stamps.month_stamps(read_by_dbt, reference, [m.isoformat() for m in months])
+    scores = dbt_stamps.month_stamps(read_by_dbt, reference, [m.isoformat() for m in months], s.lake)
     recorded = store.read(dbt_stamps.STEP)
     plan = StepPlan("dbt")
     for month in sorted(asked):

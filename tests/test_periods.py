@@ -55,3 +55,34 @@ def test_a_quarter_or_a_month_in_the_name_is_still_its_period(pattern: str, name
 def test_a_period_pattern_without_a_year_or_with_month_and_quarter_is_refused(pattern: str) -> None:
     with pytest.raises(ValueError, match="period_pattern needs a named group year"):
         _mapping({"period_pattern": pattern})
+
+
+def _file_load(lake: Path, source: str, period: dt.date, sha: str, first_row_month: dt.date | None) -> None:
+    import pyarrow as pa
+
+    from pipelines.ingest.land import FILE_LOAD_SCHEMA, lake_paths
+    from pipelines.parquet import write_table
+
+    row = {"source": source, "period": period, "file_hash": sha, "first_row_month": first_row_month}
+    write_table(
+        pa.Table.from_pylist([row], schema=FILE_LOAD_SCHEMA), lake_paths(lake, source, period, sha)["file_load"]
+    )
+
+
+def test_a_file_with_rows_of_earlier_months_is_named_in_the_earliest_months_stamp(tmp_path: Path) -> None:
+    from pipelines.transform.stamps import later_files
+
+    months = ["2025-02-01", "2025-03-01", "2025-04-01"]
+    _file_load(tmp_path, "service_transactions", dt.date(2025, 4, 1), "a" * 64, dt.date(2025, 3, 1))
+    _file_load(tmp_path, "service_transactions", dt.date(2025, 4, 1), "b" * 64, dt.date(2025, 4, 1))  # its own month
+    _file_load(tmp_path, "hotline_complaints", dt.date(2025, 3, 1), "c" * 64, dt.date(2024, 11, 1))  # before the first
+    _file_load(tmp_path, "leader_reviews", dt.date(2025, 4, 1), "d" * 64, None)  # rows without dates
+    assert later_files(tmp_path, months) == {
+        "2025-02-01": [f"hotline_complaints/2025-03/{'c' * 64}"],
+        "2025-03-01": [f"service_transactions/2025-04/{'a' * 64}"],
+    }
+    broken = tmp_path / "file_loads" / "survey_responses" / "2025-04" / "x.parquet"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(RuntimeError, match=r"file log .*x\.parquet cannot be read"):
+        later_files(tmp_path, months)

@@ -14,13 +14,16 @@ import os
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pipelines import plan as planning
 from pipelines.checks.suites import load_suites
 from pipelines.ingest import stamps as ingest_stamps
 from pipelines.ingest import submissions
+from pipelines.ingest.land import FILE_LOAD_SCHEMA
 from pipelines.ingest.mapping import load_mappings
+from pipelines.parquet import write_table
 from pipelines.publish import stamps as edition_stamps
 from pipelines.publish.config import Edition
 from pipelines.reference import first_scorable_month, load_departments
@@ -45,7 +48,7 @@ def _record_as_done(today: dt.date = TODAY) -> None:
             mapping, registry, suites.get(source), s.inbox, first_scorable, LAST, today
         )
         store.record(ingest_stamps.step_name(source), ingest[source])
-    scores = dbt_stamps.month_stamps(ingest, s.reference_dir, months)
+    scores = dbt_stamps.month_stamps(ingest, s.reference_dir, months, s.lake)
     store.record(dbt_stamps.STEP, scores)
     editions = [Edition.month(dt.date.fromisoformat(m)) for m in months if m >= FIRST.isoformat()]
     editions.append(Edition.quarter_of(LAST))
@@ -58,9 +61,10 @@ def _record_as_done(today: dt.date = TODAY) -> None:
     for source, by_month in ingest.items():
         for month, stamp in by_month.items():
             for sha, _mtime in stamp["files"].values():
-                landing = planning.lake_paths(s.lake, source, dt.date.fromisoformat(month), sha)["file_load"]
-                landing.parent.mkdir(parents=True, exist_ok=True)
-                landing.touch()
+                period = dt.date.fromisoformat(month)
+                landing = planning.lake_paths(s.lake, source, period, sha)["file_load"]
+                row = {"source": source, "period": period, "file_hash": sha, "first_row_month": period}
+                write_table(pa.Table.from_pylist([row], schema=FILE_LOAD_SCHEMA), landing)
 
 
 @pytest.fixture

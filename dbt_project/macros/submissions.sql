@@ -5,7 +5,15 @@
   the history schema keeps every row ever landed, with its status.
 #}
 
-{% macro current_submission_rows(table, slice_column=none) %}
+{#- The current rows of `table`. With `case_key` (the column naming a case: a case
+    number, a ticket number), a case sent again in a later file (its status updated,
+    closed since) is that case updated, not a second case: of its current rows, the
+    one from the file of the latest period counts, since a later period's extract
+    holds the later state of the case; within a period, the file delivered last
+    (then the file hash and the line, so that the choice never depends on the order
+    rows are read in). The earlier rows stay in the lake and the history schema. -#}
+{% macro current_submission_rows(table, slice_column=none, case_key=none) %}
+    {%- set current -%}
     select landed.*
     from {{ source('lake', table) }} as landed
     where not exists (
@@ -16,6 +24,26 @@
           {% if slice_column %}and register.slice = landed.{{ slice_column }}{% endif %}
           and register.status <> 'current'
     )
+    {%- endset -%}
+    {%- if case_key %}
+    select * from (
+        select
+            current_rows.*,
+            row_number() over (
+                partition by current_rows.{{ case_key }}
+                order by current_rows._period desc, delivered.submitted_at desc,
+                         current_rows._file_hash desc, current_rows._line desc
+            ) as _case_version
+        from ({{ current }}) as current_rows
+        left join (
+            select distinct file_hash, period, submitted_at from {{ ref('stg_ingest__submissions') }}
+        ) as delivered
+            on delivered.file_hash = current_rows._file_hash and delivered.period = current_rows._period
+    ) as versions
+    where _case_version = 1
+    {%- else %}
+    {{ current }}
+    {%- endif %}
 {% endmacro %}
 
 {% macro submission_history(table, slice_column=none) %}

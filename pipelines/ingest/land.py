@@ -68,6 +68,7 @@ FILE_LOAD_SCHEMA = pa.schema(
         ("rows_accepted", pa.int64()),
         ("rows_quarantined", pa.int64()),
         ("notes_rows", pa.int64()),
+        ("first_row_month", pa.date32()),
         ("file_error", pa.string()),
         ("archive_path", pa.string()),
         ("config_fingerprint", pa.string()),
@@ -80,7 +81,8 @@ FILE_LOAD_SCHEMA = pa.schema(
 # 4: personal data masked in every text field, ID numbers by check digit, names.
 # 6: comment keywords (comment_keywords).
 # 7: a field over limits.max_field_bytes, or holding a NUL byte, quarantines its row.
-LANDING_RULES_VERSION = "7"
+# 8: the file log records the earliest month of the rows (first_row_month).
+LANDING_RULES_VERSION = "8"
 
 
 @dataclass
@@ -105,6 +107,10 @@ class FileLanding:
     # resubmissions and decides lateness against the submission deadline.
     submitted_at: dt.datetime
     loaded_at: dt.datetime
+    # The earliest month of the accepted rows' own dates (the table's activity date):
+    # before `period` when the file carries rows of earlier months (a case received
+    # in March, in April's file; a multi-month export). Months from it are rescored.
+    first_row_month: dt.date | None = None
 
     @property
     def balanced(self) -> bool:
@@ -170,6 +176,7 @@ def read_file_load(path: Path) -> FileLanding:
     row = pq.read_table(path).to_pylist()[0]
     row.setdefault("submitted_at", row["loaded_at"])  # landed before submission times were kept
     row.setdefault("layout", None)  # landed before layouts
+    row.setdefault("first_row_month", None)  # landed before it was kept
     return FileLanding(**row)
 
 
@@ -267,6 +274,7 @@ def land_file(
                 f"create or replace table extract_checked as {clean_sql(mapping, period, headers, constants, landing.submitted_at)}"
             )
             landing.rows_accepted, landing.rows_quarantined = _write_outputs(con, mapping, landing, paths)
+            landing.first_row_month = _first_row_month(con, mapping)
         finally:
             con.close()
     _write_file_load(landing, paths["file_load"])
@@ -315,6 +323,15 @@ def _write_outputs(
         " + (select count(*) from extract_rejects)"
     ).fetchall()[0][0]
     return int(accepted), int(quarantined)
+
+
+def _first_row_month(con: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> dt.date | None:
+    activity = mapping.table.activity_date
+    if activity is None:
+        return None
+    return con.execute(
+        f"select min(date_trunc('month', {activity}))::date from extract_checked where _reason is null"
+    ).fetchall()[0][0]
 
 
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:

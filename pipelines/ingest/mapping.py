@@ -275,7 +275,9 @@ class SourceMapping(_Strict):
                 raise ValueError(f"values given for {column!r}, which is not mapped")
         groups = set(re.compile(self.period_pattern).groupindex)
         if "year" not in groups or {"month", "quarter"} <= groups:
-            raise ValueError("period_pattern needs a named group year, with month or quarter or neither (a yearly file)")
+            raise ValueError(
+                "period_pattern needs a named group year, with month or quarter or neither (a yearly file)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -8,6 +8,13 @@ project (every file dbt parses, and dbt's version), the code that runs dbt, the
 build's vars, and DuckDB's version. Months are chained: a month's scores read the
 months before (look-back imputation, year-to-date budget, rank change, streaks,
 change warnings), so a change in one month makes every later month stale.
+
+A file filed under one period may carry rows dated in earlier months (a case
+received in March, in April's file; a case updated since; a multi-month export).
+Its landing records the earliest month of its rows (file_loads.first_row_month),
+and that month's stamp names the file (`later_files`): it and every month after it
+are scored again. The file's own period is where it is landed; what is scored is
+always every row by its own dates.
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ from __future__ import annotations
 import hashlib
 from importlib.metadata import version
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import DBT_PROJECT_DIR
@@ -40,9 +50,34 @@ def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
-def month_stamps(ingest: dict[str, dict[str, dict]], reference_dir: Path, months: list[str]) -> dict[str, dict]:
+def later_files(lake: Path, months: list[str]) -> dict[str, list[str]]:
+    """Month (ISO first day) -> the landed files of later periods whose rows start in
+    it ("<source>/<period>/<sha256>"), read from the lake's file log. Rows dated
+    before the first of `months` count in the first."""
+    found: dict[str, list[str]] = {}
+    if not months:
+        return found
+    for path in sorted((lake / "file_loads").glob("*/*/*.parquet")):
+        if path.parent.parent.name == "_schema":
+            continue
+        try:
+            row = pq.read_table(path).to_pylist()[0]
+        except (OSError, IndexError, pa.ArrowException) as error:
+            raise RuntimeError(f"the lake's file log {path} cannot be read ({error}); see `govperf verify`") from None
+        earliest, period = row.get("first_row_month"), row["period"]
+        if earliest is None or earliest >= period:
+            continue
+        month = max(earliest.isoformat(), months[0])
+        found.setdefault(month, []).append(f"{row['source']}/{period:%Y-%m}/{row['file_hash']}")
+    return {month: sorted(files) for month, files in found.items()}
+
+
+def month_stamps(
+    ingest: dict[str, dict[str, dict]], reference_dir: Path, months: list[str], lake: Path
+) -> dict[str, dict]:
     """The chained stamp of each of `months` (every month from the first scorable one,
-    ISO first days), from the ingest stamps (source -> month -> stamp)."""
+    ISO first days), from the ingest stamps (source -> month -> stamp) and the files
+    of later periods carrying rows of earlier months (later_files)."""
     shared = {
         "reference": files_digest(*(reference_dir / name for name in REFERENCE_FILES)),
         "project": project_hash(),
@@ -50,9 +85,12 @@ def month_stamps(ingest: dict[str, dict[str, dict]], reference_dir: Path, months
         "vars": {"lookback_months": lookback_months(load_catalogue(reference_dir))},
         "libraries": library_versions("duckdb", "dbt-core", "dbt-duckdb"),
     }
+    earlier_rows = later_files(lake, months)
     return chain(
         {
-            month: shared | {"ingest": {source: digest(stamps.get(month)) for source, stamps in sorted(ingest.items())}}
+            month: shared
+            | {"ingest": {source: digest(stamps.get(month)) for source, stamps in sorted(ingest.items())}}
+            | ({"later_files": earlier_rows[month]} if month in earlier_rows else {})
             for month in months
         }
     )

@@ -1,5 +1,5 @@
 with source as (
-    {{ current_submission_rows('hotline_complaints') }}
+    {{ current_submission_rows('hotline_complaints', case_key='ticket_id') }}
 )
 
 select

@@ -5,7 +5,7 @@
 -- `closed_when: status`, only one whose status says closed. The time the extract
 -- gave is kept as reported_completed_at.
 with source as (
-    {{ current_submission_rows('service_transactions') }}
+    {{ current_submission_rows('service_transactions', case_key='case_id') }}
 ),
 
 flagged as (
