@@ -104,6 +104,27 @@ def test_a_resubmission_replaces_exactly_the_department_slices_it_covers(tmp_pat
     assert "逾期" not in completeness.details
 
 
+def test_a_resubmission_replaces_a_departments_month_of_a_file_spanning_months(tmp_path):
+    """A slice is (department, month of the rows' own dates): March's file carries
+    D001's February and March cases; a correction holding only D001's March cases
+    replaces those, and the February ones stay current."""
+    inbox = tmp_path / "inbox"
+    _deliver(
+        inbox,
+        "好差评明细_202503.csv",
+        [_row("F1", "D001", month="2025-02"), _row("M1", "D001"), _row("M2", "D001")],
+        dt.datetime(2025, 4, 3, 9),
+    )
+    _deliver(inbox, "好差评明细_202503_更正.csv", [_row("M1", "D001", "非常不满意")], dt.datetime(2025, 4, 5, 9))
+    _ingest(tmp_path)
+    register = submissions.read_register(tmp_path / "lake", "service_transactions", dt.date(2025, 3, 1))
+    assert sorted((r["file_name"].split("/")[-1], str(r["month"]), r["rows"], r["status"]) for r in register) == [
+        ("好差评明细_202503.csv", "2025-02-01", 1, "current"),
+        ("好差评明细_202503.csv", "2025-03-01", 2, "superseded"),
+        ("好差评明细_202503_更正.csv", "2025-03-01", 1, "current"),
+    ]
+
+
 def test_an_overwritten_or_withdrawn_file_moves_to_history_and_nothing_is_deleted(tmp_path):
     inbox = tmp_path / "inbox"
     path = _deliver(inbox, "好差评明细_202503.csv", [_row("A1", "D001"), _row("B1", "D002")], dt.datetime(2025, 4, 3))

@@ -22,6 +22,7 @@
         where register.file_hash = landed._file_hash
           and register.department_id = landed.department_id
           {% if slice_column %}and register.slice = landed.{{ slice_column }}{% endif %}
+          and {{ same_slice_month('register', 'landed') }}
           and register.status <> 'current'
     )
     {%- endset -%}
@@ -66,4 +67,14 @@
        and register.department_id = landed.department_id
        and register.period = landed._period
        {% if slice_column %}and register.slice = landed.{{ slice_column }}{% endif %}
+       and {{ same_slice_month('register', 'landed') }}
 {% endmacro %}
+
+{#- A register row is about the landed row's month (a resubmission slice is a
+    department, its slice and the month of the rows' own dates). Rows and registers
+    written before months were kept (no _month, no month) fall back to the file's
+    period and to every month. -#}
+{% macro same_slice_month(register, landed) -%}
+    coalesce({{ register }}.month, {{ landed }}._month, {{ landed }}._period)
+        = coalesce({{ landed }}._month, {{ landed }}._period)
+{%- endmacro %}

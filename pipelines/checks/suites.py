@@ -178,6 +178,7 @@ def _validator(suite: Suite):
                 f" where not exists (select 1 from read_parquet([{quoted(registers)}]) as register"
                 " where register.file_hash = landed._file_hash and register.department_id = landed.department_id"
                 " and register.status <> 'current'"
+                " and coalesce(register.month, landed._month, landed._period) = coalesce(landed._month, landed._period)"
                 + (
                     f" and register.slice = coalesce(cast(landed.{files[0].slice_column} as varchar), '')"
                     if files[0].slice_column

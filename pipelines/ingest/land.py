@@ -81,7 +81,8 @@ FILE_LOAD_SCHEMA = pa.schema(
 # 4: personal data masked in every text field, ID numbers by check digit, names.
 # 6: comment keywords (comment_keywords).
 # 7: a field over limits.max_field_bytes, or holding a NUL byte, quarantines its row.
-# 8: the file log records the earliest month of the rows (first_row_month).
+# 8: the file log records the earliest month of the rows (first_row_month); rows
+#    carry their own month (_month), the month of their resubmission slice.
 LANDING_RULES_VERSION = "8"
 
 
@@ -295,9 +296,13 @@ def _write_outputs(
             "create or replace table extract_checked as select * replace ("
             "string_agg(distinct _reason, '; ') over (partition by _line) as _reason) from extract_checked"
         )
+    # _month: the month of the row's own date (the table's activity date), else the
+    # file's period: with the department, the slice a resubmission replaces.
+    activity = mapping.table.activity_date
+    month = f"date_trunc('month', {activity})::date" if activity else f"date '{landing.period.isoformat()}'"
     meta = (
         f"{_lit(landing.file_name)} as _file_name, {_lit(landing.file_hash)} as _file_hash, "
-        f"date '{landing.period.isoformat()}' as _period"
+        f"date '{landing.period.isoformat()}' as _period, {month} as _month"
     )
     _copy(con, f"select {columns}, {meta}, _line from extract_checked where _reason is null", paths["accepted"])
     quarantine_sql = f"""
@@ -380,7 +385,7 @@ def _no_rows_sql(table: CanonicalTable) -> str:
     columns = ", ".join(f"null::{DUCKDB_TYPES[c.type]} as {c.name}" for c in table.columns)
     return (
         f"select {columns}, null::varchar as _file_name, null::varchar as _file_hash, null::date as _period, "
-        "null::bigint as _line where false"
+        "null::date as _month, null::bigint as _line where false"
     )
 
 

@@ -39,6 +39,9 @@ REGISTER_SCHEMA = pa.schema(
         ("period", pa.date32()),
         ("department_id", pa.string()),
         ("slice", pa.string()),  # the table's slice column's value, or '' (see CanonicalTable.slice_column)
+        # the month of the rows' own dates (the table's activity date), else the period:
+        # a resubmission replaces a (department, slice, month) of the rows it holds
+        ("month", pa.date32()),
         ("file_name", pa.string()),
         ("file_hash", pa.string()),
         ("submitted_at", pa.timestamp("us")),
@@ -121,31 +124,33 @@ def distinct_deliveries(
 
 
 def build_register(mapping: SourceMapping, period: dt.date, landings: list[FileLanding], lake: Path) -> pa.Table:
-    """One row per (file, department) of the period, with the slice rule applied."""
+    """One row per file, department, slice and month of the period's files, with the
+    slice rule applied: per (department, slice, month of the rows' own dates) the file
+    delivered last that holds such rows is current."""
     source = mapping.source
     history_loads = sorted((history_paths(lake, source, period, "x")["file_load"].parent).glob("*.parquet"))
     withdrawn = [read_file_load(p) for p in history_loads]
     files = [(x, lake_paths(lake, source, period, x.file_hash)["accepted"]) for x in landings]
     files += [(x, history_paths(lake, source, period, x.file_hash)["accepted"]) for x in withdrawn]
     files = [(x, p) for x, p in files if p.exists()]
-    counts: dict[str, list[tuple[tuple[str, str], int]]] = {}
+    counts: dict[str, list[tuple[tuple[str, str, dt.date], int]]] = {}
     slice_sql = f"coalesce(cast({mapping.table.slice_column} as varchar), '')" if mapping.table.slice_column else "''"
     if files:
         con = duckdb_connection()  # its own connection: periods are ingested in parallel threads
         try:
             rows = con.execute(
-                f"select _file_hash, department_id, {slice_sql}, count(*) from read_parquet(?, union_by_name = true) "
-                "group by all order by all",
+                f"select _file_hash, department_id, {slice_sql}, coalesce(_month, _period), count(*) "
+                "from read_parquet(?, union_by_name = true) group by all order by all",
                 [[p.as_posix() for _, p in files]],
             ).fetchall()
         finally:
             con.close()
-        for file_hash, department_id, slice_value, n in rows:
-            counts.setdefault(file_hash, []).append(((department_id, slice_value), n))
+        for file_hash, department_id, slice_value, month, n in rows:
+            counts.setdefault(file_hash, []).append(((department_id, slice_value, month), n))
 
     deadline = deadline_of(mapping, period)
     in_inbox = sorted(landings, key=lambda x: (x.submitted_at, x.file_name))
-    latest_for: dict[tuple[str, str], FileLanding] = {}
+    latest_for: dict[tuple[str, str, dt.date], FileLanding] = {}
     for landing in in_inbox:
         for slice_key, _ in counts.get(landing.file_hash, []):
             latest_for[slice_key] = landing
@@ -153,9 +158,9 @@ def build_register(mapping: SourceMapping, period: dt.date, landings: list[FileL
     records = []
     for landing in in_inbox + withdrawn:
         still_in_inbox = landing in landings
-        for (department_id, slice_value), n in counts.get(landing.file_hash, []):
+        for (department_id, slice_value, month), n in counts.get(landing.file_hash, []):
             if still_in_inbox:
-                winner = latest_for[(department_id, slice_value)]
+                winner = latest_for[(department_id, slice_value, month)]
             else:
                 winner = by_name.get(landing.file_name)  # overwritten under its own name
             status = "current" if winner is landing else ("superseded" if winner else "withdrawn")
@@ -165,6 +170,7 @@ def build_register(mapping: SourceMapping, period: dt.date, landings: list[FileL
                     "period": period,
                     "department_id": department_id,
                     "slice": slice_value,
+                    "month": month,
                     "file_name": landing.file_name,
                     "file_hash": landing.file_hash,
                     "submitted_at": landing.submitted_at,

@@ -1,7 +1,8 @@
 -- The submission register: for each period, source, department and file, how
 -- many rows it delivered, when, against which deadline, and whether those rows
 -- count (current) or were replaced by a resubmission (superseded) or taken out
--- of the inbox (withdrawn). Lateness is judged on a department's first delivery.
+-- of the inbox (withdrawn), per month of the rows' own dates (a resubmission
+-- replaces a department's month). Lateness is judged on a department's first delivery.
 with register as (
     select * from {{ ref('stg_ingest__submissions') }}
 ),
@@ -17,6 +18,7 @@ select
     cast(register.source as varchar) as source,
     cast(register.department_id as varchar) as department_id,
     cast(register.slice as varchar) as slice,
+    cast(register.month as date) as month,
     cast(register.file_name as varchar) as file_name,
     cast(register.file_hash as varchar) as file_hash,
     cast(register.submitted_at as timestamp) as submitted_at,

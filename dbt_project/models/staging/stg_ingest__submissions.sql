@@ -3,6 +3,7 @@ select
     period,
     department_id,
     slice,
+    month,
     file_name,
     file_hash,
     submitted_at,
