@@ -164,7 +164,9 @@ def _province(out: Path | None, seed: int, transactions: int | None, units: int 
 
 
 def _months_in_inbox() -> list[str]:
+    from pipelines.ingest.land import file_logs
     from pipelines.ingest.mapping import load_mappings
+    from pipelines.reference import first_scorable_month
 
     s = settings()
     months = set()
@@ -173,6 +175,12 @@ def _months_in_inbox() -> list[str]:
             period = mapping.period_of(path.name)
             if period is not None:
                 months.add(f"{period:%Y-%m}")
+    # and the months of the rows landed (a multi-month export filed under its last
+    # month), from the first month the catalogue scores
+    first_scorable = f"{first_scorable_month(s.reference_dir):%Y-%m}"
+    for row in file_logs(s.lake) if months else []:
+        if row.get("first_row_month") is not None:
+            months.add(max(f"{row['first_row_month']:%Y-%m}", first_scorable))
     return sorted(months)
 
 
@@ -220,6 +228,7 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
         click.echo(f"no extracts in {s.inbox}; generating the sample city first", err=True)
         click.get_current_context().invoke(sample)
     months = _months_in_inbox()
+    from_asked = first is not None
     if not months and not first:
         raise click.ClickException(f"no extracts matching any mapping in {s.inbox}")
     first = first or months[0]
@@ -281,6 +290,8 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
         # scored (pipelines/transform/stamps.py, later_files): only now is that known.
         from pipelines.plan import make_plan
 
+        if not from_asked:  # from the earliest month of what is now landed
+            asked = (min(asked[0], _months_in_inbox()[0]), asked[1])
         after = make_plan(s, *(dt.date.fromisoformat(f"{month}-01") for month in asked))
         if after.window() is None:
             break

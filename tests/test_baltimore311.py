@@ -34,6 +34,12 @@ NOT_CASES = {"Closed (Duplicate)", "Open (Duplicate)", "New (Duplicate)", "Close
 
 
 def govperf(config: Path, home: Path, *args: str) -> Path:
+    said(config, home, *args)
+    return home
+
+
+def said(config: Path, home: Path, *args: str) -> str:
+    """What `govperf run` printed, after checking it succeeded."""
     env = os.environ | {
         "GOVPERF_HOME": str(home),
         "GOVPERF_CONFIG": str(config),
@@ -50,7 +56,7 @@ def govperf(config: Path, home: Path, *args: str) -> Path:
         timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return home
+    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +161,19 @@ def test_every_agency_month_is_ranked(warehouse: Path) -> None:
         "select count(*) as n, count(distinct period) as months from marts.fct_rankings where period_type = 'month'",
     )
     assert ranked["months"][0] >= 60 and ranked["n"][0] > 300
+
+
+def test_one_run_without_a_range_scores_every_month_the_export_spans(tmp_path: Path, warehouse: Path) -> None:
+    """The export is filed under its last month (`period: 2019-02`) and its rows go back
+    to 2014: a `govperf run` given no months lands it, then scores every month its
+    rows are dated in, as the run given the whole range did."""
+    from tests.test_rerun_and_duplicates import all_marts
+
+    home = tmp_path / "home"
+    output = said(EXAMPLE, home)
+    assert "running the full job for 2019-02..2019-02" in output
+    assert f"running the full job for {FIRST}..{LAST} too" in output, output[-3000:]
+    assert all_marts(home / "warehouse" / "govperf.duckdb") == all_marts(warehouse)
 
 
 def test_the_xlsx_loads_every_row_like_the_csv(tmp_path: Path, warehouse: Path) -> None:

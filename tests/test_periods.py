@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.ingest.mapping import SourceMapping
+from pipelines.ingest.readers import ExtractError
 from pipelines.ingest.submissions import deadline_of
 from tests.test_ingest_landing import GOOD, HEADER, MAPPINGS, _land_with
 
@@ -84,5 +85,5 @@ def test_a_file_with_rows_of_earlier_months_is_named_in_the_earliest_months_stam
     broken = tmp_path / "file_loads" / "survey_responses" / "2025-04" / "x.parquet"
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"not parquet")
-    with pytest.raises(RuntimeError, match=r"file log .*x\.parquet cannot be read"):
+    with pytest.raises(ExtractError, match=r"file log .*x\.parquet cannot be read"):
         later_files(tmp_path, months)

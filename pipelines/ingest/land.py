@@ -173,6 +173,20 @@ def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> 
     return digest.hexdigest()
 
 
+def file_logs(lake: Path) -> list[dict]:
+    """The log row of every file landed in the lake (not those moved to history). A
+    log that cannot be read is an error naming it: the lake is damaged."""
+    rows = []
+    for path in sorted((lake / "file_loads").glob("*/*/*.parquet")):
+        if path.parent.parent.name == "_schema":
+            continue
+        try:
+            rows.append(pq.read_table(path).to_pylist()[0])
+        except (OSError, IndexError, pa.ArrowException) as error:
+            raise ExtractError(f"the lake's file log {path} cannot be read ({error}); see `govperf verify`") from None
+    return rows
+
+
 def read_file_load(path: Path) -> FileLanding:
     row = pq.read_table(path).to_pylist()[0]
     row.setdefault("submitted_at", row["loaded_at"])  # landed before submission times were kept

@@ -23,9 +23,7 @@ import hashlib
 from importlib.metadata import version
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from pipelines.ingest.land import file_logs
 from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import DBT_PROJECT_DIR
 from pipelines.stamps import PACKAGE_ROOT, chain, digest, files_digest, library_versions
@@ -57,13 +55,7 @@ def later_files(lake: Path, months: list[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     if not months:
         return found
-    for path in sorted((lake / "file_loads").glob("*/*/*.parquet")):
-        if path.parent.parent.name == "_schema":
-            continue
-        try:
-            row = pq.read_table(path).to_pylist()[0]
-        except (OSError, IndexError, pa.ArrowException) as error:
-            raise RuntimeError(f"the lake's file log {path} cannot be read ({error}); see `govperf verify`") from None
+    for row in file_logs(lake):
         earliest, period = row.get("first_row_month"), row["period"]
         if earliest is None or earliest >= period:
             continue
