@@ -87,3 +87,9 @@ def test_a_file_with_rows_of_earlier_months_is_named_in_the_earliest_months_stam
     broken.write_bytes(b"not parquet")
     with pytest.raises(ExtractError, match=r"file log .*x\.parquet cannot be read"):
         later_files(tmp_path, months)
+
+
+def test_an_optional_month_group_that_did_not_match_names_no_period() -> None:
+    mapping = _mapping({"period_pattern": r"_(?P<year>\d{4})(?P<month>\d{2})?\.csv$"})
+    assert mapping.period_of("好差评明细_202503.csv") == dt.date(2025, 3, 1)
+    assert mapping.period_of("好差评明细_2025.csv") is None

@@ -394,13 +394,21 @@ def _quarantine_whole_file(
     _copy(con, _no_rows_sql(mapping.table), paths["accepted"])
 
 
+# What ingest adds to every accepted row, after the canonical columns (land_file).
+LINEAGE_COLUMNS = (
+    ("_file_name", "varchar"),
+    ("_file_hash", "varchar"),
+    ("_period", "date"),
+    ("_month", "date"),
+    ("_line", "bigint"),
+)
+
+
 def _no_rows_sql(table: CanonicalTable) -> str:
     """A query with the accepted rows' columns and types, and no rows."""
-    columns = ", ".join(f"null::{DUCKDB_TYPES[c.type]} as {c.name}" for c in table.columns)
-    return (
-        f"select {columns}, null::varchar as _file_name, null::varchar as _file_hash, null::date as _period, "
-        "null::date as _month, null::bigint as _line where false"
-    )
+    columns = [f"null::{DUCKDB_TYPES[c.type]} as {c.name}" for c in table.columns]
+    columns += [f"null::{kind} as {name}" for name, kind in LINEAGE_COLUMNS]
+    return f"select {', '.join(columns)} where false"
 
 
 def _write_file_load(landing: FileLanding, target: Path) -> None:
@@ -411,8 +419,10 @@ def empty_source_file(lake: Path, mapping_table: CanonicalTable) -> Path:
     """A zero-row Parquet file with the canonical columns, so a source with no
     extracts yet still has a schema for dbt to read."""
     target = lake / mapping_table.name / "_schema" / "empty.parquet"
-    expected = [c.name for c in mapping_table.columns]
-    if not target.exists() or pq.read_schema(target).names[: len(expected)] != expected:
+    # every column a landed row has, the lineage ones (_file_hash, _month…) included:
+    # dbt reads a source's folder by name, and this file gives the columns no file has yet
+    expected = [c.name for c in mapping_table.columns] + [name for name, _ in LINEAGE_COLUMNS]
+    if not target.exists() or pq.read_schema(target).names != expected:
         target.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb_connection()
         _copy(con, _no_rows_sql(mapping_table), target)

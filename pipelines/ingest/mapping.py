@@ -353,9 +353,13 @@ class SourceMapping(_Strict):
             return None
         parts = match.groupdict()
         year = int(parts["year"])
-        if parts.get("month"):
+        if self.months_per_period == 1:
+            if not parts.get("month"):
+                return None  # an optional month group that did not match: no month named
             month = int(parts["month"])
-        elif parts.get("quarter"):
+        elif self.months_per_period == 3:
+            if not parts.get("quarter"):
+                return None
             month = 3 * (int(parts["quarter"]) - 1) + 1
         else:
             month = 1  # a yearly file

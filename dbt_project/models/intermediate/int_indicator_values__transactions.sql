@@ -95,4 +95,5 @@ long as (
     from received
 )
 
-select * from long where raw_value is not null
+-- a value, or none but cases left out as unknown (their count is shown, n_obs 0)
+select * from long where raw_value is not null or n_unknown > 0
