@@ -293,8 +293,8 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
         if not from_asked:  # from the earliest month of what is now landed
             asked = (min(asked[0], _months_in_inbox()[0]), asked[1])
         after = make_plan(s, *(dt.date.fromisoformat(f"{month}-01") for month in asked))
-        if after.window() is None:
-            break
+        if after.window() is None or after.window()[0] >= first:
+            break  # nothing earlier to score (work left by runs going on beside it is theirs)
         for line in after.describe():
             click.echo(line, err=True)
         (first, last), selection = after.window(), after.job()

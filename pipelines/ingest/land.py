@@ -318,7 +318,13 @@ def _write_outputs(
         f"{_lit(landing.file_name)} as _file_name, {_lit(landing.file_hash)} as _file_hash, "
         f"date '{landing.period.isoformat()}' as _period, {month} as _month"
     )
-    _copy(con, f"select {columns}, {meta}, _line from extract_checked where _reason is null", paths["accepted"])
+    # In the file's order: the department lookup's join does not keep it, and the same
+    # bytes must land as the same Parquet rows (a rerun after a crash equals a clean run).
+    _copy(
+        con,
+        f"select {columns}, {meta}, _line from extract_checked where _reason is null order by _line, __row",
+        paths["accepted"],
+    )
     quarantine_sql = f"""
         select {_lit(landing.source)} as source, date '{landing.period.isoformat()}' as period,
                {_lit(landing.file_name)} as file_name, {_lit(landing.file_hash)} as file_hash,
