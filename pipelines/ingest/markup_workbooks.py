@@ -255,6 +255,17 @@ def spreadsheetml_sheets(path: Path, max_rows: int, max_bytes: int) -> Sheets:
     name = ""
     seen = 0
     cells = _CellBudget(max_bytes // BYTES_PER_CELL)
+
+    def keep(row: list[object]) -> None:
+        """A finished row (read, or skipped by ss:Index): spans carried in, counted."""
+        nonlocal seen
+        spans.end_row(row)
+        cells.take(row)
+        rows.append(row)
+        seen += 1
+        if seen > max_rows:
+            raise TooManyRows(seen)
+
     for event, element in ElementTree.iterparse(path, events=("start", "end")):
         if event == "start":
             if element.tag == f"{SS}Worksheet":
@@ -265,13 +276,7 @@ def spreadsheetml_sheets(path: Path, max_rows: int, max_bytes: int) -> Sheets:
             index = element.get(f"{SS}Index")
             position = _index(index, "row") if index else len(rows) + 1
             while len(rows) < position - 1:  # rows the file skipped: what spans carry
-                skipped: list[object] = []
-                spans.end_row(skipped)
-                cells.take(skipped)
-                rows.append(skipped)
-                seen += 1
-                if seen > max_rows:
-                    raise TooManyRows(seen)
+                keep([])
             row: list[object] = []
             for cell in element.iter(f"{SS}Cell"):
                 column = cell.get(f"{SS}Index")
@@ -287,12 +292,7 @@ def spreadsheetml_sheets(path: Path, max_rows: int, max_bytes: int) -> Sheets:
                 for _ in range(min(int(cell.get(f"{SS}MergeAcross") or 0), MAX_SPAN) + 1):
                     spans.start(len(row), down, value)
                     row.append(value)
-            spans.end_row(row)
-            cells.take(row)
-            rows.append(row)
-            seen += 1
-            if seen > max_rows:
-                raise TooManyRows(seen)
+            keep(row)
             element.clear()
         elif element.tag == f"{SS}Worksheet":
             sheets.append((name, rows))
