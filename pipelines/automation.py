@@ -40,7 +40,8 @@ ingest_job = dg.define_asset_job(
 
 scoring_and_bulletin_job = dg.define_asset_job(
     "monthly_scoring_and_bulletin_job",
-    selection=dg.AssetSelection.groups("reference", "staging", "intermediate", "marts", "publish") - APPROVALS,
+    selection=dg.AssetSelection.groups("reference", "analytics", "staging", "intermediate", "marts", "publish")
+    - APPROVALS,
     partitions_def=monthly,
     description="Score the month with dbt, check the marts, render the bulletin.",
     tags=WAREHOUSE_WRITER_TAGS,  # queued one at a time: DuckDB has one writer

@@ -1,6 +1,7 @@
 """The Dagster code location: every asset, check, job, schedule and sensor.
 
 extract files ─▶ ingest/<source> (Parquet) ─▶ dbt staging ─▶ intermediate ─▶ marts
+                       └▶ analytics/comment_sentiment ─┘                        │
 reference YAML ─▶ reference/reference_data ───────┘                            │
                                    publishable (blocking check) ─▶ publish/bulletins
 marts ─▶ publish/published_editions (one partition per edition; `govperf approve`'s approval_job)
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.analytics.assets import comment_sentiment
 from pipelines.automation import (
     daily_ingest_schedule,
     full_pipeline_job,
@@ -32,7 +34,7 @@ from pipelines.transform.translator import lake_source_specs
 
 def build_definitions() -> dg.Definitions:
     sources = list(load_mappings(settings().mappings_dir))
-    assets = [reference_data, *build_ingest_assets(), govperf_dbt_models, bulletins]
+    assets = [reference_data, *build_ingest_assets(), comment_sentiment, govperf_dbt_models, bulletins]
     defined = {key for assets_def in assets for key in assets_def.keys}
     return dg.Definitions(
         assets=[*assets, published_editions, *lake_source_specs(dbt_manifest(), defined)],

@@ -34,6 +34,7 @@ MART_TABLES = [
     "fct_rankings",
     "fct_warnings",
     "fct_data_quality",
+    "fct_comment_sentiment",
 ]
 
 

@@ -211,3 +211,20 @@ def test_complaint_themes_count_bad_reviews_and_low_surveys_per_department_and_c
     assert not {NAME, "姓名", "script", "alert", "1"} & every_keyword
     assert staged["KW4"] == "排队,窗口" and staged["KW3"] == "态度恶劣,排队"
     assert staged["KW5"] == "提交,申报,网上,系统"
+
+    # Comment sentiment, on the same planted comments: each scored once, in its
+    # completion month; the four complaints negative, the good review not (KW7's
+    # comment counts: an appeal overturns the rating, not what was written).
+    con = duckdb.connect(str(settings().duckdb_path), read_only=True)
+    try:
+        sentiment = con.sql(
+            "select department_id, n_scored, n_negative from marts.fct_comment_sentiment "
+            "where source = 'service_transactions' and period = '2025-07-01' and period_type = 'month' order by 1"
+        ).fetchall()
+        good = con.sql(
+            "select comment_negative_p from staging.stg_lake__service_transactions where case_id = 'KW4'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert sentiment == [(DEPT_1, 5, 4), (DEPT_2, 2, 2)]
+    assert good[0][0] < 0.5

@@ -109,6 +109,59 @@ def test_full_run_writes_every_contract_table(full_run):
     assert len(pages) == ranked["quarter2025-07-01"] > 0
 
 
+def test_every_landed_comment_is_scored_and_counted_once(full_run):
+    """The analytics step scores every comment the lake holds; staging carries the score;
+    the mart counts each comment once (a survey response's once, whatever its questions)."""
+    con = duckdb.connect(str(full_run["duckdb"]), read_only=True)
+    try:
+        unscored = con.sql(
+            """
+            select 'transactions', count(*) from staging.stg_lake__service_transactions
+            where has_comment and comment_negative_p is null
+            union all
+            select 'surveys', count(*) from staging.stg_lake__survey_responses where has_comment and comment_negative_p is null
+            """
+        ).fetchall()
+        assert unscored == [("transactions", 0), ("surveys", 0)]
+        assert con.sql(
+            "select min(comment_negative_p) >= 0 and max(comment_negative_p) <= 1 "
+            "and bool_and(round(comment_negative_p, 4) = comment_negative_p) "
+            "from staging.stg_lake__service_transactions"
+        ).fetchall()[0][0]
+        # The mart, month by month, against the responses with a comment in staging.
+        counted = con.sql(
+            """
+            select m.period, m.department_id, m.n_scored, s.responses
+            from marts.fct_comment_sentiment as m
+            full join (
+                select response_month as period, department_id, count(distinct response_id) as responses
+                from staging.stg_lake__survey_responses where has_comment group by all
+            ) as s using (period, department_id)
+            where coalesce(m.source, 'survey_responses') = 'survey_responses'
+              and coalesce(m.period_type, 'month') = 'month'
+              and m.n_scored is distinct from s.responses
+            """
+        ).fetchall()
+        assert counted == []
+        shares = con.sql(
+            "select source, sum(n_scored), sum(n_negative) from marts.fct_comment_sentiment "
+            "where period_type = 'month' group by all order by all"
+        ).fetchall()
+        assert [source for source, *_ in shares] == ["hotline_complaints", "service_transactions", "survey_responses"]
+        assert all(0 < negative < scored for _source, scored, negative in shares)
+    finally:
+        con.close()
+    score_files = sorted((full_run["home"] / "lake" / "comment_sentiment").glob("*/*.parquet"))
+    assert {p.parent.name for p in score_files} == {
+        "service_transactions",
+        "survey_responses",
+        "hotline_complaints",
+        "_schema",
+    }
+    page = (full_run["bulletin_dir"] / "2025-09" / "bulletin_2025-09.html").read_text(encoding="utf-8")
+    assert 'id="comment-sentiment"' in page and "办件评价留言" in page
+
+
 def test_run_history_survives_a_restart(full_run):
     """A new instance on the same DAGSTER_HOME (as after a restart) sees the run."""
     instance = dg.DagsterInstance.from_config(str(full_run["home"] / "dagster_home"))

@@ -36,6 +36,7 @@ MART_KEYS = [
         "fct_adjustments",
         "fct_leader_reviews",
         "fct_complaint_themes",
+        "fct_comment_sentiment",
         "dim_department",
         "dim_indicator",
         "dim_catalogue_node",

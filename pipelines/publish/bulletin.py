@@ -30,8 +30,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from pipelines.parquet import temporary_beside
-from pipelines.publish import charts, derivation
+from pipelines.publish import charts, derivation, findings
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
+from pipelines.publish.mart_rows import Row
+from pipelines.publish.mart_rows import has_table as _has_table
+from pipelines.publish.mart_rows import rows as _rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "reports" / "templates"
@@ -40,7 +43,6 @@ EDITION_TEMPLATE = "edition.html.j2"
 DEPARTMENT_TEMPLATE = "department.html.j2"
 COMPOSITE = "composite"
 
-Row = dict[str, Any]
 
 GRADES = ("优秀", "良好", "合格", "不合格")
 DIRECTION_LABELS = {"higher": "正向（越高越好）", "lower": "逆向（越低越好）"}
@@ -174,23 +176,6 @@ ENVIRONMENT = _build_environment()
 
 
 # --- queries (marts only) -------------------------------------------------------------
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any]) -> list[Row]:
-    # DuckDB rejects unused named parameters, so bind only the `$name`s the query uses.
-    used = set(re.findall(r"\$(\w+)", sql))
-    cursor = con.execute(sql, {name: value for name, value in params.items() if name in used})
-    columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, values)) for values in cursor.fetchall()]
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Marts added after a warehouse was built may be missing from it; their sections then say so."""
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [table]
-        ).fetchall()[0][0]
-    )
 
 
 def _catalogue_version(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> str | None:
@@ -718,6 +703,10 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
             )[: voice.lowest],
         }
     themes = _complaint_themes(con, params, voice.themes)
+    sentiment = findings.comment_sentiment(con, params, voice.sentiment_fdr, voice.sentiment_min_comments)
+    ranked_ids = {row["department_id"] for row in rankings}
+    for row in sentiment["flagged"]:
+        row |= {"department_name": department_name(row["department_id"]), "ranked": row["department_id"] in ranked_ids}
 
     quality_files = _quality_files(con, params)
     failed_checks = _failed_checks(con, params)
@@ -751,6 +740,9 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "themes": themes,
         "themes_chart": charts.keyword_bars(themes) if themes else None,
         "themes_available": _has_table(con, "fct_complaint_themes"),
+        "sentiment": sentiment,
+        "sentiment_fdr": voice.sentiment_fdr,
+        "sentiment_min_comments": voice.sentiment_min_comments,
         "indicators": indicators,
         "quality_files": quality_files,
         "quality_totals": {
@@ -863,6 +855,7 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
                 "warnings": warnings_by.get(department_id, []),
                 "adjustments": adjustments_by.get(department_id, []),
                 "review": reviews.get(department_id),
+                "sentiment": context["sentiment"]["by_department"].get(department_id, []),
                 "review_label": Edition.quarter_of(edition.period).label,
             }
         )

@@ -136,6 +136,12 @@ class CitizenVoice(_Strict):
     # The `lowest` departments on this indicator are named (the highest, where lower is better).
     lowest_by: str | None = None
     lowest: int = Field(5, ge=1, le=50)
+    # Comment sentiment (fct_comment_sentiment): a department is named as a point to look
+    # into when its negative share is above the other departments' by a one-sided binomial
+    # test, Benjamini-Hochberg controlled at this false-discovery rate across departments,
+    # and it has at least this many scored comments.
+    sentiment_fdr: float = Field(0.05, gt=0, lt=1)
+    sentiment_min_comments: int = Field(30, ge=1)
 
 
 class QuarterlySchedule(_Strict):

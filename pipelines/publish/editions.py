@@ -61,6 +61,7 @@ EDITION_MARTS = {
     "fct_adjustments": "period = $period and period_type = $period_type",
     "fct_leader_reviews": "period = $quarter",
     "fct_complaint_themes": "period = $period and period_type = $period_type",
+    "fct_comment_sentiment": "period = $period and period_type = $period_type",
     "fct_data_quality": "period between $period and $last_month",
     "dim_department": "true",
     "dim_indicator": "true",

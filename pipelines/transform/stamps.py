@@ -73,7 +73,13 @@ def month_stamps(
     shared = {
         "reference": files_digest(*(reference_dir / name for name in REFERENCE_FILES)),
         "project": project_hash(),
-        "code": files_digest(PACKAGE_ROOT / "transform", PACKAGE_ROOT / "reference.py"),
+        # the analytics models run in the same job before dbt: the sentiment model is an input
+        "code": files_digest(
+            PACKAGE_ROOT / "transform",
+            PACKAGE_ROOT / "analytics",
+            PACKAGE_ROOT / "analytics" / "sentiment_model.npz",
+            PACKAGE_ROOT / "reference.py",
+        ),
         "vars": {"lookback_months": lookback_months(load_catalogue(reference_dir))},
         "libraries": library_versions("duckdb", "dbt-core", "dbt-duckdb"),
     }

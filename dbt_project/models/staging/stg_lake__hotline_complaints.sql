@@ -9,7 +9,10 @@ select
     closed_at,
     category,
     substantiated,
+    -- P(negative) of the masked complaint text, by the shipped sentiment model
+    sentiment.negative_p as content_negative_p,
     {{ month_of('received_at') }} as received_month,
-    _file_hash as file_hash,
-    _line as source_line
+    source._file_hash as file_hash,
+    source._line as source_line
 from source
+{{ join_comment_sentiment('source', 'hotline_complaints') }}

@@ -31,15 +31,18 @@ final as (
         -- keywords of the masked comment, joined by ',' (pipelines/ingest/keywords.py)
         comment_keywords,
         coalesce(length(trim(comment)) > 0, false) as has_comment,
+        -- P(negative) of the masked comment, by the shipped sentiment model
+        sentiment.negative_p as comment_negative_p,
         rectified,
         rectified_at,
         appealed,
         appeal_upheld,
         {{ month_of('received_at') }} as received_month,
         case when closed_by_rule then {{ month_of('completed_at') }} end as completed_month,
-        _file_hash as file_hash,
-        _line as source_line
+        flagged._file_hash as file_hash,
+        flagged._line as source_line
     from flagged
+    {{ join_comment_sentiment('flagged', 'service_transactions') }}
 )
 
 select * from final

@@ -1,0 +1,86 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+          pre_hook="{{ delete_months_in_scope() }}") }}
+-- Comment sentiment (文本情感分析): per period, department and source, how many
+-- free-text comments were scored and the share the shipped model finds negative
+-- (P(negative) >= var sentiment_negative_from, 0.5). A quarter pools its months.
+--
+-- A comment counts once, in the month its row counts in:
+-- * service_transactions: the comment given with the rating, in the month the case
+--   was completed (as the good-review rate counts it; an open case's comment in
+--   the month it was received); cases that are not the department's (duplicate,
+--   transferred, not_a_case) are left out, as from every indicator;
+-- * survey_responses: one comment per response (however many question rows), in
+--   the month it was given;
+-- * hotline_complaints: the complaint text, in the month it was received.
+with transaction_comments as (
+    select
+        'service_transactions' as source,
+        department_id,
+        coalesce(completed_month, received_month) as month,
+        case_id as text_id,
+        comment_negative_p as negative_p
+    from {{ ref('int_transactions__timed') }}
+    where comment_negative_p is not null
+),
+
+survey_comments as (
+    select
+        'survey_responses' as source,
+        department_id,
+        response_month as month,
+        response_id as text_id,
+        max(comment_negative_p) as negative_p
+    from {{ ref('stg_lake__survey_responses') }}
+    where comment_negative_p is not null and {{ in_lookback_scope('response_month') }}
+    group by 1, 2, 3, 4
+),
+
+hotline_texts as (
+    select
+        'hotline_complaints' as source,
+        department_id,
+        received_month as month,
+        ticket_id as text_id,
+        content_negative_p as negative_p
+    from {{ ref('stg_lake__hotline_complaints') }}
+    where content_negative_p is not null and {{ in_lookback_scope('received_month') }}
+),
+
+scored as (
+    select * from transaction_comments
+    union all
+    select * from survey_comments
+    union all
+    select * from hotline_texts
+),
+
+grains as {{ period_grains() }},
+
+by_period as (
+    select
+        {{ grain_period('scored.month', 'grains.period_type') }} as period,
+        grains.period_type,
+        scored.department_id,
+        scored.source,
+        count(*) as n_scored,
+        sum(case when scored.negative_p >= {{ var('sentiment_negative_from', 0.5) }} then 1 else 0 end) as n_negative,
+        -- summed as whole ten-thousandths (the scores' stored precision): exact in any
+        -- order, so that the mean rounds the same on every run (a float sum would not)
+        sum(cast(round(scored.negative_p * 10000) as bigint)) / (10000.0 * count(*)) as mean_negative_p
+    from scored
+    cross join grains
+    where {{ in_grain_scope('scored.month', 'grains.period_type') }} and scored.department_id is not null
+    group by 1, 2, 3, 4
+)
+
+select
+    cast(period as date) as period,
+    cast(period_type as varchar) as period_type,
+    cast(department_id as varchar) as department_id,
+    cast(source as varchar) as source,
+    cast(n_scored as bigint) as n_scored,
+    cast(n_negative as bigint) as n_negative,
+    {{ stored_score('100.0 * n_negative / n_scored') }} as negative_share,
+    {{ stored_score('mean_negative_p') }} as mean_negative_p
+from by_period
+where {{ in_period_scope('period', 'period_type') }}

@@ -1,0 +1,89 @@
+"""Points to look into (疑点/关注) for an edition, from the analytics marts: each with
+the statistic behind it, never a verdict.
+
+Comment sentiment (fct_comment_sentiment): per source, each department's share of
+negative comments against that of all the other departments together. One-sided
+binomial test (is the department's share higher than the others' would give by
+chance?), Benjamini-Hochberg across the departments of the source, so that among
+the departments named at most `sentiment_fdr` are expected to be named by chance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+
+from pipelines.publish.mart_rows import Row, has_table, rows
+
+SOURCE_LABELS = {
+    "service_transactions": "办件评价留言",
+    "survey_responses": "万人评机关留言",
+    "hotline_complaints": "12345 热线诉求",
+}
+
+
+def comment_sentiment(
+    con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], fdr: float, min_comments: int
+) -> dict[str, Any]:
+    """{'available', 'city': per source, 'by_department': id -> per source, 'flagged': rows}."""
+    if not has_table(con, "fct_comment_sentiment"):
+        return {"available": False, "city": [], "by_department": {}, "flagged": []}
+    found = rows(
+        con,
+        """
+        SELECT department_id, source, n_scored, n_negative, negative_share
+        FROM marts.fct_comment_sentiment
+        WHERE period = $period AND period_type = $period_type
+        ORDER BY source, department_id
+        """,
+        params,
+    )
+    city: dict[str, Row] = {}
+    for row in found:
+        total = city.setdefault(row["source"], {"source": row["source"], "n_scored": 0, "n_negative": 0})
+        total["n_scored"] += row["n_scored"]
+        total["n_negative"] += row["n_negative"]
+    for total in city.values():
+        total["label"] = SOURCE_LABELS.get(total["source"], total["source"])
+        total["negative_share"] = 100.0 * total["n_negative"] / total["n_scored"]
+    by_department: dict[str, list[Row]] = {}
+    for row in found:
+        row = row | {"label": SOURCE_LABELS.get(row["source"], row["source"])}
+        total = city[row["source"]]
+        others_n = total["n_scored"] - row["n_scored"]
+        row["others_share"] = 100.0 * (total["n_negative"] - row["n_negative"]) / others_n if others_n else None
+        by_department.setdefault(row["department_id"], []).append(row)
+    for department_rows in by_department.values():
+        department_rows.sort(
+            key=lambda r: list(SOURCE_LABELS).index(r["source"]) if r["source"] in SOURCE_LABELS else 99
+        )
+    return {
+        "available": True,
+        "city": [city[s] for s in sorted(city, key=list(SOURCE_LABELS).index)],
+        "by_department": by_department,
+        "flagged": _flag_high_negative(by_department, fdr, min_comments),
+    }
+
+
+def _flag_high_negative(by_department: dict[str, list[Row]], fdr: float, min_comments: int) -> list[Row]:
+    from scipy.stats import binom, false_discovery_control
+
+    flagged = []
+    candidates: dict[str, list[Row]] = {}
+    for department_rows in by_department.values():
+        for row in department_rows:
+            if row["n_scored"] >= min_comments and row["others_share"] is not None:
+                candidates.setdefault(row["source"], []).append(row)
+    for source_rows in candidates.values():
+        p_values = [
+            float(binom.sf(r["n_negative"] - 1, r["n_scored"], min(max(r["others_share"] / 100.0, 1e-9), 1.0)))
+            for r in source_rows
+        ]
+        q_values = false_discovery_control(p_values, method="bh")
+        for row, p, q in zip(source_rows, p_values, q_values):
+            row["p_value"], row["q_value"] = p, float(q)
+            if q <= fdr:
+                flagged.append(row)
+    return sorted(flagged, key=lambda r: (r["q_value"], -r["negative_share"], r["department_id"]))
