@@ -9,8 +9,14 @@ with source as (
 ),
 
 flagged as (
-    -- rows landed before the closed flag existed were closed by their close time
-    select *, coalesce(is_closed, completed_at is not null) as closed_by_rule from source
+    select
+        source.*,
+        -- rows landed before the closed flag existed were closed by their close time
+        coalesce(source.is_closed, source.completed_at is not null) as closed_by_rule,
+        -- P(negative) of the masked comment, by the shipped sentiment model
+        sentiment.negative_p as comment_negative_p
+    from source
+    {{ join_comment_sentiment('source', 'service_transactions') }}
 ),
 
 final as (
@@ -31,18 +37,16 @@ final as (
         -- keywords of the masked comment, joined by ',' (pipelines/ingest/keywords.py)
         comment_keywords,
         coalesce(length(trim(comment)) > 0, false) as has_comment,
-        -- P(negative) of the masked comment, by the shipped sentiment model
-        sentiment.negative_p as comment_negative_p,
+        comment_negative_p,
         rectified,
         rectified_at,
         appealed,
         appeal_upheld,
         {{ month_of('received_at') }} as received_month,
         case when closed_by_rule then {{ month_of('completed_at') }} end as completed_month,
-        flagged._file_hash as file_hash,
-        flagged._line as source_line
+        _file_hash as file_hash,
+        _line as source_line
     from flagged
-    {{ join_comment_sentiment('flagged', 'service_transactions') }}
 )
 
 select * from final

@@ -1,6 +1,13 @@
 -- One row per response and question (the export is unpivoted at ingest).
 with source as (
     {{ current_submission_rows('survey_responses') }}
+),
+
+scored as (
+    -- P(negative) of the masked comment, by the shipped sentiment model
+    select source.*, sentiment.negative_p as comment_negative_p
+    from source
+    {{ join_comment_sentiment('source', 'survey_responses') }}
 )
 
 select
@@ -12,10 +19,8 @@ select
     -- keywords of the masked comment, joined by ',' (pipelines/ingest/keywords.py)
     comment_keywords,
     coalesce(length(trim(comment)) > 0, false) as has_comment,
-    -- P(negative) of the masked comment, by the shipped sentiment model
-    sentiment.negative_p as comment_negative_p,
+    comment_negative_p,
     {{ month_of('responded_on') }} as response_month,
-    source._file_hash as file_hash,
-    source._line as source_line
-from source
-{{ join_comment_sentiment('source', 'survey_responses') }}
+    _file_hash as file_hash,
+    _line as source_line
+from scored
