@@ -32,7 +32,6 @@ def comment_sentiment(context: dg.AssetExecutionContext) -> dg.MaterializeResult
 
     s = settings()
     model = shipped_model()
-    comments.ensure_schema(s.lake)
     results = [comments.score_source(model, s.lake, source) for source in comments.TEXT_COLUMNS]
     for r in results:
         context.log.info(

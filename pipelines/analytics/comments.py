@@ -23,21 +23,12 @@ import pyarrow.parquet as pq
 
 from pipelines.analytics.sentiment import SentimentModel
 from pipelines.ingest import masking
+from pipelines.ingest.land import SENTIMENT_FOLDER, SENTIMENT_SCHEMA
 from pipelines.parquet import write_table
 from pipelines.warehouse import duckdb_connection
 
-FOLDER = "comment_sentiment"
 # The free-text column of each source that has one (canonical names, after masking).
 TEXT_COLUMNS = {"service_transactions": "comment", "survey_responses": "comment", "hotline_complaints": "content"}
-SCORE_SCHEMA = pa.schema(
-    [
-        ("_source", pa.string()),
-        ("_file_hash", pa.string()),
-        ("_period", pa.date32()),
-        ("_line", pa.int64()),
-        ("negative_p", pa.float64()),
-    ]
-)
 MASK_TOKENS = (masking.ID_TOKEN, masking.MOBILE_TOKEN, masking.LANDLINE_TOKEN, masking.NAME_TOKEN)
 
 
@@ -50,15 +41,7 @@ class Scored:
 
 
 def score_folder(lake: Path) -> Path:
-    return lake / FOLDER
-
-
-def ensure_schema(lake: Path) -> Path:
-    """A zero-row score file, so that dbt reads the folder before anything is scored."""
-    target = score_folder(lake) / "_schema" / "empty.parquet"
-    if not target.exists() or pq.read_schema(target).names != SCORE_SCHEMA.names:
-        write_table(pa.Table.from_pylist([], schema=SCORE_SCHEMA), target)
-    return target
+    return lake / SENTIMENT_FOLDER
 
 
 def landed_files(lake: Path, source: str) -> list[Path]:
@@ -115,7 +98,7 @@ def score_file(model: SentimentModel, source: str, landed: Path, target: Path) -
             "_line": pa.array([r[2] for r in rows], pa.int64()),
             "negative_p": pa.array([None if s != s else float(s) for s in scores], pa.float64()),
         },
-        schema=SCORE_SCHEMA,
+        schema=SENTIMENT_SCHEMA,
     ).replace_schema_metadata(identity)
     write_table(table, target)
     return len(rows)

@@ -26,6 +26,7 @@ from pipelines.ingest.land import (
     FILE_LOAD_SCHEMA,
     QUARANTINE_SCHEMA,
     FileLanding,
+    empty_sentiment_file,
     empty_source_file,
     lake_paths,
     land_file,
@@ -137,6 +138,7 @@ def ensure_lake_schemas(lake: Path) -> None:
         # because two runs starting together both get here (one may read it meanwhile).
         if not target.exists() or pq.read_schema(target).names != schema.names:
             write_table(pa.Table.from_pylist([], schema=schema), target)
+    empty_sentiment_file(lake)
     gate.empty_check_file(lake)
 
 

@@ -421,6 +421,28 @@ def _write_file_load(landing: FileLanding, target: Path) -> None:
     write_table(pa.Table.from_pylist([asdict(landing)], schema=FILE_LOAD_SCHEMA), target)
 
 
+# The comments' sentiment scores (written by analytics/comment_sentiment,
+# pipelines/analytics/comments.py): part of the lake's layout, so its empty schema
+# file is written with the others and dbt reads the folder before anything is scored.
+SENTIMENT_FOLDER = "comment_sentiment"
+SENTIMENT_SCHEMA = pa.schema(
+    [
+        ("_source", pa.string()),
+        ("_file_hash", pa.string()),
+        ("_period", pa.date32()),
+        ("_line", pa.int64()),
+        ("negative_p", pa.float64()),
+    ]
+)
+
+
+def empty_sentiment_file(lake: Path) -> Path:
+    target = lake / SENTIMENT_FOLDER / "_schema" / "empty.parquet"
+    if not target.exists() or pq.read_schema(target).names != SENTIMENT_SCHEMA.names:
+        write_table(pa.Table.from_pylist([], schema=SENTIMENT_SCHEMA), target)
+    return target
+
+
 def empty_source_file(lake: Path, mapping_table: CanonicalTable) -> Path:
     """A zero-row Parquet file with the canonical columns, so a source with no
     extracts yet still has a schema for dbt to read."""
