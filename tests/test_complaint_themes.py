@@ -222,7 +222,10 @@ def test_complaint_themes_count_bad_reviews_and_low_surveys_per_department_and_c
             "where source = 'service_transactions' and period = '2025-07-01' and period_type = 'month' order by 1"
         ).fetchall()
         good = con.sql(
-            "select comment_negative_p from staging.stg_lake__service_transactions where case_id = 'KW4'"
+            "select c.negative_p from staging.stg_lake__service_transactions as t "
+            "inner join staging.stg_lake__comment_sentiment as c "
+            "on c.source = 'service_transactions' and c.file_hash = t.file_hash and c.source_line = t.source_line "
+            "where t.case_id = 'KW4'"
         ).fetchall()
     finally:
         con.close()

@@ -116,17 +116,22 @@ def test_every_landed_comment_is_scored_and_counted_once(full_run):
     try:
         unscored = con.sql(
             """
-            select 'transactions', count(*) from staging.stg_lake__service_transactions
-            where has_comment and comment_negative_p is null
+            select 'transactions', count(*) from staging.stg_lake__service_transactions as t
+            left join staging.stg_lake__comment_sentiment as c
+                on c.source = 'service_transactions' and c.file_hash = t.file_hash and c.source_line = t.source_line
+            where t.has_comment and c.negative_p is null
             union all
-            select 'surveys', count(*) from staging.stg_lake__survey_responses where has_comment and comment_negative_p is null
+            select 'surveys', count(*) from staging.stg_lake__survey_responses as r
+            left join staging.stg_lake__comment_sentiment as c
+                on c.source = 'survey_responses' and c.file_hash = r.file_hash and c.source_line = r.source_line
+            where r.has_comment and c.negative_p is null
             """
         ).fetchall()
         assert unscored == [("transactions", 0), ("surveys", 0)]
         assert con.sql(
-            "select min(comment_negative_p) >= 0 and max(comment_negative_p) <= 1 "
-            "and bool_and(round(comment_negative_p, 4) = comment_negative_p) "
-            "from staging.stg_lake__service_transactions"
+            "select min(negative_p) >= 0 and max(negative_p) <= 1 and bool_and(round(negative_p, 4) = negative_p) "
+            "and count(*) = count(distinct (source, file_hash, source_line)) "
+            "from staging.stg_lake__comment_sentiment"
         ).fetchall()[0][0]
         # The mart, month by month, against the responses with a comment in staging.
         counted = con.sql(

@@ -12,38 +12,54 @@
 -- * survey_responses: one comment per response (however many question rows), in
 --   the month it was given;
 -- * hotline_complaints: the complaint text, in the month it was received.
-with transaction_comments as (
+with sentiment as (
+    select * from {{ ref('stg_lake__comment_sentiment') }}
+),
+
+transaction_comments as (
     select
         'service_transactions' as source,
-        department_id,
-        coalesce(completed_month, received_month) as month,
-        case_id as text_id,
-        comment_negative_p as negative_p
-    from {{ ref('int_transactions__timed') }}
-    where comment_negative_p is not null
+        cases.department_id,
+        coalesce(cases.completed_month, cases.received_month) as month,
+        cases.case_id as text_id,
+        sentiment.negative_p
+    from {{ ref('int_transactions__timed') }} as cases
+    inner join sentiment
+        on sentiment.source = 'service_transactions'
+        and sentiment.file_hash = cases.file_hash
+        and sentiment.source_line = cases.source_line
+    where cases.has_comment
 ),
 
 survey_comments as (
     select
         'survey_responses' as source,
-        department_id,
-        response_month as month,
-        response_id as text_id,
-        max(comment_negative_p) as negative_p
-    from {{ ref('stg_lake__survey_responses') }}
-    where comment_negative_p is not null and {{ in_lookback_scope('response_month') }}
+        responses.department_id,
+        responses.response_month as month,
+        responses.response_id as text_id,
+        max(sentiment.negative_p) as negative_p
+    from {{ ref('stg_lake__survey_responses') }} as responses
+    inner join sentiment
+        on sentiment.source = 'survey_responses'
+        and sentiment.file_hash = responses.file_hash
+        and sentiment.source_line = responses.source_line
+    where responses.has_comment and {{ in_lookback_scope('responses.response_month') }}
     group by 1, 2, 3, 4
 ),
 
 hotline_texts as (
     select
         'hotline_complaints' as source,
-        department_id,
-        received_month as month,
-        ticket_id as text_id,
-        content_negative_p as negative_p
-    from {{ ref('stg_lake__hotline_complaints') }}
-    where content_negative_p is not null and {{ in_lookback_scope('received_month') }}
+        complaints.department_id,
+        complaints.received_month as month,
+        complaints.ticket_id as text_id,
+        sentiment.negative_p
+    from {{ ref('stg_lake__hotline_complaints') }} as complaints
+    inner join sentiment
+        on sentiment.source = 'hotline_complaints'
+        and sentiment.file_hash = complaints.file_hash
+        and sentiment.source_line = complaints.source_line
+    where {{ in_lookback_scope('complaints.received_month') }}
 ),
 
 scored as (

@@ -9,14 +9,8 @@ with source as (
 ),
 
 flagged as (
-    select
-        source.*,
-        -- rows landed before the closed flag existed were closed by their close time
-        coalesce(source.is_closed, source.completed_at is not null) as closed_by_rule,
-        -- P(negative) of the masked comment, by the shipped sentiment model
-        sentiment.negative_p as comment_negative_p
-    from source
-    {{ join_comment_sentiment('source', 'service_transactions') }}
+    -- rows landed before the closed flag existed were closed by their close time
+    select *, coalesce(is_closed, completed_at is not null) as closed_by_rule from source
 ),
 
 final as (
@@ -37,7 +31,6 @@ final as (
         -- keywords of the masked comment, joined by ',' (pipelines/ingest/keywords.py)
         comment_keywords,
         coalesce(length(trim(comment)) > 0, false) as has_comment,
-        comment_negative_p,
         rectified,
         rectified_at,
         appealed,

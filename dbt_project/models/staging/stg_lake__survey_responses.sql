@@ -1,13 +1,6 @@
 -- One row per response and question (the export is unpivoted at ingest).
 with source as (
     {{ current_submission_rows('survey_responses') }}
-),
-
-scored as (
-    -- P(negative) of the masked comment, by the shipped sentiment model
-    select source.*, sentiment.negative_p as comment_negative_p
-    from source
-    {{ join_comment_sentiment('source', 'survey_responses') }}
 )
 
 select
@@ -19,8 +12,7 @@ select
     -- keywords of the masked comment, joined by ',' (pipelines/ingest/keywords.py)
     comment_keywords,
     coalesce(length(trim(comment)) > 0, false) as has_comment,
-    comment_negative_p,
     {{ month_of('responded_on') }} as response_month,
     _file_hash as file_hash,
     _line as source_line
-from scored
+from source
