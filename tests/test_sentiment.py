@@ -90,10 +90,20 @@ def test_landed_files_are_scored_once_per_model_and_landing(tmp_path):
 
     again = comments.score_source(model, lake, "service_transactions")
     assert (again.files_scored, again.files_current) == (0, 1)
-    # The landing rewritten (new landing rules): scored again, to the same scores for the same rows.
+    # Touched, same bytes: nothing to do, and the score file is the same in any home.
     os.utime(first, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns + 1_000_000_000))
-    assert comments.score_source(model, lake, "service_transactions").files_scored == 1
-    assert pq.read_table(target).replace_schema_metadata(None).equals(before)
+    assert comments.score_source(model, lake, "service_transactions").files_scored == 0
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(lake / "service_transactions", elsewhere / "service_transactions")  # new mtimes
+    comments.score_source(model, elsewhere, "service_transactions")
+    assert (comments.score_folder(elsewhere) / target.relative_to(comments.score_folder(lake))).read_bytes() == (
+        target.read_bytes()
+    )
+    # The landing rewritten (new landing rules): scored again.
+    _landed(lake, "service_transactions", "2025-07", "a" * 64, ["排队太久，态度很差", None, "", "很满意", "还行"])
+    rescored = comments.score_source(model, lake, "service_transactions")
+    assert (rescored.files_scored, rescored.comments) == (1, 3)
+    assert pq.read_table(target).replace_schema_metadata(None).slice(0, 2).equals(before)
 
     # Masking tokens carry no tone: the survey text is scored as if the name were not there.
     comments.score_source(model, lake, "survey_responses")
@@ -105,7 +115,7 @@ def test_landed_files_are_scored_once_per_model_and_landing(tmp_path):
     count = con.execute(
         f"select count(*) from read_parquet('{comments.score_folder(lake)}/*/*.parquet', union_by_name = true)"
     ).fetchone()[0]
-    assert count == 4
+    assert count == 5
 
 
 def test_a_file_withdrawn_while_scoring_is_skipped_not_fatal(tmp_path, monkeypatch):

@@ -5,11 +5,12 @@
 
 A score file has one row per line of the landed file with a non-empty text
 (_source, _file_hash, _period, _line, negative_p); dbt's staging joins it to the
-rows on those. Its Parquet metadata names the model that scored it and the landed
-file it was scored from (size and modification time: a landing rewritten, for
-example under new masking rules, is a new file), so scoring is incremental by
-content: what is already scored by this model is left alone, whatever month a run
-covers. Texts are scored after masking, as landed; the masking tokens
+rows on those. Its Parquet metadata names the model that scored it and the SHA-256
+of the landed file it was scored from (a landing rewritten, for example under new
+masking rules, is other bytes), so scoring is incremental by content: what this
+model already scored is left alone, whatever month a run covers. Content, not
+modification times: the same landings give the same score files, byte for byte, in
+any home (a rerun after a crash equals a clean run). Texts are scored after masking, as landed; the masking tokens
 ([姓名], [手机号]…) carry no tone and are taken out first.
 """
 
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 from pipelines.analytics.sentiment import SentimentModel
 from pipelines.ingest import masking
 from pipelines.ingest.land import SENTIMENT_FOLDER, SENTIMENT_SCHEMA
+from pipelines.ledger.events import file_sha256
 from pipelines.parquet import write_table
 from pipelines.warehouse import duckdb_connection
 
@@ -53,8 +55,7 @@ def landed_files(lake: Path, source: str) -> list[Path]:
 
 
 def _identity(model: SentimentModel, landed: Path) -> dict[bytes, bytes]:
-    stat = landed.stat()
-    return {b"govperf_model": model.version.encode(), b"govperf_landed": f"{stat.st_size}:{stat.st_mtime_ns}".encode()}
+    return {b"govperf_model": model.version.encode(), b"govperf_landed_sha256": file_sha256(landed).encode()}
 
 
 def _is_current(target: Path, identity: dict[bytes, bytes]) -> bool:
