@@ -18,7 +18,7 @@ import pytest
 
 from pipelines.analytics import comments, train_sentiment
 from pipelines.analytics.sentiment import MODEL_PATH, ModelError, load_model, shipped_model
-from pipelines.ingest.land import empty_sentiment_file
+from pipelines.ingest.assets import ensure_lake_schemas
 from pipelines.publish.findings import _flag_high_negative
 
 
@@ -79,7 +79,7 @@ def test_landed_files_are_scored_once_per_model_and_landing(tmp_path):
     model = shipped_model()
     first = _landed(lake, "service_transactions", "2025-07", "a" * 64, ["排队太久，态度很差", None, "", "很满意"])
     _landed(lake, "survey_responses", "2025-07", "b" * 64, ["[姓名]同志热情周到", "[姓名]同志热情周到"])
-    empty_sentiment_file(lake)
+    ensure_lake_schemas(lake)
     done = comments.score_source(model, lake, "service_transactions")
     assert (done.files_scored, done.files_current, done.comments) == (1, 0, 2)
     target = comments.score_folder(lake) / "service_transactions" / f"2025-07_{'a' * 64}.parquet"

@@ -25,8 +25,9 @@ from pipelines.ingest.canonical import CANONICAL
 from pipelines.ingest.land import (
     FILE_LOAD_SCHEMA,
     QUARANTINE_SCHEMA,
+    SENTIMENT_FOLDER,
+    SENTIMENT_SCHEMA,
     FileLanding,
-    empty_sentiment_file,
     empty_source_file,
     lake_paths,
     land_file,
@@ -128,17 +129,17 @@ def ensure_lake_schemas(lake: Path) -> None:
     for table in CANONICAL.values():
         empty_source_file(lake, table)
         empty_source_file(lake / "history", table)
-    for folder, schema in (
-        ("file_loads", FILE_LOAD_SCHEMA),
-        ("quarantine", QUARANTINE_SCHEMA),
-        ("submissions", submissions.REGISTER_SCHEMA),
+    for target, schema in (
+        (lake / "file_loads" / "_schema" / "_schema" / "empty.parquet", FILE_LOAD_SCHEMA),
+        (lake / "quarantine" / "_schema" / "_schema" / "empty.parquet", QUARANTINE_SCHEMA),
+        (lake / "submissions" / "_schema" / "_schema" / "empty.parquet", submissions.REGISTER_SCHEMA),
+        # the comments' scores (analytics/comment_sentiment), read as comment_sentiment/*/*.parquet
+        (lake / SENTIMENT_FOLDER / "_schema" / "empty.parquet", SENTIMENT_SCHEMA),
     ):
-        target = lake / folder / "_schema" / "_schema" / "empty.parquet"
         # Rewritten when the schema grew in an upgrade; written beside and renamed,
         # because two runs starting together both get here (one may read it meanwhile).
         if not target.exists() or pq.read_schema(target).names != schema.names:
             write_table(pa.Table.from_pylist([], schema=schema), target)
-    empty_sentiment_file(lake)
     gate.empty_check_file(lake)
 
 

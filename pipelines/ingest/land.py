@@ -423,7 +423,8 @@ def _write_file_load(landing: FileLanding, target: Path) -> None:
 
 # The comments' sentiment scores (written by analytics/comment_sentiment,
 # pipelines/analytics/comments.py): part of the lake's layout, so its empty schema
-# file is written with the others and dbt reads the folder before anything is scored.
+# file is written with the others (ingest/assets.py ensure_lake_schemas) and dbt reads
+# the folder before anything is scored.
 SENTIMENT_FOLDER = "comment_sentiment"
 SENTIMENT_SCHEMA = pa.schema(
     [
@@ -434,13 +435,6 @@ SENTIMENT_SCHEMA = pa.schema(
         ("negative_p", pa.float64()),
     ]
 )
-
-
-def empty_sentiment_file(lake: Path) -> Path:
-    target = lake / SENTIMENT_FOLDER / "_schema" / "empty.parquet"
-    if not target.exists() or pq.read_schema(target).names != SENTIMENT_SCHEMA.names:
-        write_table(pa.Table.from_pylist([], schema=SENTIMENT_SCHEMA), target)
-    return target
 
 
 def empty_source_file(lake: Path, mapping_table: CanonicalTable) -> Path:
