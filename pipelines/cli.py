@@ -619,3 +619,58 @@ def explain(period: str, department_id: str, indicator_id: str | None, rows_csv:
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@click.option("--period", required=True, help="The finding's period: a month (2025-07) or a quarter (2025-Q3).")
+@click.option("--department", "department_id", required=True, help="Department code, e.g. D011.")
+@click.option(
+    "--screen",
+    required=True,
+    type=click.Choice(["rating_mismatch", "rating_uniformity", "rating_fast", "rating_burst", "copied_comment"]),
+    help="The screen that flagged it (marts.fct_anomalies.screen).",
+)
+@click.option("--outcome", required=True, type=click.Choice(["已核实", "已排除"]), help="What checking found.")
+@click.option("--by", "checked_by", required=True, help="Who checked it (recorded and shown).")
+@click.option("--note", default="", help="What was found, briefly.")
+def mark(period: str, department_id: str, screen: str, outcome: str, checked_by: str, note: str) -> None:
+    """Mark a point to look into (疑点) as checked: 已核实 (confirmed) or 已排除 (ruled out).
+
+    The mark is kept in GOVPERF_HOME/state/finding_marks.jsonl, whatever reruns do to
+    the marts; the latest mark of a finding is shown beside it in the edition's annex
+    (and in the edition, where bulletin.yaml shows the flags there), and the editions
+    of that period are drawn again on the next run.
+
+    \b
+    Example:
+      govperf mark --period 2025-Q3 --department D011 --screen rating_uniformity --outcome 已排除 --by 张三 --note "窗口核实为正常评价"
+    """
+    from pipelines.publish.config import Edition
+    from pipelines.publish.finding_marks import add_mark
+
+    try:
+        edition = Edition.parse(period)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--period") from None
+    s = settings()
+    if s.duckdb_path.is_file():
+        from pipelines.publish.mart_rows import has_table, rows
+        from pipelines.warehouse import read_warehouse
+
+        with read_warehouse() as con:
+            found = has_table(con, "fct_anomalies") and rows(
+                con,
+                "select flagged from marts.fct_anomalies where screen = $screen and period = $period"
+                " and period_type = $period_type and department_id = $department_id",
+                {"screen": screen, "period": edition.period, "period_type": edition.period_type}
+                | {"department_id": department_id},
+            )
+        if not found:
+            raise click.ClickException(
+                f"{screen} did not test {department_id} in {period} (marts.fct_anomalies): nothing to mark"
+            )
+    try:
+        recorded = add_mark(screen, edition.period_type, edition.period, department_id, outcome, checked_by, note)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"marked {screen} {department_id} {period}: {recorded['outcome']} by {recorded['by']} ({recorded['at']})")

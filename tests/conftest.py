@@ -35,6 +35,7 @@ MART_TABLES = [
     "fct_warnings",
     "fct_data_quality",
     "fct_comment_sentiment",
+    "fct_anomalies",
 ]
 
 

@@ -4,8 +4,9 @@
     lake/comment_sentiment/<source>/<YYYY-MM>_<sha256>.parquet   its comments' scores
 
 A score file has one row per line of the landed file with a non-empty text
-(_source, _file_hash, _period, _line, negative_p); dbt's staging joins it to the
-rows on those. Its Parquet metadata names the model that scored it and the SHA-256
+(_source, _file_hash, _period, _line, negative_p, and the text's fingerprint for the
+copied-comment screen: text_chars, text_key); dbt's staging joins it to the rows on
+those. Its Parquet metadata names the model that scored it and the SHA-256
 of the landed file it was scored from (a landing rewritten, for example under new
 masking rules, is other bytes), so scoring is incremental by content: what this
 model already scored is left alone, whatever month a run covers. Content, not
@@ -16,6 +17,8 @@ any home (a rerun after a crash equals a clean run). Texts are scored after mask
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,8 @@ from pipelines.warehouse import duckdb_connection
 # The free-text column of each source that has one (canonical names, after masking).
 TEXT_COLUMNS = {"service_transactions": "comment", "survey_responses": "comment", "hotline_complaints": "content"}
 MASK_TOKENS = (masking.ID_TOKEN, masking.MOBILE_TOKEN, masking.LANDLINE_TOKEN, masking.NAME_TOKEN)
+# What a score file holds beyond the model's output; changing either rewrites every score file.
+FINGERPRINT_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,11 @@ def landed_files(lake: Path, source: str) -> list[Path]:
 
 
 def _identity(model: SentimentModel, landed: Path) -> dict[bytes, bytes]:
-    return {b"govperf_model": model.version.encode(), b"govperf_landed_sha256": file_sha256(landed).encode()}
+    return {
+        b"govperf_model": model.version.encode(),
+        b"govperf_fingerprint": FINGERPRINT_VERSION.encode(),
+        b"govperf_landed_sha256": file_sha256(landed).encode(),
+    }
 
 
 def _is_current(target: Path, identity: dict[bytes, bytes]) -> bool:
@@ -70,6 +79,15 @@ def _strip_masks(text: str) -> str:
     for token in MASK_TOKENS:
         text = text.replace(token, " ")
     return text
+
+
+def fingerprint(text: str) -> tuple[int, str]:
+    """(characters, key) of a text as the copied-comment screen compares texts: the same
+    praise pasted with other spacing, punctuation, width or case is the same text."""
+    kept = "".join(
+        c for c in unicodedata.normalize("NFKC", _strip_masks(text)).lower() if unicodedata.category(c)[0] not in "ZPSC"
+    )
+    return len(kept), hashlib.sha256(kept.encode()).hexdigest()[:16]
 
 
 def score_file(model: SentimentModel, source: str, landed: Path, target: Path) -> int:
@@ -91,6 +109,7 @@ def score_file(model: SentimentModel, source: str, landed: Path, target: Path) -
     finally:
         con.close()
     scores = model.negative_probability([_strip_masks(text) for *_key, text in rows])
+    prints = [fingerprint(text) for *_key, text in rows]
     table = pa.table(
         {
             "_source": [source] * len(rows),
@@ -98,6 +117,8 @@ def score_file(model: SentimentModel, source: str, landed: Path, target: Path) -
             "_period": pa.array([r[1] for r in rows], pa.date32()),
             "_line": pa.array([r[2] for r in rows], pa.int64()),
             "negative_p": pa.array([None if s != s else float(s) for s in scores], pa.float64()),
+            "text_chars": pa.array([chars for chars, _key in prints], pa.int64()),
+            "text_key": [key for _chars, key in prints],
         },
         schema=SENTIMENT_SCHEMA,
     ).replace_schema_metadata(identity)

@@ -105,6 +105,9 @@ CANONICAL: dict[str, CanonicalTable] = {
                 Column("materials_required", "integer"),
                 Column("materials_submitted", "integer"),
                 Column("rating", "integer"),
+                # When the citizen rated (optional): the rating-gaming screens look for
+                # ratings entered within seconds of completion or in bursts.
+                Column("rated_at", "timestamp"),
                 Column("comment", "string"),
                 Column("comment_keywords", "string", keywords_of="comment"),
                 Column("rectified", "boolean"),
@@ -121,6 +124,8 @@ CANONICAL: dict[str, CanonicalTable] = {
                 RowRule(
                     "completed_at", "completed_at >= received_at", "办结时间早于受理时间 (completed before received)"
                 ),
+                RowRule("rated_at", "rated_at <= {delivered_at}", FUTURE),
+                RowRule("rated_at", "rated_at >= received_at", "评价时间早于受理时间 (rated before received)"),
                 RowRule("time_limit_days", "time_limit_days >= 0", "承诺时限为负数 (negative time limit)"),
                 RowRule(
                     "materials_submitted",

@@ -433,6 +433,10 @@ SENTIMENT_SCHEMA = pa.schema(
         ("_period", pa.date32()),
         ("_line", pa.int64()),
         ("negative_p", pa.float64()),
+        # The text as the copied-comment screen compares it: NFKC, lower case, without
+        # whitespace, punctuation and symbols; its characters and a digest of it.
+        ("text_chars", pa.int64()),
+        ("text_key", pa.string()),
     ]
 )
 

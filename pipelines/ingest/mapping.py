@@ -105,6 +105,7 @@ LAYOUT_SETTINGS = (
     "timezone",
     "serial_dates",
     "carry_down",
+    "optional_columns",
     "notes_pattern",
     "missing_values",
 )
@@ -174,6 +175,9 @@ class SourceMapping(_Strict):
     # canonical column -> source header, or several (aliases: display headers and API
     # field names, old and new spellings); a file's own header row says which it uses.
     columns: dict[str, str | list[str]]
+    # Mapped columns a file may lack (older extracts without 评价时间): where the
+    # header has none of the column's headers, the column is empty (NULL) for that file.
+    optional_columns: list[str] = []
     constants: dict[str, str] = {}  # canonical column -> fixed value for every row
     unpivot: Unpivot | None = None
     # Values read from the title lines above the header (a statistical export's
@@ -259,6 +263,13 @@ class SourceMapping(_Strict):
         for column, pattern in self.title_values.items():
             if "value" not in re.compile(pattern).groupindex:
                 raise ValueError(f"title_values.{column}: the pattern needs a group named `value`")
+        for column in self.optional_columns:
+            if column not in self.columns:
+                raise ValueError(
+                    f"optional_columns: {column!r} is not a mapped column (columns: {sorted(self.columns)})"
+                )
+            if table.column(column).required:
+                raise ValueError(f"optional_columns: {column!r} is required in canonical table {self.source}")
         for column in self.carry_down:
             if column not in self.columns:
                 raise ValueError(f"carry_down: {column!r} is not a mapped column (columns: {sorted(self.columns)})")
@@ -318,18 +329,25 @@ class SourceMapping(_Strict):
     def header_groups(self) -> list[list[str]]:
         """What the file's header must hold: per mapped column its header or one of its
         aliases, and each of the unpivot's named columns."""
-        groups = [headers if isinstance(headers, list) else [headers] for headers in self.columns.values()]
+        groups = [
+            headers if isinstance(headers, list) else [headers]
+            for canonical, headers in self.columns.items()
+            if canonical not in self.optional_columns
+        ]
         if self.unpivot:
             groups += [[header] for header in self.unpivot.columns]
         return groups
 
     def resolved(self, headers: list[str]) -> SourceMapping:
         """This mapping with each column's header the one of its aliases that `headers`
-        (a file's header row) holds: every later step sees one header per column."""
+        (a file's header row) holds: every later step sees one header per column. An
+        optional column the file lacks is dropped: it is not mapped for this file."""
         present = set(headers)
         chosen = {
             canonical: next((h for h in options if h in present), options[0]) if isinstance(options, list) else options
             for canonical, options in self.columns.items()
+            if canonical not in self.optional_columns
+            or any(h in present for h in (options if isinstance(options, list) else [options]))
         }
         return self if chosen == self.columns else self.model_copy(update={"columns": chosen})
 

@@ -37,6 +37,7 @@ MART_KEYS = [
         "fct_leader_reviews",
         "fct_complaint_themes",
         "fct_comment_sentiment",
+        "fct_anomalies",
         "dim_department",
         "dim_indicator",
         "dim_catalogue_node",

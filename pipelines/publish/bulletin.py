@@ -32,6 +32,7 @@ from markupsafe import Markup
 from pipelines.parquet import temporary_beside
 from pipelines.publish import charts, derivation, findings
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
+from pipelines.publish.finding_marks import current_marks
 from pipelines.publish.mart_rows import Row
 from pipelines.publish.mart_rows import has_table as _has_table
 from pipelines.publish.mart_rows import rows as _rows
@@ -41,6 +42,8 @@ TEMPLATES_DIR = REPO_ROOT / "reports" / "templates"
 STYLESHEET = REPO_ROOT / "reports" / "static" / "bulletin.css"
 EDITION_TEMPLATE = "edition.html.j2"
 DEPARTMENT_TEMPLATE = "department.html.j2"
+ANNEX_TEMPLATE = "annex.html.j2"
+ANNEX_PAGE = "internal/疑点核查.html"
 COMPOSITE = "composite"
 
 
@@ -705,7 +708,8 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
     themes = _complaint_themes(con, params, voice.themes)
     sentiment = findings.comment_sentiment(con, params, voice.sentiment_fdr, voice.sentiment_min_comments)
     ranked_ids = {row["department_id"] for row in rankings}
-    for row in sentiment["flagged"]:
+    screens = findings.rating_screens(con, params, current_marks())
+    for row in sentiment["flagged"] + screens["flagged"]:
         row |= {"department_name": department_name(row["department_id"]), "ranked": row["department_id"] in ranked_ids}
 
     quality_files = _quality_files(con, params)
@@ -743,6 +747,8 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "sentiment": sentiment,
         "sentiment_fdr": voice.sentiment_fdr,
         "sentiment_min_comments": voice.sentiment_min_comments,
+        "screens": screens,
+        "screens_in_edition": config.rating_screens.show == "edition",
         "indicators": indicators,
         "quality_files": quality_files,
         "quality_totals": {
@@ -856,6 +862,9 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
                 "adjustments": adjustments_by.get(department_id, []),
                 "review": reviews.get(department_id),
                 "sentiment": context["sentiment"]["by_department"].get(department_id, []),
+                "screen_flags": [f for f in context["screens"]["flagged"] if f["department_id"] == department_id]
+                if context["screens_in_edition"]
+                else [],
                 "review_label": Edition.quarter_of(edition.period).label,
             }
         )
@@ -935,6 +944,10 @@ def write_edition(collected: Mapping[str, Any], out_dir: Path, approval: Mapping
     for page in collected["pages"]:
         page = page | {"trend_chart": _draw(page["trend_chart"], cache)}
         _write(pages_dir / f"{page_name(page['ranking']['department_id'])}.html", template.render(context | page))
+    # The internal annex of the rating-gaming screens' flags: in the edition folder, linked
+    # from no public page (bulletin.yaml rating_screens.show).
+    (out_dir / ANNEX_PAGE).parent.mkdir(exist_ok=True)
+    _write(out_dir / ANNEX_PAGE, ENVIRONMENT.get_template(ANNEX_TEMPLATE).render(context))
     out_path = out_dir / f"{context['edition'].stem}.html"
     _write(out_path, html)
     return out_path

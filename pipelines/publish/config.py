@@ -144,6 +144,14 @@ class CitizenVoice(_Strict):
     sentiment_min_comments: int = Field(30, ge=1)
 
 
+class RatingScreens(_Strict):
+    # The rating-gaming screens (marts.fct_anomalies) name departments: where their
+    # flags appear. `annex`: only in the edition's internal annex (internal/疑点核查.html,
+    # linked from no public page; the edition says how many there are); `edition`: in
+    # the edition and on the department pages as well.
+    show: Literal["annex", "edition"] = "annex"
+
+
 class QuarterlySchedule(_Strict):
     # After the 8th, when the monthly scoring of the quarter's last month runs.
     day: int = Field(20, ge=9, le=28)
@@ -159,6 +167,7 @@ class BulletinConfig(_Strict):
     baseline: Baseline | None = None
     headline: list[str] = []
     citizen_voice: CitizenVoice = CitizenVoice()
+    rating_screens: RatingScreens = RatingScreens()
     movers: int = Field(5, ge=1, le=50)
     # A rank-band chart shows at most this many departments: the first and last half
     # of the ranking (a province's thousands would make a chart metres tall). The

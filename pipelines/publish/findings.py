@@ -6,6 +6,9 @@ negative comments against that of all the other departments together. One-sided
 binomial test (is the department's share higher than the others' would give by
 chance?), Benjamini-Hochberg across the departments of the source, so that among
 the departments named at most `sentiment_fdr` are expected to be named by chance.
+
+Rating-gaming screens (fct_anomalies): tested and flagged in dbt (docs/methodology.md
+13e); here only put in words, with the analysts' marks (finding_marks.py) beside them.
 """
 
 from __future__ import annotations
@@ -87,3 +90,69 @@ def _flag_high_negative(by_department: dict[str, list[Row]], fdr: float, min_com
             if q <= fdr:
                 flagged.append(row)
     return sorted(flagged, key=lambda r: (r["q_value"], -r["negative_share"], r["department_id"]))
+
+
+# Rating-gaming screens (marts.fct_anomalies): what each checks, in the edition's words.
+SCREEN_LABELS = {
+    "rating_mismatch": "评分与留言不符",
+    "rating_uniformity": "“非常满意”比例畸高",
+    "rating_fast": "办结后数秒内即评价",
+    "rating_burst": "短时间内集中评价",
+    "copied_comment": "相同留言反复出现",
+}
+
+
+def _screen_statistic(row: Row) -> str:
+    """The statistic behind a flag, in one sentence."""
+    screen, n, observed, expected = row["screen"], row["n"], row["observed"], row["expected"]
+    share = f"{100.0 * observed / n:.1f}%" if n else "—"
+    if screen == "rating_mismatch":
+        return f"4-5 分且有留言的 {n} 件中 {observed} 件留言明显负面（{share}），同类部门 {100 * expected:.1f}%"
+    if screen == "rating_uniformity":
+        return f"{n} 件评价中“非常满意” {observed} 件（{share}），同类部门 {100 * expected:.1f}%"
+    if screen == "rating_fast":
+        return f"有评价时间的 {n} 件中 {observed} 件在办结后数秒内评价（{share}），同类部门 {100 * expected:.1f}%"
+    if screen == "rating_burst":
+        return (
+            f"{row['subject']}：一个时间窗口内 {observed} 件评价，按工作时间均匀分布每窗口预期 {expected:.2f} 件"
+            f"（该项共 {n} 件有评价时间）"
+        )
+    return f"同一留言（非套话）出现在 {observed} 件办件中，按其他部门的用语预期 {expected:.2f} 件（共 {n} 条留言）"
+
+
+def rating_screens(
+    con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], marks: Mapping[tuple[str, str, str, str], Row]
+) -> dict[str, Any]:
+    """{'available', 'tested': per screen (label, departments tested, flagged), 'flagged':
+    rows with their statistic in words and the analyst's mark, if any}."""
+    if not has_table(con, "fct_anomalies"):
+        return {"available": False, "tested": [], "flagged": []}
+    found = rows(
+        con,
+        """
+        SELECT screen, department_id, subject, n, tried, observed, statistic, expected, p_value, q_value,
+               fdr, flagged, strftime(period, '%Y-%m-%d') AS period_iso
+        FROM marts.fct_anomalies
+        WHERE period = $period AND period_type = $period_type
+        ORDER BY screen, q_value, department_id
+        """,
+        params,
+    )
+    tested = [
+        {
+            "screen": screen,
+            "label": label,
+            "departments": sum(1 for r in found if r["screen"] == screen),
+            "flagged": sum(1 for r in found if r["screen"] == screen and r["flagged"]),
+        }
+        for screen, label in SCREEN_LABELS.items()
+    ]
+    flagged = []
+    for row in found:
+        if not row["flagged"]:
+            continue
+        key = (row["screen"], params["period_type"], row["period_iso"], row["department_id"])
+        flagged.append(
+            row | {"label": SCREEN_LABELS[row["screen"]], "text": _screen_statistic(row), "mark": marks.get(key)}
+        )
+    return {"available": True, "tested": tested, "flagged": flagged}

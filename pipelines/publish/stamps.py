@@ -2,7 +2,7 @@
 
 An edition is drawn again when the scores of its last month were rebuilt from
 other inputs (the dbt stamp, chained, covers every earlier month its trend
-charts read), or when bulletin.yaml, the templates and stylesheet, the code
+charts read), or when bulletin.yaml, the analysts' marks on findings, the templates and stylesheet, the code
 that draws it, or the chart and workbook libraries changed. Within a drawing, an
 edition whose rows are byte for byte those of its current version is kept
 as it is (pipelines/publish/assets.py).
@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.publish.config import Edition
+from pipelines.publish.finding_marks import marks_path
 from pipelines.stamps import PACKAGE_ROOT, digest, files_digest, library_versions
 
 STEP = "bulletins"
@@ -23,6 +24,8 @@ LIBRARIES = ("altair", "vl-convert-python", "openpyxl", "jinja2", "duckdb")
 def edition_stamps(editions: list[Edition], dbt_stamps: dict[str, dict], reference_dir: Path) -> dict[str, dict]:
     shared = {
         "bulletin_settings": files_digest(reference_dir / "bulletin.yaml"),
+        # an analyst's mark on a finding shows in the annex (and the edition, if shown there)
+        "finding_marks": files_digest(marks_path()),
         "layout": files_digest(REPORTS),
         "code": files_digest(PACKAGE_ROOT / "publish", PACKAGE_ROOT / "xlsx.py", PACKAGE_ROOT / "warehouse.py"),
         "libraries": library_versions(*LIBRARIES),

@@ -107,6 +107,7 @@ TRANSACTION_COLUMNS = [
     "实交材料数",
     "评价等级",
     "评价内容",
+    "评价时间",
     "是否整改",
     "整改时间",
     "是否申诉",
@@ -260,6 +261,31 @@ NO_RATING_SHARE = 0.2
 RATING_CUTS = np.array([-4.2, -3.2, -2.1, -0.6])
 COMMENT_SHARE = np.array([0.9, 0.8, 0.35, 0.25, 0.3, 0.0])  # by rating level
 LATE_RATING_PENALTY = 1.2
+# A satisfied rating whose comment still complains (a citizen's honest mix).
+NATURAL_MISMATCH = 0.03
+# Seconds from completion to rating: at the counter's rating pad within minutes; online
+# (a text message's link) within hours. Lognormal: (median seconds, sigma).
+RATING_DELAY = {"offline": (60.0, 0.8), "online": (3 * 3600.0, 1.2)}
+
+# Rating-gaming patterns planted for the screens (docs/methodology.md, rating-gaming
+# screens), each in GAMED_PER_SCREEN departments named in GenerationSummary.gaming and
+# chosen from the seed; every other department is clean. The effects are set near the
+# screens' detection limits: the planted test shows they are found, not that they shout.
+GAMING_SCREENS = ("rating_mismatch", "rating_uniformity", "rating_fast", "rating_burst", "copied_comment")
+GAMED_PER_SCREEN = 2
+# Gamed departments are the busiest (by volume), patterns assigned at random among
+# them: a department with a handful of ratings a month cannot be screened, gamed or not.
+MISMATCHES = 16  # good ratings a month whose comment is a complaint (asked for 非常满意), about
+UNIFORM_PUSH = 1.0  # share of its other ratings turned into 非常满意: all ("100% 非常满意")
+FAST_SHARE = 0.1  # share of its counter ratings entered 1-8 s after completion
+BURST_RATINGS = 6  # counter ratings of the month re-entered in one 5-minute burst, about
+COPIES = 6  # good ratings a month given the same pasted praise, about
+# The pasted praise names the office, as such texts do: each gamed department's own.
+PASTED_PRAISE = (
+    "感谢{name}窗口工作人员热情周到的服务，办事效率非常高，为你们点赞！",
+    "非常满意，{name}工作人员耐心细致，一次就办好了，给政府服务点赞！",
+    "{name}服务态度特别好，流程清楚，材料一次讲清，真正做到了便民利民。",
+)
 
 # Working hours: 09:00-12:00 and 13:30-17:30, i.e. 7 hours a working day.
 MORNING = (9 * 3600, 12 * 3600)
@@ -386,6 +412,8 @@ _STREAMS = {
     "surveys": 13,
     "budget": 14,
     "delivery": 21,
+    "ratings": 22,
+    "gaming": 23,
 }
 
 # --------------------------------------------------------------------------
@@ -408,6 +436,8 @@ class GenerationSummary:
     departments: int = 0
     profiles: dict[str, str] = field(default_factory=dict)
     gaps: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # screen (GAMING_SCREENS) -> ids of the departments where that rating gaming is planted
+    gaming: dict[str, list[str]] = field(default_factory=dict)
 
 
 def generate_city(
@@ -440,6 +470,7 @@ def generate_city(
         departments=int(city.active_in_month.any(axis=1).sum()),
         profiles={d.id: city.profiles[i] for i, d in enumerate(departments)},
         gaps=city.gap_summary(),
+        gaming={screen: [departments[i].id for i in chosen] for screen, chosen in city.gaming.items()},
     )
     writers = (
         ("service_transactions", write_service_transactions),
@@ -687,6 +718,7 @@ class CityModel:
         self._build_volumes(rng)
         self._build_gaps(rng)
         self._build_survey_sizes(rng)
+        self._choose_gaming()  # after the volumes: only busier departments are gamed
         self.annual_budget = np.array([GROUP_BUDGET[d.peer_group] for d in departments]) * rng.lognormal(
             0.0, 0.5, len(departments)
         )
@@ -734,6 +766,29 @@ class CityModel:
             chosen, order = order[:count], order[count:]
             for i in chosen:
                 self.profiles[i] = profile
+
+    def _choose_gaming(self) -> None:
+        """Departments that game their ratings, one pattern each: the busiest of those
+        active over the whole range, not missing data and not merging, from a stream of
+        their own (so the other draws, and the rest of the city, stay as they were)."""
+        rng = _rng(self.seed, "gaming")
+        eligible = [
+            i
+            for i, active in enumerate(self.active_whole_range)
+            if active and self.profiles[i] != "gaps" and not any(i in pair for pair in self.mergers)
+        ]
+        busiest = sorted(eligible, key=lambda i: -self.base_volume[i])[: GAMED_PER_SCREEN * len(GAMING_SCREENS)]
+        order = [busiest[k] for k in rng.permutation(len(busiest))]
+        self.gaming = {
+            screen: order[k * GAMED_PER_SCREEN : (k + 1) * GAMED_PER_SCREEN] for k, screen in enumerate(GAMING_SCREENS)
+        }
+        self.pasted_praise = np.array(
+            [PASTED_PRAISE[i % len(PASTED_PRAISE)].format(name=d.short_name) for i, d in enumerate(self.departments)],
+            dtype=object,
+        )
+        self.gamed = np.full(len(self.departments), "", dtype=object)
+        for screen, chosen in self.gaming.items():
+            self.gamed[chosen] = screen
 
     def departments_with(self, profile: str) -> list[int]:
         return [i for i, p in enumerate(self.profiles) if p == profile]
@@ -1075,7 +1130,17 @@ def _transaction_columns(
     comment = np.where(
         level >= 3, _pick(PRAISE, rng, n), np.where(level == 2, _pick(NEUTRAL, rng, n), _pick(COMPLAINTS, rng, n))
     )
+    # Rating times and gaming draw from streams of their own: the draws above and
+    # below, and so every other column, stay as they were before these existed.
+    g = _rng(city.seed, "ratings", month.index, first_number)
+    comment = np.where((level >= 3) & (g.random(n) < NATURAL_MISMATCH), _pick(COMPLAINTS, g, n), comment)
+    gamed = city.gamed[departments]
+    volume = city.transactions[departments, month.index]
+    level, comment, has_comment = _game_ratings(
+        gamed, volume, level, comment, has_comment, city.pasted_praise[departments], g
+    )
     comment = np.where(has_comment, comment, "")
+    rated_text = _rating_times(cal, month, gamed, volume, rated, online, done_day, done_clock, g)
 
     # Bad ratings are followed up: rectification (if done by the extract day) and appeals.
     bad = level <= 1
@@ -1099,10 +1164,75 @@ def _transaction_columns(
         submitted.tolist(),
         np.array(RATING_LEVELS, dtype=object)[level].tolist(),
         comment.tolist(),
+        rated_text,
         np.where(bad, np.where(rectified, "是", "否"), "").tolist(),
         np.where(rectified, cal.date_prefix[fix_day] + TIME_OF_DAY[fix_clock], "").tolist(),
         np.where(bad, np.where(appealed, "是", "否"), "").tolist(),
         np.where(appealed, np.where(upheld, "申诉成立", "申诉不成立"), "").tolist(),
+    ]
+
+
+def _game_ratings(
+    gamed: np.ndarray,
+    volume: np.ndarray,
+    level: np.ndarray,
+    comment: np.ndarray,
+    has_comment: np.ndarray,
+    pasted: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rating and comment patterns of the gamed departments (GAMING_SCREENS).
+    `volume`: each row's department's cases in the month, for the patterns planted as a
+    count a month rather than a share."""
+    u = rng.random(level.size)
+    # staff ask an unhappy citizen for 非常满意; the complaint stays in the comment
+    flip = (gamed == "rating_mismatch") & (level >= 3) & (level <= 4) & (u < MISMATCHES / (0.5 * volume))
+    comment = np.where(flip, _pick(COMPLAINTS, rng, level.size), comment)
+    has_comment = has_comment | flip
+    # every other rating pushed up to 非常满意
+    push = (gamed == "rating_uniformity") & (level <= 3) & (u < UNIFORM_PUSH)
+    level = np.where(push, 4, level)
+    # the same praise pasted under good ratings, one text per department
+    # about COPIES a month: a good rating is about half the department's cases
+    copy = (gamed == "copied_comment") & (level >= 3) & (level <= 4) & (u < COPIES / (0.5 * volume))
+    comment = np.where(copy, pasted, comment)
+    return level, comment, has_comment | copy
+
+
+def _rating_times(
+    cal: Calendar,
+    month: Month,
+    gamed: np.ndarray,
+    volume: np.ndarray,
+    rated: np.ndarray,
+    online: np.ndarray,
+    done_day: np.ndarray,
+    done_clock: np.ndarray,
+    rng: np.random.Generator,
+) -> list[str]:
+    """评价时间 of each rated case: a delay after completion (RATING_DELAY), with the
+    gamed departments' instant ratings and bursts. Left blank when the rating would
+    fall after the month, which the month's file (delivered after it) cannot know."""
+    n = rated.size
+    median = np.where(online, RATING_DELAY["online"][0], RATING_DELAY["offline"][0])
+    sigma = np.where(online, RATING_DELAY["online"][1], RATING_DELAY["offline"][1])
+    delay = median * np.exp(sigma * rng.standard_normal(n))
+    counter = rated & ~online
+    u = rng.random(n)
+    delay = np.where((gamed == "rating_fast") & counter & (u < FAST_SHARE), rng.uniform(1, 8, n), delay)
+    at = done_day.astype(np.int64) * 86400 + done_clock + delay.astype(np.int64)
+    # one burst a month: the month's last working day, 16:00, five minutes of ratings
+    last_day = max(d for d in range(month.first_day, month.first_day + month.n_days) if cal.is_workday[d])
+    burst = last_day * 86400 + 16 * 3600
+    # about BURST_RATINGS a month: a rated counter case done before the burst is about
+    # a quarter of the department's cases
+    in_burst = (gamed == "rating_burst") & counter & (u < BURST_RATINGS / (0.25 * volume)) & (at < burst)
+    at = np.where(in_burst, burst + rng.integers(0, 300, n), at)
+    known = rated & (at < (month.first_day + month.n_days) * 86400)
+    day, clock = at // 86400, at % 86400
+    return [
+        cal.date_prefix[d] + TIME_OF_DAY[c] if k else ""
+        for d, c, k in zip(day.tolist(), clock.tolist(), known.tolist())
     ]
 
 

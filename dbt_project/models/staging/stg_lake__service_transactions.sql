@@ -28,6 +28,7 @@ final as (
         materials_required,
         materials_submitted,
         rating,
+        rated_at,
         -- keywords of the masked comment, joined by ',' (pipelines/ingest/keywords.py)
         comment_keywords,
         coalesce(length(trim(comment)) > 0, false) as has_comment,
