@@ -673,4 +673,6 @@ def mark(period: str, department_id: str, screen: str, outcome: str, checked_by:
         recorded = add_mark(screen, edition.period_type, edition.period, department_id, outcome, checked_by, note)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"marked {screen} {department_id} {period}: {recorded['outcome']} by {recorded['by']} ({recorded['at']})")
+    click.echo(
+        f"marked {screen} {department_id} {period}: {recorded['outcome']} by {recorded['by']} ({recorded['at']})"
+    )

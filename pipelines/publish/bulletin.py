@@ -944,10 +944,12 @@ def write_edition(collected: Mapping[str, Any], out_dir: Path, approval: Mapping
     for page in collected["pages"]:
         page = page | {"trend_chart": _draw(page["trend_chart"], cache)}
         _write(pages_dir / f"{page_name(page['ranking']['department_id'])}.html", template.render(context | page))
-    # The internal annex of the rating-gaming screens' flags: in the edition folder, linked
-    # from no public page (bulletin.yaml rating_screens.show).
-    (out_dir / ANNEX_PAGE).parent.mkdir(exist_ok=True)
-    _write(out_dir / ANNEX_PAGE, ENVIRONMENT.get_template(ANNEX_TEMPLATE).render(context))
+    # The internal annex of the rating-gaming screens' flags (bulletin.yaml rating_screens):
+    # in the draft edition folder, linked from no page; never in a published revision,
+    # which is an archive made to be handed out.
+    if approval is None:
+        (out_dir / ANNEX_PAGE).parent.mkdir(exist_ok=True)
+        _write(out_dir / ANNEX_PAGE, ENVIRONMENT.get_template(ANNEX_TEMPLATE).render(context))
     out_path = out_dir / f"{context['edition'].stem}.html"
     _write(out_path, html)
     return out_path

@@ -146,8 +146,8 @@ class CitizenVoice(_Strict):
 
 class RatingScreens(_Strict):
     # The rating-gaming screens (marts.fct_anomalies) name departments: where their
-    # flags appear. `annex`: only in the edition's internal annex (internal/疑点核查.html,
-    # linked from no public page; the edition says how many there are); `edition`: in
+    # flags appear. `annex`: only in the draft edition's internal annex (internal/疑点核查.html,
+    # linked from no page, never in a published revision; the edition says how many); `edition`: in
     # the edition and on the department pages as well.
     show: Literal["annex", "edition"] = "annex"
 

@@ -273,11 +273,13 @@ RATING_DELAY = {"offline": (60.0, 0.8), "online": (3 * 3600.0, 1.2)}
 # screens' detection limits: the planted test shows they are found, not that they shout.
 GAMING_SCREENS = ("rating_mismatch", "rating_uniformity", "rating_fast", "rating_burst", "copied_comment")
 GAMED_PER_SCREEN = 2
-# Gamed departments are the busiest (by volume), patterns assigned at random among
-# them: a department with a handful of ratings a month cannot be screened, gamed or not.
+# Gamed departments are the busiest (by volume), at most 4 of a peer group, patterns
+# assigned at random among them: a department with a handful of ratings a month cannot
+# be screened, gamed or not.
 MISMATCHES = 16  # good ratings a month whose comment is a complaint (asked for 非常满意), about
 UNIFORM_PUSH = 1.0  # share of its other ratings turned into 非常满意: all ("100% 非常满意")
-FAST_SHARE = 0.1  # share of its counter ratings entered 1-8 s after completion
+FAST_SHARE = 0.1  # share of its counter ratings entered 1-8 s after completion,
+FAST_RATINGS = 10  # and at least about this many a month
 BURST_RATINGS = 6  # counter ratings of the month re-entered in one 5-minute burst, about
 COPIES = 6  # good ratings a month given the same pasted praise, about
 # The pasted praise names the office, as such texts do: each gamed department's own.
@@ -768,20 +770,36 @@ class CityModel:
                 self.profiles[i] = profile
 
     def _choose_gaming(self) -> None:
-        """Departments that game their ratings, one pattern each: the busiest of those
-        active over the whole range, not missing data and not merging, from a stream of
-        their own (so the other draws, and the rest of the city, stay as they were)."""
+        """Departments that game their ratings, one pattern each: the busiest, at most 4
+        of a peer group, among those active over the whole range, not missing data and
+        not merging, from a stream of their own (so the other draws, and the rest of the
+        city, stay as they were)."""
         rng = _rng(self.seed, "gaming")
         eligible = [
             i
             for i, active in enumerate(self.active_whole_range)
             if active and self.profiles[i] != "gaps" and not any(i in pair for pair in self.mergers)
         ]
-        busiest = sorted(eligible, key=lambda i: -self.base_volume[i])[: GAMED_PER_SCREEN * len(GAMING_SCREENS)]
-        order = [busiest[k] for k in rng.permutation(len(busiest))]
-        self.gaming = {
-            screen: order[k * GAMED_PER_SCREEN : (k + 1) * GAMED_PER_SCREEN] for k, screen in enumerate(GAMING_SCREENS)
-        }
+        # the busiest, from the busiest 30%, at most 4 of a peer group: every group keeps
+        # clean peers to compare with (a group of gamed departments would hide them from
+        # each other)
+        wanted = GAMED_PER_SCREEN * len(GAMING_SCREENS)
+        busier = np.quantile(self.base_volume, 0.7)
+        busiest: list[int] = []
+        taken: dict[str, int] = {}
+        for i in sorted(eligible, key=lambda i: -self.base_volume[i]):
+            group = self.departments[i].peer_group
+            if self.base_volume[i] >= busier and taken.get(group, 0) < 4:
+                busiest.append(i)
+                taken[group] = taken.get(group, 0) + 1
+        busiest = busiest[:wanted]  # by volume, the busiest first
+        # "100% 非常满意" is already the pattern at its strongest: only volume makes it
+        # detectable, so it goes to the two busiest; the other patterns at random
+        rest = [busiest[GAMED_PER_SCREEN + k] for k in rng.permutation(len(busiest) - GAMED_PER_SCREEN)]
+        self.gaming = {"rating_uniformity": busiest[:GAMED_PER_SCREEN]}
+        for k, screen in enumerate(s for s in GAMING_SCREENS if s != "rating_uniformity"):
+            self.gaming[screen] = rest[k * GAMED_PER_SCREEN : (k + 1) * GAMED_PER_SCREEN]
+        self.gaming = {screen: self.gaming[screen] for screen in GAMING_SCREENS}
         self.pasted_praise = np.array(
             [PASTED_PRAISE[i % len(PASTED_PRAISE)].format(name=d.short_name) for i, d in enumerate(self.departments)],
             dtype=object,
@@ -1219,7 +1237,9 @@ def _rating_times(
     delay = median * np.exp(sigma * rng.standard_normal(n))
     counter = rated & ~online
     u = rng.random(n)
-    delay = np.where((gamed == "rating_fast") & counter & (u < FAST_SHARE), rng.uniform(1, 8, n), delay)
+    # a rated counter case is about 0.3 of the department's cases
+    fast = (gamed == "rating_fast") & counter & (u < np.maximum(FAST_SHARE, FAST_RATINGS / (0.3 * volume)))
+    delay = np.where(fast, rng.uniform(1, 8, n), delay)
     at = done_day.astype(np.int64) * 86400 + done_clock + delay.astype(np.int64)
     # one burst a month: the month's last working day, 16:00, five minutes of ratings
     last_day = max(d for d in range(month.first_day, month.first_day + month.n_days) if cal.is_workday[d])

@@ -24,7 +24,8 @@ in_grain as (
         cases.department_id,
         cases.service_item,
         cases.channel,
-        {{ dbt.datediff("cast('2000-01-01 00:00:00' as timestamp)", 'cases.rated_at', 'second') }} as rated_second
+        {{ dbt.datediff("cast('2000-01-01 00:00:00' as timestamp)", 'cases.rated_at', 'second') }}
+            as rated_second
     from cases
     cross join grains
     where {{ in_grain_scope('cases.month', 'grains.period_type') }}
@@ -37,7 +38,9 @@ timed as (
 ),
 
 windows as (
-    select period, period_type, department_id, subject, 0 as offset_half, floor(rated_second / {{ window_seconds }}) as bucket
+    select
+        period, period_type, department_id, subject, 0 as offset_half,
+        floor(rated_second / {{ window_seconds }}) as bucket
     from timed
     union all
     select
@@ -112,7 +115,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by period, period_type, department_id order by p_value, most_in_window desc, subject
+            partition by period, period_type, department_id order by p_value asc, most_in_window desc, subject asc
         ) as place
     from judged
 )

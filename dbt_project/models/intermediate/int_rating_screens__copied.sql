@@ -32,8 +32,8 @@ in_grain as (
 level_comments as (
     -- comments per department and rating level, and over the city
     select
-        period, period_type, department_id, rating, count(*) as comments,
-        sum(count(*)) over (partition by period, period_type, rating) as city_comments
+        period, period_type, department_id, rating, count(*) as level_comment_count,
+        sum(count(*)) over (partition by period, period_type, rating) as city_comment_count
     from in_grain
     group by 1, 2, 3, 4
 ),
@@ -73,11 +73,11 @@ expected as (
         texts.text_key,
         texts.observed,
         texts.texts_tried,
-        sum(levels.comments) as n,
+        sum(levels.level_comment_count) as n,
         sum(
-            levels.comments
+            levels.level_comment_count
             * (coalesce(city.city_cases, 0) - coalesce(own.cases, 0) + 0.5)
-            / (levels.city_comments - levels.comments + 1.0)
+            / (levels.city_comment_count - levels.level_comment_count + 1.0)
         ) as expected_count
     from department_texts as texts
     inner join level_comments as levels
@@ -117,7 +117,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by period, period_type, department_id order by p_value, observed desc, text_key
+            partition by period, period_type, department_id order by p_value asc, observed desc, text_key asc
         ) as place
     from judged
 )

@@ -8,7 +8,7 @@
 --                      channel mix must not look like gaming)
 -- The reference is the department's peer group in the period, leaving the department
 -- out (the other departments of the city when fewer than min_peers peers are tested);
--- the spread is never taken narrower than the city's.
+-- the spread is never taken narrower than the city's typical peer-group spread.
 -- Departments' shares differ for honest reasons, so the count is taken as
 -- beta-binomial: mean share p and intraclass correlation rho (the spread between the
 -- reference departments beyond chance, method of moments), and the p-value is its
@@ -16,7 +16,8 @@
 -- the reference departments far above the others by a robust yardstick (median and
 -- median absolute deviation of the shares, plus the binomial noise of the department's
 -- own share: more than 3 of it from the median, either way): one gamed peer, or one
--- failing peer, must not widen the spread enough to hide another. A count under min_flagged_count is never a point to look into: p = 1
+-- failing peer, must not widen the spread enough to hide another. A count under
+-- min_flagged_count is never a point to look into: p = 1
 -- (the department stays in the family the false-discovery rate is controlled over).
 -- docs/methodology.md.
 with cases as (
@@ -83,8 +84,8 @@ centred as (
     -- median absolute deviation; and the pooled share, for the binomial noise of one
     -- department's share
     select
-        scoped.*,
-        1.0 * observed / n as share,
+        *,
+        1.0 * observed / n as own_share,
         {{ median('1.0 * observed / n') }} over ({{ partition }}) as median_share,
         1.0 * sum(observed) over ({{ partition }}) / sum(n) over ({{ partition }}) as pooled_share
     from scoped
@@ -92,8 +93,8 @@ centred as (
 
 spread as (
     select
-        centred.*,
-        {{ median('abs(share - median_share)') }} over ({{ partition }}) as mad_share
+        *,
+        {{ median('abs(own_share - median_share)') }} over ({{ partition }}) as mad_share
     from centred
 ),
 
@@ -101,8 +102,8 @@ outlying as (
     -- departments far from the others by that robust yardstick, either way: a gamed peer
     -- far above, or a failing one far below, would widen the spread the test allows
     select
-        spread.*,
-        abs(share - median_share)
+        *,
+        abs(own_share - median_share)
         > 3 * sqrt(power(1.4826 * mad_share, 2) + pooled_share * (1 - pooled_share) / n) as is_outlying
     from spread
 ),
@@ -129,10 +130,22 @@ moments as (
     {{ _beta_binomial_moments('reference_sums') }}
 ),
 
+typical as (
+    -- the typical peer-group spread of the city in the period: the median of the
+    -- departments' peer-group rho
+    select
+        *,
+        {{ median("case when scope = 'peer_group' and k >= " ~ screen_setting('min_peers') ~ " then rho end") }}
+            over (partition by screen, period, period_type) as typical_rho
+    from moments
+    where k >= 1
+),
+
 dispersed as (
-    -- the peer group's share when it has min_peers departments left (else the city's);
-    -- the spread the larger of the two: a handful of peers can look alike by chance,
-    -- and a spread estimated as 0 from them would make any difference look significant
+    -- the peer group when it has min_peers departments left, else the city; the spread
+    -- never below the city's typical peer-group spread: a handful of peers can look
+    -- alike by chance, and a spread estimated as 0 from them would make any difference
+    -- look significant
     select
         period,
         period_type,
@@ -147,11 +160,13 @@ dispersed as (
             max(case when scope = 'city' then p end)
         ) as p,
         greatest(
-            coalesce(max(case when scope = 'city' then rho end), 0.0),
-            coalesce(max(case when scope = 'peer_group' and k >= {{ screen_setting('min_peers') }} then rho end), 0.0)
+            coalesce(
+                max(case when scope = 'peer_group' and k >= {{ screen_setting('min_peers') }} then rho end),
+                max(case when scope = 'city' then rho end)
+            ),
+            coalesce(max(typical_rho), 0.0)
         ) as rho
-    from moments
-    where k >= 1
+    from typical
     group by 1, 2, 3, 4
 ),
 
