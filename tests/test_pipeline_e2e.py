@@ -100,7 +100,9 @@ def test_full_run_writes_every_contract_table(full_run):
     # Each in its own folder, with its export beside it.
     editions = [f"monthly/{m}/bulletin_{m}.html" for m in MONTHS] + ["quarterly/2025-Q3/bulletin_2025-Q3.html"]
     exports = [f"monthly/{m}/绩效排名_{m}.xlsx" for m in MONTHS] + ["quarterly/2025-Q3/绩效排名_2025-Q3.xlsx"]
-    assert sorted(k for k in full_run["bulletins"] if "_departments/" not in k) == sorted(editions + exports)
+    # and each draft's internal annex of the rating-gaming screens' flags
+    annexes = [f"monthly/{m}/internal/疑点核查.html" for m in MONTHS] + ["quarterly/2025-Q3/internal/疑点核查.html"]
+    assert sorted(k for k in full_run["bulletins"] if "_departments/" not in k) == sorted(editions + exports + annexes)
     # A page per ranked department beside each edition.
     con = duckdb.connect(str(full_run["duckdb"]), read_only=True)
     ranked = dict(con.sql("select period_type || period, count(*) from marts.fct_rankings group by all").fetchall())

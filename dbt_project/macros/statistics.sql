@@ -30,6 +30,13 @@
     end)
 {%- endmacro %}
 
+{#- A term of a sum that must come out the same whatever order the engine adds in
+    (parallel float sums differ in the last bits, and a stored p-value with them):
+    fixed-point, 18 decimals; a term below 1e-18 counts as 0. -#}
+{% macro exact_term(expression) -%}
+    cast({{ expression }} as decimal(38, 18))
+{%- endmacro %}
+
 {#- One row per whole number from start to stop (inclusive), as a set-returning
     expression for a select list: `select t.*, integer_range('t.a', 't.b') as k from t`. -#}
 {% macro integer_range(start, stop) -%}

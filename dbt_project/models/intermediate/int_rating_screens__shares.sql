@@ -117,10 +117,11 @@ reference_sums as (
             - case when is_outlying then 0 else n end as ref_n,
         sum(case when is_outlying then 0 else observed end) over ({{ partition }})
             - case when is_outlying then 0 else observed end as ref_x,
-        sum(case when is_outlying then 0.0 else 1.0 * observed * observed / n end) over ({{ partition }})
-            - case when is_outlying then 0.0 else 1.0 * observed * observed / n end as ref_xx,
-        sum(case when is_outlying then 0.0 else 1.0 * n * n end) over ({{ partition }})
-            - case when is_outlying then 0.0 else 1.0 * n * n end as ref_nn,
+        sum(case when is_outlying then 0 else {{ exact_term('1.0 * observed * observed / n') }} end)
+            over ({{ partition }})
+            - case when is_outlying then 0 else {{ exact_term('1.0 * observed * observed / n') }} end as ref_xx,
+        sum(case when is_outlying then 0 else n * n end) over ({{ partition }})
+            - case when is_outlying then 0 else n * n end as ref_nn,
         sum(case when is_outlying then 0 else 1 end) over ({{ partition }})
             - case when is_outlying then 0 else 1 end as k
     from outlying
@@ -191,7 +192,7 @@ tails as (
         period_type,
         department_id,
         screen,
-        sum(exp({{ log_beta_binomial_pmf('n', 'k', 'p', 'rho') }})) as upper_tail
+        sum({{ exact_term('exp(' ~ log_beta_binomial_pmf('n', 'k', 'p', 'rho') ~ ')') }}) as upper_tail
     from tail_terms
     group by 1, 2, 3, 4
 )
