@@ -119,6 +119,7 @@ def _blank_and_plant(inbox: Path) -> None:
                 row[rating], row[comment] = level, text
                 row[appealed], row[outcome] = ("是", appeal) if appeal else ("", "")
                 row[header.index("是否整改")] = row[header.index("整改时间")] = ""
+                row[header.index("评价时间")] = ""  # not the template row's: it may precede this receipt
                 body.append(row)
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\r\n").writerows([header, *body])
