@@ -151,6 +151,8 @@ def test_flags_name_departments_only_in_the_internal_annex_unless_configured_and
     section = public[public.index("好差评数据疑点") : public.index("</section>", public.index("好差评数据疑点"))]
     assert flagged_name not in section and re.search(r"本期筛查出疑点 \d+ 项", section)
     assert "内部资料" in annex and flagged_name in annex and "已排除（张三" in annex
+    # no channel codes, no bare p-value of 0, in what a reader sees
+    assert not re.search(r"\b(offline|online)\b", annex) and '<td class="num">0</td>' not in annex
     assert ANNEX_PAGE not in public  # linked from no public page
     page = (tmp_path / "annex" / f"{edition.stem}_departments").glob("*.html")
     assert not any("screen-flags" in p.read_text(encoding="utf-8") for p in page)

@@ -109,6 +109,12 @@ def format_number(value: float | None) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
+def format_p_value(value: float) -> str:
+    """Two significant digits; below what the screens' fixed-point sums hold (1e-18),
+    "< 1e-18", never a bare 0."""
+    return f"{value:.2g}" if value > 0 else "< 1e-18"
+
+
 def format_value(value: float | None, unit: str | None = None) -> str:
     """An indicator's value in its unit: two decimals, unit appended."""
     if value is None:
@@ -164,6 +170,7 @@ def _build_environment() -> Environment:
         band=format_band,
         css_string=css_string,
         page_name=page_name,
+        p_value=format_p_value,
         direction_label=_label(DIRECTION_LABELS),
         normalisation_label=_label(NORMALISATION_LABELS),
         outlier_label=_label(OUTLIER_LABELS),

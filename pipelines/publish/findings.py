@@ -92,6 +92,9 @@ def _flag_high_negative(by_department: dict[str, list[Row]], fdr: float, min_com
     return sorted(flagged, key=lambda r: (r["q_value"], -r["negative_share"], r["department_id"]))
 
 
+# The canonical channel codes, as a reader knows them.
+CHANNEL_LABELS = {"online": "网办", "offline": "窗口", "unknown": "渠道不明"}
+
 # Rating-gaming screens (marts.fct_anomalies): what each checks, in the edition's words.
 SCREEN_LABELS = {
     "rating_mismatch": "评分与留言不符",
@@ -113,8 +116,10 @@ def _screen_statistic(row: Row) -> str:
     if screen == "rating_fast":
         return f"有评价时间的 {n} 件中 {observed} 件在办结后数秒内评价（{share}），同类部门 {100 * expected:.1f}%"
     if screen == "rating_burst":
+        kind, _, name = (row["subject"] or "").partition(":")
+        subject = f"渠道:{CHANNEL_LABELS.get(name, name)}" if kind == "渠道" else row["subject"]
         return (
-            f"{row['subject']}：一个时间窗口内 {observed} 件评价，按工作时间均匀分布每窗口预期 {expected:.2f} 件"
+            f"{subject}：一个时间窗口内 {observed} 件评价，按工作时间均匀分布每窗口预期 {expected:.2f} 件"
             f"（该项共 {n} 件有评价时间）"
         )
     return f"同一留言（非套话）出现在 {observed} 件办件中，按其他部门的用语预期 {expected:.2f} 件（共 {n} 条留言）"
