@@ -17,7 +17,8 @@ from pipelines.analytics.comments import fingerprint
 from pipelines.ingest.mapping import load_mapping
 from pipelines.publish import finding_marks
 from pipelines.reference import ConfigError
-from pipelines.sample.generator import GAMING_SCREENS, generate_city
+from pipelines.sample.gaming import GAMING_SCREENS
+from pipelines.sample.generator import generate_city
 from pipelines.settings import PROJECT_ROOT
 from tests.test_ingest_landing import GOOD, HEADER, _land
 

@@ -22,7 +22,8 @@ from pipelines.publish.bulletin import ANNEX_PAGE, collect_edition, write_editio
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 from pipelines.publish.finding_marks import add_mark
 from pipelines.runner import failure_messages, launch
-from pipelines.sample.generator import GAMING_SCREENS, generate_city
+from pipelines.sample.gaming import GAMING_SCREENS
+from pipelines.sample.generator import generate_city
 from pipelines.settings import PROJECT_ROOT, settings
 from tests.conftest import use_home
 

@@ -71,6 +71,14 @@ import yaml
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
+from pipelines.sample.gaming import (
+    BURST_RATINGS,
+    FAST_RATINGS,
+    FAST_SHARE,
+    choose_gaming,
+    game_ratings,
+    pasted_praise,
+)
 from pipelines.xlsx import save_workbook
 
 # --------------------------------------------------------------------------
@@ -266,28 +274,6 @@ NATURAL_MISMATCH = 0.03
 # Seconds from completion to rating: at the counter's rating pad within minutes; online
 # (a text message's link) within hours. Lognormal: (median seconds, sigma).
 RATING_DELAY = {"offline": (60.0, 0.8), "online": (3 * 3600.0, 1.2)}
-
-# Rating-gaming patterns planted for the screens (docs/methodology.md, rating-gaming
-# screens), each in GAMED_PER_SCREEN departments named in GenerationSummary.gaming and
-# chosen from the seed; every other department is clean. The effects are set near the
-# screens' detection limits: the planted test shows they are found, not that they shout.
-GAMING_SCREENS = ("rating_mismatch", "rating_uniformity", "rating_fast", "rating_burst", "copied_comment")
-GAMED_PER_SCREEN = 2
-# Gamed departments are the busiest (by volume), at most 4 of a peer group, patterns
-# assigned at random among them: a department with a handful of ratings a month cannot
-# be screened, gamed or not.
-MISMATCHES = 16  # good ratings a month whose comment is a complaint (asked for 非常满意), about
-UNIFORM_PUSH = 1.0  # share of its other ratings turned into 非常满意: all ("100% 非常满意")
-FAST_SHARE = 0.1  # share of its counter ratings entered 1-8 s after completion,
-FAST_RATINGS = 10  # and at least about this many a month
-BURST_RATINGS = 6  # counter ratings of the month re-entered in one 5-minute burst, about
-COPIES = 6  # good ratings a month given the same pasted praise, about
-# The pasted praise names the office, as such texts do: each gamed department's own.
-PASTED_PRAISE = (
-    "感谢{name}窗口工作人员热情周到的服务，办事效率非常高，为你们点赞！",
-    "非常满意，{name}工作人员耐心细致，一次就办好了，给政府服务点赞！",
-    "{name}服务态度特别好，流程清楚，材料一次讲清，真正做到了便民利民。",
-)
 
 # Working hours: 09:00-12:00 and 13:30-17:30, i.e. 7 hours a working day.
 MORNING = (9 * 3600, 12 * 3600)
@@ -770,40 +756,18 @@ class CityModel:
                 self.profiles[i] = profile
 
     def _choose_gaming(self) -> None:
-        """Departments that game their ratings, one pattern each: the busiest, at most 4
-        of a peer group, among those active over the whole range, not missing data and
-        not merging, from a stream of their own (so the other draws, and the rest of the
-        city, stay as they were)."""
-        rng = _rng(self.seed, "gaming")
-        eligible = [
-            i
-            for i, active in enumerate(self.active_whole_range)
-            if active and self.profiles[i] != "gaps" and not any(i in pair for pair in self.mergers)
-        ]
-        # the busiest, from the busiest 30%, at most 4 of a peer group: every group keeps
-        # clean peers to compare with (a group of gamed departments would hide them from
-        # each other)
-        wanted = GAMED_PER_SCREEN * len(GAMING_SCREENS)
-        busier = np.quantile(self.base_volume, 0.7)
-        busiest: list[int] = []
-        taken: dict[str, int] = {}
-        for i in sorted(eligible, key=lambda i: -self.base_volume[i]):
-            group = self.departments[i].peer_group
-            if self.base_volume[i] >= busier and taken.get(group, 0) < 4:
-                busiest.append(i)
-                taken[group] = taken.get(group, 0) + 1
-        busiest = busiest[:wanted]  # by volume, the busiest first
-        # "100% 非常满意" is already the pattern at its strongest: only volume makes it
-        # detectable, so it goes to the two busiest; the other patterns at random
-        rest = [busiest[GAMED_PER_SCREEN + k] for k in rng.permutation(len(busiest) - GAMED_PER_SCREEN)]
-        self.gaming = {"rating_uniformity": busiest[:GAMED_PER_SCREEN]}
-        for k, screen in enumerate(s for s in GAMING_SCREENS if s != "rating_uniformity"):
-            self.gaming[screen] = rest[k * GAMED_PER_SCREEN : (k + 1) * GAMED_PER_SCREEN]
-        self.gaming = {screen: self.gaming[screen] for screen in GAMING_SCREENS}
-        self.pasted_praise = np.array(
-            [PASTED_PRAISE[i % len(PASTED_PRAISE)].format(name=d.short_name) for i, d in enumerate(self.departments)],
-            dtype=object,
+        """The departments that game their ratings (pipelines/sample/gaming.py)."""
+        self.gaming = choose_gaming(
+            _rng(self.seed, "gaming"),
+            [d.peer_group for d in self.departments],
+            self.base_volume,
+            [
+                i
+                for i, active in enumerate(self.active_whole_range)
+                if active and self.profiles[i] != "gaps" and not any(i in pair for pair in self.mergers)
+            ],
         )
+        self.pasted_praise = pasted_praise([d.short_name for d in self.departments])
         self.gamed = np.full(len(self.departments), "", dtype=object)
         for screen, chosen in self.gaming.items():
             self.gamed[chosen] = screen
@@ -1154,8 +1118,8 @@ def _transaction_columns(
     comment = np.where((level >= 3) & (g.random(n) < NATURAL_MISMATCH), _pick(COMPLAINTS, g, n), comment)
     gamed = city.gamed[departments]
     volume = city.transactions[departments, month.index]
-    level, comment, has_comment = _game_ratings(
-        gamed, volume, level, comment, has_comment, city.pasted_praise[departments], g
+    level, comment, has_comment = game_ratings(
+        gamed, volume, level, comment, has_comment, city.pasted_praise[departments], COMPLAINTS, g
     )
     comment = np.where(has_comment, comment, "")
     rated_text = _rating_times(cal, month, gamed, volume, rated, online, done_day, done_clock, g)
@@ -1188,33 +1152,6 @@ def _transaction_columns(
         np.where(bad, np.where(appealed, "是", "否"), "").tolist(),
         np.where(appealed, np.where(upheld, "申诉成立", "申诉不成立"), "").tolist(),
     ]
-
-
-def _game_ratings(
-    gamed: np.ndarray,
-    volume: np.ndarray,
-    level: np.ndarray,
-    comment: np.ndarray,
-    has_comment: np.ndarray,
-    pasted: np.ndarray,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rating and comment patterns of the gamed departments (GAMING_SCREENS).
-    `volume`: each row's department's cases in the month, for the patterns planted as a
-    count a month rather than a share."""
-    u = rng.random(level.size)
-    # staff ask an unhappy citizen for 非常满意; the complaint stays in the comment
-    flip = (gamed == "rating_mismatch") & (level >= 3) & (level <= 4) & (u < MISMATCHES / (0.5 * volume))
-    comment = np.where(flip, _pick(COMPLAINTS, rng, level.size), comment)
-    has_comment = has_comment | flip
-    # every other rating pushed up to 非常满意
-    push = (gamed == "rating_uniformity") & (level <= 3) & (u < UNIFORM_PUSH)
-    level = np.where(push, 4, level)
-    # the same praise pasted under good ratings, one text per department
-    # about COPIES a month: a good rating is about half the department's cases
-    copy = (gamed == "copied_comment") & (level >= 3) & (level <= 4) & (u < COPIES / (0.5 * volume))
-    comment = np.where(copy, pasted, comment)
-    return level, comment, has_comment | copy
 
 
 def _rating_times(
