@@ -159,16 +159,19 @@ def test_an_analysts_mark_is_kept_and_the_latest_one_counts(tmp_path, monkeypatc
         finding_marks.current_marks()
 
 
-def test_a_new_mark_makes_the_editions_out_of_date(tmp_path, monkeypatch):
-    """A mark shows beside its flag: the editions are drawn again once it is made."""
+def test_a_new_mark_makes_its_periods_edition_out_of_date_and_no_other(tmp_path, monkeypatch):
+    """A mark shows beside its flag: its period's edition is drawn again, no other."""
     from pipelines.publish.config import Edition
     from pipelines.publish.stamps import edition_stamps
 
     monkeypatch.setenv("GOVPERF_HOME", str(tmp_path / "home"))
-    editions = [Edition.parse("2025-07"), Edition.parse("2025-Q3")]
+    editions = [Edition.parse("2025-07"), Edition.parse("2025-08"), Edition.parse("2025-Q3")]
     reference = PROJECT_ROOT / "sources" / "reference"
     before = edition_stamps(editions, {}, reference)
     assert edition_stamps(editions, {}, reference) == before
     finding_marks.add_mark("rating_burst", "month", dt.date(2025, 7, 1), "D014", "已排除", "张三")
     after = edition_stamps(editions, {}, reference)
-    assert all(after[e.key] != before[e.key] for e in editions)
+    assert after["2025-07"] != before["2025-07"]
+    assert after["2025-08"] == before["2025-08"] and after["2025-Q3"] == before["2025-Q3"]
+    finding_marks.add_mark("rating_burst", "quarter", dt.date(2025, 7, 1), "D014", "已核实", "张三")
+    assert edition_stamps(editions, {}, reference)["2025-Q3"] != before["2025-Q3"]

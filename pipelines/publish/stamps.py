@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.publish.config import Edition
-from pipelines.publish.finding_marks import marks_path
+from pipelines.publish.finding_marks import current_marks
 from pipelines.stamps import PACKAGE_ROOT, digest, files_digest, library_versions
 
 STEP = "bulletins"
@@ -24,12 +24,23 @@ LIBRARIES = ("altair", "vl-convert-python", "openpyxl", "jinja2", "duckdb")
 def edition_stamps(editions: list[Edition], dbt_stamps: dict[str, dict], reference_dir: Path) -> dict[str, dict]:
     shared = {
         "bulletin_settings": files_digest(reference_dir / "bulletin.yaml"),
-        # an analyst's mark on a finding shows in the annex (and the edition, if shown there)
-        "finding_marks": files_digest(marks_path()),
         "layout": files_digest(REPORTS),
         "code": files_digest(PACKAGE_ROOT / "publish", PACKAGE_ROOT / "xlsx.py", PACKAGE_ROOT / "warehouse.py"),
         "libraries": library_versions(*LIBRARIES),
     }
+    marks = current_marks()
     return {
-        edition.key: shared | {"scores": digest(dbt_stamps.get(edition.last_month.isoformat()))} for edition in editions
+        edition.key: shared
+        | {
+            "scores": digest(dbt_stamps.get(edition.last_month.isoformat())),
+            # an analyst's mark shows beside its finding, in the annex of its period's edition
+            "finding_marks": digest(
+                sorted(
+                    (key, mark)
+                    for key, mark in marks.items()
+                    if key[1:3] == (edition.period_type, edition.period.isoformat())
+                )
+            ),
+        }
+        for edition in editions
     }
