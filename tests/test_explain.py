@@ -85,9 +85,9 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
         city.inbox / "service_transactions" / f"好差评明细_{YYYYMM}.csv",
         [
             # accepted, with personal data in the comment: counts as rated and good
-            f"SX{YYYYMM}999990,{DEPARTMENT},市政务服务和数据管理局,企业开办一件事,网办,{day},{next_day},1,3,3,满意,{COMMENT},,,,",
+            f"SX{YYYYMM}999990,{DEPARTMENT},市政务服务和数据管理局,企业开办一件事,网办,{day},{next_day},1,3,3,满意,{COMMENT},,,,,",
             # quarantined: a rating that is no level
-            f"SX{YYYYMM}999991,{DEPARTMENT},市政务服务和数据管理局,企业开办一件事,网办,{day},{next_day},1,3,3,很好,{COMMENT},,,,",
+            f"SX{YYYYMM}999991,{DEPARTMENT},市政务服务和数据管理局,企业开办一件事,网办,{day},{next_day},1,3,3,很好,{COMMENT},,,,,",
         ],
     )
     run = city.govperf("run")

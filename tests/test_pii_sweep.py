@@ -107,11 +107,11 @@ def _plant(inbox: Path) -> None:
         "\r\n",
         [
             # accepted: a mobile number in the case number, a landline in the service item, all of it in the comment
-            f"SX{MOBILE},D001,{dept},企业开办一件事（咨询{LANDLINE}）,网办,{day},{next_day},1,3,3,满意,{SENTENCE},,,,",
+            f"SX{MOBILE},D001,{dept},企业开办一件事（咨询{LANDLINE}）,网办,{day},{next_day},1,3,3,满意,{SENTENCE},,,,,",
             # quarantined: a rating that is no level
-            f"SX{yyyymm}999991,D001,{dept},企业开办一件事,网办,{day},{next_day},1,3,3,很好,{SENTENCE},,,,",
+            f"SX{yyyymm}999991,D001,{dept},企业开办一件事,网办,{day},{next_day},1,3,3,很好,{SENTENCE},,,,,",
             # quarantined: an ID number as the number of materials
-            f"SX{yyyymm}999992,D001,{dept},企业开办一件事,网办,{day},{next_day},1,{ID_NUMBER},3,满意,,,,,",
+            f"SX{yyyymm}999992,D001,{dept},企业开办一件事,网办,{day},{next_day},1,{ID_NUMBER},3,满意,,,,,,",
             # quarantined: too few fields
             f"SX{yyyymm}999993,D001,{SENTENCE}",
         ],

@@ -32,7 +32,7 @@ def _resend_in_september(inbox: Path) -> str:
     rows = [
         line.split(",")
         for line in august.read_bytes().decode("gbk").splitlines()[1:]
-        if '"' not in line and line.count(",") == 15
+        if '"' not in line and line.count(",") == 16  # 17 columns, 评价时间 among them
     ]
     closed = rows[0][:6] + ["2025-09-02 10:00:00"] + rows[0][7:]  # 办结时间
     online = [row[:4] + ["网办"] + row[5:] for row in rows[1:] if row[4] != "网办"]

@@ -41,7 +41,7 @@ counted as (
                  then 1 else 0 end) as timed,
         sum(case when cases.channel = 'offline' and cases.rated_at is not null and cases.completed_at is not null
                   and {{ dbt.datediff('cases.completed_at', 'cases.rated_at', 'second') }}
-                      <= {{ screen_setting('fast_rating_seconds') }}
+                      between 0 and {{ screen_setting('fast_rating_seconds') }}
                  then 1 else 0 end) as fast
     from cases
     cross join grains
