@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from pipelines.publish import finding_marks  # light: the screens and outcomes a mark names
 from pipelines.settings import PROJECT_ROOT, settings
 from pipelines.text import printable
 
@@ -627,10 +628,10 @@ if __name__ == "__main__":
 @click.option(
     "--screen",
     required=True,
-    type=click.Choice(["rating_mismatch", "rating_uniformity", "rating_fast", "rating_burst", "copied_comment"]),
+    type=click.Choice(finding_marks.SCREENS),
     help="The screen that flagged it (marts.fct_anomalies.screen).",
 )
-@click.option("--outcome", required=True, type=click.Choice(["已核实", "已排除"]), help="What checking found.")
+@click.option("--outcome", required=True, type=click.Choice(finding_marks.OUTCOMES), help="What checking found.")
 @click.option("--by", "checked_by", required=True, help="Who checked it (recorded and shown).")
 @click.option("--note", default="", help="What was found, briefly.")
 def mark(period: str, department_id: str, screen: str, outcome: str, checked_by: str, note: str) -> None:
@@ -646,7 +647,6 @@ def mark(period: str, department_id: str, screen: str, outcome: str, checked_by:
       govperf mark --period 2025-Q3 --department D011 --screen rating_uniformity --outcome 已排除 --by 张三 --note "窗口核实为正常评价"
     """
     from pipelines.publish.config import Edition
-    from pipelines.publish.finding_marks import add_mark
 
     try:
         edition = Edition.parse(period)
@@ -670,7 +670,9 @@ def mark(period: str, department_id: str, screen: str, outcome: str, checked_by:
                 f"{screen} did not test {department_id} in {period} (marts.fct_anomalies): nothing to mark"
             )
     try:
-        recorded = add_mark(screen, edition.period_type, edition.period, department_id, outcome, checked_by, note)
+        recorded = finding_marks.add_mark(
+            screen, edition.period_type, edition.period, department_id, outcome, checked_by, note
+        )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.settings import settings
-from pipelines.warehouse import file_lock
 
 OUTCOMES = ("已核实", "已排除")
 SCREENS = ("rating_mismatch", "rating_uniformity", "rating_fast", "rating_burst", "copied_comment")
@@ -55,6 +54,8 @@ def add_mark(
         "note": note.strip(),
         "at": (at or dt.datetime.now()).replace(microsecond=0).isoformat(sep=" "),
     }
+    from pipelines.warehouse import file_lock  # here: the CLI imports this module for its names
+
     path = marks_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(path.with_suffix(".lock"), exclusive=True), path.open("a", encoding="utf-8") as handle:
