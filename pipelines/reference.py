@@ -226,6 +226,40 @@ class ChangeWarning(_Strict):
     red: float = Field(default=3.5, gt=0)
 
 
+class Anomalies(_Strict):
+    """Anomalies in indicator series (docs/methodology.md §13f): a value far from the
+    department's own recent history (robust z: median and 1.4826 × MAD of the previous
+    `history` periods of its type, at least `min_history` of them; seasonal when
+    there are `seasonal_min_months` months of monthly history) or from its peer group in
+    the period (at least `min_peers` other departments, else the city). The scale is
+    never below `scale_floor` × the indicator's level, so a flat history does not turn
+    a tiny move into an infinite z. Flagged at |z| >= `sensitivity`. `history` and
+    `min_history` count periods of the type (months, or quarters). Left unset, they take
+    the change warning's (whose statistic is this own-history z)."""
+
+    enabled: bool = True
+    history: int | None = Field(default=None, ge=2, le=36)
+    min_history: int | None = Field(default=None, ge=2)
+    sensitivity: float = Field(default=3.5, gt=0, le=20)
+    min_peers: int = Field(default=4, ge=2)
+    seasonal_min_months: int = Field(default=24, ge=24, le=120)
+    scale_floor: float = Field(default=0.02, ge=0, le=1)
+    peer: bool = True
+
+    @model_validator(mode="after")
+    def _window_is_consistent(self) -> Anomalies:
+        if self.history is not None and self.min_history is not None and self.min_history > self.history:
+            raise ValueError(f"min_history ({self.min_history}) cannot exceed history ({self.history})")
+        return self
+
+
+class IndicatorAnomalies(_Strict):
+    """An indicator's override of the version's `anomalies`: off, or another sensitivity."""
+
+    enabled: bool | None = None
+    sensitivity: float | None = Field(default=None, gt=0, le=20)
+
+
 class Warning_(_Strict):
     amber: float | None = None
     red: float | None = None
@@ -248,6 +282,8 @@ class IndicatorNode(_Strict):
     # Overrides of the version's `treatment` defaults for this indicator.
     outliers: Outliers | None = None
     missing: MissingData | None = None
+    # Override of the version's `anomalies` (§13f): `{enabled: false}` or a sensitivity.
+    anomalies: IndicatorAnomalies | None = None
 
     @model_validator(mode="after")
     def _method_has_parameters(self) -> IndicatorNode:
@@ -301,6 +337,7 @@ class CatalogueVersion(_Strict):
     robustness: Robustness = Robustness()
     bottom_rule: BottomRule = BottomRule()
     change_warning: ChangeWarning = ChangeWarning()
+    anomalies: Anomalies = Anomalies()
     tree: AggregateNode
 
     @model_validator(mode="after")
@@ -318,10 +355,30 @@ class CatalogueVersion(_Strict):
             raise ValueError("grades must be listed from best to worst and the last must start at 0")
         if self.grades[-1].max_share is not None:
             raise ValueError("the lowest grade cannot have a quota (max_share): there is no grade below it")
+        window = self.anomaly_window()
+        own_window = self.anomalies.history is not None or self.anomalies.min_history is not None
+        for name in ("history", "min_history"):
+            mine, theirs = getattr(self.anomalies, name), getattr(self.change_warning, name)
+            if mine is not None and name in self.change_warning.model_fields_set and mine != theirs:
+                raise ValueError(
+                    f"change_warning.{name} ({theirs}) and anomalies.{name} ({mine}) differ: the change warning is"
+                    f" the anomalies' own-history statistic, so set {name} in anomalies only"
+                )
+        if own_window and window[1] > window[0]:
+            raise ValueError(f"anomalies: min_history ({window[1]}) cannot exceed history ({window[0]})")
         deepest = max(level for _node, _parent, level in walk(self.tree))
         if deepest > MAX_TREE_DEPTH:
             raise ValueError(f"the tree is {deepest} levels deep; at most {MAX_TREE_DEPTH} are supported")
         return self
+
+
+    def anomaly_window(self) -> tuple[int, int]:
+        """(history, min_history) of the own-history statistic: the anomalies' own, or
+        else the change warning's (one statistic serves both)."""
+        return (
+            self.anomalies.history if self.anomalies.history is not None else self.change_warning.history,
+            self.anomalies.min_history if self.anomalies.min_history is not None else self.change_warning.min_history,
+        )
 
 
 class Catalogue(_Strict):
@@ -476,6 +533,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                     | _treatment_columns(
                         node.outliers or version.treatment.outliers, node.missing or version.treatment.missing
                     )
+                    | _anomaly_columns(version.anomalies, node.anomalies)
                 )
             else:
                 nodes.append(
@@ -500,6 +558,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "denominator": None,
                     }
                     | _treatment_columns(None, None)
+                    | {"anomaly_enabled": None, "anomaly_sensitivity": None}
                 )
         for order, grade in enumerate(version.grades):
             grades.append(
@@ -523,6 +582,12 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                 "change_min_history": version.change_warning.min_history,
                 "change_amber": version.change_warning.amber,
                 "change_red": version.change_warning.red,
+                "anomaly_history": version.anomaly_window()[0],
+                "anomaly_min_history": version.anomaly_window()[1],
+                "anomaly_min_peers": version.anomalies.min_peers,
+                "anomaly_seasonal_min_months": version.anomalies.seasonal_min_months,
+                "anomaly_scale_floor": version.anomalies.scale_floor,
+                "anomaly_peer": version.anomalies.peer,
             }
         )
         draws.extend(_robustness_draws(version))
@@ -551,6 +616,15 @@ def _treatment_columns(outliers: Outliers | None, missing: MissingData | None) -
         "max_treated_points": outliers.max_points if outliers else None,
         "missing_method": missing.method if missing else None,
         "max_lookback": missing.max_lookback if missing else None,
+    }
+
+
+def _anomaly_columns(version: Anomalies, node: IndicatorAnomalies | None) -> dict:
+    """An indicator's anomaly settings: its own override, else the version's."""
+    node = node or IndicatorAnomalies()
+    return {
+        "anomaly_enabled": version.enabled if node.enabled is None else node.enabled,
+        "anomaly_sensitivity": version.sensitivity if node.sensitivity is None else node.sensitivity,
     }
 
 
@@ -611,6 +685,8 @@ _NODE_SCHEMA = pa.schema(
         ("max_treated_points", pa.int32()),
         ("missing_method", pa.string()),
         ("max_lookback", pa.int32()),
+        ("anomaly_enabled", pa.bool_()),
+        ("anomaly_sensitivity", pa.float64()),
     ]
 )
 _DRAW_SCHEMA = pa.schema(
@@ -639,5 +715,11 @@ _VERSION_SCHEMA = pa.schema(
         ("change_min_history", pa.int32()),
         ("change_amber", pa.float64()),
         ("change_red", pa.float64()),
+        ("anomaly_history", pa.int32()),
+        ("anomaly_min_history", pa.int32()),
+        ("anomaly_min_peers", pa.int32()),
+        ("anomaly_seasonal_min_months", pa.int32()),
+        ("anomaly_scale_floor", pa.float64()),
+        ("anomaly_peer", pa.bool_()),
     ]
 )

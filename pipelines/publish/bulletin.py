@@ -716,7 +716,13 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
     sentiment = findings.comment_sentiment(con, params, voice.sentiment_fdr, voice.sentiment_min_comments)
     ranked_ids = {row["department_id"] for row in rankings}
     screens = findings.rating_screens(con, params, current_marks())
-    for row in sentiment["flagged"] + screens["flagged"]:
+    anomalies = findings.indicator_anomalies(con, params)
+    for row in anomalies["flagged"]:
+        row |= {
+            "indicator_name": names.get(row["indicator_id"], row["indicator_id"]),
+            "unit": by_indicator.get(row["indicator_id"], {}).get("unit"),
+        }
+    for row in sentiment["flagged"] + screens["flagged"] + anomalies["flagged"]:
         row |= {"department_name": department_name(row["department_id"]), "ranked": row["department_id"] in ranked_ids}
 
     quality_files = _quality_files(con, params)
@@ -756,6 +762,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "sentiment_min_comments": voice.sentiment_min_comments,
         "screens": screens,
         "screens_in_edition": config.rating_screens.show == "edition",
+        "anomalies": anomalies,
         "indicators": indicators,
         "quality_files": quality_files,
         "quality_totals": {
@@ -873,6 +880,8 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
                 if context["screens_in_edition"]
                 else [],
                 "review_label": Edition.quarter_of(edition.period).label,
+                "anomaly_flags": [f for f in context["anomalies"]["flagged"] if f["department_id"] == department_id],
+                "anomalies_available": context["anomalies"]["available"],
             }
         )
     return pages

@@ -161,3 +161,42 @@ def rating_screens(
             row | {"label": SCREEN_LABELS[row["screen"]], "text": _screen_statistic(row), "mark": marks.get(key)}
         )
     return {"available": True, "tested": tested, "flagged": flagged}
+
+
+# Anomalies in indicator series (marts.fct_indicator_anomalies, docs/methodology.md §13f):
+# what each value was compared with, and which way it moved, in the edition's words.
+ANOMALY_REFERENCES = {
+    "own_history": "本部门近期各期",
+    "seasonal": "本部门同月季节性预期",
+    "peer_group": "同类部门同期",
+    "city": "全市其他部门同期",
+}
+ANOMALY_DIRECTIONS = {"better": "向好", "worse": "变差"}
+
+
+def indicator_anomalies(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> dict[str, Any]:
+    """{'available', 'tested': values tested, 'flagged': the flagged rows, each with its
+    reference and direction in words}: worse before better, then the largest |z| first."""
+    if not has_table(con, "fct_indicator_anomalies"):
+        return {"available": False, "tested": 0, "flagged": []}
+    found = rows(
+        con,
+        """
+        SELECT department_id, indicator_id, raw_value, kind, reference, direction, expected_low,
+               expected_high, centre, scale, z, n_reference, sensitivity, flagged
+        FROM marts.fct_indicator_anomalies
+        WHERE period = $period AND period_type = $period_type
+        ORDER BY direction DESC, abs(z) DESC, department_id, indicator_id, kind
+        """,
+        params,
+    )
+    flagged = [
+        row
+        | {
+            "reference_label": ANOMALY_REFERENCES[row["kind"] if row["kind"] == "seasonal" else row["reference"]],
+            "direction_label": ANOMALY_DIRECTIONS[row["direction"]],
+        }
+        for row in found
+        if row["flagged"]
+    ]
+    return {"available": True, "tested": len({(r["department_id"], r["indicator_id"]) for r in found}), "flagged": flagged}

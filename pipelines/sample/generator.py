@@ -71,6 +71,7 @@ import yaml
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
+from pipelines.sample import anomalies as planted_anomalies
 from pipelines.sample.gaming import (
     BURST_RATINGS,
     FAST_RATINGS,
@@ -402,6 +403,7 @@ _STREAMS = {
     "delivery": 21,
     "ratings": 22,
     "gaming": 23,
+    "anomalies": 24,
 }
 
 # --------------------------------------------------------------------------
@@ -426,6 +428,9 @@ class GenerationSummary:
     gaps: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     # screen (GAMING_SCREENS) -> ids of the departments where that rating gaming is planted
     gaming: dict[str, list[str]] = field(default_factory=dict)
+    # anomalies planted in indicator series (pipelines/sample/anomalies.py): kind,
+    # department_id, first_month, last_month (YYYY-MM), indicator_id, direction
+    anomalies: list[dict] = field(default_factory=list)
 
 
 def generate_city(
@@ -459,6 +464,9 @@ def generate_city(
         profiles={d.id: city.profiles[i] for i, d in enumerate(departments)},
         gaps=city.gap_summary(),
         gaming={screen: [departments[i].id for i in chosen] for screen, chosen in city.gaming.items()},
+        anomalies=planted_anomalies.summary(
+            city.planted, [d.id for d in departments], [f"{m.year}-{m.month:02d}" for m in city.months]
+        ),
     )
     writers = (
         ("service_transactions", write_service_transactions),
@@ -707,6 +715,7 @@ class CityModel:
         self._build_gaps(rng)
         self._build_survey_sizes(rng)
         self._choose_gaming()  # after the volumes: only busier departments are gamed
+        self._choose_anomalies()  # after the gaming: only clean departments get one
         self.annual_budget = np.array([GROUP_BUDGET[d.peer_group] for d in departments]) * rng.lognormal(
             0.0, 0.5, len(departments)
         )
@@ -771,6 +780,21 @@ class CityModel:
         self.gamed = np.full(len(self.departments), "", dtype=object)
         for screen, chosen in self.gaming.items():
             self.gamed[chosen] = screen
+
+    def _choose_anomalies(self) -> None:
+        """Spikes and level shifts planted in clean series (pipelines/sample/anomalies.py)."""
+        gamed = {i for chosen in self.gaming.values() for i in chosen}
+        eligible = [
+            i
+            for i, active in enumerate(self.active_whole_range)
+            if active and self.profiles[i] == "stable" and i not in gamed and not any(i in p for p in self.mergers)
+        ]
+        self.planted = planted_anomalies.choose_anomalies(
+            _rng(self.seed, "anomalies"), len(self.months), self.base_volume, eligible
+        )
+        self.slowdown, self.online_push = planted_anomalies.plant_arrays(
+            self.planted, len(self.departments), len(self.months)
+        )
 
     def departments_with(self, profile: str) -> list[int]:
         return [i for i, p in enumerate(self.profiles) if p == profile]
@@ -1088,14 +1112,16 @@ def _transaction_columns(
     quality = city.quality[departments, month.index]
 
     # 网办 grows slowly month by month (the "一网通办" push).
-    online = rng.random(n) < np.minimum(city.item_online[items] + 0.01 * month.index, 0.95)
+    # Planted anomalies (pipelines/sample/anomalies.py) change values, never the draws.
+    push, slowdown = city.online_push[departments, month.index], city.slowdown[departments, month.index]
+    online = rng.random(n) < np.minimum(city.item_online[items] + 0.01 * month.index + push, 0.95)
     limit = city.item_limit[items]
     required = city.item_materials[items]
     submitted = required - rng.binomial(required - 1, city.item_reduction[items])
 
     # Working hours needed: lognormal, median a quality-dependent fraction of the limit.
     median_hours = limit * (WORK_SECONDS_PER_DAY / 3600) * np.exp(-1.3 - 0.35 * quality)
-    hours = median_hours * np.exp(0.75 * rng.standard_normal(n))
+    hours = slowdown * median_hours * np.exp(0.75 * rng.standard_normal(n))
     work_seconds = np.clip(hours * 3600, 60, limit * WORK_SECONDS_PER_DAY * 6).astype(np.int64)
     late = work_seconds > limit * WORK_SECONDS_PER_DAY
     # Weekend receipts start being worked on the next working day.

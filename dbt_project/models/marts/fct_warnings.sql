@@ -1,8 +1,9 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- Red and amber warnings: an indicator beyond its catalogue threshold; an
--- indicator that moved abnormally against the department's own history (the
--- catalogue's change_warning, in the worse direction only); a fail grade or veto;
+-- indicator that moved abnormally against the department's own history (the robust
+-- own-history z of fct_indicator_anomalies, in the worse direction only, at the
+-- catalogue's change_warning amber/red); a fail grade or veto;
 -- and a composite score that fell sharply against the period before.
 with nodes as (
     select * from {{ ref('stg_reference__catalogue_nodes') }}
@@ -37,44 +38,24 @@ threshold_warnings as (
        or (direction = 'lower' and raw_value > coalesce(warn_amber, warn_red))
 ),
 
-history as (
-    select
-        cur.period,
-        cur.period_type,
-        cur.department_id,
-        cur.indicator_id,
-        count(past.raw_value) as n_history,
-        avg(past.raw_value) as history_mean,
-        stddev_samp(past.raw_value) as history_sd,
-        versions.change_min_history,
-        versions.change_amber,
-        versions.change_red
-    from values_in_scope as cur
-    inner join {{ ref('stg_reference__catalogue_versions') }} as versions
-        on versions.catalogue_version = cur.catalogue_version
-    inner join {{ ref('fct_indicator_values') }} as past
-        on past.department_id = cur.department_id
-       and past.indicator_id = cur.indicator_id
-       and past.period_type = cur.period_type
-       and past.period < cur.period
-       and past.period >= {{ add_months('cur.period', '-versions.change_history') }}
-       and past.raw_value is not null
-    group by 1, 2, 3, 4, 8, 9, 10
-),
-
 change_scored as (
+    -- the own-reference robust z of the anomalies (fct_indicator_anomalies, kind
+    -- own_history or seasonal), signed so that worse is positive: one statistic serves
+    -- the change warning and the anomaly flag (docs/methodology.md §11, §13f)
     select
         v.*,
-        (case when v.direction = 'higher' then -1 else 1 end) * (v.raw_value - h.history_mean) / h.history_sd
-            as worsening_sd,
-        h.history_mean,
-        h.change_amber,
-        h.change_red
+        (case when v.direction = 'higher' then -1 else 1 end) * a.z as worsening_z,
+        a.kind,
+        a.centre,
+        versions.change_amber,
+        versions.change_red
     from values_in_scope as v
-    inner join history as h
-        on h.period = v.period and h.period_type = v.period_type
-       and h.department_id = v.department_id and h.indicator_id = v.indicator_id
-    where h.n_history >= h.change_min_history and h.history_sd > 0
+    inner join {{ ref('fct_indicator_anomalies') }} as a
+        on a.period = v.period and a.period_type = v.period_type
+       and a.department_id = v.department_id and a.indicator_id = v.indicator_id
+       and a.kind in ('own_history', 'seasonal')
+    inner join {{ ref('stg_reference__catalogue_versions') }} as versions
+        on versions.catalogue_version = v.catalogue_version
 ),
 
 change_warnings as (
@@ -83,12 +64,13 @@ change_warnings as (
         period_type,
         department_id,
         indicator_id,
-        case when worsening_sd >= change_red then 'red' else 'amber' end as level,
-        node_name || ' ' || cast(round(raw_value, 2) as varchar) || unit || '，较本部门近期均值 '
-            || cast(round(history_mean, 2) as varchar) || unit || ' 异常变差（偏离 '
-            || cast(round(worsening_sd, 1) as varchar) || ' 个标准差）' as message
+        case when worsening_z >= change_red then 'red' else 'amber' end as level,
+        node_name || ' ' || cast(round(raw_value, 2) as varchar) || unit
+            || case when kind = 'seasonal' then '，较本部门同月季节性预期 ' else '，较本部门近期中位数 ' end
+            || cast(round(centre, 2) as varchar) || unit || ' 异常变差（偏离 '
+            || cast(round(worsening_z, 1) as varchar) || ' 个稳健标准差）' as message
     from change_scored
-    where worsening_sd >= change_amber
+    where worsening_z >= change_amber
 ),
 
 rankings as (

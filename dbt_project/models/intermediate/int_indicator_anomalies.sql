@@ -1,0 +1,376 @@
+-- Anomalies in indicator series (docs/methodology.md §13f): every reported raw value of
+-- the run's periods against two references, each as a robust z = (x - centre) / scale.
+--   own      the department's own values of the same period type in the previous
+--            `history` periods (months, or quarters): centre = their median, scale =
+--            1.4826 x their median absolute deviation (MAD). With `seasonal_min_months`
+--            months of monthly history the month is judged seasonally instead (kind
+--            seasonal): expected = its trailing 12-month level + the median of the same
+--            calendar month's earlier offsets from their own trailing levels; scale =
+--            1.4826 x the MAD of that same one-year-back prediction's errors over the
+--            previous `history` months. Needs `min_history` values (or errors).
+--   peer     the other departments of its peer group in the period (at least
+--            `min_peers`, else the other departments of the city): median and MAD.
+-- The scale is never below scale_floor x the indicator's level (the larger of |centre|
+-- and the city median of |value| in the period): a flat history must not turn a tiny
+-- move into an infinite z. One row per cell and kind tested; the change warning of
+-- fct_warnings is the worse-direction z of the own row (one statistic, not two).
+{% set keys = 'period, period_type, department_id, indicator_id' %}
+with nodes as (
+    select
+        catalogue_version,
+        node_id as indicator_id,
+        direction,
+        anomaly_enabled,
+        anomaly_sensitivity
+    from {{ ref('stg_reference__catalogue_nodes') }}
+    where is_indicator
+),
+
+versions as (
+    select
+        catalogue_version,
+        anomaly_history,
+        anomaly_min_history,
+        anomaly_min_peers,
+        anomaly_seasonal_min_months,
+        anomaly_scale_floor,
+        anomaly_peer
+    from {{ ref('stg_reference__catalogue_versions') }}
+),
+
+series as (
+    -- every reported value (imputed and below-min_obs cells have none): the references
+    select
+        v.period,
+        v.period_type,
+        v.department_id,
+        v.indicator_id,
+        v.catalogue_version,
+        v.raw_value,
+        d.peer_group
+    from {{ ref('fct_indicator_values') }} as v
+    left join {{ ref('dim_department') }} as d on v.department_id = d.department_id
+    where v.raw_value is not null
+),
+
+city_level as (
+    -- the indicator's level in the period, for the scale's floor
+    select
+        period,
+        period_type,
+        indicator_id,
+        {{ median('abs(raw_value)') }} as city_level
+    from series
+    group by period, period_type, indicator_id
+),
+
+cells as (
+    -- the values tested: the run's periods, indicators of the catalogue in force
+    select
+        s.*,
+        n.direction,
+        n.anomaly_enabled,
+        n.anomaly_sensitivity,
+        ver.anomaly_history,
+        ver.anomaly_min_history,
+        ver.anomaly_min_peers,
+        ver.anomaly_seasonal_min_months,
+        ver.anomaly_scale_floor,
+        ver.anomaly_peer,
+        cl.city_level,
+        case when s.period_type = 'quarter' then 3 else 1 end as months_per_period
+    from series as s
+    inner join nodes as n on s.indicator_id = n.indicator_id and s.catalogue_version = n.catalogue_version
+    inner join versions as ver on s.catalogue_version = ver.catalogue_version
+    inner join city_level as cl
+        on s.period = cl.period and s.period_type = cl.period_type and s.indicator_id = cl.indicator_id
+    where {{ in_period_scope('s.period', 's.period_type') }}
+),
+
+-- own history ---------------------------------------------------------------------
+own_window as (
+    select
+        c.period,
+        c.period_type,
+        c.department_id,
+        c.indicator_id,
+        past.raw_value as past_value
+    from cells as c
+    inner join series as past
+        on c.department_id = past.department_id
+       and c.indicator_id = past.indicator_id
+       and c.period_type = past.period_type
+       and past.period < c.period
+       and past.period >= {{ add_months('c.period', '-c.anomaly_history * c.months_per_period') }}
+),
+
+own_centre as (
+    select
+        {{ keys }},
+        count(*) as n_reference,
+        {{ median('past_value') }} as centre
+    from own_window
+    group by {{ keys }}
+),
+
+own_spread as (
+    select
+        w.period,
+        w.period_type,
+        w.department_id,
+        w.indicator_id,
+        max(oc.n_reference) as n_reference,
+        max(oc.centre) as centre,
+        {{ median('abs(w.past_value - oc.centre)') }} as mad
+    from own_window as w
+    inner join own_centre as oc
+        on w.period = oc.period and w.period_type = oc.period_type
+       and w.department_id = oc.department_id and w.indicator_id = oc.indicator_id
+    group by w.period, w.period_type, w.department_id, w.indicator_id
+),
+
+-- seasonal (months only) -------------------------------------------------------------
+monthly as (
+    select department_id, indicator_id, period, raw_value
+    from series
+    where period_type = 'month'
+),
+
+trailing_levels as (
+    -- each month's level: the median of the 12 months before it (at least 6 of them),
+    -- and its offset from that level
+    select
+        m.department_id,
+        m.indicator_id,
+        m.period,
+        max(m.raw_value) - {{ median('p.raw_value') }} as offset_value,
+        {{ median('p.raw_value') }} as level_value
+    from monthly as m
+    inner join monthly as p
+        on m.department_id = p.department_id and m.indicator_id = p.indicator_id
+       and p.period < m.period and p.period >= {{ add_months('m.period', -12) }}
+    group by m.department_id, m.indicator_id, m.period
+    having count(*) >= 6
+),
+
+year_errors as (
+    -- the seasonal prediction made with one earlier year, and its error: a month's
+    -- offset less the same calendar month's offset a year before
+    select
+        t.department_id,
+        t.indicator_id,
+        t.period,
+        t.offset_value - a.offset_value as error_value
+    from trailing_levels as t
+    inner join trailing_levels as a
+        on t.department_id = a.department_id and t.indicator_id = a.indicator_id
+       and a.period = {{ add_months('t.period', -12) }}
+),
+
+seasonal_cells as (
+    -- the months with enough monthly history for the seasonal judgement
+    select
+        c.period,
+        c.period_type,
+        c.department_id,
+        c.indicator_id
+    from cells as c
+    inner join monthly as h
+        on c.department_id = h.department_id and c.indicator_id = h.indicator_id and h.period < c.period
+    where c.period_type = 'month'
+    group by c.period, c.period_type, c.department_id, c.indicator_id, c.anomaly_seasonal_min_months
+    having count(*) >= c.anomaly_seasonal_min_months
+),
+
+seasonal_offset as (
+    select
+        s.period,
+        s.period_type,
+        s.department_id,
+        s.indicator_id,
+        {{ median('t.offset_value') }} as seasonal_offset
+    from seasonal_cells as s
+    inner join trailing_levels as t
+        on s.department_id = t.department_id and s.indicator_id = t.indicator_id
+       and t.period < s.period
+       and extract(month from t.period) = extract(month from s.period)
+    group by s.period, s.period_type, s.department_id, s.indicator_id
+),
+
+seasonal_error_centre as (
+    select
+        s.period,
+        s.period_type,
+        s.department_id,
+        s.indicator_id,
+        count(*) as n_reference,
+        {{ median('e.error_value') }} as error_centre
+    from seasonal_cells as s
+    inner join cells as c
+        on s.period = c.period and s.period_type = c.period_type
+       and s.department_id = c.department_id and s.indicator_id = c.indicator_id
+    inner join year_errors as e
+        on s.department_id = e.department_id and s.indicator_id = e.indicator_id
+       and e.period < s.period and e.period >= {{ add_months('s.period', '-c.anomaly_history') }}
+    group by s.period, s.period_type, s.department_id, s.indicator_id
+),
+
+seasonal_spread as (
+    select
+        ec.period,
+        ec.period_type,
+        ec.department_id,
+        ec.indicator_id,
+        max(ec.n_reference) as n_reference,
+        max(lv.level_value) + max(so.seasonal_offset) as centre,
+        {{ median('abs(e.error_value - ec.error_centre)') }} as mad
+    from seasonal_error_centre as ec
+    inner join seasonal_offset as so
+        on ec.period = so.period and ec.period_type = so.period_type
+       and ec.department_id = so.department_id and ec.indicator_id = so.indicator_id
+    inner join trailing_levels as lv
+        on ec.department_id = lv.department_id and ec.indicator_id = lv.indicator_id and ec.period = lv.period
+    inner join cells as c
+        on ec.period = c.period and ec.period_type = c.period_type
+       and ec.department_id = c.department_id and ec.indicator_id = c.indicator_id
+    inner join year_errors as e
+        on ec.department_id = e.department_id and ec.indicator_id = e.indicator_id
+       and e.period < ec.period and e.period >= {{ add_months('ec.period', '-c.anomaly_history') }}
+    group by ec.period, ec.period_type, ec.department_id, ec.indicator_id
+),
+
+own as (
+    -- one own-reference judgement per cell: seasonal where it can be made
+    select
+        {{ keys }},
+        'seasonal' as kind,
+        'own_history' as reference,
+        n_reference,
+        centre,
+        mad
+    from seasonal_spread
+    union all
+    select
+        o.period,
+        o.period_type,
+        o.department_id,
+        o.indicator_id,
+        'own_history' as kind,
+        'own_history' as reference,
+        o.n_reference,
+        o.centre,
+        o.mad
+    from own_spread as o
+    left join seasonal_spread as s
+        on o.period = s.period and o.period_type = s.period_type
+       and o.department_id = s.department_id and o.indicator_id = s.indicator_id
+    where s.period is null
+),
+
+-- peers ------------------------------------------------------------------------------
+peer_pairs as (
+    select
+        c.period,
+        c.period_type,
+        c.department_id,
+        c.indicator_id,
+        o.raw_value as other_value,
+        coalesce(o.peer_group = c.peer_group, false) as same_group
+    from cells as c
+    inner join series as o
+        on c.period = o.period and c.period_type = o.period_type
+       and c.indicator_id = o.indicator_id and c.department_id <> o.department_id
+    where c.anomaly_peer
+),
+
+peer_counts as (
+    select
+        {{ keys }},
+        sum(case when same_group then 1 else 0 end) as n_group
+    from peer_pairs
+    group by {{ keys }}
+),
+
+peer_reference as (
+    -- the peer group when it has min_peers other departments, else the city
+    select
+        p.period,
+        p.period_type,
+        p.department_id,
+        p.indicator_id,
+        p.other_value,
+        case when pc.n_group >= c.anomaly_min_peers then 'peer_group' else 'city' end as reference
+    from peer_pairs as p
+    inner join peer_counts as pc
+        on p.period = pc.period and p.period_type = pc.period_type
+       and p.department_id = pc.department_id and p.indicator_id = pc.indicator_id
+    inner join cells as c
+        on p.period = c.period and p.period_type = c.period_type
+       and p.department_id = c.department_id and p.indicator_id = c.indicator_id
+    where p.same_group or pc.n_group < c.anomaly_min_peers
+),
+
+peer_centre as (
+    select
+        {{ keys }},
+        reference,
+        count(*) as n_reference,
+        {{ median('other_value') }} as centre
+    from peer_reference
+    group by {{ keys }}, reference
+),
+
+peer_spread as (
+    select
+        r.period,
+        r.period_type,
+        r.department_id,
+        r.indicator_id,
+        'peer' as kind,
+        r.reference,
+        max(pc.n_reference) as n_reference,
+        max(pc.centre) as centre,
+        {{ median('abs(r.other_value - pc.centre)') }} as mad
+    from peer_reference as r
+    inner join peer_centre as pc
+        on r.period = pc.period and r.period_type = pc.period_type
+       and r.department_id = pc.department_id and r.indicator_id = pc.indicator_id
+    group by r.period, r.period_type, r.department_id, r.indicator_id, r.reference
+),
+
+judged as (
+    select * from own
+    union all
+    select * from peer_spread
+),
+
+scaled as (
+    select
+        c.period,
+        c.period_type,
+        c.department_id,
+        c.indicator_id,
+        c.raw_value,
+        j.kind,
+        j.reference,
+        j.n_reference,
+        j.centre,
+        greatest(
+            1.4826 * j.mad, c.anomaly_scale_floor * greatest(abs(j.centre), coalesce(c.city_level, 0))
+        ) as scale,
+        c.direction as indicator_direction,
+        c.anomaly_sensitivity as sensitivity,
+        c.anomaly_enabled
+    from judged as j
+    inner join cells as c
+        on j.period = c.period and j.period_type = c.period_type
+       and j.department_id = c.department_id and j.indicator_id = c.indicator_id
+    where j.n_reference >= case when j.kind = 'peer' then c.anomaly_min_peers else c.anomaly_min_history end
+)
+
+select
+    *,
+    (raw_value - centre) / scale as z,
+    abs(raw_value - centre) / scale >= sensitivity as beyond
+from scaled
+where scale > 0
