@@ -371,7 +371,6 @@ class CatalogueVersion(_Strict):
             raise ValueError(f"the tree is {deepest} levels deep; at most {MAX_TREE_DEPTH} are supported")
         return self
 
-
     def anomaly_window(self) -> tuple[int, int]:
         """(history, min_history) of the own-history statistic: the anomalies' own, or
         else the change warning's (one statistic serves both)."""

@@ -199,4 +199,8 @@ def indicator_anomalies(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any
         for row in found
         if row["flagged"]
     ]
-    return {"available": True, "tested": len({(r["department_id"], r["indicator_id"]) for r in found}), "flagged": flagged}
+    return {
+        "available": True,
+        "tested": len({(r["department_id"], r["indicator_id"]) for r in found}),
+        "flagged": flagged,
+    }

@@ -4,12 +4,13 @@
 The plants change the generated source rows, never an indicator value: in a spike
 month the department's cases take SPIKE_SLOWDOWN times as long to handle (its on-time
 rate collapses, its handling times jump); from a level shift's first month on, its
-cases take SHIFT_SLOWDOWN times as long (handling times step up and stay up), or a
+cases take SHIFT_SLOWDOWN times as long (its on-time rate steps down and stays down,
+handling times go up), or a
 push online moves ONLINE_PUSH of its cases to 网办 (its online rate steps up: a
 better-direction anomaly). The departments are chosen from the seed (a stream of
 their own) among the stable, clean ones: active over the whole range, not gamed
-(pipelines/sample/gaming.py), not merging, no gaps, busy enough that a month's rate is
-not mostly noise. They are recorded in GenerationSummary.anomalies.
+(pipelines/sample/gaming.py), not merging, no gaps, and among the busiest, so that a
+month's rate is not mostly noise. They are recorded in GenerationSummary.anomalies.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPIKE_SLOWDOWN = 3.0  # a spike month: cases take 3 times as long (on-time rate collapses)
+SPIKE_SLOWDOWN = 6.0  # a spike month: cases take 6 times as long (on-time rate collapses)
 SHIFT_SLOWDOWN = 1.8  # a slowdown from a month on: handling times up 80%, for good
 ONLINE_PUSH = 0.3  # a push online from a month on: 30 more of every 100 cases online
 FIRST_PLANTED_MONTH = 6  # the 7th month at the earliest: the own history needs 6 periods
 # kind -> (what changes, the indicator it shows in first, its direction there)
 PLANTS = {
     "spike": ("slowdown", "on_time_rate", "worse"),
-    "level_shift": ("slowdown", "median_processing_hours", "worse"),
+    "level_shift": ("slowdown", "on_time_rate", "worse"),
     "online_shift": ("online", "online_rate", "better"),
 }
 
@@ -42,11 +43,12 @@ class PlantedAnomaly:
 def choose_anomalies(
     rng: np.random.Generator, n_months: int, volume: np.ndarray, eligible: Sequence[int]
 ) -> list[PlantedAnomaly]:
-    """One department per kind, from the eligible ones busier than their median, and
-    the month it starts (the 7th month or later when the range allows)."""
+    """One department per kind, from the busiest eligible ones (the five busiest, for
+    three kinds), and the month it starts (the 7th month or later when the range allows)."""
     if not eligible:
         return []
-    busy = [i for i in eligible if volume[i] >= np.median(volume[list(eligible)])]
+    # the busiest few: a month's rate of a department with 20 cases is mostly noise
+    busy = sorted(eligible, key=lambda i: -volume[i])[: len(PLANTS) + 2]
     chosen = [busy[k] for k in rng.permutation(len(busy))[: len(PLANTS)]]
     first = min(FIRST_PLANTED_MONTH, n_months - 1)
     planted = []

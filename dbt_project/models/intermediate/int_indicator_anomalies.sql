@@ -12,10 +12,26 @@
 --            `min_peers`, else the other departments of the city): median and MAD.
 -- The scale is never below scale_floor x the indicator's level (the larger of |centre|
 -- and the city median of |value| in the period): a flat history must not turn a tiny
--- move into an infinite z. One row per cell and kind tested; the change warning of
+-- move into an infinite z; nor below the sampling noise of the value itself, from its
+-- n_obs: for a ratio (vars.evidence_rules formula ratio) the binomial scale^2 x p(1 - p)
+-- / n_obs with p from the centre (one late case of three is not an anomaly); for any
+-- other indicator the city's typical relative variance per observation in the period
+-- (the median over departments of n_obs x ((x - own centre) / level)^2, / 0.4549, the
+-- median of a chi-square with 1 df) x level^2 / n_obs. A scale estimated from 6-12 values can come out small
+-- by chance; the noise of a small department's p90 or mean is large by nature. One row per cell and kind tested; the change warning of
 -- fct_warnings is the worse-direction z of the own row (one statistic, not two).
 {% set keys = 'period, period_type, department_id, indicator_id' %}
-with nodes as (
+{% set ratios = [] %}
+{% for rule in var('evidence_rules', []) if rule.formula == 'ratio' and rule.indicator_id %}
+    {% do ratios.append("select '" ~ rule.indicator_id ~ "' as indicator_id, " ~ rule.scale ~ " as ratio_scale") %}
+{% endfor %}
+with ratio_indicators as (
+    -- indicators that are a share of counted cases, and their scale (100: percent)
+    {{ ratios | join('\n    union all\n    ') if ratios
+       else 'select cast(null as varchar) as indicator_id, 1.0 as ratio_scale where 1 = 0' }}
+),
+
+nodes as (
     select
         catalogue_version,
         node_id as indicator_id,
@@ -47,6 +63,7 @@ series as (
         v.indicator_id,
         v.catalogue_version,
         v.raw_value,
+        v.n_obs,
         d.peer_group
     from {{ ref('fct_indicator_values') }} as v
     left join {{ ref('dim_department') }} as d on v.department_id = d.department_id
@@ -78,12 +95,14 @@ cells as (
         ver.anomaly_scale_floor,
         ver.anomaly_peer,
         cl.city_level,
+        r.ratio_scale,
         case when s.period_type = 'quarter' then 3 else 1 end as months_per_period
     from series as s
     inner join nodes as n on s.indicator_id = n.indicator_id and s.catalogue_version = n.catalogue_version
     inner join versions as ver on s.catalogue_version = ver.catalogue_version
     inner join city_level as cl
         on s.period = cl.period and s.period_type = cl.period_type and s.indicator_id = cl.indicator_id
+    left join ratio_indicators as r on s.indicator_id = r.indicator_id
     where {{ in_period_scope('s.period', 's.period_type') }}
 ),
 
@@ -267,6 +286,22 @@ own as (
     where s.period is null
 ),
 
+-- sampling noise ---------------------------------------------------------------------
+unit_noise as (
+    select
+        c.period,
+        c.period_type,
+        c.indicator_id,
+        {{ median('c.n_obs * power((c.raw_value - o.centre) / greatest(abs(o.centre), c.city_level), 2)') }}
+        / 0.4549 as unit_variance
+    from cells as c
+    inner join own as o
+        on c.period = o.period and c.period_type = o.period_type
+       and c.department_id = o.department_id and c.indicator_id = o.indicator_id
+    where c.n_obs > 0 and greatest(abs(o.centre), c.city_level) > 0
+    group by c.period, c.period_type, c.indicator_id
+),
+
 -- peers ------------------------------------------------------------------------------
 peer_pairs as (
     select
@@ -357,7 +392,15 @@ scaled as (
         j.centre,
         greatest(
             1.4826 * j.mad, c.anomaly_scale_floor * greatest(abs(j.centre), coalesce(c.city_level, 0))
-        ) as scale,
+        ) as robust_scale,
+        case when c.ratio_scale is not null and c.n_obs > 0 then
+            -- the share p of the centre, kept a case away from 0 and 1 (n_obs + 2 cases)
+            power(c.ratio_scale, 2) / c.n_obs
+            * least(greatest(j.centre / c.ratio_scale, 1.0 / (c.n_obs + 2)), 1 - 1.0 / (c.n_obs + 2))
+            * (1 - least(greatest(j.centre / c.ratio_scale, 1.0 / (c.n_obs + 2)), 1 - 1.0 / (c.n_obs + 2)))
+        when c.n_obs > 0
+            then coalesce(u.unit_variance, 0) * power(greatest(abs(j.centre), coalesce(c.city_level, 0)), 2) / c.n_obs
+        else 0 end as sampling_variance,
         c.direction as indicator_direction,
         c.anomaly_sensitivity as sensitivity,
         c.anomaly_enabled
@@ -365,12 +408,21 @@ scaled as (
     inner join cells as c
         on j.period = c.period and j.period_type = c.period_type
        and j.department_id = c.department_id and j.indicator_id = c.indicator_id
+    left join unit_noise as u
+        on j.period = u.period and j.period_type = u.period_type and j.indicator_id = u.indicator_id
     where j.n_reference >= case when j.kind = 'peer' then c.anomaly_min_peers else c.anomaly_min_history end
+),
+
+with_noise as (
+    select
+        *,
+        greatest(robust_scale, sqrt(sampling_variance)) as scale
+    from scaled
 )
 
 select
     *,
     (raw_value - centre) / scale as z,
     abs(raw_value - centre) / scale >= sensitivity as beyond
-from scaled
+from with_noise
 where scale > 0
