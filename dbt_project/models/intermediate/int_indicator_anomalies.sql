@@ -17,8 +17,9 @@
 -- / n_obs with p from the centre (one late case of three is not an anomaly); for any
 -- other indicator the city's typical relative variance per observation in the period
 -- (the median over departments of n_obs x ((x - own centre) / level)^2, / 0.4549, the
--- median of a chi-square with 1 df) x level^2 / n_obs. A scale estimated from 6-12 values can come out small
--- by chance; the noise of a small department's p90 or mean is large by nature. One row per cell and kind tested; the change warning of
+-- median of a chi-square with 1 df) x level^2 / n_obs. A scale estimated from 6-12
+-- values can come out small by chance; the noise of a small department's p90 or mean
+-- is large by nature. One row per cell and kind tested; the change warning of
 -- fct_warnings is the worse-direction z of the own row (one statistic, not two).
 {% set keys = 'period, period_type, department_id, indicator_id' %}
 {% set ratios = [] %}
@@ -66,7 +67,7 @@ series as (
         v.n_obs,
         d.peer_group
     from {{ ref('fct_indicator_values') }} as v
-    left join {{ ref('dim_department') }} as d on v.department_id = d.department_id
+    left join {{ ref('dim_department') }} as d on d.department_id = v.department_id
     where v.raw_value is not null
 ),
 
@@ -98,11 +99,11 @@ cells as (
         r.ratio_scale,
         case when s.period_type = 'quarter' then 3 else 1 end as months_per_period
     from series as s
-    inner join nodes as n on s.indicator_id = n.indicator_id and s.catalogue_version = n.catalogue_version
-    inner join versions as ver on s.catalogue_version = ver.catalogue_version
+    inner join nodes as n on n.indicator_id = s.indicator_id and n.catalogue_version = s.catalogue_version
+    inner join versions as ver on ver.catalogue_version = s.catalogue_version
     inner join city_level as cl
-        on s.period = cl.period and s.period_type = cl.period_type and s.indicator_id = cl.indicator_id
-    left join ratio_indicators as r on s.indicator_id = r.indicator_id
+        on cl.period = s.period and cl.period_type = s.period_type and cl.indicator_id = s.indicator_id
+    left join ratio_indicators as r on r.indicator_id = s.indicator_id
     where {{ in_period_scope('s.period', 's.period_type') }}
 ),
 
@@ -116,9 +117,9 @@ own_window as (
         past.raw_value as past_value
     from cells as c
     inner join series as past
-        on c.department_id = past.department_id
-       and c.indicator_id = past.indicator_id
-       and c.period_type = past.period_type
+        on past.department_id = c.department_id
+       and past.indicator_id = c.indicator_id
+       and past.period_type = c.period_type
        and past.period < c.period
        and past.period >= {{ add_months('c.period', '-c.anomaly_history * c.months_per_period') }}
 ),
@@ -143,8 +144,8 @@ own_spread as (
         {{ median('abs(w.past_value - oc.centre)') }} as mad
     from own_window as w
     inner join own_centre as oc
-        on w.period = oc.period and w.period_type = oc.period_type
-       and w.department_id = oc.department_id and w.indicator_id = oc.indicator_id
+        on oc.period = w.period and oc.period_type = w.period_type
+       and oc.department_id = w.department_id and oc.indicator_id = w.indicator_id
     group by w.period, w.period_type, w.department_id, w.indicator_id
 ),
 
@@ -166,7 +167,7 @@ trailing_levels as (
         {{ median('p.raw_value') }} as level_value
     from monthly as m
     inner join monthly as p
-        on m.department_id = p.department_id and m.indicator_id = p.indicator_id
+        on p.department_id = m.department_id and p.indicator_id = m.indicator_id
        and p.period < m.period and p.period >= {{ add_months('m.period', -12) }}
     group by m.department_id, m.indicator_id, m.period
     having count(*) >= 6
@@ -182,7 +183,7 @@ year_errors as (
         t.offset_value - a.offset_value as error_value
     from trailing_levels as t
     inner join trailing_levels as a
-        on t.department_id = a.department_id and t.indicator_id = a.indicator_id
+        on a.department_id = t.department_id and a.indicator_id = t.indicator_id
        and a.period = {{ add_months('t.period', -12) }}
 ),
 
@@ -195,7 +196,7 @@ seasonal_cells as (
         c.indicator_id
     from cells as c
     inner join monthly as h
-        on c.department_id = h.department_id and c.indicator_id = h.indicator_id and h.period < c.period
+        on h.department_id = c.department_id and h.indicator_id = c.indicator_id and h.period < c.period
     where c.period_type = 'month'
     group by c.period, c.period_type, c.department_id, c.indicator_id, c.anomaly_seasonal_min_months
     having count(*) >= c.anomaly_seasonal_min_months
@@ -210,7 +211,7 @@ seasonal_offset as (
         {{ median('t.offset_value') }} as seasonal_offset
     from seasonal_cells as s
     inner join trailing_levels as t
-        on s.department_id = t.department_id and s.indicator_id = t.indicator_id
+        on t.department_id = s.department_id and t.indicator_id = s.indicator_id
        and t.period < s.period
        and extract(month from t.period) = extract(month from s.period)
     group by s.period, s.period_type, s.department_id, s.indicator_id
@@ -226,10 +227,10 @@ seasonal_error_centre as (
         {{ median('e.error_value') }} as error_centre
     from seasonal_cells as s
     inner join cells as c
-        on s.period = c.period and s.period_type = c.period_type
-       and s.department_id = c.department_id and s.indicator_id = c.indicator_id
+        on c.period = s.period and c.period_type = s.period_type
+       and c.department_id = s.department_id and c.indicator_id = s.indicator_id
     inner join year_errors as e
-        on s.department_id = e.department_id and s.indicator_id = e.indicator_id
+        on e.department_id = s.department_id and e.indicator_id = s.indicator_id
        and e.period < s.period and e.period >= {{ add_months('s.period', '-c.anomaly_history') }}
     group by s.period, s.period_type, s.department_id, s.indicator_id
 ),
@@ -245,15 +246,15 @@ seasonal_spread as (
         {{ median('abs(e.error_value - ec.error_centre)') }} as mad
     from seasonal_error_centre as ec
     inner join seasonal_offset as so
-        on ec.period = so.period and ec.period_type = so.period_type
-       and ec.department_id = so.department_id and ec.indicator_id = so.indicator_id
+        on so.period = ec.period and so.period_type = ec.period_type
+       and so.department_id = ec.department_id and so.indicator_id = ec.indicator_id
     inner join trailing_levels as lv
-        on ec.department_id = lv.department_id and ec.indicator_id = lv.indicator_id and ec.period = lv.period
+        on lv.department_id = ec.department_id and lv.indicator_id = ec.indicator_id and lv.period = ec.period
     inner join cells as c
-        on ec.period = c.period and ec.period_type = c.period_type
-       and ec.department_id = c.department_id and ec.indicator_id = c.indicator_id
+        on c.period = ec.period and c.period_type = ec.period_type
+       and c.department_id = ec.department_id and c.indicator_id = ec.indicator_id
     inner join year_errors as e
-        on ec.department_id = e.department_id and ec.indicator_id = e.indicator_id
+        on e.department_id = ec.department_id and e.indicator_id = ec.indicator_id
        and e.period < ec.period and e.period >= {{ add_months('ec.period', '-c.anomaly_history') }}
     group by ec.period, ec.period_type, ec.department_id, ec.indicator_id
 ),
@@ -281,8 +282,8 @@ own as (
         o.mad
     from own_spread as o
     left join seasonal_spread as s
-        on o.period = s.period and o.period_type = s.period_type
-       and o.department_id = s.department_id and o.indicator_id = s.indicator_id
+        on s.period = o.period and s.period_type = o.period_type
+       and s.department_id = o.department_id and s.indicator_id = o.indicator_id
     where s.period is null
 ),
 
@@ -296,8 +297,8 @@ unit_noise as (
         / 0.4549 as unit_variance
     from cells as c
     inner join own as o
-        on c.period = o.period and c.period_type = o.period_type
-       and c.department_id = o.department_id and c.indicator_id = o.indicator_id
+        on o.period = c.period and o.period_type = c.period_type
+       and o.department_id = c.department_id and o.indicator_id = c.indicator_id
     where c.n_obs > 0 and greatest(abs(o.centre), c.city_level) > 0
     group by c.period, c.period_type, c.indicator_id
 ),
@@ -313,8 +314,8 @@ peer_pairs as (
         coalesce(o.peer_group = c.peer_group, false) as same_group
     from cells as c
     inner join series as o
-        on c.period = o.period and c.period_type = o.period_type
-       and c.indicator_id = o.indicator_id and c.department_id <> o.department_id
+        on o.period = c.period and o.period_type = c.period_type
+       and o.indicator_id = c.indicator_id and o.department_id <> c.department_id
     where c.anomaly_peer
 ),
 
@@ -337,11 +338,11 @@ peer_reference as (
         case when pc.n_group >= c.anomaly_min_peers then 'peer_group' else 'city' end as reference
     from peer_pairs as p
     inner join peer_counts as pc
-        on p.period = pc.period and p.period_type = pc.period_type
-       and p.department_id = pc.department_id and p.indicator_id = pc.indicator_id
+        on pc.period = p.period and pc.period_type = p.period_type
+       and pc.department_id = p.department_id and pc.indicator_id = p.indicator_id
     inner join cells as c
-        on p.period = c.period and p.period_type = c.period_type
-       and p.department_id = c.department_id and p.indicator_id = c.indicator_id
+        on c.period = p.period and c.period_type = p.period_type
+       and c.department_id = p.department_id and c.indicator_id = p.indicator_id
     where p.same_group or pc.n_group < c.anomaly_min_peers
 ),
 
@@ -368,8 +369,8 @@ peer_spread as (
         {{ median('abs(r.other_value - pc.centre)') }} as mad
     from peer_reference as r
     inner join peer_centre as pc
-        on r.period = pc.period and r.period_type = pc.period_type
-       and r.department_id = pc.department_id and r.indicator_id = pc.indicator_id
+        on pc.period = r.period and pc.period_type = r.period_type
+       and pc.department_id = r.department_id and pc.indicator_id = r.indicator_id
     group by r.period, r.period_type, r.department_id, r.indicator_id, r.reference
 ),
 
@@ -406,10 +407,10 @@ scaled as (
         c.anomaly_enabled
     from judged as j
     inner join cells as c
-        on j.period = c.period and j.period_type = c.period_type
-       and j.department_id = c.department_id and j.indicator_id = c.indicator_id
+        on c.period = j.period and c.period_type = j.period_type
+       and c.department_id = j.department_id and c.indicator_id = j.indicator_id
     left join unit_noise as u
-        on j.period = u.period and j.period_type = u.period_type and j.indicator_id = u.indicator_id
+        on u.period = j.period and u.period_type = j.period_type and u.indicator_id = j.indicator_id
     where j.n_reference >= case when j.kind = 'peer' then c.anomaly_min_peers else c.anomaly_min_history end
 ),
 
