@@ -77,7 +77,8 @@ city_level as (
         period,
         period_type,
         indicator_id,
-        {{ median('abs(raw_value)') }} as city_level
+        {{ median('abs(raw_value)') }} as city_level,
+        min(raw_value) >= 0 as never_negative
     from series
     group by period, period_type, indicator_id
 ),
@@ -96,6 +97,7 @@ cells as (
         ver.anomaly_scale_floor,
         ver.anomaly_peer,
         cl.city_level,
+        cl.never_negative,
         r.ratio_scale,
         case when s.period_type = 'quarter' then 3 else 1 end as months_per_period
     from series as s
@@ -403,6 +405,10 @@ scaled as (
             then coalesce(u.unit_variance, 0) * power(greatest(abs(j.centre), coalesce(c.city_level, 0)), 2) / c.n_obs
         else 0 end as sampling_variance,
         c.direction as indicator_direction,
+        -- the range the expected range is kept within: 0..scale for a share of cases, at
+        -- least 0 for an indicator with no negative value in the city in the period
+        case when c.ratio_scale is not null or c.never_negative then 0.0 end as lowest_possible,
+        c.ratio_scale as highest_possible,
         c.anomaly_sensitivity as sensitivity,
         c.anomaly_enabled
     from judged as j

@@ -6,7 +6,8 @@
 -- or the city, in the period), flagged or not: the change warning (fct_warnings) reads
 -- the own rows whatever their flag, and a reader sees what was tested. flagged: the
 -- indicator's anomalies are enabled and |z| >= sensitivity. direction: better or
--- worse, by the indicator's direction. expected range: centre -/+ sensitivity x scale.
+-- worse, by the indicator's direction. expected range: centre -/+ sensitivity x scale,
+-- kept within 0-100 for a share of cases, and at least 0 for an indicator never negative.
 with judged as (
     select * from {{ ref('int_indicator_anomalies') }}
 ),
@@ -28,8 +29,9 @@ select
     cast(reference as varchar) as reference,
     cast(case when (indicator_direction = 'higher' and z < 0) or (indicator_direction = 'lower' and z > 0)
               then 'worse' else 'better' end as varchar) as direction,
-    {{ stored_value('centre - sensitivity * scale') }} as expected_low,
-    {{ stored_value('centre + sensitivity * scale') }} as expected_high,
+    {% set low, high = 'centre - sensitivity * scale', 'centre + sensitivity * scale' %}
+    {{ stored_value('greatest(' ~ low ~ ', coalesce(lowest_possible, ' ~ low ~ '))') }} as expected_low,
+    {{ stored_value('least(' ~ high ~ ', coalesce(highest_possible, ' ~ high ~ '))') }} as expected_high,
     {{ stored_value('centre') }} as centre,
     {{ stored_value('scale') }} as scale,
     stored_z as z,
