@@ -36,6 +36,7 @@ MART_TABLES = [
     "fct_data_quality",
     "fct_comment_sentiment",
     "fct_anomalies",
+    "fct_target_forecasts",
 ]
 
 

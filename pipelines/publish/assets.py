@@ -38,6 +38,7 @@ MART_KEYS = [
         "fct_complaint_themes",
         "fct_comment_sentiment",
         "fct_anomalies",
+        "fct_target_forecasts",
         "dim_department",
         "dim_indicator",
         "dim_catalogue_node",

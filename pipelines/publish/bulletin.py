@@ -716,7 +716,8 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
     sentiment = findings.comment_sentiment(con, params, voice.sentiment_fdr, voice.sentiment_min_comments)
     ranked_ids = {row["department_id"] for row in rankings}
     screens = findings.rating_screens(con, params, current_marks())
-    for row in sentiment["flagged"] + screens["flagged"]:
+    forecasts = findings.target_forecasts(con, params, config.forecasts.at_risk_below, config.forecasts.listed)
+    for row in sentiment["flagged"] + screens["flagged"] + forecasts["slipping"] + forecasts["lowest"]:
         row |= {"department_name": department_name(row["department_id"]), "ranked": row["department_id"] in ranked_ids}
 
     quality_files = _quality_files(con, params)
@@ -756,6 +757,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "sentiment_min_comments": voice.sentiment_min_comments,
         "screens": screens,
         "screens_in_edition": config.rating_screens.show == "edition",
+        "forecasts": forecasts,
         "indicators": indicators,
         "quality_files": quality_files,
         "quality_totals": {
@@ -872,6 +874,7 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
                 "screen_flags": [f for f in context["screens"]["flagged"] if f["department_id"] == department_id]
                 if context["screens_in_edition"]
                 else [],
+                "forecasts": context["forecasts"]["by_department"].get(department_id, []),
                 "review_label": Edition.quarter_of(edition.period).label,
             }
         )

@@ -63,6 +63,7 @@ EDITION_MARTS = {
     "fct_complaint_themes": "period = $period and period_type = $period_type",
     "fct_comment_sentiment": "period = $period and period_type = $period_type",
     "fct_anomalies": "period = $period and period_type = $period_type",
+    "fct_target_forecasts": "period = $last_month",
     "fct_data_quality": "period between $period and $last_month",
     "dim_department": "true",
     "dim_indicator": "true",
