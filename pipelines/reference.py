@@ -279,6 +279,9 @@ class IndicatorNode(_Strict):
     # Divide the value by another series of the same department and period (GDP,
     # population, area) before anything else, as a per-capita or per-GDP figure.
     denominator: str | None = Field(default=None, pattern=NODE_ID)
+    # The values the indicator can take, [lower, upper] (null: unbounded on that side).
+    # Forecast intervals stay inside them. Unset: [0, 100] for a unit of "%", else unbounded.
+    bounds: tuple[float | None, float | None] | None = None
     # Overrides of the version's `treatment` defaults for this indicator.
     outliers: Outliers | None = None
     missing: MissingData | None = None
@@ -292,7 +295,17 @@ class IndicatorNode(_Strict):
         if self.normalisation == "goalposts":
             if self.goalposts is None or self.goalposts[0] >= self.goalposts[1]:
                 raise ValueError(f"{self.indicator}: goalposts needs [lo, hi] with lo < hi")
+        lower, upper = self.value_bounds
+        if lower is not None and upper is not None and lower >= upper:
+            raise ValueError(f"{self.indicator}: bounds needs [lower, upper] with lower < upper (null: unbounded)")
         return self
+
+    @property
+    def value_bounds(self) -> tuple[float | None, float | None]:
+        """`bounds`, or its default: a percentage lies in [0, 100], other units are unbounded."""
+        if self.bounds is not None:
+            return self.bounds
+        return (0.0, 100.0) if self.unit.strip() == "%" else (None, None)
 
 
 def _node_kind(value: object) -> str:
@@ -528,6 +541,8 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "warn_amber": warning.amber,
                         "warn_red": warning.red,
                         "denominator": node.denominator,
+                        "bound_lo": node.value_bounds[0],
+                        "bound_hi": node.value_bounds[1],
                     }
                     | _treatment_columns(
                         node.outliers or version.treatment.outliers, node.missing or version.treatment.missing
@@ -555,6 +570,8 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "warn_amber": None,
                         "warn_red": None,
                         "denominator": None,
+                        "bound_lo": None,
+                        "bound_hi": None,
                     }
                     | _treatment_columns(None, None)
                     | {"anomaly_enabled": None, "anomaly_sensitivity": None}
@@ -676,6 +693,8 @@ _NODE_SCHEMA = pa.schema(
         ("warn_amber", pa.float64()),
         ("warn_red", pa.float64()),
         ("denominator", pa.string()),
+        ("bound_lo", pa.float64()),
+        ("bound_hi", pa.float64()),
         ("outlier_method", pa.string()),
         ("winsor_lower", pa.float64()),
         ("winsor_upper", pa.float64()),

@@ -37,6 +37,7 @@ MART_TABLES = [
     "fct_comment_sentiment",
     "fct_anomalies",
     "fct_indicator_anomalies",
+    "fct_target_forecasts",
 ]
 
 

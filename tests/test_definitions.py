@@ -40,6 +40,21 @@ def test_every_ingest_asset_reaches_the_bulletin():
     assert dg.AssetKey(["ingest", "service_transactions"]) in staging.parent_keys
 
 
+def test_the_forecasts_sit_between_the_marts_and_their_mart_without_splitting_dbt():
+    graph = defs.resolve_asset_graph()
+    forecasts = dg.AssetKey(["analytics", "target_forecasts"])
+    assert dg.AssetKey(["marts", "fct_indicator_values"]) in graph.get(forecasts).parent_keys
+    assert forecasts in graph.get(dg.AssetKey(["staging", "stg_lake__target_forecasts"])).parent_keys
+    assert dg.AssetKey(["marts", "fct_target_forecasts"]) in graph.get(BULLETIN).parent_keys
+    # Each dbt step runs once: a Python asset between two models of one dbt step would
+    # make Dagster split that step (into four, each paying dbt's start-up).
+    steps = [node.name for node in defs.resolve_job_def("full_pipeline_job").graph.node_defs]
+    assert sorted(s for s in steps if s.startswith("govperf_dbt")) == [
+        "govperf_dbt_forecast_models",
+        "govperf_dbt_models",
+    ]
+
+
 def test_gate_checks_are_blocking():
     graph = defs.resolve_asset_graph()
     check_keys = graph.asset_check_keys

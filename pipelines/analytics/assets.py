@@ -10,7 +10,7 @@ import dagster as dg
 
 from pipelines.analytics import comments
 from pipelines.ledger import events
-from pipelines.partitions import monthly
+from pipelines.partitions import monthly, months_of
 from pipelines.settings import settings
 
 SENTIMENT_KEY = dg.AssetKey(["analytics", "comment_sentiment"])
@@ -44,5 +44,42 @@ def comment_sentiment(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             "model_version": model.version,
             "files_scored": sum(r.files_scored for r in results),
             "comments_scored": sum(r.comments for r in results),
+        }
+    )
+
+
+FORECASTS_KEY = dg.AssetKey(["analytics", "target_forecasts"])
+
+
+@dg.asset(
+    key=FORECASTS_KEY,
+    deps=[dg.AssetKey(["marts", "fct_indicator_values"]), dg.AssetKey(["marts", "dim_indicator"])],
+    partitions_def=monthly,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="analytics",
+    kinds={"python", "parquet"},
+    description="Forecasts of target attainment (趋势预测): for each month of the run, the year-end value of every "
+    "department's indicator with a target, an 80% interval and P(meet), from the reported values through that "
+    "month (pipelines/analytics/forecast.py). A month whose inputs did not change is left as it was.",
+)
+def target_forecasts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from pipelines.analytics import target_forecasts as lake_forecasts
+    from pipelines.warehouse import read_warehouse
+
+    s = settings()
+    months = months_of(context)
+    with read_warehouse(s.duckdb_path) as con:
+        done = lake_forecasts.forecast_months(con, s.lake, months)
+    context.log.info(
+        f"{len(done.months_forecast)} months forecast ({done.series} series, {done.at_risk} with P(meet) < 0.5); "
+        f"{len(done.months_current)} unchanged"
+    )
+    events.record_lake_files(s.home, [lake_forecasts.folder(s.lake)])
+    return dg.MaterializeResult(
+        metadata={
+            "months_forecast": len(done.months_forecast),
+            "months_unchanged": len(done.months_current),
+            "series_forecast": done.series,
+            "at_risk": done.at_risk,
         }
     )

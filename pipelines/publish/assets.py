@@ -39,6 +39,7 @@ MART_KEYS = [
         "fct_comment_sentiment",
         "fct_anomalies",
         "fct_indicator_anomalies",
+        "fct_target_forecasts",
         "dim_department",
         "dim_indicator",
         "dim_catalogue_node",

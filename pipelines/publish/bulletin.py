@@ -722,7 +722,9 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
             "indicator_name": names.get(row["indicator_id"], row["indicator_id"]),
             "unit": by_indicator.get(row["indicator_id"], {}).get("unit"),
         }
-    for row in sentiment["flagged"] + screens["flagged"] + anomalies["flagged"]:
+    forecasts = findings.target_forecasts(con, params, config.forecasts.at_risk_below, config.forecasts.listed)
+    found = sentiment["flagged"] + screens["flagged"] + forecasts["slipping"] + forecasts["lowest"] + anomalies["flagged"]
+    for row in found:
         row |= {"department_name": department_name(row["department_id"]), "ranked": row["department_id"] in ranked_ids}
 
     quality_files = _quality_files(con, params)
@@ -763,6 +765,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "screens": screens,
         "screens_in_edition": config.rating_screens.show == "edition",
         "anomalies": anomalies,
+        "forecasts": forecasts,
         "indicators": indicators,
         "quality_files": quality_files,
         "quality_totals": {
@@ -879,6 +882,7 @@ def _department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, A
                 "screen_flags": [f for f in context["screens"]["flagged"] if f["department_id"] == department_id]
                 if context["screens_in_edition"]
                 else [],
+                "forecasts": context["forecasts"]["by_department"].get(department_id, []),
                 "review_label": Edition.quarter_of(edition.period).label,
                 "anomaly_flags": [f for f in context["anomalies"]["flagged"] if f["department_id"] == department_id],
                 "anomalies_available": context["anomalies"]["available"],

@@ -152,6 +152,15 @@ class RatingScreens(_Strict):
     show: Literal["annex", "edition"] = "annex"
 
 
+class Forecasts(_Strict):
+    # Forecasts of target attainment (marts.fct_target_forecasts): a department-indicator
+    # pair is listed as at risk when its probability of meeting the target is below
+    # `at_risk_below`; those meeting it today are all listed, then at most `listed` others,
+    # least likely first (the department pages show every forecast).
+    at_risk_below: float = Field(0.5, gt=0, lt=1)
+    listed: int = Field(20, ge=1, le=500)
+
+
 class QuarterlySchedule(_Strict):
     # After the 8th, when the monthly scoring of the quarter's last month runs.
     day: int = Field(20, ge=9, le=28)
@@ -168,6 +177,7 @@ class BulletinConfig(_Strict):
     headline: list[str] = []
     citizen_voice: CitizenVoice = CitizenVoice()
     rating_screens: RatingScreens = RatingScreens()
+    forecasts: Forecasts = Forecasts()
     movers: int = Field(5, ge=1, le=50)
     # A rank-band chart shows at most this many departments: the first and last half
     # of the ranking (a province's thousands would make a chart metres tall). The

@@ -64,6 +64,7 @@ EDITION_MARTS = {
     "fct_comment_sentiment": "period = $period and period_type = $period_type",
     "fct_anomalies": "period = $period and period_type = $period_type",
     "fct_indicator_anomalies": "period = $period and period_type = $period_type",
+    "fct_target_forecasts": "period = $last_month",
     "fct_data_quality": "period between $period and $last_month",
     "dim_department": "true",
     "dim_indicator": "true",

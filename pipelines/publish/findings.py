@@ -9,6 +9,10 @@ the departments named at most `sentiment_fdr` are expected to be named by chance
 
 Rating-gaming screens (fct_anomalies): tested and flagged in dbt (docs/methodology.md
 13e); here only put in words, with the analysts' marks (finding_marks.py) beside them.
+
+Forecasts of target attainment (fct_target_forecasts, 13g): the department-indicator
+pairs whose probability of meeting the target by the year's end is below
+`forecasts.at_risk_below`; first those that meet it today (slipping), then the rest.
 """
 
 from __future__ import annotations
@@ -204,3 +208,68 @@ def indicator_anomalies(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any
         "tested": len({(r["department_id"], r["indicator_id"]) for r in found}),
         "flagged": flagged,
     }
+def target_forecasts(
+    con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], at_risk_below: float, listed: int
+) -> dict[str, Any]:
+    """The forecasts made in the edition's last month (fct_target_forecasts): {'available',
+    'forecast_period', 'n_forecast', 'n_too_short', 'n_at_risk', 'by_indicator' (counts),
+    'slipping': meeting the target now but P(meet) < at_risk_below, 'lowest': the other
+    at-risk rows, each least likely first and at most `listed` ('n_slipping', 'n_lowest':
+    how many there are),
+    'by_department': id -> every row of that department}."""
+    empty = {"available": False, "by_department": {}, "slipping": [], "lowest": [], "by_indicator": []}  # no mart yet
+    if not has_table(con, "fct_target_forecasts"):
+        return empty
+    found = rows(
+        con,
+        """
+        SELECT f.department_id, f.indicator_id, i.indicator_name, i.unit, f.last_period, f.last_value,
+               f.forecast_period, f.horizon_months, f.n_months, f.model, f.forecast, f.lo80, f.hi80,
+               f.target, f.direction, f.p_meet, f.status, f.reason
+        FROM marts.fct_target_forecasts AS f
+        LEFT JOIN marts.dim_indicator AS i
+            ON i.indicator_id = f.indicator_id AND i.catalogue_version = f.catalogue_version
+        WHERE f.period = $last_month
+        ORDER BY f.department_id, f.indicator_id
+        """,
+        params,
+    )
+    forecast = [r for r in found if r["status"] == "ok"]
+    for row in found:
+        row["indicator_name"] = row["indicator_name"] or row["indicator_id"]
+        row["meets_now"] = _meets(row["last_value"], row["target"], row["direction"])
+        row["at_risk"] = row["status"] == "ok" and row["p_meet"] < at_risk_below
+    at_risk = sorted((r for r in forecast if r["at_risk"]), key=lambda r: (r["p_meet"], r["department_id"]))
+    by_department: dict[str, list[Row]] = {}
+    for row in found:
+        by_department.setdefault(row["department_id"], []).append(row)
+    indicators = sorted({(r["indicator_id"], r["indicator_name"]) for r in found})
+    slipping = [r for r in at_risk if r["meets_now"]]
+    lowest = [r for r in at_risk if not r["meets_now"]]
+    return {
+        "available": True,
+        "forecast_period": forecast[0]["forecast_period"] if forecast else None,
+        "at_risk_below": at_risk_below,
+        "n_forecast": len(forecast),
+        "n_too_short": sum(r["status"] == "too_short" for r in found),
+        "n_at_risk": len(at_risk),
+        "by_indicator": [
+            {
+                "name": name,
+                "forecast": sum(r["indicator_id"] == i for r in forecast),
+                "at_risk": sum(r["indicator_id"] == i for r in at_risk),
+            }
+            for i, name in indicators
+        ],
+        "slipping": slipping[:listed],
+        "n_slipping": len(slipping),
+        "lowest": lowest[:listed],
+        "n_lowest": len(lowest),
+        "by_department": by_department,
+    }
+
+
+def _meets(value: float | None, target: float | None, direction: str) -> bool:
+    if value is None or target is None:
+        return False
+    return value >= target if direction == "higher" else value <= target

@@ -73,7 +73,7 @@ def month_stamps(
     shared = {
         "reference": files_digest(*(reference_dir / name for name in REFERENCE_FILES)),
         "project": project_hash(),
-        # the analytics models run in the same job before dbt: the sentiment model is an input
+        # the analytics models run in the same job as dbt: the sentiment model and the forecasts are inputs
         "code": files_digest(
             PACKAGE_ROOT / "transform",
             PACKAGE_ROOT / "analytics",
@@ -81,7 +81,7 @@ def month_stamps(
             PACKAGE_ROOT / "reference.py",
         ),
         "vars": {"lookback_months": lookback_months(load_catalogue(reference_dir))},
-        "libraries": library_versions("duckdb", "dbt-core", "dbt-duckdb"),
+        "libraries": library_versions("duckdb", "dbt-core", "dbt-duckdb", "statsmodels"),
     }
     earlier_rows = later_files(lake, months)
     return chain(

@@ -13,6 +13,8 @@ select
     cast(catalogue_version as varchar) as catalogue_version,
     cast(goalpost_lo as double) as goalpost_lo,
     cast(goalpost_hi as double) as goalpost_hi,
+    cast(bound_lo as double) as bound_lo,
+    cast(bound_hi as double) as bound_hi,
     cast(min_obs as integer) as min_obs,
     cast(warn_amber as double) as warn_amber,
     cast(warn_red as double) as warn_red,
