@@ -723,7 +723,9 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
             "unit": by_indicator.get(row["indicator_id"], {}).get("unit"),
         }
     forecasts = findings.target_forecasts(con, params, config.forecasts.at_risk_below, config.forecasts.listed)
-    found = sentiment["flagged"] + screens["flagged"] + forecasts["slipping"] + forecasts["lowest"] + anomalies["flagged"]
+    found = (
+        sentiment["flagged"] + screens["flagged"] + forecasts["slipping"] + forecasts["lowest"] + anomalies["flagged"]
+    )
     for row in found:
         row |= {"department_name": department_name(row["department_id"]), "ranked": row["department_id"] in ranked_ids}
 

@@ -208,6 +208,8 @@ def indicator_anomalies(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any
         "tested": len({(r["department_id"], r["indicator_id"]) for r in found}),
         "flagged": flagged,
     }
+
+
 def target_forecasts(
     con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], at_risk_below: float, listed: int
 ) -> dict[str, Any]:
