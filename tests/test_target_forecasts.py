@@ -190,7 +190,7 @@ def findings_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
         """create or replace table marts.fct_target_forecasts as
            select date '2025-09-01' as period, department_id, 'rate' as indicator_id, 'v1' as catalogue_version,
                   date '2025-09-01' as last_period, last_value, date '2025-12-01' as forecast_period,
-                  3 as horizon_months, 9 as n_months, 'ETS(A,N,N)' as model, last_value as forecast,
+                  3 as horizon_months, 9 as n_months, 'ETS(A,N,N)' as forecast_model, last_value as forecast,
                   last_value - 5 as lo80, last_value + 5 as hi80, 95.0 as target, 'higher' as direction,
                   p_meet, status, null as reason
            from marts.fct_target_forecasts"""

@@ -47,7 +47,7 @@ SCHEMA = pa.schema(
         ("forecast_period", pa.date32()),
         ("horizon_months", pa.int32()),
         ("n_months", pa.int32()),
-        ("model", pa.string()),
+        ("forecast_model", pa.string()),  # forecast.py's model: "model" is an SQL keyword
         ("forecast", pa.float64()),
         ("lo80", pa.float64()),
         ("hi80", pa.float64()),
@@ -140,6 +140,7 @@ def forecast_month(inputs: MonthInputs) -> pa.Table:
     else:
         frame = forecast_attainment(inputs.values, inputs.targets)
     versions = dict(zip(inputs.targets["indicator_id"], inputs.targets["catalogue_version"]))
+    frame = frame.rename(columns={"model": "forecast_model"})
     frame.insert(0, "catalogue_version", frame["indicator_id"].map(versions))
     frame.insert(0, "period", inputs.month)
     frame = frame.astype(object).where(frame.notna(), None)

@@ -226,7 +226,7 @@ def target_forecasts(
         con,
         """
         SELECT f.department_id, f.indicator_id, i.indicator_name, i.unit, f.last_period, f.last_value,
-               f.forecast_period, f.horizon_months, f.n_months, f.model, f.forecast, f.lo80, f.hi80,
+               f.forecast_period, f.horizon_months, f.n_months, f.forecast_model, f.forecast, f.lo80, f.hi80,
                f.target, f.direction, f.p_meet, f.status, f.reason
         FROM marts.fct_target_forecasts AS f
         LEFT JOIN marts.dim_indicator AS i

@@ -38,7 +38,9 @@ nodes as (
         node_id as indicator_id,
         direction,
         anomaly_enabled,
-        anomaly_sensitivity
+        anomaly_sensitivity,
+        bound_lo,
+        bound_hi
     from {{ ref('stg_reference__catalogue_nodes') }}
     where is_indicator
 ),
@@ -90,6 +92,8 @@ cells as (
         n.direction,
         n.anomaly_enabled,
         n.anomaly_sensitivity,
+        n.bound_lo,
+        n.bound_hi,
         ver.anomaly_history,
         ver.anomaly_min_history,
         ver.anomaly_min_peers,
@@ -405,10 +409,11 @@ scaled as (
             then coalesce(u.unit_variance, 0) * power(greatest(abs(j.centre), coalesce(c.city_level, 0)), 2) / c.n_obs
         else 0 end as sampling_variance,
         c.direction as indicator_direction,
-        -- the range the expected range is kept within: 0..scale for a share of cases, at
-        -- least 0 for an indicator with no negative value in the city in the period
-        case when c.ratio_scale is not null or c.never_negative then 0.0 end as lowest_possible,
-        c.ratio_scale as highest_possible,
+        -- the range the expected range is kept within: the catalogue's bounds, else
+        -- 0..scale for a share of cases, and at least 0 for an indicator with no
+        -- negative value in the city in the period
+        coalesce(c.bound_lo, case when c.ratio_scale is not null or c.never_negative then 0.0 end) as lowest_possible,
+        coalesce(c.bound_hi, c.ratio_scale) as highest_possible,
         c.anomaly_sensitivity as sensitivity,
         c.anomaly_enabled
     from judged as j

@@ -7,7 +7,7 @@
 -- the own rows whatever their flag, and a reader sees what was tested. flagged: the
 -- indicator's anomalies are enabled and |z| >= sensitivity. direction: better or
 -- worse, by the indicator's direction. expected range: centre -/+ sensitivity x scale,
--- kept within 0-100 for a share of cases, and at least 0 for an indicator never negative.
+-- kept within the catalogue's bounds (else 0-100 for a share of cases, at least 0 for an indicator never negative).
 with judged as (
     select * from {{ ref('int_indicator_anomalies') }}
 ),

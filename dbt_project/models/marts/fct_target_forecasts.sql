@@ -29,7 +29,7 @@ select
     cast(f.forecast_period as date) as forecast_period,
     cast(f.horizon_months as integer) as horizon_months,
     cast(f.n_months as integer) as n_months,
-    cast(f.model as varchar) as model,
+    cast(f.forecast_model as varchar) as forecast_model,
     {{ stored_value('f.forecast') }} as forecast,
     {{ stored_value('f.lo80') }} as lo80,
     {{ stored_value('f.hi80') }} as hi80,

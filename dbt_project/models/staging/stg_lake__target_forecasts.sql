@@ -10,7 +10,7 @@ select
     cast(forecast_period as date) as forecast_period,
     cast(horizon_months as integer) as horizon_months,
     cast(n_months as integer) as n_months,
-    cast(model as varchar) as model,
+    cast(forecast_model as varchar) as forecast_model,
     cast(forecast as double) as forecast,
     cast(lo80 as double) as lo80,
     cast(hi80 as double) as hi80,
