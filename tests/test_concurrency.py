@@ -43,9 +43,17 @@ def test_runs_starting_together_never_read_a_half_written_schema_file(tmp_path):
     over a fresh lake, many times: none may read a file another is still writing
     (this raced in CI: 'Parquet file size is 0 bytes' in reference_data)."""
     errors = []
-    with get_context("spawn").Pool(4) as pool:
+    pool = get_context("spawn").Pool(4)
+    try:
         for attempt in range(12):
             lake = tmp_path / f"lake{attempt}"
             errors += [e for e in pool.map(_prepare_lake, [str(lake)] * 4) if e]
+    finally:
+        # close and join, not the context manager's terminate(): terminate stops the
+        # workers with SIGTERM, which a worker started by a process that ignores it
+        # (xdist's workers do, here) ignores too, and a worker left waiting for the
+        # task queue's lock then hangs the join for ever (seen in CI)
+        pool.close()
+        pool.join()
     assert not errors, errors[:3]
     assert not list(tmp_path.rglob("*.partial"))
