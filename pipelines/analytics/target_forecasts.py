@@ -30,34 +30,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.ingest.land import FORECAST_FOLDER, FORECAST_SCHEMA
 from pipelines.parquet import write_table
 
-FOLDER = "target_forecasts"
+FOLDER = FORECAST_FOLDER
 # The method's version: changing forecast.py's method or this file's layout forecasts every month again.
 METHOD_VERSION = "1"
 IDENTITY_KEY = b"govperf_inputs_sha256"
 
-SCHEMA = pa.schema(
-    [
-        ("period", pa.date32()),  # the month the forecast was made in (data through it)
-        ("catalogue_version", pa.string()),
-        ("department_id", pa.string()),
-        ("indicator_id", pa.string()),
-        ("last_period", pa.date32()),
-        ("forecast_period", pa.date32()),
-        ("horizon_months", pa.int32()),
-        ("n_months", pa.int32()),
-        ("forecast_model", pa.string()),  # forecast.py's model: "model" is an SQL keyword
-        ("forecast", pa.float64()),
-        ("lo80", pa.float64()),
-        ("hi80", pa.float64()),
-        ("target", pa.float64()),
-        ("direction", pa.string()),
-        ("p_meet", pa.float64()),
-        ("status", pa.string()),
-        ("reason", pa.string()),
-    ]
-)
+SCHEMA = FORECAST_SCHEMA  # the lake's layout (pipelines/ingest/land.py)
 
 VALUES_SQL = """
     select department_id, indicator_id, period, raw_value as value

@@ -24,6 +24,8 @@ from pipelines.ingest import stamps, submissions
 from pipelines.ingest.canonical import CANONICAL
 from pipelines.ingest.land import (
     FILE_LOAD_SCHEMA,
+    FORECAST_FOLDER,
+    FORECAST_SCHEMA,
     QUARANTINE_SCHEMA,
     SENTIMENT_FOLDER,
     SENTIMENT_SCHEMA,
@@ -135,6 +137,8 @@ def ensure_lake_schemas(lake: Path) -> None:
         (lake / "submissions" / "_schema" / "_schema" / "empty.parquet", submissions.REGISTER_SCHEMA),
         # the comments' scores (analytics/comment_sentiment), read as comment_sentiment/*/*.parquet
         (lake / SENTIMENT_FOLDER / "_schema" / "empty.parquet", SENTIMENT_SCHEMA),
+        # the forecasts (analytics/target_forecasts), read as target_forecasts/*/*.parquet
+        (lake / FORECAST_FOLDER / "_schema" / "empty.parquet", FORECAST_SCHEMA),
     ):
         # Rewritten when the schema grew in an upgrade; written beside and renamed,
         # because two runs starting together both get here (one may read it meanwhile).

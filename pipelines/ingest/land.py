@@ -441,6 +441,33 @@ SENTIMENT_SCHEMA = pa.schema(
 )
 
 
+# The forecasts of target attainment (written by analytics/target_forecasts,
+# pipelines/analytics/target_forecasts.py, one file per month they were made in):
+# part of the lake's layout for the same reason, so that dbt alone builds every model.
+FORECAST_FOLDER = "target_forecasts"
+FORECAST_SCHEMA = pa.schema(
+    [
+        ("period", pa.date32()),  # the month the forecast was made in (data through it)
+        ("catalogue_version", pa.string()),
+        ("department_id", pa.string()),
+        ("indicator_id", pa.string()),
+        ("last_period", pa.date32()),
+        ("forecast_period", pa.date32()),
+        ("horizon_months", pa.int32()),
+        ("n_months", pa.int32()),
+        ("forecast_model", pa.string()),  # forecast.py's "model" ("model" is an SQL keyword)
+        ("forecast", pa.float64()),
+        ("lo80", pa.float64()),
+        ("hi80", pa.float64()),
+        ("target", pa.float64()),
+        ("direction", pa.string()),
+        ("p_meet", pa.float64()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
 def empty_source_file(lake: Path, mapping_table: CanonicalTable) -> Path:
     """A zero-row Parquet file with the canonical columns, so a source with no
     extracts yet still has a schema for dbt to read."""
