@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,8 +144,9 @@ def forecast_months(con: duckdb.DuckDBPyConnection, lake: Path, months: list[dt.
     # Months are independent: on more than one core they are fitted side by side.
     workers = min(len(stale), os.cpu_count() or 1, 4)
     if workers > 1:
-        # spawn, not fork: the caller (a Dagster step) has threads, which a fork would copy mid-state
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        from pipelines.process_tree import worker_pool  # spawned, and ending with this process
+
+        with worker_pool(workers) as pool:
             tables = list(pool.map(forecast_month, stale))
     else:
         tables = [forecast_month(inputs) for inputs in stale]

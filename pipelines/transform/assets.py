@@ -52,15 +52,19 @@ def dbt_manifest() -> dict[str, Any]:
 # Dagster would have to split the step to order it around the asset (a cycle between
 # steps), and it splits it in four.
 AFTER_MARTS_ANALYTICS = "stg_lake__target_forecasts fct_target_forecasts"
+# What both dbt steps share: the project, the keys, the months, one writer at a time.
+DBT_STEP = {
+    "manifest": dbt_project.manifest_path,
+    "project": dbt_project,
+    "dagster_dbt_translator": GovperfTranslator(),
+    "partitions_def": monthly,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "pool": "duckdb_writer",
+}
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=GovperfTranslator(),
-    partitions_def=monthly,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb_writer",
+    **DBT_STEP,
     name="govperf_dbt_models",
     exclude=AFTER_MARTS_ANALYTICS,
 )
@@ -69,12 +73,7 @@ def govperf_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=GovperfTranslator(),
-    partitions_def=monthly,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb_writer",
+    **DBT_STEP,
     name="govperf_dbt_forecast_models",
     select=AFTER_MARTS_ANALYTICS,
 )
