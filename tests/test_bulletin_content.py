@@ -386,7 +386,8 @@ def test_department_pages_show_the_ranking_composite_after_adjustments(rendered:
 
 
 def test_a_target_is_met_on_the_unrounded_value() -> None:
-    from pipelines.publish.bulletin import _change, _meets_target
+    from pipelines.publish.wording import change as _change
+    from pipelines.publish.wording import meets_target as _meets_target
 
     assert _change(97.96, 98, "higher")["text"] == "持平" and _meets_target(97.96, 98, "higher") is False
     assert _meets_target(98, 98, "higher") is True and _meets_target(4.9, 5, "lower") is True

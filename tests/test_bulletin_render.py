@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.publish.bulletin import format_rank_change, render_monthly_bulletin
+from pipelines.publish.bulletin import render_monthly_bulletin
+from pipelines.publish.wording import format_rank_change
 
 MARCH = datetime.date(2024, 3, 1)
 FEBRUARY = datetime.date(2024, 2, 1)

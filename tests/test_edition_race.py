@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.publish.bulletin import page_name
 from pipelines.publish.edition_folder import drafts_in
+from pipelines.publish.wording import page_name
 from pipelines.sample.generator import generate_city
 from pipelines.settings import PROJECT_ROOT
 

@@ -15,8 +15,9 @@ from collections import Counter
 import duckdb
 import pytest
 
-from pipelines.publish.bulletin import collect_edition, page_name, write_edition
+from pipelines.publish.bulletin import collect_edition, write_edition
 from pipelines.publish.config import Edition, load_bulletin_config
+from pipelines.publish.wording import page_name
 from pipelines.runner import failure_messages, launch
 from pipelines.sample.generator import generate_city, load_departments
 from pipelines.settings import PROJECT_ROOT, settings

@@ -37,16 +37,10 @@ import jinja2
 
 from pipelines.ledger.mart_digest import mart_digests
 from pipelines.publish.attestation import WarehouseNotAsBuilt, attest, built_from, edition_digests, last_build_or_refuse
-from pipelines.publish.bulletin import (
-    STYLESHEET,
-    TEMPLATES_DIR,
-    _has_table,
-    _params,
-    catalogue_version_of,
-    is_ranked,
-    render_edition,
-)
+from pipelines.publish.bulletin import STYLESHEET, TEMPLATES_DIR, catalogue_version_of, is_ranked, render_edition
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
+from pipelines.publish.edition_rows import query_params
+from pipelines.publish.mart_rows import has_table
 
 # The marts an edition reads, and which of their rows belong to it. Department pages
 # read the monthly scores of the trend window and the quarter's leader review, so a
@@ -99,7 +93,7 @@ READ_ONLY_FOLDER = 0o555
 
 def _edition_params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
     baseline = config.baseline_of(edition) or edition
-    return _params(edition, config) | {"baseline": baseline.period}
+    return query_params(edition, config) | {"baseline": baseline.period}
 
 
 def mart_hashes(
@@ -110,7 +104,7 @@ def mart_hashes(
     and of the bulletin settings and the templates."""
     params = _edition_params(edition, config)
     if build_marts is None:
-        build_marts = mart_digests(con, [t for t in EDITION_MARTS if _has_table(con, t)])
+        build_marts = mart_digests(con, [t for t in EDITION_MARTS if has_table(con, t)])
     hashes: dict[str, Any] = edition_digests(con, build_marts, EDITION_MARTS, params)
     # What the edition shows also depends on the bulletin settings and the templates.
     hashes["bulletin.yaml"] = hashlib.sha256(config.model_dump_json().encode()).hexdigest()

@@ -1,0 +1,171 @@
+"""The bulletin's wording: labels for codes, number formats (the templates' filters),
+and the key figures' comparisons with target, last period and baseline."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from markupsafe import Markup
+
+from pipelines.publish.config import Edition
+from pipelines.publish.mart_rows import Row
+
+GRADES = ("优秀", "良好", "合格", "不合格")
+DIRECTION_LABELS = {"higher": "正向（越高越好）", "lower": "逆向（越低越好）"}
+OUTLIER_LABELS = {
+    "none": "不处理",
+    "winsorise": "百分位缩尾",
+    "skew_kurtosis": "偏度峰度截尾（COINr 规则）",
+}
+MISSING_LABELS = {
+    "reweight": "权重重分配",
+    "group_mean": "同组均值插补",
+    "last_observed": "沿用最近值",
+}
+NORMALISATION_LABELS = {
+    "min_max": "极差标准化（最小-最大值）",
+    "minmax": "极差标准化（最小-最大值）",
+    "z_score": "Z 分数标准化",
+    "zscore": "Z 分数标准化",
+    "distance_to_target": "目标值距离法",
+    "target": "目标值距离法",
+    "goalposts": "阈值区间法（goalposts）",
+    "percentile_rank": "百分位排名法",
+    "percentile": "百分位排名法",
+}
+SEVERITY_LABELS = {"error": "阻断性", "warning": "提示性"}
+# Icon and word together: the level must not be conveyed by colour alone.
+WARNING_LABELS = {"red": "● 红色预警", "amber": "▲ 黄色预警"}
+ADJUSTMENT_LABELS = {"bonus": "加分", "penalty": "减分", "veto": "一票否决"}
+
+
+def format_score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def format_percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def format_rank_change(value: int | None) -> str:
+    """Positive means the department moved up; NULL means new to the ranking."""
+    if value is None:
+        return "新"
+    if value > 0:
+        return f"↑{value}"
+    if value < 0:
+        return f"↓{-value}"
+    return "—"
+
+
+def format_signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.2f}"
+
+
+def format_number(value: float | None) -> str:
+    """Weights and targets: up to 4 decimals, trailing zeros dropped."""
+    if value is None:
+        return "—"
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def format_p_value(value: float) -> str:
+    """Two significant digits; below what the screens' fixed-point sums hold (1e-18),
+    "< 1e-18", never a bare 0."""
+    return f"{value:.2g}" if value > 0 else "< 1e-18"
+
+
+def format_value(value: float | None, unit: str | None = None) -> str:
+    """An indicator's value in its unit: two decimals, unit appended."""
+    if value is None:
+        return "—"
+    return f"{value:,.2f}{unit or ''}"
+
+
+def format_band(row: Mapping[str, Any]) -> str:
+    low, high = row.get("rank_p05"), row.get("rank_p95")
+    if low is None or high is None:
+        return "—"
+    return f"{low:.0f}–{high:.0f}"
+
+
+def css_string(value: str) -> Markup:
+    """A CSS string literal for @page running headers (quotes, backslashes and '<' escaped)."""
+    text = value.unescape() if isinstance(value, Markup) else str(value)  # a block comes HTML-escaped
+    escaped = "".join(f"\\{ord(ch):x} " if ch in '"\\<>\n\r' else ch for ch in text)
+    return Markup(f'"{escaped}"')
+
+
+def page_name(department_id: str) -> str:
+    """The file name (without .html) of a department's page: its id when that is a safe
+    file name, else a hash of it, so an id can never reach outside the pages folder."""
+    if re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}", department_id):
+        return department_id
+    return "d-" + hashlib.sha256(department_id.encode()).hexdigest()[:16]
+
+
+def label(labels: Mapping[str, str]) -> Any:
+    return lambda code: "—" if code is None else labels.get(code, code)
+
+
+def meets_target(value: float | None, target: float | None, direction: str | None) -> bool | None:
+    """Judged on the unrounded value: 97.96 against 98 is not met, though the change rounds to 0.0%."""
+    if value is None or target is None:
+        return None
+    return value <= target if direction == "lower" else value >= target
+
+
+def change(current: float | None, reference: float | None, direction: str | None) -> Row | None:
+    """A change in percent of the reference, with its sense for this indicator."""
+    if current is None or reference is None or reference == 0:
+        return None
+    percent = (current - reference) / abs(reference) * 100
+    if round(percent, 1) == 0:
+        return {"percent": 0.0, "text": "持平", "sense": "flat"}
+    better = (percent > 0) == (direction != "lower")
+    return {
+        "percent": percent,
+        "text": f"{'上升' if percent > 0 else '下降'} {abs(percent):.1f}%",
+        "sense": "better" if better else "worse",
+    }
+
+
+def key_figures(
+    figures: Mapping[tuple[str, Any], Row],
+    edition: Edition,
+    baseline: Edition | None,
+    indicators: dict[str, Row],
+    wanted: list[str],
+) -> list[Row]:
+    """Each wanted indicator's city-wide figure against target, last period and baseline."""
+    rows = []
+    for indicator_id in wanted:
+        meta = indicators.get(indicator_id)
+        current = figures.get((indicator_id, edition.period))
+        if meta is None or current is None:
+            continue
+        value = current["value"]
+        previous = figures.get((indicator_id, edition.previous.period))
+        base = figures.get((indicator_id, baseline.period)) if baseline else None
+        rows.append(
+            {
+                "indicator_id": indicator_id,
+                "name": meta["indicator_name"],
+                "unit": meta["unit"],
+                "direction": meta["direction"],
+                "value": value,
+                "departments": current["departments"],
+                "n_obs": current["n_obs"],
+                "target": meta["target"],
+                "vs_target": change(value, meta["target"], meta["direction"]),
+                "meets_target": meets_target(value, meta["target"], meta["direction"]),
+                "previous": previous["value"] if previous else None,
+                "vs_previous": change(value, previous["value"] if previous else None, meta["direction"]),
+                "baseline": base["value"] if base else None,
+                "vs_baseline": change(value, base["value"] if base else None, meta["direction"]),
+            }
+        )
+    return rows
