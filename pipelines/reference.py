@@ -282,6 +282,10 @@ class IndicatorNode(_Strict):
     # The values the indicator can take, [lower, upper] (null: unbounded on that side).
     # Forecast intervals stay inside them. Unset: [0, 100] for a unit of "%", else unbounded.
     bounds: tuple[float | None, float | None] | None = None
+    # How the bulletin states a change of the value: `points` (个百分点, a rate's
+    # difference), `score` (分) or `relative` (percent of the earlier value). Unset: from
+    # the unit, points for "%", score for 分, relative otherwise (amounts, durations).
+    change: Literal["points", "score", "relative"] | None = None
     # Overrides of the version's `treatment` defaults for this indicator.
     outliers: Outliers | None = None
     missing: MissingData | None = None
@@ -306,6 +310,13 @@ class IndicatorNode(_Strict):
         if self.bounds is not None:
             return self.bounds
         return (0.0, 100.0) if self.unit.strip() == "%" else (None, None)
+
+    @property
+    def change_basis(self) -> str:
+        """`change`, or its default from the unit."""
+        if self.change is not None:
+            return self.change
+        return {"%": "points", "分": "score"}.get(self.unit.strip(), "relative")
 
 
 def _node_kind(value: object) -> str:
@@ -543,6 +554,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "denominator": node.denominator,
                         "bound_lo": node.value_bounds[0],
                         "bound_hi": node.value_bounds[1],
+                        "change_basis": node.change_basis,
                     }
                     | _treatment_columns(
                         node.outliers or version.treatment.outliers, node.missing or version.treatment.missing
@@ -572,6 +584,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "denominator": None,
                         "bound_lo": None,
                         "bound_hi": None,
+                        "change_basis": None,
                     }
                     | _treatment_columns(None, None)
                     | {"anomaly_enabled": None, "anomaly_sensitivity": None}
@@ -695,6 +708,7 @@ _NODE_SCHEMA = pa.schema(
         ("denominator", pa.string()),
         ("bound_lo", pa.float64()),
         ("bound_hi", pa.float64()),
+        ("change_basis", pa.string()),
         ("outlier_method", pa.string()),
         ("winsor_lower", pa.float64()),
         ("winsor_upper", pa.float64()),

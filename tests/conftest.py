@@ -160,3 +160,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     print("\nwhere the failed tests stopped (innermost last):", file=sys.__stderr__)
     for test, places, last in _failures:
         print(f"- {test}: {' > '.join(places) or 'no traceback'} | {last}", file=sys.__stderr__)
+
+
+# The browser tests' shared fixtures (one run and one chromium for every browser test file).
+from browser_support import browser, chromium_path, marts, opened, pages, playwright, run  # noqa: E402, F401

@@ -27,7 +27,7 @@ CONFIG = BulletinConfig.model_validate(
         "issuer": "测试市绩效办",
         "baseline": {"month": "2024-01", "quarter": "2023-Q4"},
         "headline": ["I1", "I2"],
-        "citizen_voice": {"indicators": ["I1"], "themes": 5, "lowest": 2},
+        "citizen_voice": {"indicators": ["I1"], "themes": 5, "lowest": 2, "min_sample": 10},
         "movers": 2,
         "trend_months": 3,
     }
@@ -132,17 +132,77 @@ def _read(path: Path) -> str:
 
 
 def test_headline_against_target_last_period_and_baseline(rendered: Path) -> None:
+    """A rate's changes are in percentage points: 87.5% against a target of 95% is 7.50
+    个百分点 below it (not 7.9%), 85% → 87.5% is +2.50 个百分点 (not +2.9%)."""
     rows = _parse(_read(rendered / "bulletin_2024-03.html")).tables["headline-figures"]
-    # value, target, vs target, previous, vs previous, baseline, vs baseline
+    # value, target, vs target, previous, 环比, a year earlier, 同比, baseline, vs baseline
     assert rows[0] == [
         "87.50%",
         "95.00%",
-        "▼ 下降 7.9%（退步）",
+        "▼ 低于目标 7.50 个百分点（退步）",
         "85.00%",
-        "▲ 上升 2.9%（改善）",
+        "▲ +2.50 个百分点（改善）",
+        "—",
+        "—",
         "70.00%",
-        "▲ 上升 25.0%（改善）",
+        "▲ +17.50 个百分点（改善）",
     ]
+    # An amount keeps its relative change.
+    assert rows[1][2].startswith(("▼ 高于目标", "▲ 低于目标", "＝")) and "个百分点" not in "".join(rows[1])
+
+
+def test_changes_are_worded_in_the_indicators_terms() -> None:
+    from pipelines.publish.wording import change
+
+    online = change(61.16, 90, "higher", "points", against_target=True)
+    assert online["text"] == "低于目标 28.84 个百分点" and online["sense"] == "worse"
+    assert change(61.16, 48.19, "higher", "points")["short"] == "+12.97 个百分点"
+    assert change(61.16, 48.19, "higher", "points")["text"] == "上升 12.97 个百分点"
+    assert change(81.5, 84.7, "higher", "score")["short"] == "−3.20 分"
+    hours = change(67.0, 83.03, "lower", "relative")
+    assert hours["short"] == "−19.3%" and hours["sense"] == "better"
+    assert change(95.004, 95.0, "higher", "points")["text"] == "持平"
+    assert change(95.0, 95.0, "higher", "points", against_target=True)["text"] == "与目标持平"
+    assert change(5.0, 0.0, "lower", "relative") is None and change(5.0, 0.0, "lower", "points")["short"] == "+5.00 个百分点"
+
+
+def test_the_catalogue_says_how_a_change_is_worded(tmp_path: Path) -> None:
+    """`change` defaults from the unit (% → points, 分 → score, else relative) and can be set."""
+    from pipelines.reference import IndicatorNode
+
+    def node(unit: str, **extra) -> IndicatorNode:
+        return IndicatorNode.model_validate(
+            {"indicator": "x", "name": "x", "weight": 1, "unit": unit, "direction": "higher", "normalisation": "min_max"}
+            | extra
+        )
+
+    assert [node(u).change_basis for u in ("%", "分", "小时", "件/万件")] == ["points", "score", "relative", "relative"]
+    assert node("%", change="relative").change_basis == "relative"
+    with pytest.raises(ValueError, match="change"):
+        node("%", change="percent")
+
+
+def test_year_start_baseline_and_the_year_ago_period() -> None:
+    from pipelines.publish.config import Baseline
+
+    rule = Baseline(month="year_start", quarter="year_start")
+    assert rule.for_edition(Edition.parse("2026-03")) == Edition.parse("2026-01")
+    assert rule.for_edition(Edition.parse("2026-01")) is None  # January is its own year's start
+    assert rule.for_edition(Edition.parse("2026-Q2")) == Edition.parse("2026-Q1")
+    assert Edition.parse("2026-03").year_ago == Edition.parse("2025-03")
+    assert Edition.parse("2026-Q1").year_ago == Edition.parse("2025-Q1")
+    with pytest.raises(ValueError, match="neither year_start nor a month"):
+        Baseline(month="start", quarter="year_start")
+
+
+def test_a_rank_outside_its_band_is_marked_and_explained() -> None:
+    from pipelines.publish.wording import band_outside, format_band
+
+    assert band_outside({"rank": 44, "rank_p05": 31.2, "rank_p95": 43.4}) == "behind"
+    assert band_outside({"rank": 3, "rank_p05": 4.2, "rank_p95": 9.0}) == "ahead"
+    assert band_outside({"rank": 43, "rank_p05": 31.2, "rank_p95": 43.4}) is None
+    assert "＊" in format_band({"rank": 44, "rank_p05": 31.2, "rank_p95": 43.4})
+    assert format_band({"rank": 40, "rank_p05": 31.2, "rank_p95": 43.4}) == "31–43"
 
 
 def test_adjustments_are_listed_with_their_reasons(rendered: Path) -> None:
@@ -277,7 +337,7 @@ def test_config_errors_name_the_place(tmp_path: Path) -> None:
 
     source = Path(__file__).resolve().parents[1] / "sources" / "reference" / "bulletin.yaml"
     shutil.copy(source, tmp_path / "bulletin.yaml")
-    text = _read(tmp_path / "bulletin.yaml").replace("quarter: 2025-Q1", "quarter: 2025-05")
+    text = _read(tmp_path / "bulletin.yaml").replace("quarter: year_start", "quarter: 2025-05")
     (tmp_path / "bulletin.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"bulletin.yaml: baseline › quarter"):
         load_bulletin_config(tmp_path)
@@ -331,6 +391,17 @@ def test_the_departments_worst_on_the_configured_indicator_are_named(warehouse: 
     finally:
         con.close()
     assert texts["I1"] == "好评率最低的部门：市财政局 80.00%（样本量 10）、市发展和改革委员会 90.00%（样本量 30）。"
+    # The list's own minimum sample (bulletin.yaml citizen_voice.min_sample) leaves D02's 10 cases out, and says so.
+    config = CONFIG.model_copy(
+        update={"citizen_voice": CONFIG.citizen_voice.model_copy(update={"lowest_by": "I1", "min_sample": 20})}
+    )
+    con = duckdb.connect(str(copy), read_only=True)
+    try:
+        html = _read(render_edition(con, Edition.month(MARCH), tmp_path / "min_sample", config=config))
+    finally:
+        con.close()
+    found = re.sub(r"<[^>]+>", "", re.search(r'<p id="worst-departments">(.*?)</p>', html, re.S)[1])
+    assert found == "好评率最低的部门：市发展和改革委员会 90.00%（样本量 30）。另有 1 个部门样本量不足 20，数值波动大，未列入比较。"
     assert texts["I2"] == "投诉率最高的部门：市财政局 7.00件/万件（样本量 10）、市民政局 5.00件/万件（样本量 10）。"
     assert texts[None] is None
 

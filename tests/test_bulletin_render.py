@@ -25,7 +25,7 @@ CREATE TABLE marts.dim_department(department_id VARCHAR, department_name VARCHAR
 CREATE TABLE marts.dim_indicator(indicator_id VARCHAR, indicator_name VARCHAR, dimension VARCHAR,
     direction VARCHAR, weight DOUBLE, unit VARCHAR, normalisation VARCHAR, target DOUBLE,
     catalogue_version VARCHAR, min_obs INTEGER DEFAULT 1, outlier_method VARCHAR DEFAULT 'skew_kurtosis',
-    missing_method VARCHAR DEFAULT 'reweight', max_lookback INTEGER DEFAULT 3);
+    missing_method VARCHAR DEFAULT 'reweight', max_lookback INTEGER DEFAULT 3, change_basis VARCHAR);
 CREATE TABLE marts.dim_catalogue_node(node_id VARCHAR, node_name VARCHAR, parent_id VARCHAR,
     level INTEGER, weight DOUBLE, aggregation VARCHAR, catalogue_version VARCHAR);
 CREATE TABLE marts.fct_indicator_values(period DATE, period_type VARCHAR, department_id VARCHAR,
@@ -59,9 +59,9 @@ DEPARTMENTS = [
 ]
 
 INDICATORS = [
-    ("I1", "好评率", "service", "higher", 0.6, "%", "min_max", 95.0, "v1"),
-    ("I2", "投诉率", "service", "lower", 0.4, "件/万件", "distance_to_target", 5.0, "v1"),
-    ("I3", "预算执行偏差", "efficiency", "lower", 1.0, None, "z_score", None, "v1"),
+    ("I1", "好评率", "service", "higher", 0.6, "%", "min_max", 95.0, "v1", "points"),
+    ("I2", "投诉率", "service", "lower", 0.4, "件/万件", "distance_to_target", 5.0, "v1", "relative"),
+    ("I3", "预算执行偏差", "efficiency", "lower", 1.0, None, "z_score", None, "v1", "relative"),
 ]
 
 NODES = [
@@ -95,7 +95,7 @@ def _build_marts(path: Path) -> None:
     con.executemany("INSERT INTO marts.dim_department VALUES (?, ?, ?, ?, ?, ?)", DEPARTMENTS)
     con.executemany(
         "INSERT INTO marts.dim_indicator (indicator_id, indicator_name, dimension, direction, weight, unit, "
-        "normalisation, target, catalogue_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "normalisation, target, catalogue_version, change_basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         INDICATORS,
     )
     con.executemany("INSERT INTO marts.dim_catalogue_node VALUES (?, ?, ?, ?, ?, ?, ?)", NODES)

@@ -76,6 +76,7 @@ def _build_environment() -> Environment:
         number=wording.format_number,
         value=wording.format_value,
         band=wording.format_band,
+        band_outside=wording.band_outside,
         css_string=wording.css_string,
         page_name=wording.page_name,
         p_value=wording.format_p_value,

@@ -108,26 +108,53 @@ class Edition:
     def previous(self) -> Edition:
         return Edition(self.period_type, _add_months(self.period, -self.months))
 
+    @property
+    def year_ago(self) -> Edition:
+        """The same period a year earlier (同比)."""
+        return Edition(self.period_type, _add_months(self.period, -12))
+
     def trend_months(self, count: int) -> list[dt.date]:
         """The `count` months up to and including the edition's last month."""
         return [_add_months(self.last_month, -offset) for offset in range(count - 1, -1, -1)]
 
 
+# A baseline rule instead of a fixed period: the first month (quarter) of the edition's
+# own year, so that each edition says how far the year has come (较年初).
+YEAR_START = "year_start"
+
+
 class Baseline(_Strict):
+    """基期 of monthly and quarterly editions: a fixed period (2025-01, 2025-Q1) or
+    `year_start`."""
+
     month: str
     quarter: str
 
     @field_validator("month", "quarter")
     @classmethod
     def _is_period_of_its_kind(cls, value: str, info: ValidationInfo) -> str:
-        if Edition.parse(str(value)).period_type != info.field_name:
+        if str(value) == YEAR_START:
+            return YEAR_START
+        try:
+            period_type = Edition.parse(str(value)).period_type
+        except ValueError:
+            period_type = None
+        if period_type != info.field_name:
             raise ValueError(
-                f"{value!r} is not a {info.field_name} ({'YYYY-MM' if info.field_name == 'month' else 'YYYY-Qn'})"
+                f"{value!r} is neither {YEAR_START} nor a {info.field_name} "
+                f"({'YYYY-MM' if info.field_name == 'month' else 'YYYY-Qn'})"
             )
         return str(value)
 
-    def for_edition(self, edition: Edition) -> Edition:
-        return Edition.parse(self.month if edition.period_type == "month" else self.quarter)
+    def for_edition(self, edition: Edition) -> Edition | None:
+        """The edition's baseline; None when it would be the edition itself (January
+        against the start of its own year)."""
+        rule = self.month if edition.period_type == "month" else self.quarter
+        if rule == YEAR_START:
+            baseline = Edition(edition.period_type, edition.period.replace(month=1))
+        else:
+            baseline = Edition.parse(rule)
+        return None if baseline == edition else baseline
 
 
 class CitizenVoice(_Strict):
@@ -136,6 +163,10 @@ class CitizenVoice(_Strict):
     # The `lowest` departments on this indicator are named (the highest, where lower is better).
     lowest_by: str | None = None
     lowest: int = Field(5, ge=1, le=50)
+    # A department is named on that list only with at least this many observations
+    # (cases, responses) behind its value, on top of the indicator's own min_obs: a
+    # good-review rate from 3 cases says little. The list says how many were left out.
+    min_sample: int = Field(30, ge=1)
     # Comment sentiment (fct_comment_sentiment): a department is named as a point to look
     # into when its negative share is above the other departments' by a one-sided binomial
     # test, Benjamini-Hochberg controlled at this false-discovery rate across departments,

@@ -98,14 +98,23 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
         con,
         params,
         config.headline + voice.indicators,
-        [edition.period, edition.previous.period] + ([baseline.period] if baseline else []),
+        [edition.period, edition.previous.period, edition.year_ago.period] + ([baseline.period] if baseline else []),
     )
-    # The departments doing worst on one indicator (lowest, or highest where lower is better).
+    # The departments doing worst on one indicator (lowest, or highest where lower is
+    # better), among those with the list's own minimum sample behind their value.
     worst = None
     if (worst_on := by_indicator.get(voice.lowest_by or "")) is not None:
         sign = -1 if worst_on["direction"] == "lower" else 1
+        candidates = [
+            v
+            for v in indicator_values
+            if v["indicator_id"] == worst_on["indicator_id"] and v["raw_value"] is not None and v["meets_min_obs"]
+        ]
+        listed = [v for v in candidates if (v["n_obs"] or 0) >= voice.min_sample]
         worst = {
             "indicator": worst_on,
+            "min_sample": voice.min_sample,
+            "left_out": len(candidates) - len(listed),
             "rows": sorted(
                 (
                     {
@@ -114,10 +123,7 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
                         "value": v["raw_value"],
                         "n_obs": v["n_obs"],
                     }
-                    for v in indicator_values
-                    if v["indicator_id"] == worst_on["indicator_id"]
-                    and v["raw_value"] is not None
-                    and v["meets_min_obs"]
+                    for v in listed
                 ),
                 key=lambda r: (sign * r["value"], r["department_id"]),
             )[: voice.lowest],
@@ -147,8 +153,9 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
         "issuer": config.issuer,
         "edition": edition,
         "period_label": edition.label,
-        "baseline_label": baseline.label if baseline else "未设定",
+        "baseline_label": baseline.label if baseline else ("本期即基期" if config.baseline else "未设定"),
         "previous_label": edition.previous.label,
+        "year_ago_label": edition.year_ago.label,
         "catalogue_version": version,
         "rankings": rankings,
         "n_ranked": n_ranked,
@@ -237,7 +244,9 @@ def department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, An
             "direction": meta["direction"],
             "min_obs": meta["min_obs"],
             "shown_value": shown,
-            "vs_target": wording.change(shown, meta["target"], meta["direction"]),
+            "vs_target": wording.change(
+                shown, meta["target"], meta["direction"], meta["change_basis"], against_target=True
+            ),
             "meets_target": wording.meets_target(shown, meta["target"], meta["direction"]),
             "derivation": derivations.get((row["department_id"], row["indicator_id"])),
         }

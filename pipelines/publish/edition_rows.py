@@ -196,7 +196,7 @@ def indicators(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> lis
     return _rows(
         con,
         """
-        SELECT indicator_id, indicator_name, dimension, direction, weight, unit,
+        SELECT indicator_id, indicator_name, dimension, direction, weight, unit, change_basis,
                normalisation, target, min_obs, outlier_method, missing_method, max_lookback
         FROM marts.dim_indicator
         WHERE catalogue_version IS NOT DISTINCT FROM $version
@@ -340,6 +340,7 @@ def query_params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
         "period_end": edition.end,
         "last_month": edition.last_month,
         "previous": edition.previous.period,
+        "year_ago": edition.year_ago.period,
         "quarter": Edition.quarter_of(edition.period).period,
         "trend_from": trend[0],
     }

@@ -50,7 +50,7 @@ EDITION_MARTS = {
     " or (period_type = 'month' and period between $trend_from and $last_month)",
     "fct_department_scores": "(period in ($period, $previous) and period_type = $period_type)"
     " or (period_type = 'month' and period between $trend_from and $last_month)",
-    "fct_indicator_values": "period in ($period, $previous, $baseline) and period_type = $period_type",
+    "fct_indicator_values": "period in ($period, $previous, $year_ago, $baseline) and period_type = $period_type",
     "fct_warnings": "period = $period and period_type = $period_type",
     "fct_adjustments": "period = $period and period_type = $period_type",
     "fct_leader_reviews": "period = $quarter",

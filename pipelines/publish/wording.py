@@ -85,11 +85,29 @@ def format_value(value: float | None, unit: str | None = None) -> str:
     return f"{value:,.2f}{unit or ''}"
 
 
-def format_band(row: Mapping[str, Any]) -> str:
+def band_outside(row: Mapping[str, Any]) -> str | None:
+    """Where the published rank lies outside its band as shown (rounded): "ahead" when
+    most alternative weightings and methods rank the department lower, "behind" when
+    they rank it higher. The band is what the alternatives give; the published rank is
+    one particular method, which can sit at their edge or beyond it."""
+    low, high, rank = row.get("rank_p05"), row.get("rank_p95"), row.get("rank")
+    if low is None or high is None or rank is None:
+        return None
+    if rank < int(f"{low:.0f}"):
+        return "ahead"
+    if rank > int(f"{high:.0f}"):
+        return "behind"
+    return None
+
+
+def format_band(row: Mapping[str, Any]) -> Markup | str:
     low, high = row.get("rank_p05"), row.get("rank_p95")
     if low is None or high is None:
         return "—"
-    return f"{low:.0f}–{high:.0f}"
+    band = f"{low:.0f}–{high:.0f}"
+    if band_outside(row) is None:
+        return band
+    return Markup('{}<sup class="band-outside" title="本期名次在稳健区间之外">＊</sup>').format(band)
 
 
 def css_string(value: str) -> Markup:
@@ -118,18 +136,41 @@ def meets_target(value: float | None, target: float | None, direction: str | Non
     return value <= target if direction == "lower" else value >= target
 
 
-def change(current: float | None, reference: float | None, direction: str | None) -> Row | None:
-    """A change in percent of the reference, with its sense for this indicator."""
-    if current is None or reference is None or reference == 0:
+# A change is stated in the indicator's own terms (dim_indicator.change_basis): a rate
+# in percentage points (61.16% against 90% is 28.84 个百分点 below, not 32.0%), a score
+# in points (分), amounts and durations in percent of the earlier value.
+CHANGE_UNITS = {"points": " 个百分点", "score": " 分", "relative": "%"}
+CHANGE_DIGITS = {"points": 2, "score": 2, "relative": 1}
+
+
+def change(
+    current: float | None,
+    reference: float | None,
+    direction: str | None,
+    basis: str | None = "relative",
+    against_target: bool = False,
+) -> Row | None:
+    """The change from `reference` to `current` in the indicator's terms, with its sense
+    (better, worse, flat) for this indicator: `text` for a sentence ("上升 12.97 个百分点",
+    "低于目标 28.84 个百分点"), `short` for a table cell ("+12.97 个百分点")."""
+    basis = basis or "relative"
+    if current is None or reference is None or (basis == "relative" and reference == 0):
         return None
-    percent = (current - reference) / abs(reference) * 100
-    if round(percent, 1) == 0:
-        return {"percent": 0.0, "text": "持平", "sense": "flat"}
-    better = (percent > 0) == (direction != "lower")
+    amount = (current - reference) / abs(reference) * 100 if basis == "relative" else current - reference
+    digits = CHANGE_DIGITS[basis]
+    if round(amount, digits) == 0:
+        return {"amount": 0.0, "text": "与目标持平" if against_target else "持平", "short": "持平", "sense": "flat"}
+    magnitude = f"{abs(amount):.{digits}f}{CHANGE_UNITS[basis]}"
+    up = amount > 0
+    if against_target:
+        text = f"{'高于' if up else '低于'}目标 {magnitude}"
+    else:
+        text = f"{'上升' if up else '下降'} {magnitude}"
     return {
-        "percent": percent,
-        "text": f"{'上升' if percent > 0 else '下降'} {abs(percent):.1f}%",
-        "sense": "better" if better else "worse",
+        "amount": amount,
+        "text": text,
+        "short": f"{'+' if up else '−'}{magnitude}",
+        "sense": "better" if up == (direction != "lower") else "worse",
     }
 
 
@@ -140,7 +181,8 @@ def key_figures(
     indicators: dict[str, Row],
     wanted: list[str],
 ) -> list[Row]:
-    """Each wanted indicator's city-wide figure against target, last period and baseline."""
+    """Each wanted indicator's city-wide figure against target, last period (环比), the
+    same period a year earlier (同比) and the baseline."""
     rows = []
     for indicator_id in wanted:
         meta = indicators.get(indicator_id)
@@ -150,6 +192,8 @@ def key_figures(
         value = current["value"]
         previous = figures.get((indicator_id, edition.previous.period))
         base = figures.get((indicator_id, baseline.period)) if baseline else None
+        year_ago = figures.get((indicator_id, edition.year_ago.period))
+        basis = meta["change_basis"]
         rows.append(
             {
                 "indicator_id": indicator_id,
@@ -160,12 +204,14 @@ def key_figures(
                 "departments": current["departments"],
                 "n_obs": current["n_obs"],
                 "target": meta["target"],
-                "vs_target": change(value, meta["target"], meta["direction"]),
+                "vs_target": change(value, meta["target"], meta["direction"], basis, against_target=True),
                 "meets_target": meets_target(value, meta["target"], meta["direction"]),
                 "previous": previous["value"] if previous else None,
-                "vs_previous": change(value, previous["value"] if previous else None, meta["direction"]),
+                "vs_previous": change(value, previous["value"] if previous else None, meta["direction"], basis),
+                "year_ago": year_ago["value"] if year_ago else None,
+                "vs_year_ago": change(value, year_ago["value"] if year_ago else None, meta["direction"], basis),
                 "baseline": base["value"] if base else None,
-                "vs_baseline": change(value, base["value"] if base else None, meta["direction"]),
+                "vs_baseline": change(value, base["value"] if base else None, meta["direction"], basis),
             }
         )
     return rows

@@ -15,6 +15,7 @@ select
     cast(goalpost_hi as double) as goalpost_hi,
     cast(bound_lo as double) as bound_lo,
     cast(bound_hi as double) as bound_hi,
+    cast(change_basis as varchar) as change_basis,
     cast(min_obs as integer) as min_obs,
     cast(warn_amber as double) as warn_amber,
     cast(warn_red as double) as warn_red,
