@@ -181,7 +181,7 @@ def _build_marts(path: Path) -> None:
                 "departments_reported",
                 "warning",
                 False,
-                "截止 2024-04-05: 1 个部门逾期报送 (late): 逾期2天 D03",
+                "截止 2024-04-05: 1 个部门逾期报送: 逾期2天 D03",
             ),
             (
                 FEBRUARY,
@@ -379,30 +379,30 @@ def test_a_page_per_department_linked_both_ways(con: duckdb.DuckDBPyConnection, 
 
 
 # The table's defaults for the treatment columns: min_obs 1, COINr rule, re-weighting.
-TREATMENT = ["1", "偏度峰度截尾（COINr 规则）", "权重重分配"]
+TREATMENT = ["1", "偏度峰度截尾", "权重重分配"]
 
 
 def test_data_quality_and_methodology(html: str) -> None:
     parser = _parse(html)
     assert [row[:6] for row in parser.tables["quality-files"]] == [
         ["hotline", "12345工单_2024-03.xlsx", "ffeeddccbbaa", "200", "200", "0"],
-        ["service_transactions", "好差评_2024-03.csv", "a1b2c3d4e5f6", "1000", "990", "10"],
+        ["好差评办件", "好差评_2024-03.csv", "a1b2c3d4e5f6", "1000", "990", "10"],
     ]
     assert parser.tables["quality-files"][1][6:] == ["99.0%", "1 / 2"]
     # Warnings are listed with what to act on, source-level ones (late departments) too.
     assert parser.tables["failed-checks"] == [
-        ["▲ 提示性", "2024-03", "service_transactions", "好差评_2024-03.csv", "rating_in_range", "不符合 3 行"],
+        ["▲ 提示性", "2024-03", "好差评办件", "好差评_2024-03.csv", "rating_in_range", "不符合 3 行"],
         [
             "▲ 提示性",
             "2024-03",
-            "service_transactions",
+            "好差评办件",
             "（全部文件）",
-            "departments_reported",
-            "截止 2024-04-05: 1 个部门逾期报送 (late): 逾期2天 D03",
+            "按时报送",
+            "截止 2024-04-05: 1 个部门逾期报送: 逾期2天 D03",
         ],
     ]
     assert parser.tables["indicators"] == [
-        ["预算执行偏差", "运行效能", "1", "逆向（越低越好）", "—", "—", "Z 分数标准化", *TREATMENT],
+        ["预算执行偏差", "运行效能", "1", "逆向（越低越好）", "—", "—", "标准分数法", *TREATMENT],
         ["好评率", "服务质量", "0.6", "正向（越高越好）", "%", "95", "极差标准化（最小-最大值）", *TREATMENT],
         ["投诉率", "服务质量", "0.4", "逆向（越低越好）", "件/万件", "5", "目标值距离法", *TREATMENT],
     ]

@@ -192,7 +192,7 @@ def test_the_run_that_drew_a_revision_is_in_its_manifest_and_footer_and_a_draft_
     pages = [result.html, *sorted((result.folder / "bulletin_2024-03_departments").glob("*.html"))]
     for page in pages:
         footer = page.read_text(encoding="utf-8").split("<footer>")[1]
-        assert f"签发运行编号（Dagster run）：{run_id}" in footer, page
+        assert f'签发运行编号：<code translate="no">{run_id}</code>' in footer, page
     # Outside a run (and in drafts) there is no run id to show.
     plain = _publish(warehouse, tmp_path / "plain")
     assert "run_id" not in json.loads((plain.folder / "manifest.json").read_text())

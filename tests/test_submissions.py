@@ -162,13 +162,13 @@ def test_late_and_missing_departments_are_listed_against_the_deadline(tmp_path):
     completeness = next(o for o in outcomes if o.check_name == "departments_reported")
     assert not completeness.passed and completeness.severity == "warning"
     assert "截止 2025-04-05" in completeness.details
-    assert "逾期3天 D002" in completeness.details and "D001" not in completeness.details.split("late")[1]
+    assert "逾期3天 D002" in completeness.details and "D001" not in completeness.details.split("逾期报送")[1]
     active = submissions.active_departments(REGISTRY, dt.date(2025, 3, 1))
     assert f"{len(active) - 2} 个部门未报送" in completeness.details
     # Before the deadline a department that has not delivered is not yet missing.
     _, early = _ingest(tmp_path, today=dt.date(2025, 4, 2))
     early_check = next(o for o in early if o.check_name == "departments_reported")
-    assert "尚未报送" in early_check.details and "未报送 (missing)" not in early_check.details
+    assert "尚未报送" in early_check.details and "个部门未报送" not in early_check.details
 
 
 def test_volume_is_judged_against_the_departments_own_history(tmp_path):

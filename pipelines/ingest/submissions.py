@@ -224,19 +224,19 @@ def completeness_outcome(
     parts = []
     if missing:
         parts.append(
-            f"{len(missing)} 个部门{'未报送 (missing)' if due else '尚未报送 (not yet delivered)'}: {_listed(missing)}"
+            f"{len(missing)} 个部门{'未报送' if due else '尚未报送（未到截止日）'}: {_listed(missing)}"
         )
     if late:
         by_days: dict[int, list[str]] = {}
         for department_id, days in late:
             by_days.setdefault(days, []).append(department_id)
         parts.append(
-            f"{len(late)} 个部门逾期报送 (late): "
+            f"{len(late)} 个部门逾期报送: "
             + "; ".join(f"逾期{days}天 {_listed(ids)}" for days, ids in sorted(by_days.items()))
         )
     if not register:
-        parts.insert(0, f"{period:%Y-%m} 未收到 {mapping.source} 文件 (no file received)")
-    details = "; ".join(parts) or f"{len(active)} 个在职部门均已按时报送 (all on time)"
+        parts.insert(0, f"{period:%Y-%m} 未收到 {mapping.source} 文件")
+    details = "; ".join(parts) or f"{len(active)} 个在职部门均已按时报送"
     passed = not late and not (missing and due)
     return CheckOutcome(
         source=mapping.source,
@@ -319,13 +319,13 @@ def volume_outcome(
         ratio = now.get(department_id, 0) / median
         if not min_ratio <= ratio <= max_ratio:
             unusual.append(
-                f"{department_id} {now.get(department_id, 0)} 行, 近{len(past)}期中位数 {median:g} ({ratio:.0%})"
+                f"{department_id} {now.get(department_id, 0)} 行，近 {len(past)} 期中位数 {median:g}（{ratio:.0%}）"
             )
     details = (
-        f"{len(unusual)} 个部门数据量异常 (volume outside {min_ratio:g}–{max_ratio:g}× own median): "
+        f"{len(unusual)} 个部门数据量异常（超出本部门近期中位数的 {min_ratio:g}–{max_ratio:g} 倍）: "
         + "; ".join(unusual)
         if unusual
-        else f"{judged} 个部门的数据量与各自历史相符 (within {min_ratio:g}–{max_ratio:g}× own median)"
+        else f"{judged} 个部门的数据量与各自历史相符（在本部门近期中位数的 {min_ratio:g}–{max_ratio:g} 倍之内）"
     )
     return CheckOutcome(
         source=mapping.source,

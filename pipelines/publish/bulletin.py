@@ -80,6 +80,8 @@ def _build_environment() -> Environment:
         css_string=wording.css_string,
         page_name=wording.page_name,
         p_value=wording.format_p_value,
+        source_label=wording.source_label,
+        check_label=wording.check_label,
         direction_label=wording.label(wording.DIRECTION_LABELS),
         normalisation_label=wording.label(wording.NORMALISATION_LABELS),
         outlier_label=wording.label(wording.OUTLIER_LABELS),

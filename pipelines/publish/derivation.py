@@ -16,12 +16,13 @@ import duckdb
 Row = dict[str, Any]
 
 NORMALISATION_NAMES = {
-    "min_max": "极差标准化 (min-max)",
-    "z_score": "标准分 (z-score)",
-    "distance_to_target": "距目标 (distance to target)",
-    "goalposts": "固定上下限 (goalposts)",
-    "percentile_rank": "百分位名次 (percentile rank)",
+    "min_max": "极差标准化",
+    "z_score": "标准分",
+    "distance_to_target": "距目标",
+    "goalposts": "固定上下限",
+    "percentile_rank": "百分位名次",
 }
+OUTLIER_NAMES = {"winsorise": "百分位缩尾", "skew_kurtosis": "偏度峰度截尾"}
 DIRECTION_NAMES = {"higher": "越高越好", "lower": "越低越好"}
 
 
@@ -101,7 +102,7 @@ def steps(cell: Mapping[str, Any]) -> list[str]:
         lines.append(f"插补：{cell['imputation']} → {number(cell['scored_value'])}")
     if cell["is_treated"]:
         lines.append(
-            f"异常值处理（{cell['outlier_method']}）：截尾区间 [{number(cell['lower_cap'])}, "
+            f"异常值处理（{OUTLIER_NAMES.get(cell['outlier_method'], cell['outlier_method'])}）：截尾区间 [{number(cell['lower_cap'])}, "
             f"{number(cell['upper_cap'])}] → 计分值 {number(scored)}"
         )
     elif raw is not None:
@@ -135,16 +136,16 @@ def normalisation_line(cell: Mapping[str, Any]) -> str:
         target = number(cell["target"])
         reference = f"目标值 {target}（参照集 {n} 个部门，不影响得分）"
         if direction == "higher":
-            formula = f"100 × min(max({x}, 0) / {target}, 1)"
+            formula = f"100 × {x} / {target}（负值按 0 计，超过目标按 100 计）"
         else:
-            formula = f"100 × min({target} / {x}, 1)（值 ≤ 0 得 100）"
+            formula = f"100 × {target} / {x}（优于目标或值 ≤ 0 按 100 计）"
     elif method == "goalposts":
         g_lo, g_hi = number(cell["goalpost_lo"]), number(cell["goalpost_hi"])
         reference = f"上下限 [{g_lo}, {g_hi}]（参照集 {n} 个部门，不影响得分）"
         if direction == "higher":
-            formula = f"100 × clamp(({x} − {g_lo}) / ({g_hi} − {g_lo}), 0, 1)"
+            formula = f"100 × ({x} − {g_lo}) / ({g_hi} − {g_lo})（限定在 0–100）"
         else:
-            formula = f"100 × clamp(({g_hi} − {x}) / ({g_hi} − {g_lo}), 0, 1)"
+            formula = f"100 × ({g_hi} − {x}) / ({g_hi} − {g_lo})（限定在 0–100）"
     elif method == "percentile_rank":
         rank = number(cell["rank_from_low"], 1)
         reference = f"参照集 {n} 个部门，本部门自低到高平均名次 {rank}"

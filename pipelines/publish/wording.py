@@ -18,7 +18,7 @@ DIRECTION_LABELS = {"higher": "正向（越高越好）", "lower": "逆向（越
 OUTLIER_LABELS = {
     "none": "不处理",
     "winsorise": "百分位缩尾",
-    "skew_kurtosis": "偏度峰度截尾（COINr 规则）",
+    "skew_kurtosis": "偏度峰度截尾",
 }
 MISSING_LABELS = {
     "reweight": "权重重分配",
@@ -28,15 +28,42 @@ MISSING_LABELS = {
 NORMALISATION_LABELS = {
     "min_max": "极差标准化（最小-最大值）",
     "minmax": "极差标准化（最小-最大值）",
-    "z_score": "Z 分数标准化",
-    "zscore": "Z 分数标准化",
+    "z_score": "标准分数法",
+    "zscore": "标准分数法",
     "distance_to_target": "目标值距离法",
     "target": "目标值距离法",
-    "goalposts": "阈值区间法（goalposts）",
+    "goalposts": "阈值区间法",
     "percentile_rank": "百分位排名法",
     "percentile": "百分位排名法",
 }
 SEVERITY_LABELS = {"error": "阻断性", "warning": "提示性"}
+# The canonical sources (pipelines/ingest/canonical.py) as a reader knows them.
+SOURCE_LABELS = {
+    "service_transactions": "好差评办件",
+    "survey_responses": "万人评机关问卷",
+    "hotline_complaints": "12345 热线工单",
+    "leader_reviews": "领导点评",
+    "budget_execution": "预算执行",
+    "key_projects": "重点项目",
+    "indicator_observations": "指标报送值",
+    "adjustments": "加减分事项",
+}
+# The checks of ingest and of the expectation suites (gx:<expectation>:<column>).
+CHECK_LABELS = {
+    "departments_reported": "按时报送",
+    "file_readable": "文件可读",
+    "quarantine_within_limit": "隔离比例在上限内",
+    "rows_balanced": "行数平衡",
+    "volume_within_history": "数据量与历史相符",
+}
+EXPECTATION_LABELS = {
+    "column_values_to_be_between": "取值在范围内",
+    "column_values_to_be_in_set": "取值在允许集合内",
+    "column_values_to_be_unique": "取值不重复",
+    "column_values_to_not_be_null": "不为空",
+    "column_pair_values_a_to_be_greater_than_b": "时间先后合理",
+    "compound_columns_to_be_unique": "组合不重复",
+}
 # Icon and word together: the level must not be conveyed by colour alone.
 WARNING_LABELS = {"red": "● 红色预警", "amber": "▲ 黄色预警"}
 ADJUSTMENT_LABELS = {"bonus": "加分", "penalty": "减分", "veto": "一票否决"}
@@ -72,10 +99,20 @@ def format_number(value: float | None) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
+SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
 def format_p_value(value: float) -> str:
-    """Two significant digits; below what the screens' fixed-point sums hold (1e-18),
-    "< 1e-18", never a bare 0."""
-    return f"{value:.2g}" if value > 0 else "< 1e-18"
+    """Two significant digits, small values as a × 10⁻ⁿ (no Latin "e" in the text);
+    below what the screens' fixed-point sums hold (10⁻¹⁸), "< 10⁻¹⁸", never a bare 0."""
+    if value <= 0:
+        return "< 10⁻¹⁸"
+    text = f"{value:.2g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = "10" + str(int(exponent)).translate(SUPERSCRIPTS)
+    return power if mantissa == "1" else f"{mantissa} × {power}"
 
 
 def format_value(value: float | None, unit: str | None = None) -> str:
@@ -123,6 +160,29 @@ def page_name(department_id: str) -> str:
     if re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}", department_id):
         return department_id
     return "d-" + hashlib.sha256(department_id.encode()).hexdigest()[:16]
+
+
+def _code(text: str) -> Markup:
+    """An identifier shown as it is (a column or an unknown code): marked not to be translated."""
+    return Markup('<span translate="no">{}</span>').format(text)
+
+
+def source_label(source: str | None) -> Markup | str:
+    if source is None:
+        return "—"
+    return SOURCE_LABELS[source] if source in SOURCE_LABELS else _code(source)
+
+
+def check_label(check_name: str | None) -> Markup | str:
+    """A check's name in Chinese; an expectation names its column(s) as configured."""
+    if check_name is None:
+        return "—"
+    if check_name in CHECK_LABELS:
+        return CHECK_LABELS[check_name]
+    kind, _, columns = check_name.removeprefix("gx:").partition(":")
+    if check_name.startswith("gx:") and kind in EXPECTATION_LABELS:
+        return Markup("{}（{}）").format(EXPECTATION_LABELS[kind], _code(columns)) if columns else EXPECTATION_LABELS[kind]
+    return _code(check_name)
 
 
 def label(labels: Mapping[str, str]) -> Any:

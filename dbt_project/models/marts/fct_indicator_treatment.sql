@@ -18,14 +18,12 @@ select
     {{ stored_score('kurtosis_after') }} as kurtosis_after,
     cast(still_outside_thresholds as boolean) as still_outside_thresholds,
     cast(case outlier_method
-        when 'none' then '不处理 (untreated)'
-        when 'winsorise' then '百分位缩尾 (winsorised at percentiles)'
+        when 'none' then '不处理'
+        when 'winsorise' then '百分位缩尾'
         when 'skew_kurtosis' then
-            case when times_capped_low + times_capped_high = 0 then '偏度峰度未超限，未处理 (within thresholds, untreated)'
+            case when times_capped_low + times_capped_high = 0 then '偏度峰度未超限，未处理'
                  else {{ dbt.concat(["'偏度峰度规则：高端截尾 '", "cast(times_capped_high as varchar)",
-                                     "' 次，低端截尾 '", "cast(times_capped_low as varchar)",
-                                     "' 次 (skewness/kurtosis rule: capped high '", "cast(times_capped_high as varchar)",
-                                     "' times, low '", "cast(times_capped_low as varchar)", "' times)'"]) }}
+                                     "' 次，低端截尾 '", "cast(times_capped_low as varchar)", "' 次'"]) }}
             end
     end as varchar) as rule
 from {{ ref('int_indicator_treatment') }}
