@@ -328,12 +328,15 @@ def test_one_table_per_peer_group_ordered_by_group_rank(html: str) -> None:
     ]
 
 
-def test_warnings_show_icon_word_and_names(html: str) -> None:
+def test_warnings_are_grouped_by_department_most_red_first(html: str) -> None:
+    """One row per department (red column, then amber), the reason in each item's title
+    (and on the department page), never the flat list of every warning."""
     rows = _parse(html).tables["warnings-table"]
     assert rows == [
-        ["● 红色预警", "市人力资源和社会保障局", "综合得分", "一票否决，综合等次为不合格"],
-        ["▲ 黄色预警", "市卫生健康委员会", "投诉率", " ".join(SCRIPT_MESSAGE.split())],
+        ["市人力资源和社会保障局", "综合得分", ""],
+        ["市卫生健康委员会", "", "投诉率"],
     ]
+    assert 'title="一票否决，综合等次为不合格"' in html
     assert "二月预警" not in html
 
 

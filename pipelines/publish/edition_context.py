@@ -79,6 +79,25 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
         row["department_name"] = department_name(row["department_id"])
         row["indicator_name"] = names.get(row["indicator_id"], row["indicator_id"])
 
+    # Grouped by department, most red first: one line per department, not one per warning.
+    grouped: dict[str, Row] = {}
+    for row in warnings:
+        group = grouped.setdefault(
+            row["department_id"],
+            {"department_id": row["department_id"], "department_name": row["department_name"], "red": [], "amber": []},
+        )
+        # An indicator warned twice at one level (its threshold and its change) is named once.
+        named = group[row["level"] if row["level"] in ("red", "amber") else "amber"]
+        same = next((w for w in named if w["indicator_id"] == row["indicator_id"]), None)
+        if same is None:
+            named.append({"indicator_id": row["indicator_id"], "indicator_name": row["indicator_name"], "messages": []})
+            same = named[-1]
+        if row["message"]:
+            same["messages"].append(row["message"])
+    warning_groups = sorted(
+        grouped.values(), key=lambda g: (-len(g["red"]), -len(g["amber"]), g["department_id"])
+    )
+
     adjustments = edition_rows.adjustments(con, params)
     for row in adjustments:
         row["department_name"] = department_name(row["department_id"])
@@ -165,6 +184,7 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
         "band_chart": band_chart,
         "peer_groups": peer_groups,
         "warnings": warnings,
+        "warning_groups": warning_groups,
         "red_count": sum(w["level"] == "red" for w in warnings),
         "amber_count": sum(w["level"] == "amber" for w in warnings),
         "adjustments": adjustments,
