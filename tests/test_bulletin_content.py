@@ -163,7 +163,10 @@ def test_changes_are_worded_in_the_indicators_terms() -> None:
     assert hours["short"] == "−19.3%" and hours["sense"] == "better"
     assert change(95.004, 95.0, "higher", "points")["text"] == "持平"
     assert change(95.0, 95.0, "higher", "points", against_target=True)["text"] == "与目标持平"
-    assert change(5.0, 0.0, "lower", "relative") is None and change(5.0, 0.0, "lower", "points")["short"] == "+5.00 个百分点"
+    assert (
+        change(5.0, 0.0, "lower", "relative") is None
+        and change(5.0, 0.0, "lower", "points")["short"] == "+5.00 个百分点"
+    )
 
 
 def test_the_catalogue_says_how_a_change_is_worded(tmp_path: Path) -> None:
@@ -172,7 +175,14 @@ def test_the_catalogue_says_how_a_change_is_worded(tmp_path: Path) -> None:
 
     def node(unit: str, **extra) -> IndicatorNode:
         return IndicatorNode.model_validate(
-            {"indicator": "x", "name": "x", "weight": 1, "unit": unit, "direction": "higher", "normalisation": "min_max"}
+            {
+                "indicator": "x",
+                "name": "x",
+                "weight": 1,
+                "unit": unit,
+                "direction": "higher",
+                "normalisation": "min_max",
+            }
             | extra
         )
 
@@ -401,7 +411,10 @@ def test_the_departments_worst_on_the_configured_indicator_are_named(warehouse: 
     finally:
         con.close()
     found = re.sub(r"<[^>]+>", "", re.search(r'<p id="worst-departments">(.*?)</p>', html, re.S)[1])
-    assert found == "好评率最低的部门：市发展和改革委员会 90.00%（样本量 30）。另有 1 个部门样本量不足 20，数值波动大，未列入比较。"
+    assert (
+        found
+        == "好评率最低的部门：市发展和改革委员会 90.00%（样本量 30）。另有 1 个部门样本量不足 20，数值波动大，未列入比较。"
+    )
     assert texts["I2"] == "投诉率最高的部门：市财政局 7.00件/万件（样本量 10）、市民政局 5.00件/万件（样本量 10）。"
     assert texts[None] is None
 

@@ -223,9 +223,7 @@ def completeness_outcome(
     due = today > deadline
     parts = []
     if missing:
-        parts.append(
-            f"{len(missing)} 个部门{'未报送' if due else '尚未报送（未到截止日）'}: {_listed(missing)}"
-        )
+        parts.append(f"{len(missing)} 个部门{'未报送' if due else '尚未报送（未到截止日）'}: {_listed(missing)}")
     if late:
         by_days: dict[int, list[str]] = {}
         for department_id, days in late:

@@ -94,9 +94,7 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
             same = named[-1]
         if row["message"]:
             same["messages"].append(row["message"])
-    warning_groups = sorted(
-        grouped.values(), key=lambda g: (-len(g["red"]), -len(g["amber"]), g["department_id"])
-    )
+    warning_groups = sorted(grouped.values(), key=lambda g: (-len(g["red"]), -len(g["amber"]), g["department_id"]))
 
     adjustments = edition_rows.adjustments(con, params)
     for row in adjustments:

@@ -181,7 +181,9 @@ def check_label(check_name: str | None) -> Markup | str:
         return CHECK_LABELS[check_name]
     kind, _, columns = check_name.removeprefix("gx:").partition(":")
     if check_name.startswith("gx:") and kind in EXPECTATION_LABELS:
-        return Markup("{}（{}）").format(EXPECTATION_LABELS[kind], _code(columns)) if columns else EXPECTATION_LABELS[kind]
+        return (
+            Markup("{}（{}）").format(EXPECTATION_LABELS[kind], _code(columns)) if columns else EXPECTATION_LABELS[kind]
+        )
     return _code(check_name)
 
 
