@@ -2,8 +2,8 @@
 September edition approved, Debian's chromium driven by Playwright, and helpers to
 open pages offline and check what chromium drew.
 
-The fixtures are session-scoped and imported by tests/conftest.py, so the browser
-test files (the slow stage runs in one process) share one run and one browser.
+The fixtures are session-scoped, in a plugin that tests/conftest.py registers, so the
+browser test files (the slow stage runs in one process) share one run and one browser.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 import pytest
 
-# `conftest` is tests/conftest.py, which imports this module's fixtures at its end.
+# `conftest` is tests/conftest.py, which registers this module as a plugin once it is loaded.
 from conftest import FIRST_MONTH, LAST_MONTH, use_home
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from pypdf import PdfReader

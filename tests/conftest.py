@@ -133,6 +133,13 @@ def record_as_built(warehouse: Path, home: Path) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(HangWatchdog(config), "hang_watchdog")
+    # The browser tests' shared fixtures (one run and one chromium for every browser
+    # test file), as a plugin: registered here, not imported at the top of this file,
+    # because a spawned worker that unpickles a test's function imports this file again
+    # (as tests.conftest) and browser_support imports it (a cycle).
+    import browser_support
+
+    config.pluginmanager.register(browser_support, "browser_support")
 
 
 # --- where failed tests stopped, as the last lines of the output -------------------
@@ -161,6 +168,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for test, places, last in _failures:
         print(f"- {test}: {' > '.join(places) or 'no traceback'} | {last}", file=sys.__stderr__)
 
-
-# The browser tests' shared fixtures (one run and one chromium for every browser test file).
-from browser_support import browser, chromium_path, marts, opened, pages, playwright, run  # noqa: E402, F401

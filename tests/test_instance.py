@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -48,15 +49,14 @@ def test_commands_opening_a_fresh_home_together_create_its_storage_once(tmp_path
     fails, each storage database records one schema version, and a later command
     reads the history (this left two alembic heads: 'more than one head present')."""
     home = tmp_path / "home"
-    # Closed and joined, not terminated: the workers end when their queue closes, so a
-    # test started with SIGTERM ignored (inherited, as under some job runners) cannot hang.
-    pool = get_context("spawn").Pool(4)
-    try:
+    # An executor, not multiprocessing.Pool: a worker that dies mid-task breaks the
+    # executor (BrokenProcessPool, a failure that says so), where a Pool replaced the
+    # worker and waited for the lost result forever (CI and here hung 15 minutes on it).
+    # Shut down, not terminated: workers end when their queue closes, so a test
+    # started with SIGTERM ignored (inherited, as under some job runners) cannot hang.
+    with ProcessPoolExecutor(4, mp_context=get_context("spawn")) as pool:
         errors = [e for e in pool.map(_open_and_read, [str(home)] * 4) if e]
-        errors += [e for e in [pool.apply(_open_and_read, (str(home),))] if e]
-    finally:
-        pool.close()
-        pool.join()
+        errors += [e for e in [pool.submit(_open_and_read, str(home)).result()] if e]
     assert not errors, errors[:3]
     for database in STORAGE_DATABASES:
         versions = _alembic_versions(home / "dagster_home" / database)
