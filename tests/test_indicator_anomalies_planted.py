@@ -171,3 +171,15 @@ def test_the_bulletin_and_the_department_page_list_the_flags(planted_run, tmp_pa
     own = page.split('id="department-anomalies"')[1].split("</section>")[0]
     assert "按时办结率" in own and "变差" in own and "预期范围" in own
     assert own.count('<tr class="anomaly-') == sum(f["department_id"] == spike["department_id"] for f in flagged)
+
+
+@pytest.mark.slow
+def test_score_changes_add_up_a_month_and_a_year_back(planted_run):
+    """排名变动原因 (tests/test_score_changes.py) on fifteen months: every change of every
+    department's composite, against the month or quarter before and a year before,
+    is split into terms that add up to it (0.01)."""
+    from tests.test_score_changes import score_change_problems
+
+    problems, checked = score_change_problems(planted_run["con"])
+    assert not problems, "\n".join(problems[:20])
+    assert checked["previous"] > 14 * 60 and checked["year_ago"] >= 3 * 60, checked  # 2026-01..03 a year on

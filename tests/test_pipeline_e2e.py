@@ -6,7 +6,9 @@ DuckDB file, on a small generated city.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -364,3 +366,46 @@ def test_a_build_out_of_duckdb_memory_says_which_setting_to_raise(small_city, tm
         f"DuckDB ran out of its memory limit (16MB): raise memory_limit in {config / 'reference' / 'warehouse.yaml'}"
     )
     assert advice in said
+
+
+def test_score_changes_add_up_and_the_bulletin_says_why_the_movers_moved(full_run, tmp_path):
+    """排名变动原因 on the sample city: every change of every department's composite
+    against the previous period is split into terms that add up to it (0.01), and the
+    edition's movers section and the department pages say why, from those terms."""
+    from pipelines.publish.bulletin import collect_edition, write_edition
+    from pipelines.publish.config import Edition, load_bulletin_config
+    from pipelines.publish.wording import page_name
+    from tests.test_score_changes import assert_score_changes_add_up
+
+    checked = assert_score_changes_add_up(full_run["duckdb"], {"previous"})  # no year back in 3 months
+    assert checked["previous"] >= 2 * 60  # August and September, each against the month before
+    con = duckdb.connect(str(full_run["duckdb"]), read_only=True)
+    try:
+        context = collect_edition(con, Edition.parse(LAST_MONTH), load_bulletin_config(settings().reference_dir))
+    finally:
+        con.close()
+    up, down = context["move_reasons"]["up"], context["move_reasons"]["down"]
+    assert [r["department_id"] for r in up] == [r["department_id"] for r in context["improvers"]]
+    assert [r["department_id"] for r in down] == [r["department_id"] for r in context["decliners"]]
+    assert up and down
+    for r in up + down:
+        moved = f"{'上升' if r['rank_change'] > 0 else '下降'} {abs(r['rank_change'])} 位，"
+        assert r["sentence"].startswith(r["department_name"] + moved), r["sentence"]
+        assert 1 <= len(r["reasons"]) <= 3 and "贡献" in r["sentence"]
+    edition_html = write_edition(context, tmp_path).read_text(encoding="utf-8")
+    section = edition_html.split('id="move-reasons"')[1].split("</div>")[0]
+    assert all(r["explanation"] in section for r in up + down)
+    first = (up + down)[0]
+    page = (tmp_path / context["department_pages"] / f"{page_name(first['department_id'])}.html").read_text(
+        encoding="utf-8"
+    )
+    block = page.split('id="score-derivations"')[1].split("</section>")[0]  # the raw value → score block
+    assert 'id="score-changes"' in block and 'id="score-change-previous"' in block
+    assert first["sentence"] in block and "合计（= 综合得分变化）" in block
+    # What a reader sees is Chinese: no Latin word but the configured names (P90).
+    names = {m["indicator_name"] for m in context["indicators"]} | {r["department_name"] for r in context["rankings"]}
+    for html_text in (section, block.split('id="score-changes"')[1]):
+        text = html.unescape(re.sub(r"<[^>]+>", " ", html_text.split(">", 1)[1]))
+        for name in names:
+            text = text.replace(name, " ")
+        assert not re.findall(r"[A-Za-z]+", text), re.findall(r"[A-Za-z]+", text)

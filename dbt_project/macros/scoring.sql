@@ -109,6 +109,39 @@ from (
 {%- endmacro %}
 
 
+{#- CTE definitions (to place inside a WITH) that multiply `factor` down the tree:
+    each row's `path_product` is the product of `factor` over the row and all its
+    ancestors up to the root (level 0). `relation`: <keys>, department_id, node_id,
+    parent_id, level, <factor>. A row whose parent is not in `relation` is left
+    out, and so are its descendants. The last CTE, `<prefix>_all`, holds the
+    relation's columns and path_product. Used for effective weights (the product of
+    the normalised weights along the catalogue path, int_score_contributions) and
+    for the mean weights of a change (fct_score_changes). -#}
+{% macro path_product_ctes(relation, keys, factor, prefix='path', max_depth=8) -%}
+{{ prefix }}_0 as (
+    select node.*, cast(node.{{ factor }} as double) as path_product
+    from {{ relation }} as node
+    where node.level = 0
+),
+{% for level in range(1, max_depth + 1) %}
+{{ prefix }}_{{ level }} as (
+    select node.*, parent.path_product * node.{{ factor }} as path_product
+    from {{ relation }} as node
+    inner join {{ prefix }}_{{ level - 1 }} as parent
+        on parent.node_id = node.parent_id and parent.department_id = node.department_id
+       {%- for k in keys %} and parent.{{ k }} = node.{{ k }}{% endfor %}
+    where node.level = {{ level }}
+),
+{% endfor %}
+{{ prefix }}_all as (
+    {% for level in range(max_depth + 1) %}
+    select * from {{ prefix }}_{{ level }}
+    {{ "union all" if not loop.last }}
+    {% endfor %}
+)
+{%- endmacro %}
+
+
 {#- The composite after bonus and penalty points (already capped), kept in 0-100.
     Ranks and grades are taken on this full-precision score rounded to 2 decimals
     (as COINr does); the marts store it at 4. -#}

@@ -1,6 +1,8 @@
 """How an indicator's score follows from its value: the normalisation with the
 reference values it used (marts.fct_indicator_reference), and the treatment or
-imputation applied (marts.fct_indicator_values, fct_indicator_treatment).
+imputation applied (marts.fct_indicator_values, fct_indicator_treatment); and how
+the composite follows from the scores: why it moved against the previous period and
+a year before, term by term (marts.fct_score_changes, `score_changes`).
 
 Shared by `govperf explain` and the department pages, so both say the same. The
 formulas are those of dbt_project/macros/scoring.sql (normalised_scores)."""
@@ -12,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import duckdb
+
+from pipelines.publish.mart_rows import has_table, rows
 
 Row = dict[str, Any]
 
@@ -153,6 +157,61 @@ def normalisation_line(cell: Mapping[str, Any]) -> str:
     else:
         reference, formula = "", "?"
     return f"标准化：{name}；{reference}；得分 = {formula} = {score}"
+
+
+# The comparisons of marts.fct_score_changes, in the order a page shows them.
+COMPARISONS = ("previous", "year_ago")
+
+
+def score_changes(
+    con: duckdb.DuckDBPyConnection, period: Any, period_type: str, department_id: str | None = None
+) -> dict[tuple[str, str], Row]:
+    """Why each department's composite moved (marts.fct_score_changes): per (department,
+    comparison), the compared period, the composites and ranks of both periods, and
+    the terms — each indicator's Δscore × its mean effective weight, and the named
+    terms — largest contribution first. The terms add up to the composite's change."""
+    if not has_table(con, "fct_score_changes"):
+        return {}
+    found = rows(
+        con,
+        """
+        SELECT department_id, comparison, compared_period, term, term_type, score_before, score_after,
+               score_change, effective_weight, contribution, composite_before, composite_after,
+               rank_before, rank_after, rank_change, catalogue_version, compared_catalogue_version
+        FROM marts.fct_score_changes
+        WHERE period = $period AND period_type = $period_type
+          AND ($department_id IS NULL OR department_id = $department_id)
+        ORDER BY department_id, comparison, abs(contribution) DESC, term_type <> 'indicator', term
+        """,
+        {"period": period, "period_type": period_type, "department_id": department_id},
+    )
+    changes: dict[tuple[str, str], Row] = {}
+    for row in found:
+        key = (row["department_id"], row["comparison"])
+        if key not in changes:
+            changes[key] = {name: row[name] for name in CHANGE_COLUMNS} | {
+                "change": row["composite_after"] - row["composite_before"],
+                "terms": [],
+            }
+        changes[key]["terms"].append({name: row[name] for name in TERM_COLUMNS})
+    for change in changes.values():
+        change["total"] = sum(term["contribution"] for term in change["terms"])
+    return changes
+
+
+CHANGE_COLUMNS = (
+    "department_id",
+    "comparison",
+    "compared_period",
+    "composite_before",
+    "composite_after",
+    "rank_before",
+    "rank_after",
+    "rank_change",
+    "catalogue_version",
+    "compared_catalogue_version",
+)
+TERM_COLUMNS = ("term", "term_type", "score_before", "score_after", "score_change", "effective_weight", "contribution")
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.publish import charts, derivation, edition_rows, findings, wording
+from pipelines.publish import charts, derivation, edition_rows, findings, move_reasons, wording
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 from pipelines.publish.finding_marks import current_marks
 from pipelines.publish.mart_rows import Row
@@ -108,6 +108,14 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
     moved = [row for row in rankings if row["rank_change"] is not None]
     improvers = sorted((r for r in moved if r["rank_change"] > 0), key=lambda r: (-r["rank_change"], r["rank"]))
     decliners = sorted((r for r in moved if r["rank_change"] < 0), key=lambda r: (r["rank_change"], r["rank"]))
+    # Why they moved (排名变动原因): the change of each composite split into its terms.
+    score_changes = derivation.score_changes(con, params["period"], params["period_type"])
+    reasons = {
+        direction: move_reasons.movers(
+            con, params["period"], params["period_type"], rows[: config.movers], names, score_changes
+        )
+        for direction, rows in (("up", improvers), ("down", decliners))
+    }
 
     voice = config.citizen_voice
     baseline = config.baseline_of(edition)
@@ -189,6 +197,8 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
         "vetoed": [row for row in rankings if row["veto_reason"] is not None],
         "improvers": improvers[: config.movers],
         "decliners": decliners[: config.movers],
+        "move_reasons": reasons,
+        "move_reasons_available": _has_table(con, "fct_score_changes"),
         "bottom": [row for row in rankings if row["bottom_flag"]],
         "voice": wording.key_figures(figures, edition, baseline, by_indicator, voice.indicators),
         "worst": worst,
@@ -220,6 +230,7 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
         "_dimension_scores": dimension_scores,
         "_indicator_values": indicator_values,
         "_trend_months": edition.trend_months(config.trend_months),
+        "_score_changes": score_changes,
     }
 
 
@@ -324,6 +335,10 @@ def department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, An
                 "review_label": Edition.quarter_of(edition.period).label,
                 "anomaly_flags": [f for f in context["anomalies"]["flagged"] if f["department_id"] == department_id],
                 "anomalies_available": context["anomalies"]["available"],
+                # extends the raw value → score block: why the composite moved, term by term
+                "score_changes": move_reasons.department_breakdowns(
+                    context["_score_changes"], department_id, ranking["department_name"], names, edition.period_type
+                ),
             }
         )
     return pages
@@ -349,6 +364,7 @@ def collect_edition(
         "_dimension_scores",
         "_indicator_values",
         "_trend_months",
+        "_score_changes",
     ):
         del context[private]
     return context

@@ -42,6 +42,8 @@ adjusted as (
         composite.catalogue_version,
         departments.peer_group,
         composite.base_score,
+        least(coalesce(adjustments.bonus, 0), versions.bonus_cap) as bonus,
+        greatest(coalesce(adjustments.penalty, 0), -versions.penalty_cap) as penalty,
         least(coalesce(adjustments.bonus, 0), versions.bonus_cap)
             + greatest(coalesce(adjustments.penalty, 0), -versions.penalty_cap) as bonus_points,
         nullif(adjustments.veto_reason, '') as veto_reason
@@ -123,6 +125,8 @@ final as (
         q.peer_group,
         q.catalogue_version,
         q.base_score,
+        q.bonus,
+        q.penalty,
         q.bonus_points,
         q.veto_reason,
         q.composite_score,
