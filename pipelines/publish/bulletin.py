@@ -30,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from pipelines.parquet import temporary_beside
-from pipelines.publish import charts, derivation, findings
+from pipelines.publish import charts, derivation, findings, official_form
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 from pipelines.publish.finding_marks import current_marks
 from pipelines.publish.mart_rows import Row
@@ -40,6 +40,7 @@ from pipelines.publish.mart_rows import rows as _rows
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "reports" / "templates"
 STYLESHEET = REPO_ROOT / "reports" / "static" / "bulletin.css"
+OFFICIAL_FORM_STYLESHEET = REPO_ROOT / "reports" / "static" / "official_form.css"  # with bulletin.yaml official_form
 EDITION_TEMPLATE = "edition.html.j2"
 DEPARTMENT_TEMPLATE = "department.html.j2"
 ANNEX_TEMPLATE = "annex.html.j2"
@@ -507,11 +508,15 @@ def _complaint_themes(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any],
 # --- context --------------------------------------------------------------------------
 
 
-def _stylesheet() -> Markup:
-    css = STYLESHEET.read_text(encoding="utf-8")
-    if "</" in css:  # would end the <style> element early
-        raise ValueError(f"{STYLESHEET} must not contain '</'")
-    return Markup(css)  # our own file; HTML-escaping would break quoted font names
+def _stylesheet(official: bool = False) -> Markup:
+    """bulletin.css, and official_form.css after it for an edition in the official form."""
+    css = ""
+    for path in (STYLESHEET, OFFICIAL_FORM_STYLESHEET) if official else (STYLESHEET,):
+        text = path.read_text(encoding="utf-8")
+        if "</" in text:  # would end the <style> element early
+            raise ValueError(f"{path} must not contain '</'")
+        css += text
+    return Markup(css)  # our own files; HTML-escaping would break quoted font names
 
 
 def _params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
@@ -740,7 +745,7 @@ def _build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bul
         "baseline_label": baseline.label if baseline else "未设定",
         "previous_label": edition.previous.label,
         "catalogue_version": version,
-        "stylesheet": _stylesheet(),
+        "stylesheet": _stylesheet(config.official_form.enabled),
         "rankings": rankings,
         "n_ranked": n_ranked,
         "dimensions": [{"id": d, "name": names.get(d, d)} for d in dimensions],
@@ -920,6 +925,7 @@ def collect_edition(
 
         config = load_bulletin_config(settings().reference_dir)
     context = _build_context(con, edition, config)
+    context |= official_form.edition_context(config, context)  # the form's settings and 要点, or None
     context["pages"] = _department_contexts(con, context)
     for private in (
         "_departments",
@@ -948,6 +954,7 @@ def write_edition(collected: Mapping[str, Any], out_dir: Path, approval: Mapping
     with it (approved_by, approved_at, revision, note) it is published."""
     cache = _chart_cache()
     context = dict(collected) | {"approval": approval}
+    context["official"] = official_form.issue_marks(collected["official_form"], approval)  # 文号, dates
     context["band_chart"] = _draw_bands(collected["band_chart"], cache)
     context["themes_chart"] = _draw(collected["themes_chart"], cache)
     context["peer_groups"] = [

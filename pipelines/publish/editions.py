@@ -38,6 +38,7 @@ import jinja2
 from pipelines.ledger.mart_digest import mart_digests
 from pipelines.publish.attestation import WarehouseNotAsBuilt, attest, built_from, edition_digests, last_build_or_refuse
 from pipelines.publish.bulletin import (
+    OFFICIAL_FORM_STYLESHEET,
     STYLESHEET,
     TEMPLATES_DIR,
     _has_table,
@@ -115,7 +116,7 @@ def mart_hashes(
     # What the edition shows also depends on the bulletin settings and the templates.
     hashes["bulletin.yaml"] = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
     layout = hashlib.sha256()
-    for path in sorted([*TEMPLATES_DIR.glob("*.j2"), STYLESHEET]):
+    for path in sorted([*TEMPLATES_DIR.glob("*.j2"), STYLESHEET, OFFICIAL_FORM_STYLESHEET]):
         layout.update(path.name.encode() + b"\0" + path.read_bytes())
     hashes["templates"] = layout.hexdigest()
     return hashes
