@@ -248,14 +248,16 @@ def pdf_text(reader: PdfReader) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
 
-def pdf_has(text: str, needle: str) -> bool:
-    """needle in text, an ideograph also matching a CJK Radicals Supplement
-    character (⻔ for 门), which the PDF's ToUnicode map may give instead and
+def pdf_pattern(needle: str) -> str:
+    """A regular expression of needle in which an ideograph also matches a CJK Radicals
+    Supplement character (⻔ for 门), which the PDF's ToUnicode map may give instead and
     NFKC leaves as it is."""
-    pattern = "".join(
-        f"(?:{re.escape(c)}|[\u2e80-\u2eff])" if "\u4e00" <= c <= "\u9fff" else re.escape(c) for c in needle
-    )
-    return re.search(pattern, text) is not None
+    return "".join(f"(?:{re.escape(c)}|[\u2e80-\u2eff])" if "\u4e00" <= c <= "\u9fff" else re.escape(c) for c in needle)
+
+
+def pdf_has(text: str, needle: str) -> bool:
+    """needle in text (see pdf_pattern)."""
+    return re.search(pdf_pattern(needle), text) is not None
 
 
 EDITIONS = {"monthly-draft": "month", "monthly-published": "month", "quarterly-draft": "quarter"}

@@ -167,4 +167,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     print("\nwhere the failed tests stopped (innermost last):", file=sys.__stderr__)
     for test, places, last in _failures:
         print(f"- {test}: {' > '.join(places) or 'no traceback'} | {last}", file=sys.__stderr__)
-

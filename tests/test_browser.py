@@ -17,7 +17,10 @@ error and page error, and checks the pages against the DOM contract:
   changes when no CJK font is installed (test_the_font_check_fails_without_cjk_fonts);
 - a click leads from the ranking to a department page and back to its row;
 - every page is screenshotted (full page) into the test artefacts, and an
-  edition printed to PDF has several pages, its title and the top department.
+  edition printed to PDF has several pages, its title and the top department;
+- in the official form (bulletin.yaml official_form, on in the sample) the printed
+  edition's first page holds the masthead, title, 主送 and the whole 要点, and the
+  second starts with 一、总体情况; the 要点 lists fct_rankings' top and bottom five.
 
 Chromium is Debian's (/usr/bin/chromium, installed by .ci/run with fonts-noto-cjk);
 Playwright only drives it (no browser download). Artefacts go to
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -43,6 +47,7 @@ from browser_support import (
     assert_drawn_in_cjk,
     file_of,
     pdf_has,
+    pdf_pattern,
     pdf_text,
     screenshot,
     table_rows,
@@ -232,6 +237,49 @@ def test_an_edition_prints_to_pdf_with_its_title_and_top_department(printed, mar
     assert pdf_has(text, TITLE), f"{TITLE} not in the PDF: {text[:300]}"
     top = [name for _, rank, name in marts["month"] if rank == 1]
     assert top and all(pdf_has(text, name) for name in top), f"top department(s) {top} not in the PDF"
+
+
+def test_the_key_points_print_alone_on_the_first_page(printed, run, marts):
+    """公文格式 (bulletin.yaml official_form, on in the sample): the first printed page holds
+    the masthead, the title, 主送 and the whole 要点; the second starts with the first part."""
+    from pipelines.publish.config import load_bulletin_config
+    from pipelines.settings import settings
+
+    def body(index: int) -> str:
+        """A page's text after the running header and the page number (— N —)."""
+        text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", printed.pages[index].extract_text() or ""))
+        marker = f"—{index + 1}—"
+        assert marker in text, f"no page number {marker} on page {index + 1}: {text[:200]}"
+        return text.split(marker, 1)[1]
+
+    form = load_bulletin_config(settings().reference_dir).official_form
+    first, second = body(0), body(1)
+    assert form.enabled
+    for needle in (form.masthead, TITLE, "，".join(form.main_recipients), "要点", "主要指标（全市）"):
+        folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", needle))  # as pdf_text folds the page (， → ,)
+        assert pdf_has(first, folded), f"{needle} not on page 1: {first[:400]}"
+    bottom = [name for _, _, name in marts["month"][-5:]]
+    assert all(pdf_has(first, name) for name in bottom), f"the bottom five {bottom} are not all on page 1"
+    assert not pdf_has(first, "一、总体情况")
+    assert re.match(pdf_pattern("一、总体情况"), second), f"page 2 starts with {second[:80]}"
+
+
+def test_the_key_points_list_the_rankings_top_and_bottom_five_and_the_signature_is_dated(pages, marts, opened):
+    seen = opened(pages["monthly-published"])
+    ranked = [department for department, _, _ in marts["month"]]
+    top = seen.page.eval_on_selector_all("table#key-top tbody tr", "rows => rows.map(r => r.dataset.departmentId)")
+    bottom = seen.page.eval_on_selector_all(
+        "table#key-bottom tbody tr", "rows => rows.map(r => r.dataset.departmentId)"
+    )
+    assert top == ranked[:5] and bottom == ranked[-5:]
+    assert seen.page.locator("hr.red-rule").is_visible()
+    assert seen.page.inner_text(".signature .signed-on").strip() == "二〇二五年十月九日"  # approved 2025-10-09
+    findings = seen.page.locator("#key-findings li")
+    assert 3 <= findings.count() <= 5
+    screenshot(seen.page, "monthly-published-screen-1280")
+    seen.page.emulate_media(media="print")
+    screenshot(seen.page, "monthly-published-print-media")
+    seen.assert_clean()
 
 
 @pytest.mark.xfail(

@@ -30,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from pipelines.parquet import temporary_beside
-from pipelines.publish import charts, wording
+from pipelines.publish import charts, official_form, wording
 from pipelines.publish.config import BulletinConfig, Edition
 from pipelines.publish.edition_context import collect_edition
 from pipelines.publish.edition_rows import catalogue_version_of, is_ranked, names_in_force
@@ -50,6 +50,7 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "reports" / "templates"
 STYLESHEET = REPO_ROOT / "reports" / "static" / "bulletin.css"
+OFFICIAL_FORM_STYLESHEET = REPO_ROOT / "reports" / "static" / "official_form.css"  # with bulletin.yaml official_form
 EDITION_TEMPLATE = "edition.html.j2"
 DEPARTMENT_TEMPLATE = "department.html.j2"
 ANNEX_TEMPLATE = "annex.html.j2"
@@ -96,11 +97,15 @@ def _build_environment() -> Environment:
 ENVIRONMENT = _build_environment()
 
 
-def _stylesheet() -> Markup:
-    css = STYLESHEET.read_text(encoding="utf-8")
-    if "</" in css:  # would end the <style> element early
-        raise ValueError(f"{STYLESHEET} must not contain '</'")
-    return Markup(css)  # our own file; HTML-escaping would break quoted font names
+def _stylesheet(official: bool = False) -> Markup:
+    """bulletin.css, and official_form.css after it for an edition in the official form."""
+    css = ""
+    for path in (STYLESHEET, OFFICIAL_FORM_STYLESHEET) if official else (STYLESHEET,):
+        text = path.read_text(encoding="utf-8")
+        if "</" in text:  # would end the <style> element early
+            raise ValueError(f"{path} must not contain '</'")
+        css += text
+    return Markup(css)  # our own files; HTML-escaping would break quoted font names
 
 
 def _chart_cache() -> Path:
@@ -129,7 +134,8 @@ def write_edition(collected: Mapping[str, Any], out_dir: Path, approval: Mapping
     return the edition's path. Without `approval` it is a draft, marked on every page;
     with it (approved_by, approved_at, revision, note) it is published."""
     cache = _chart_cache()
-    context = dict(collected) | {"approval": approval, "stylesheet": _stylesheet()}
+    context = dict(collected) | {"approval": approval, "stylesheet": _stylesheet(collected["official_form"] is not None)}
+    context["official"] = official_form.issue_marks(collected["official_form"], approval)  # 文号, dates
     context["band_chart"] = _draw_bands(collected["band_chart"], cache)
     context["themes_chart"] = _draw(collected["themes_chart"], cache)
     context["peer_groups"] = [

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pipelines.reference import _Strict, load_yaml_model
 
@@ -198,6 +198,63 @@ class QuarterlySchedule(_Strict):
     hour: int = Field(9, ge=0, le=23)
 
 
+# Ends a recipient's name or a prefix where the template adds its own punctuation.
+_PUNCTUATION = "，,、；;：:。."
+
+
+class OfficialForm(_Strict):
+    """公文格式: an edition laid out as an official document after GB/T 9704 (docs/bulletin_form.md).
+    Off by default: without it an edition has its plain header."""
+
+    enabled: bool = False
+    # 发文机关标志 (红头), the issuing body's name in red, e.g. 市政府绩效管理办公室文件.
+    masthead: str = ""
+    # 机关代字 of the 文号: 绩效办 gives 绩效办〔2026〕3号. The approval allocates the number.
+    document_prefix: str = ""
+    main_recipients: list[str] = []  # 主送机关, under the title
+    copy_to: list[str] = []  # 抄送机关, in the 版记 at the end
+    signatory: str = ""  # 发文机关署名 of the 落款
+    # 成文日期 in the 落款: chinese 二〇二六年四月二十日, or arabic 2026年4月20日 (what GB/T 9704-2012 prescribes).
+    date_numerals: Literal["chinese", "arabic"] = "chinese"
+
+    @field_validator("masthead", "document_prefix", "signatory")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        value = value.strip()
+        if any(ch in value for ch in "\n\r\t"):
+            raise ValueError("must be one line")
+        if len(value) > 40:
+            raise ValueError(f"{len(value)} characters; at most 40 fit the page")
+        return value
+
+    @field_validator("document_prefix")
+    @classmethod
+    def _prefix_only(cls, value: str) -> str:
+        if any(ch in value for ch in "〔〕[]［］()（）号") or any(ch.isdigit() for ch in value):
+            raise ValueError(f"{value!r}: write the 机关代字 alone (绩效办); the year and number are added")
+        return value
+
+    @field_validator("main_recipients", "copy_to")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        names = [name.strip() for name in value]
+        for name in names:
+            if not name or name[-1] in _PUNCTUATION or "\n" in name:
+                raise ValueError(f"{name!r}: a body's name, without punctuation (the lines add their own)")
+        if len(set(names)) != len(names):
+            raise ValueError(f"a name is listed twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
+        return names
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> OfficialForm:
+        missing = [
+            name for name in ("masthead", "document_prefix", "signatory") if self.enabled and not getattr(self, name)
+        ]
+        if missing:
+            raise ValueError(f"enabled, but {', '.join(missing)} not set")
+        return self
+
+
 class BulletinConfig(_Strict):
     """bulletin.yaml. Every field has a default, so a configuration without the file
     (an example, a new office) still gets its editions, without key figures."""
@@ -216,6 +273,7 @@ class BulletinConfig(_Strict):
     band_chart_departments: int = Field(80, ge=2, le=1000)
     trend_months: int = Field(12, ge=2, le=36)
     quarterly_schedule: QuarterlySchedule = QuarterlySchedule()
+    official_form: OfficialForm = OfficialForm()
 
     def baseline_of(self, edition: Edition) -> Edition | None:
         return self.baseline.for_edition(edition) if self.baseline else None

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.publish import charts, derivation, edition_rows, findings, move_reasons, wording
+from pipelines.publish import charts, derivation, edition_rows, findings, move_reasons, official_form, wording
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 from pipelines.publish.finding_marks import current_marks
 from pipelines.publish.mart_rows import Row
@@ -355,6 +355,7 @@ def collect_edition(
 
         config = load_bulletin_config(settings().reference_dir)
     context = build_context(con, edition, config)
+    context |= official_form.edition_context(config, context)  # the form's settings and 要点, or None
     context["pages"] = department_contexts(con, context)
     for private in (
         "_departments",

@@ -37,7 +37,14 @@ import jinja2
 
 from pipelines.ledger.mart_digest import mart_digests
 from pipelines.publish.attestation import WarehouseNotAsBuilt, attest, built_from, edition_digests, last_build_or_refuse
-from pipelines.publish.bulletin import STYLESHEET, TEMPLATES_DIR, catalogue_version_of, is_ranked, render_edition
+from pipelines.publish.bulletin import (
+    OFFICIAL_FORM_STYLESHEET,
+    STYLESHEET,
+    TEMPLATES_DIR,
+    catalogue_version_of,
+    is_ranked,
+    render_edition,
+)
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 from pipelines.publish.edition_rows import query_params
 from pipelines.publish.mart_rows import has_table
@@ -109,7 +116,7 @@ def mart_hashes(
     # What the edition shows also depends on the bulletin settings and the templates.
     hashes["bulletin.yaml"] = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
     layout = hashlib.sha256()
-    for path in sorted([*TEMPLATES_DIR.glob("*.j2"), STYLESHEET]):
+    for path in sorted([*TEMPLATES_DIR.glob("*.j2"), STYLESHEET, OFFICIAL_FORM_STYLESHEET]):
         layout.update(path.name.encode() + b"\0" + path.read_bytes())
     hashes["templates"] = layout.hexdigest()
     return hashes
