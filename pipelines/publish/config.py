@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -167,6 +168,32 @@ class QuarterlySchedule(_Strict):
     hour: int = Field(9, ge=0, le=23)
 
 
+class DocumentNumber(_Strict):
+    """文号: the number each published edition is issued under, e.g. 绩效办〔2026〕3号.
+    `n` counts the editions first published in `year` (the year of the approval), from 1;
+    see pipelines/publish/document_numbers.py for how a number is allocated."""
+
+    prefix: str = Field("", max_length=40)  # the issuer's abbreviation (机关代字), e.g. 绩效办
+    format: str = "{prefix}〔{year}〕{n}号"
+
+    @field_validator("format")
+    @classmethod
+    def _names_year_and_number(cls, value: str) -> str:
+        names = {name for _text, name, _spec, _conversion in string.Formatter().parse(value) if name is not None}
+        if not {"year", "n"} <= names or not names <= {"prefix", "year", "n"}:
+            raise ValueError(
+                f"{value!r}: write the number with {{year}} and {{n}} (and {{prefix}}), e.g. {{prefix}}〔{{year}}〕{{n}}号"
+            )
+        try:
+            value.format(prefix="绩效办", year=2026, n=1)
+        except (ValueError, IndexError, KeyError) as error:
+            raise ValueError(f"{value!r}: {error}") from None
+        return value
+
+    def number(self, year: int, n: int) -> str:
+        return self.format.format(prefix=self.prefix, year=year, n=n)
+
+
 class BulletinConfig(_Strict):
     """bulletin.yaml. Every field has a default, so a configuration without the file
     (an example, a new office) still gets its editions, without key figures."""
@@ -185,6 +212,7 @@ class BulletinConfig(_Strict):
     band_chart_departments: int = Field(80, ge=2, le=1000)
     trend_months: int = Field(12, ge=2, le=36)
     quarterly_schedule: QuarterlySchedule = QuarterlySchedule()
+    document_number: DocumentNumber = DocumentNumber()
 
     def baseline_of(self, edition: Edition) -> Edition | None:
         return self.baseline.for_edition(edition) if self.baseline else None
