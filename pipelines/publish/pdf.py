@@ -87,8 +87,7 @@ class WrittenPdf:
 
 def document_label(approval: Mapping[str, Any]) -> str:
     """绩效办〔2026〕3号 · 第 2 版: the running header's right-hand side."""
-    parts = [approval.get("document_number"), approval.get("version_label") or f"第 {approval['revision']} 版"]
-    return " · ".join(part for part in parts if part)
+    return " · ".join(part for part in (approval.get("document_number"), approval.get("version_label")) if part)
 
 
 def write_pdf(
