@@ -41,7 +41,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from pypdf import PdfReader
 
 from pipelines.runner import failure_messages, launch
-from tests.conftest import FIRST_MONTH, LAST_MONTH, use_home
+from tests.conftest import FIRST_MONTH, LAST_MONTH, only_dejavu_fonts, use_home
 
 pytestmark = pytest.mark.slow
 
@@ -476,16 +476,7 @@ def test_the_pdf_text_layer_has_the_ideographs_not_radicals(printed):
 def test_the_font_check_fails_without_cjk_fonts(playwright, chromium_path, pages, tmp_path):
     """The CJK assertion can fail: with only DejaVu visible to fontconfig, the same
     page's heading falls back to a font without Chinese glyphs and the check says so."""
-    dejavu = Path("/usr/share/fonts/truetype/dejavu")
-    if not dejavu.is_dir():
-        pytest.skip("fonts-dejavu-core is not installed")
-    config = tmp_path / "fonts.conf"
-    config.write_text(
-        f"""<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">
-<fontconfig><dir>{dejavu}</dir><cachedir>{tmp_path / "fc-cache"}</cachedir></fontconfig>
-""",
-        encoding="utf-8",
-    )
+    config = only_dejavu_fonts(tmp_path)
     no_cjk = playwright.chromium.launch(
         executable_path=chromium_path, args=CHROMIUM_ARGS, env={**os.environ, "FONTCONFIG_FILE": str(config)}
     )

@@ -34,7 +34,7 @@ from pipelines.publish.document_numbers import REGISTER, allocate, allocated
 from pipelines.publish.editions import PublicationRefused, PublishedRevision, approve
 from pipelines.publish.pdf import approval_record_sha256
 from pipelines.settings import PROJECT_ROOT, settings
-from tests.conftest import SHARED_CACHE, record_as_built
+from tests.conftest import SHARED_CACHE, only_dejavu_fonts, record_as_built
 from tests.test_bulletin_render import FEBRUARY, MARCH, _build_marts
 
 A4_POINTS = (595.28, 841.89)
@@ -205,16 +205,7 @@ def shutil_rmtree_published() -> None:
 
 def test_without_a_cjk_font_the_pdf_is_refused_not_printed_in_boxes(tmp_path):
     """With only DejaVu visible to fontconfig, no face has the edition's characters."""
-    dejavu = Path("/usr/share/fonts/truetype/dejavu")
-    if not dejavu.is_dir():
-        pytest.skip("fonts-dejavu-core is not installed")
-    config = tmp_path / "fonts.conf"
-    config.write_text(
-        f"""<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">
-<fontconfig><dir>{dejavu}</dir><cachedir>{tmp_path / "fc-cache"}</cachedir></fontconfig>
-""",
-        encoding="utf-8",
-    )
+    config = only_dejavu_fonts(tmp_path)
     page = tmp_path / "bulletin_2024-03.html"
     page.write_text(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>t</title></head><body><h1>2024年3月政府部门绩效通报</h1></body></html>",
