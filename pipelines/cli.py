@@ -373,13 +373,21 @@ def ui(read_only: bool, port: int) -> None:
 @click.option("--by", "approved_by", required=True, help="Who approves the edition (recorded and shown).")
 @click.option("--note", default="", help="What changed, for a revision of an edition already published.")
 @click.option("--at", "approved_at", default=None, help="Approval time, YYYY-MM-DD HH:MM [now].")
-def approve(period: str, approved_by: str, note: str, approved_at: str | None) -> None:
+@click.option(
+    "--with-departments", is_flag=True, help="Print the department pages in the edition's PDF too, as an appendix."
+)
+def approve(period: str, approved_by: str, note: str, approved_at: str | None, with_departments: bool) -> None:
     """Approve a monthly or quarterly bulletin (审核签发) and publish it to the archive.
 
     The approval is a Dagster run (approval_job, asset publish/published_editions,
     one partition per edition), recorded in DAGSTER_HOME like `govperf run`'s: the
     UI shows who approved which revision. Its run id is printed, and written into
     the revision's manifest and footer.
+
+    The revision holds the edition's HTML, its department pages and the edition as
+    an A4 PDF (bulletin_<period>.pdf; --with-departments adds the department pages
+    as its appendix), all hashed in manifest.json. Its 文号 (e.g. 绩效办〔2026〕3号)
+    is the next of the approval's year; a revision keeps its edition's number.
 
     Refused if a blocking check failed for any of its months. A published edition is
     never rewritten: approving again after the data changed publishes a new
@@ -389,7 +397,7 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
     Example:
       govperf approve --period 2025-07 --by 张三
       govperf approve --period 2025-07 --by 张三 --note "市场监管局重报7月数据"
-      govperf approve --period 2025-Q3 --by 张三
+      govperf approve --period 2025-Q3 --by 张三 --with-departments
     """
     from pipelines.publish.config import Edition
 
@@ -411,7 +419,9 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
     from pipelines.runner import launch_approval, refusal_reason
 
     try:
-        result = launch_approval(edition.key, approved_by, note, when.replace(second=0, microsecond=0))
+        result = launch_approval(
+            edition.key, approved_by, note, when.replace(second=0, microsecond=0), with_departments=with_departments
+        )
     except BrokenInstance as error:
         raise click.ClickException(str(error)) from None
     if not result.success:
@@ -419,8 +429,11 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None) -
         click.echo(f"approval run {result.run_id} refused {edition.key}")
         raise click.ClickException(refusal_reason(result))
     materialization = result.asset_materializations_for_node("publish__published_editions")[0]
-    click.echo(f"published: {materialization.metadata['edition'].value}")
-    click.echo(f"approval run: {result.run_id} (revision {materialization.metadata['revision'].value})")
+    metadata = materialization.metadata
+    click.echo(f"published: {metadata['edition'].value}")
+    click.echo(f"PDF: {metadata['pdf'].value} ({metadata['pdf_pages'].value} pages, {metadata['pdf_seconds'].value} s)")
+    click.echo(f"approval run: {result.run_id} (revision {metadata['revision'].value})")
+    click.echo(f"document number (文号): {metadata['document_number'].value}")
     click.echo(f"archive index: {s.published / 'index.html'}")
 
 

@@ -131,6 +131,22 @@ def record_as_built(warehouse: Path, home: Path) -> None:
     events.sign(events.ledger_of(home))  # as the build's run signs when it is done
 
 
+def only_dejavu_fonts(folder: Path) -> Path:
+    """A fontconfig file (for FONTCONFIG_FILE) that shows DejaVu alone, no CJK font: the
+    checks that a missing CJK font is caught use it. Skips the test without DejaVu."""
+    dejavu = Path("/usr/share/fonts/truetype/dejavu")
+    if not dejavu.is_dir():
+        pytest.skip("fonts-dejavu-core is not installed")
+    config = folder / "fonts.conf"
+    config.write_text(
+        f"""<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig><dir>{dejavu}</dir><cachedir>{folder / "fc-cache"}</cachedir></fontconfig>
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(HangWatchdog(config), "hang_watchdog")
     # The browser tests' shared fixtures (one run and one chromium for every browser

@@ -62,7 +62,7 @@ def test_a_draft_is_marked_and_the_published_edition_shows_its_approval(warehous
     assert manifest["approved_by"] == "张三" and manifest["catalogue_version"] == "v1"
     con = duckdb.connect(str(warehouse), read_only=True)
     assert manifest["mart_hashes"] == mart_hashes(con, EDITION, load_bulletin_config(settings().reference_dir))
-    assert set(manifest["files_sha256"]) == {"bulletin_2024-03.html"} | {
+    assert set(manifest["files_sha256"]) == {"bulletin_2024-03.html", "bulletin_2024-03.pdf"} | {
         f"bulletin_2024-03_departments/D0{n}.html" for n in range(1, 7)
     }
     con.close()
@@ -179,7 +179,7 @@ def test_approve_says_what_it_published(warehouse, tmp_path):
     assert (result.revision, result.approved_by, result.folder) == (1, "张三", result.html.parent)
     manifest = result.folder / "manifest.json"
     assert result.manifest_sha256 == hashlib.sha256(manifest.read_bytes()).hexdigest()
-    assert result.files == len(json.loads(manifest.read_text())["files_sha256"]) == 7
+    assert result.files == len(json.loads(manifest.read_text())["files_sha256"]) == 8  # HTML, PDF, 6 department pages
     assert result.run_id is None
     # The signed head that includes the approval, as the approval run's metadata shows it.
     assert SignedTreeHead.from_dict(result.checkpoint).verify() and result.checkpoint["tree_size"] >= 2

@@ -26,13 +26,18 @@ MONTH = Edition.month(MARCH)
 FORM = {
     "enabled": True,
     "masthead": "测试市绩效管理办公室文件",
-    "document_prefix": "测绩办",
     "main_recipients": ["各区人民政府", "市政府各部门"],
     "copy_to": ["市委办公厅", "市人大常委会办公厅"],
     "signatory": "测试市绩效管理办公室",
 }
 CONFIG = BulletinConfig.model_validate(
-    {"title": "政府部门绩效通报", "issuer": "测试市绩效办", "headline": ["I1", "I2", "I3"], "official_form": FORM}
+    {
+        "title": "政府部门绩效通报",
+        "issuer": "测试市绩效办",
+        "headline": ["I1", "I2", "I3"],
+        "official_form": FORM,
+        "document_number": {"prefix": "测绩办"},
+    }
 )
 PLAIN = CONFIG.model_copy(update={"official_form": CONFIG.official_form.model_copy(update={"enabled": False})})
 # Six departments more in March (ranks 7-12), so the top five and the bottom five differ.
@@ -137,7 +142,7 @@ def test_arabic_dates_and_numbers_out_of_range() -> None:
 
 def test_the_sample_turns_the_form_on_and_a_missing_block_leaves_it_off(tmp_path: Path) -> None:
     form = load_bulletin_config(REFERENCE, check_catalogue=True).official_form
-    assert form.enabled and form.masthead and form.document_prefix and form.signatory
+    assert form.enabled and form.masthead and form.signatory
     assert form.main_recipients and form.copy_to and form.date_numerals == "chinese"
     assert not load_bulletin_config(tmp_path).official_form.enabled  # no bulletin.yaml: the defaults
 
@@ -151,14 +156,14 @@ def test_the_sample_turns_the_form_on_and_a_missing_block_leaves_it_off(tmp_path
             "official_form › date_numerals: Input should be 'chinese' or 'arabic'",
         ),
         (
-            r"  document_prefix: .*",
-            "  document_prefix: ''",
-            "official_form: Value error, enabled, but document_prefix not set",
+            r"  masthead: .*",
+            "  masthead: ''",
+            "official_form: Value error, enabled, but masthead not set",
         ),
         (
-            r"  document_prefix: .*",
-            "  document_prefix: 绩效办〔2026〕",
-            "official_form › document_prefix: Value error, '绩效办〔2026〕': write the 机关代字 alone",
+            r"  prefix: .*",
+            "  prefix: 绩效办〔2026〕",
+            "document_number › prefix: Value error, '绩效办〔2026〕': write the 机关代字 alone",
         ),
         (
             r"  main_recipients: .*",
@@ -181,7 +186,15 @@ def test_the_sample_turns_the_form_on_and_a_missing_block_leaves_it_off(tmp_path
             "official_form › seal: Extra inputs are not permitted",
         ),
     ],
-    ids=["date numerals", "no prefix", "prefix with year", "listed twice", "not a list", "punctuation", "unknown key"],
+    ids=[
+        "date numerals",
+        "no masthead",
+        "prefix with year",
+        "listed twice",
+        "not a list",
+        "punctuation",
+        "unknown key",
+    ],
 )
 def test_a_bad_official_form_is_refused_at_load_with_its_place(
     tmp_path: Path, line: str, replacement: str, message: str

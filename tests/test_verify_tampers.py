@@ -142,6 +142,16 @@ def test_1_a_byte_of_a_published_html(home_copy):
     assert _mentions(_verify(), "r2", "bulletin_2025-07.html", "edited")
 
 
+def test_1b_a_byte_of_the_published_pdf(home_copy):
+    pdf = _writable(home_copy / EDITION / "r1" / "bulletin_2025-07.pdf")
+    data = bytearray(pdf.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    pdf.write_bytes(bytes(data))
+    assert _mentions(_verify(), "r1", "bulletin_2025-07.pdf", "edited")
+    pdf.unlink()
+    assert _mentions(_verify(), "r1", "bulletin_2025-07.pdf", "deleted")
+
+
 def test_2_a_department_page_deleted(home_copy):
     pages = home_copy / EDITION / "r1" / "bulletin_2025-07_departments"
     victim = sorted(pages.glob("*.html"))[0]

@@ -5,7 +5,8 @@
                          reads: landings, registers, check results, reference) against the
                          ledger's last record of it
     marts rows           against the last dbt_build entry (per mart and period)
-    published revisions  against their manifests, their approval entries and proof files
+    published revisions  against their manifests, their approval entries and proof files (every
+                         file, the PDF too), and their 文号 (one per edition, never two editions')
     the ledger           its chain, its Merkle roots, every checkpoint's signature, and the
                          heads and keys pinned outside it: in published manifests and proofs,
                          and in Dagster's event log, so a rewritten ledger cannot vouch for itself
@@ -318,6 +319,8 @@ def check_published(report: Report, s: Settings, entries: list[LedgerEntry], per
     for key, folder in sorted(folders.items()):
         if key not in approvals:
             report.mismatch(f"published {folder}", "no approval entry of the ledger records this revision")
+    if period.months is None:
+        check_document_numbers(report, folders)
     report.checked["published revisions"] = len(approvals)
     index = s.published / "index.html"
     if index.is_file() and period.months is None:
@@ -325,6 +328,32 @@ def check_published(report: Report, s: Settings, entries: list[LedgerEntry], per
 
         if index.read_text(encoding="utf-8") != index_text(s.published):
             report.mismatch(f"archive index {index}", "differs from the index of the published manifests")
+
+
+def check_document_numbers(report: Report, folders: dict[tuple[str, int], Path]) -> None:
+    """文号: one edition's revisions carry one number, and no two editions carry the same
+    (pipelines/publish/document_numbers.py). Revisions published before editions had
+    numbers carry none."""
+    editions: dict[str, set[str]] = {}
+    for (key, revision), folder in sorted(folders.items()):
+        try:
+            number = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("document_number")
+        except (OSError, ValueError):
+            continue  # the manifest's own check names it
+        if number:
+            if editions.get(key) and number not in editions[key]:
+                report.mismatch(
+                    f"published {key} r{revision} ({folder})",
+                    f"文号 {number} differs from the edition's earlier {'、'.join(sorted(editions[key]))}",
+                )
+            editions.setdefault(key, set()).add(number)
+    holders: dict[str, list[str]] = {}
+    for key, numbers in editions.items():
+        for number in numbers:
+            holders.setdefault(number, []).append(key)
+    for number, keys in sorted(holders.items()):
+        if len(keys) > 1:
+            report.mismatch(f"文号 {number}", f"carried by more than one edition: {', '.join(sorted(keys))}")
 
 
 def check_revision_files(report: Report, where: str, folder: Path, approval: dict, approved_in: str) -> None:
@@ -393,6 +422,15 @@ def verify_proof_path(path: Path) -> Report:
                     f"signed by key {key[:16]}…, not the key {pinned[:16]}… the edition's manifest prints",
                 )
             check_revision_files(report, str(folder), folder, body, "the proof's approval entry")
+            if report.ok:
+                from pipelines.publish.pdf import approval_record_sha256
+
+                manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+                report.note(
+                    f"manifest {folder / 'manifest.json'}",
+                    f"approval record SHA-256 {approval_record_sha256(manifest)}: compare it with the one the "
+                    "edition's PDF prints on its last page (签发记录哈希)",
+                )
         report.checked["files"] = len(body["files_sha256"])
     return report
 

@@ -8,9 +8,10 @@ time-window definition cannot hold months and quarters at once, and an edition
 exists only once someone approves it: the key is added as the run is launched.
 
 The asset calls editions.approve(), which stays a plain function. Its
-materialization carries the approver, revision, manifest hash, file count,
-folder and ledger checkpoint, per edition. A refusal (a closed gate, unchanged
-data, no ranking) fails the run with the reason as the failure's description.
+materialization carries the approver, revision, 文号, manifest hash, file count,
+folder, the PDF (its pages and the seconds it took) and ledger checkpoint, per
+edition. A refusal (a closed gate, unchanged data, no ranking) fails the run with
+the reason as the failure's description.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config annotation at definition time.
@@ -42,10 +43,19 @@ class ApprovalConfig(dg.Config):
     approver: str = Field(description="Who approves the edition (recorded and shown).")
     note: str = Field(default="", description="What changed, for a revision of an edition already published.")
     time: str = Field(description="Approval time, YYYY-MM-DD HH:MM, as shown in the edition.")
+    with_departments: bool = Field(
+        default=False, description="Print the department pages in the PDF too, as an appendix."
+    )
 
 
-def run_config(period: str, approver: str, note: str, approved_at: dt.datetime) -> dict:
-    config = {"period": period, "approver": approver, "note": note, "time": approved_at.strftime(TIME_FORMAT)}
+def run_config(period: str, approver: str, note: str, approved_at: dt.datetime, with_departments: bool = False) -> dict:
+    config = {
+        "period": period,
+        "approver": approver,
+        "note": note,
+        "time": approved_at.strftime(TIME_FORMAT),
+        "with_departments": with_departments,
+    }
     return {"ops": {PUBLISHED_EDITIONS_KEY.to_python_identifier(): {"config": config}}}
 
 
@@ -77,7 +87,16 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
         gate.assert_open(s.lake, edition.trend_months(edition.months), "Approval", include_process=True)
         refuse_unless_verified(s)  # nothing is approved from a home whose evidence fails its ledger
         with read_warehouse() as con:
-            published = approve(con, edition, s.published, config.approver, when, config.note, run_id=context.run_id)
+            published = approve(
+                con,
+                edition,
+                s.published,
+                config.approver,
+                when,
+                config.note,
+                run_id=context.run_id,
+                with_departments=config.with_departments,
+            )
     except (gate.GateClosed, PublicationRefused, VerificationFailed) as refusal:
         raise dg.Failure(description=str(refusal)) from None
     except duckdb.Error as error:
@@ -92,11 +111,15 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
             "approver": published.approved_by,
             "approved_at": config.time,
             "revision": published.revision,
+            "document_number": published.document_number,
             "note": config.note.strip(),
             "manifest_sha256": published.manifest_sha256,
             "files": published.files,
             "folder": dg.MetadataValue.path(str(published.folder)),
             "edition": dg.MetadataValue.path(str(published.html)),
+            "pdf": dg.MetadataValue.path(str(published.pdf)),
+            "pdf_pages": published.pdf_pages,
+            "pdf_seconds": published.pdf_seconds,
             "ledger_checkpoint": dg.MetadataValue.json(published.checkpoint),
         }
     )

@@ -110,6 +110,7 @@ def attest(home: Path, approval: dict[str, Any], manifest_sha256: str, folder: s
             "approved_at": approval["approved_at"],
             "run_id": approval.get("run_id"),
             "note": approval["note"],
+            "document_number": approval.get("document_number"),
             "folder": folder,
             "manifest_sha256": manifest_sha256,
             "files_sha256": approval["files_sha256"],

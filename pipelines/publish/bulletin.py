@@ -134,7 +134,10 @@ def write_edition(collected: Mapping[str, Any], out_dir: Path, approval: Mapping
     return the edition's path. Without `approval` it is a draft, marked on every page;
     with it (approved_by, approved_at, revision, note) it is published."""
     cache = _chart_cache()
-    context = dict(collected) | {"approval": approval, "stylesheet": _stylesheet(collected["official_form"] is not None)}
+    context = dict(collected) | {
+        "approval": approval,
+        "stylesheet": _stylesheet(collected["official_form"] is not None),
+    }
     context["official"] = official_form.issue_marks(collected["official_form"], approval)  # 文号, dates
     context["band_chart"] = _draw_bands(collected["band_chart"], cache)
     context["themes_chart"] = _draw(collected["themes_chart"], cache)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -209,15 +210,13 @@ class OfficialForm(_Strict):
     enabled: bool = False
     # 发文机关标志 (红头), the issuing body's name in red, e.g. 市政府绩效管理办公室文件.
     masthead: str = ""
-    # 机关代字 of the 文号: 绩效办 gives 绩效办〔2026〕3号. The approval allocates the number.
-    document_prefix: str = ""
     main_recipients: list[str] = []  # 主送机关, under the title
     copy_to: list[str] = []  # 抄送机关, in the 版记 at the end
     signatory: str = ""  # 发文机关署名 of the 落款
     # 成文日期 in the 落款: chinese 二〇二六年四月二十日, or arabic 2026年4月20日 (what GB/T 9704-2012 prescribes).
     date_numerals: Literal["chinese", "arabic"] = "chinese"
 
-    @field_validator("masthead", "document_prefix", "signatory")
+    @field_validator("masthead", "signatory")
     @classmethod
     def _one_line(cls, value: str) -> str:
         value = value.strip()
@@ -225,13 +224,6 @@ class OfficialForm(_Strict):
             raise ValueError("must be one line")
         if len(value) > 40:
             raise ValueError(f"{len(value)} characters; at most 40 fit the page")
-        return value
-
-    @field_validator("document_prefix")
-    @classmethod
-    def _prefix_only(cls, value: str) -> str:
-        if any(ch in value for ch in "〔〕[]［］()（）号") or any(ch.isdigit() for ch in value):
-            raise ValueError(f"{value!r}: write the 机关代字 alone (绩效办); the year and number are added")
         return value
 
     @field_validator("main_recipients", "copy_to")
@@ -247,12 +239,44 @@ class OfficialForm(_Strict):
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> OfficialForm:
-        missing = [
-            name for name in ("masthead", "document_prefix", "signatory") if self.enabled and not getattr(self, name)
-        ]
+        missing = [name for name in ("masthead", "signatory") if self.enabled and not getattr(self, name)]
         if missing:
             raise ValueError(f"enabled, but {', '.join(missing)} not set")
         return self
+
+
+class DocumentNumber(_Strict):
+    """文号: the number each published edition is issued under, e.g. 绩效办〔2026〕3号.
+    `n` counts the editions first published in `year` (the year of the approval), from 1;
+    see pipelines/publish/document_numbers.py for how a number is allocated."""
+
+    prefix: str = Field("", max_length=40)  # the issuer's abbreviation (机关代字), e.g. 绩效办
+    format: str = "{prefix}〔{year}〕{n}号"
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_only(cls, value: str) -> str:
+        value = value.strip()
+        if any(ch in value for ch in "〔〕[]［］()（）号\n") or any(ch.isdigit() for ch in value):
+            raise ValueError(f"{value!r}: write the 机关代字 alone (绩效办); the year and number are added")
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _names_year_and_number(cls, value: str) -> str:
+        names = {name for _text, name, _spec, _conversion in string.Formatter().parse(value) if name is not None}
+        if not {"year", "n"} <= names or not names <= {"prefix", "year", "n"}:
+            raise ValueError(
+                f"{value!r}: write the number with {{year}} and {{n}} (and {{prefix}}), e.g. {{prefix}}〔{{year}}〕{{n}}号"
+            )
+        try:
+            value.format(prefix="绩效办", year=2026, n=1)
+        except (ValueError, IndexError, KeyError) as error:
+            raise ValueError(f"{value!r}: {error}") from None
+        return value
+
+    def number(self, year: int, n: int | str) -> str:
+        return self.format.format(prefix=self.prefix, year=year, n=n)
 
 
 class BulletinConfig(_Strict):
@@ -274,6 +298,7 @@ class BulletinConfig(_Strict):
     trend_months: int = Field(12, ge=2, le=36)
     quarterly_schedule: QuarterlySchedule = QuarterlySchedule()
     official_form: OfficialForm = OfficialForm()
+    document_number: DocumentNumber = DocumentNumber()
 
     def baseline_of(self, edition: Edition) -> Edition | None:
         return self.baseline.for_edition(edition) if self.baseline else None

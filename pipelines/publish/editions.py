@@ -2,10 +2,13 @@
 
     published/<monthly|quarterly>/<key>/r<N>/bulletin_<key>.html   the edition, approval shown, no draft mark
     published/<monthly|quarterly>/<key>/r<N>/bulletin_<key>_departments/   its department pages
+    published/<monthly|quarterly>/<key>/r<N>/bulletin_<key>.pdf    the edition printed (A4; pdf.py), with the
+                                                                   department pages as an appendix on request
     published/<monthly|quarterly>/<key>/r<N>/manifest.json         who approved it and when, the Dagster run
                                                                    that drew it, the catalogue version, a hash
                                                                    per mart of the rows it was built from, a
-                                                                   hash per file
+                                                                   hash per file (the PDF's too), its 文号
+    published/document_numbers.jsonl                               every 文号 allocated (document_numbers.py)
     published/index.html                                           every published edition and revision, and
                                                                    which revision of each edition is current
 
@@ -46,8 +49,10 @@ from pipelines.publish.bulletin import (
     render_edition,
 )
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
+from pipelines.publish.document_numbers import RegisterDamaged, number_for, version_label
 from pipelines.publish.edition_rows import query_params
 from pipelines.publish.mart_rows import has_table
+from pipelines.publish.pdf import PDF_STYLESHEET, PdfNotWritten, write_pdf
 
 # The marts an edition reads, and which of their rows belong to it. Department pages
 # read the monthly scores of the trend window and the quarter's leader review, so a
@@ -86,8 +91,12 @@ class PublishedRevision:
     approved_by: str
     folder: Path  # published/<kind>/<key>/r<N>
     html: Path  # the edition's HTML in `folder`
+    pdf: Path  # the edition printed (bulletin_<key>.pdf) in `folder`
+    pdf_pages: int
+    pdf_seconds: float  # the time WeasyPrint took to write it
+    document_number: str  # 文号
     manifest_sha256: str  # of manifest.json's bytes
-    files: int  # HTML files hashed in the manifest
+    files: int  # files hashed in the manifest
     run_id: str | None  # the Dagster run that drew it (None outside Dagster)
     # The signed ledger checkpoint the revision was recorded under, once the ledger
     # writes one; the approval run copies it into its metadata as JSON.
@@ -116,7 +125,7 @@ def mart_hashes(
     # What the edition shows also depends on the bulletin settings and the templates.
     hashes["bulletin.yaml"] = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
     layout = hashlib.sha256()
-    for path in sorted([*TEMPLATES_DIR.glob("*.j2"), STYLESHEET, OFFICIAL_FORM_STYLESHEET]):
+    for path in sorted([*TEMPLATES_DIR.glob("*.j2"), STYLESHEET, OFFICIAL_FORM_STYLESHEET, PDF_STYLESHEET]):
         layout.update(path.name.encode() + b"\0" + path.read_bytes())
     hashes["templates"] = layout.hexdigest()
     return hashes
@@ -148,9 +157,11 @@ def approve(
     config: BulletinConfig | None = None,
     home: Path | None = None,
     run_id: str | None = None,
+    with_departments: bool = False,
 ) -> PublishedRevision:
     """Publish `edition` as approved by `approved_by`, drawn by the Dagster run `run_id`
-    (recorded in the manifest and the footer); return what was published.
+    (recorded in the manifest and the footer); return what was published. The edition is
+    printed to PDF too, its department pages as an appendix `with_departments`.
 
     `home` holds the ledger: the marts must match its last dbt build entry, and the
     approval is recorded there."""
@@ -189,10 +200,17 @@ def approve(
     # half revision behind, and a published revision is never rewritten.
     if folder.exists():
         raise PublicationRefused(f"{folder} exists without a manifest; move it aside and approve again")
+    try:
+        # Taken before anything is drawn, and never given back: see document_numbers.py.
+        number = number_for(published, config.document_number, edition, earlier, approved_by, approved_at)
+    except RegisterDamaged as damaged:
+        raise PublicationRefused(f"{edition.key}: {damaged}") from None
     scratch = parent / f".r{revision}.{os.getpid()}.tmp"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     approval = {
+        "document_number": number,
+        "version_label": version_label(revision),
         "period": edition.key,
         "period_type": edition.period_type,
         "revision": revision,
@@ -208,16 +226,22 @@ def approve(
         approval["run_id"] = run_id
     try:
         path = render_edition(con, edition, scratch, approval=approval, config=config)
+        pages = sorted((scratch / f"{edition.stem}_departments").glob("*.html")) if with_departments else []
+        pdf = write_pdf(path, scratch / f"{edition.stem}.pdf", approval, f"{edition.label}{config.title}", pages)
         approval["edition_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        # Every file of the revision, the PDF too (manifest.json and proof.json come after).
         approval["files_sha256"] = {
             file.relative_to(scratch).as_posix(): hashlib.sha256(file.read_bytes()).hexdigest()
-            for file in sorted(scratch.rglob("*.html"))
+            for file in sorted(scratch.rglob("*"))
+            if file.is_file()
         }
         manifest = (json.dumps(approval, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
         (scratch / "manifest.json").write_bytes(manifest)
         # Recorded and signed before the revision appears: a revision is never unattested.
         head = attest(home, approval, hashlib.sha256(manifest).hexdigest(), _home_relative(folder, home), scratch)
         os.rename(scratch, folder)  # fails, rather than overwrite, if the folder appeared meanwhile
+    except PdfNotWritten as error:
+        raise PublicationRefused(f"{edition.key}: {error}") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     seal_read_only(folder)
@@ -228,6 +252,10 @@ def approve(
         approved_by=approved_by,
         folder=folder,
         html=folder / path.name,
+        pdf=folder / pdf.path.name,
+        pdf_pages=pdf.pages,
+        pdf_seconds=round(pdf.seconds, 2),
+        document_number=number,
         manifest_sha256=hashlib.sha256(manifest).hexdigest(),
         files=len(approval["files_sha256"]),
         run_id=run_id,

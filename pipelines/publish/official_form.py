@@ -60,11 +60,10 @@ def form_settings(config: BulletinConfig, edition: Edition) -> dict[str, Any] | 
     form = config.official_form
     if not form.enabled:
         return None
-    return form.model_dump() | {
-        # A draft's 文号 names the year its approval most likely falls in: that of the day
-        # after the period (editions are drafted and approved after their period ends).
-        "draft_year": (edition.end + dt.timedelta(days=1)).year,
-    }
+    # A draft's 文号 names the year its approval most likely falls in: that of the day
+    # after the period (editions are drafted and approved after their period ends).
+    draft_year = (edition.end + dt.timedelta(days=1)).year
+    return form.model_dump() | {"draft_number": config.document_number.number(draft_year, "\u3000")}
 
 
 def issue_marks(form: Mapping[str, Any] | None, approval: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -74,7 +73,7 @@ def issue_marks(form: Mapping[str, Any] | None, approval: Mapping[str, Any] | No
         return None
     if approval is None:
         return {
-            "document_number": f"{form['document_prefix']}〔{form['draft_year']}〕\u3000号",
+            "document_number": form["draft_number"],
             "pending": DRAFT_NUMBER,
             "revision": None,
             "signed_on": DRAFT_DATE,
