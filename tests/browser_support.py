@@ -58,7 +58,9 @@ LINES = "g.mark-line.role-mark > path"
 
 @pytest.fixture(scope="session")
 def run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
-    """One full pipeline run for the module, and the September edition approved."""
+    """One full pipeline run for the session's browser tests, and the September edition
+    approved. The home's environment is set only while it is made: the fixture lives
+    for the whole session, and later tests must not find their homes pointing here."""
     from click.testing import CliRunner
 
     from pipelines.cli import main
@@ -71,12 +73,13 @@ def run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
         assert result.success, failure_messages(result)
         approved = CliRunner().invoke(main, ["approve", "--period", MONTH, "--by", "张三", "--at", "2025-10-09 10:30"])
         assert approved.exit_code == 0, approved.output
-        yield {
+        made = {
             "home": home,
             "duckdb": settings().duckdb_path,
             "bulletins": settings().bulletins,
             "published": settings().published,
         }
+    return made
 
 
 @pytest.fixture(scope="session")
