@@ -240,3 +240,16 @@ def test_approvals_are_their_own_job_on_an_asset_partitioned_by_edition():
     assert defs.resolve_job_def("approval_job").asset_layer.selected_asset_keys == {key}
     for job in ("full_pipeline_job", "monthly_scoring_and_bulletin_job", "ingest_job"):
         assert key not in defs.resolve_job_def(job).asset_layer.selected_asset_keys, job
+
+
+def test_every_mart_an_edition_reads_is_in_what_its_approval_hashes() -> None:
+    """A mart the bulletin reads but the approval does not hash would let its rows
+    change under a published revision unnoticed (fct_indicator_reference and
+    fct_indicator_treatment, read by the department pages, once were)."""
+    from pipelines.publish.editions import EDITION_MARTS
+
+    readers = Path(__file__).resolve().parents[1] / "pipelines" / "publish"
+    read = set()
+    for module in ("edition_rows", "edition_context", "findings", "move_reasons", "derivation", "official_form"):
+        read |= set(re.findall(r"\bmarts\.([a-z_]+)", (readers / f"{module}.py").read_text(encoding="utf-8")))
+    assert read and read <= set(EDITION_MARTS), sorted(read - set(EDITION_MARTS))

@@ -71,6 +71,11 @@ EDITION_MARTS = {
     "fct_anomalies": "period = $period and period_type = $period_type",
     "fct_indicator_anomalies": "period = $period and period_type = $period_type",
     "fct_target_forecasts": "period = $last_month",
+    # 排名变动原因: against the previous period and a year before (whose scores the trend window may not hold).
+    "fct_score_changes": "period = $period and period_type = $period_type",
+    # The department pages' raw value → score blocks (derivation.py).
+    "fct_indicator_reference": "period = $period and period_type = $period_type",
+    "fct_indicator_treatment": "period = $period and period_type = $period_type",
     "fct_data_quality": "period between $period and $last_month",
     "dim_department": "true",
     "dim_indicator": "true",
