@@ -99,7 +99,10 @@ def test_an_approval_is_a_run_whose_materialization_says_who_signed_which_revisi
     # The run that drew the revision is named in it, in the manifest and every page's footer.
     assert manifest["run_id"] == run_id and manifest["approved_by"] == "张三"
     for page in [folder / "bulletin_2025-07.html", *sorted((folder / "bulletin_2025-07_departments").glob("*"))]:
-        assert f"签发运行编号（Dagster run）：{run_id}" in page.read_text(encoding="utf-8").split("<footer>")[1]
+        assert (
+            f'签发运行编号：<code translate="no">{run_id}</code>'
+            in page.read_text(encoding="utf-8").split("<footer>")[1]
+        )
     assert {p.stat().st_mode & 0o777 for p in folder.rglob("*") if p.is_file()} == {0o444}
 
 
