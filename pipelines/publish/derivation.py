@@ -46,7 +46,7 @@ def derivations(
     con: duckdb.DuckDBPyConnection, period: Any, period_type: str, department_id: str | None = None
 ) -> dict[tuple[str, str], Row]:
     """Each (department, indicator) cell of a period: its values, score and reference set."""
-    if not _has_table(con, "fct_indicator_reference"):
+    if not has_table(con, "fct_indicator_reference"):
         return {}
     rows = con.execute(
         """
@@ -212,11 +212,3 @@ CHANGE_COLUMNS = (
     "compared_catalogue_version",
 )
 TERM_COLUMNS = ("term", "term_type", "score_before", "score_after", "score_change", "effective_weight", "contribution")
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [table]
-        ).fetchall()[0][0]
-    )
