@@ -15,9 +15,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines.publish.mart_rows import has_table, rows
-
-Row = dict[str, Any]
+from pipelines.publish.mart_rows import Row, has_table, rows
+from pipelines.publish.wording import OUTLIER_LABELS
 
 NORMALISATION_NAMES = {
     "min_max": "极差标准化",
@@ -26,7 +25,6 @@ NORMALISATION_NAMES = {
     "goalposts": "固定上下限",
     "percentile_rank": "百分位名次",
 }
-OUTLIER_NAMES = {"winsorise": "百分位缩尾", "skew_kurtosis": "偏度峰度截尾"}
 DIRECTION_NAMES = {"higher": "越高越好", "lower": "越低越好"}
 
 
@@ -106,7 +104,7 @@ def steps(cell: Mapping[str, Any]) -> list[str]:
         lines.append(f"插补：{cell['imputation']} → {number(cell['scored_value'])}")
     if cell["is_treated"]:
         lines.append(
-            f"异常值处理（{OUTLIER_NAMES.get(cell['outlier_method'], cell['outlier_method'])}）：截尾区间 [{number(cell['lower_cap'])}, "
+            f"异常值处理（{OUTLIER_LABELS.get(cell['outlier_method'], cell['outlier_method'])}）：截尾区间 [{number(cell['lower_cap'])}, "
             f"{number(cell['upper_cap'])}] → 计分值 {number(scored)}"
         )
     elif raw is not None:
