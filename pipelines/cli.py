@@ -376,7 +376,14 @@ def ui(read_only: bool, port: int) -> None:
 @click.option(
     "--with-departments", is_flag=True, help="Print the department pages in the edition's PDF too, as an appendix."
 )
-def approve(period: str, approved_by: str, note: str, approved_at: str | None, with_departments: bool) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Approve inside the appeal window, or with appeals undecided or awaiting resubmission; --note says why.",
+)
+def approve(
+    period: str, approved_by: str, note: str, approved_at: str | None, with_departments: bool, force: bool
+) -> None:
     """Approve a monthly or quarterly bulletin (审核签发) and publish it to the archive.
 
     The approval is a Dagster run (approval_job, asset publish/published_editions,
@@ -389,7 +396,10 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None, w
     as its appendix), all hashed in manifest.json. Its 文号 (e.g. 绩效办〔2026〕3号)
     is the next of the approval's year; a revision keeps its edition's number.
 
-    Refused if a blocking check failed for any of its months. A published edition is
+    Refused if a blocking check failed for any of its months, inside the edition's
+    appeal window (bulletin.yaml appeals), or with an appeal about it undecided, not
+    yet scored, or upheld about a figure not yet resubmitted (govperf appeal), unless
+    --force is given with a --note saying why (recorded). A published edition is
     never rewritten: approving again after the data changed publishes a new
     revision (say what changed with --note); with no change it is refused.
 
@@ -398,6 +408,7 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None, w
       govperf approve --period 2025-07 --by 张三
       govperf approve --period 2025-07 --by 张三 --note "市场监管局重报7月数据"
       govperf approve --period 2025-Q3 --by 张三 --with-departments
+      govperf approve --period 2025-08 --by 张三 --force --note "市政府常务会议要求提前通报"
     """
     from pipelines.publish.config import Edition
 
@@ -410,6 +421,8 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None, w
         when = dt.datetime.strptime(approved_at, "%Y-%m-%d %H:%M") if approved_at else dt.datetime.now()
     except ValueError:
         raise click.BadParameter(f"{approved_at!r} is not a time like 2025-08-10 09:30", param_hint="--at") from None
+    if force and not note.strip():
+        raise click.UsageError("--force needs a --note saying why the edition is approved anyway")
     if not s.duckdb_path.is_file():
         raise click.ClickException(
             f"no warehouse at {s.duckdb_path}: run `govperf run` for {period} before approving its edition"
@@ -420,7 +433,12 @@ def approve(period: str, approved_by: str, note: str, approved_at: str | None, w
 
     try:
         result = launch_approval(
-            edition.key, approved_by, note, when.replace(second=0, microsecond=0), with_departments=with_departments
+            edition.key,
+            approved_by,
+            note,
+            when.replace(second=0, microsecond=0),
+            with_departments=with_departments,
+            force=force,
         )
     except BrokenInstance as error:
         raise click.ClickException(str(error)) from None
@@ -631,10 +649,6 @@ def explain(period: str, department_id: str, indicator_id: str | None, rows_csv:
         click.echo(f"rows: {written} written to {rows_csv}", err=True)
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command()
 @click.option("--period", required=True, help="The finding's period: a month (2025-07) or a quarter (2025-Q3).")
 @click.option("--department", "department_id", required=True, help="Department code, e.g. D011.")
@@ -691,3 +705,11 @@ def mark(period: str, department_id: str, screen: str, outcome: str, checked_by:
     click.echo(
         f"marked {screen} {department_id} {period}: {recorded['outcome']} by {recorded['by']} ({recorded['at']})"
     )
+
+
+from pipelines.cli_appeals import appeal  # noqa: E402  (its commands hang on `main`)
+
+main.add_command(appeal)
+
+if __name__ == "__main__":
+    main()

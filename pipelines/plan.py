@@ -43,6 +43,7 @@ REASONS = {
     "vars": "the build settings changed",
     "ingest": "its landed data changed",
     "later_files": "a later period's file carries rows dated in it",
+    "appeals": "an appeal about it was filed or decided (govperf appeal)",
     "scores": "its scores were rebuilt",
     "bulletin_settings": "bulletin.yaml changed",
     "layout": "the templates or stylesheet changed",
@@ -151,7 +152,7 @@ def make_plan(s: Settings, first: dt.date, last: dt.date, today: dt.date | None 
     read_by_dbt = {
         source: {m: v for m, v in by_month.items() if v is not None} for source, by_month in read_by_dbt.items()
     }
-    scores = dbt_stamps.month_stamps(read_by_dbt, reference, [m.isoformat() for m in months], s.lake)
+    scores = dbt_stamps.month_stamps(read_by_dbt, reference, [m.isoformat() for m in months], s.lake, s.home)
     recorded = store.read(dbt_stamps.STEP)
     plan = StepPlan("dbt")
     for month in sorted(asked):

@@ -179,6 +179,7 @@ def launch_approval(
     approved_at: dt.datetime,
     *,
     with_departments: bool = False,
+    force: bool = False,
     dagster_instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteJobResult:
     """Run approval_job for the edition `period` (2025-07, 2025-Q3) and wait for it: the
@@ -198,7 +199,7 @@ def launch_approval(
         dg.reconstructable(approval_job),
         instance=dagster_instance,
         tags={"dagster/partition": period, APPROVER_TAG: approver[:200], **process_tags()},
-        run_config=run_config(period, approver, note, approved_at, with_departments)
+        run_config=run_config(period, approver, note, approved_at, with_departments, force)
         # The command's answer is one sentence (published, or why not); the run's events
         # are in the UI.
         | {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},

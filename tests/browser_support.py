@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 # `conftest` is tests/conftest.py, which registers this module as a plugin once it is loaded.
-from conftest import FIRST_MONTH, LAST_MONTH, use_home
+from conftest import FIRST_MONTH, LAST_MONTH, drafted_on, use_home
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from pypdf import PdfReader
 
@@ -71,6 +71,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
         use_home(patch, home, small_city)
         result = launch(FIRST_MONTH, LAST_MONTH)
         assert result.success, failure_messages(result)
+        drafted_on(home, "2025-10-01 09:00")  # its appeal window closed before the approval below
         approved = CliRunner().invoke(main, ["approve", "--period", MONTH, "--by", "张三", "--at", "2025-10-09 10:30"])
         assert approved.exit_code == 0, approved.output
         made = {

@@ -112,6 +112,21 @@ def export_marts(duckdb_path: Path) -> dict[str, str]:
         con.close()
 
 
+def drafted_on(home: Path, when: str, *editions: str) -> None:
+    """Say that every edition `home` drafted (and `editions`) was first drafted at `when`
+    (YYYY-MM-DD HH:MM), so that their appeal windows have closed before the sample's
+    approval times (pipelines/appeals/window.py): the editions of a test are drafted
+    now, and approved at dates in the sample's own time."""
+    import json
+
+    from pipelines.appeals.window import first_drafts, first_drafts_path
+
+    keys = sorted(set(first_drafts(home)) | set(editions))
+    path = first_drafts_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"edition": k, "drafted_at": when}) + "\n" for k in keys), encoding="utf-8")
+
+
 def record_as_built(warehouse: Path, home: Path) -> None:
     """Record the marts of a hand-made warehouse in `home`'s ledger as a dbt build
     would, so that approving from it passes the check against the last build."""

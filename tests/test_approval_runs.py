@@ -22,7 +22,7 @@ import pytest
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.settings import PROJECT_ROOT
-from tests.conftest import SHARED_CACHE
+from tests.conftest import SHARED_CACHE, drafted_on
 from tests.test_cli_errors import one_sentence, tiny_city
 
 pytestmark = pytest.mark.slow
@@ -49,6 +49,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
     run = govperf("run", env=env)
     assert run.returncode == 0, run.stderr[-3000:]
+    drafted_on(root / "home", "2025-08-01 09:00")  # appeal windows closed before the approvals below
     return env
 
 

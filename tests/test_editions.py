@@ -16,7 +16,7 @@ from pipelines.publish.bulletin import render_monthly_bulletin
 from pipelines.publish.config import Edition, load_bulletin_config
 from pipelines.publish.editions import PublicationRefused, PublishedRevision, approve, mart_hashes
 from pipelines.settings import settings
-from tests.conftest import SHARED_CACHE, record_as_built
+from tests.conftest import SHARED_CACHE, drafted_on, record_as_built
 from tests.test_bulletin_render import MARCH, _build_marts
 
 EDITION = Edition.month(MARCH)
@@ -116,6 +116,7 @@ def test_the_cli_publishes_and_refuses_a_month_whose_gate_is_closed(warehouse, t
     monkeypatch.setenv("GOVPERF_CACHE", str(SHARED_CACHE))  # dbt's parse, shared with the session's homes
     monkeypatch.setenv("GOVPERF_DUCKDB", str(warehouse))
     runner = CliRunner()
+    drafted_on(tmp_path / "home", "2024-03-25 09:00", "2024-03")  # its appeal window closed before 2024-04-08
     done = runner.invoke(main, ["approve", "--period", "2024-03", "--by", "张三", "--at", "2024-04-08 10:30"])
     assert done.exit_code == 0, done.output
     manifest = json.loads((settings().published / "monthly" / "2024-03" / "r1" / "manifest.json").read_text())

@@ -34,7 +34,7 @@ from pipelines.publish.document_numbers import REGISTER, allocate, allocated
 from pipelines.publish.editions import PublicationRefused, PublishedRevision, approve
 from pipelines.publish.pdf import approval_record_sha256
 from pipelines.settings import PROJECT_ROOT, settings
-from tests.conftest import SHARED_CACHE, only_dejavu_fonts, record_as_built
+from tests.conftest import SHARED_CACHE, drafted_on, only_dejavu_fonts, record_as_built
 from tests.test_bulletin_render import FEBRUARY, MARCH, _build_marts
 
 A4_POINTS = (595.28, 841.89)
@@ -434,6 +434,7 @@ def test_govperf_approve_with_departments_on_a_tiny_city(tmp_path):
         return subprocess.run([govperf, *args], env=env, capture_output=True, text=True, timeout=900)
 
     assert run("run").returncode == 0
+    drafted_on(tmp_path / "home", "2025-08-01 09:00")  # appeal windows closed before the approvals below
     done = run("approve", "--period", "2025-07", "--by", "张三", "--at", "2025-08-10 09:30", "--with-departments")
     assert done.returncode == 0, done.stderr[-3000:]
     pdf = Path(re.search(r"^PDF: (\S+\.pdf) \((\d+) pages, ([\d.]+) s\)$", done.stdout, re.M)[1])

@@ -27,7 +27,7 @@ import pytest
 
 from pipelines.sample.generator import generate_city
 from pipelines.settings import PROJECT_ROOT, settings
-from tests.conftest import use_home
+from tests.conftest import drafted_on, use_home
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +72,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         use_home(patch, base / "home", base / "inbox")
         _govperf("run", "--from", FIRST, "--to", LAST)
+        drafted_on(base / "home", "2025-08-01 09:00")  # appeal windows closed before the approvals below
         _govperf("approve", "--period", "2025-07", "--by", "张三", "--at", "2025-08-10 09:00")
         _resubmit_july(base / "inbox")
         _govperf("run", "--from", FIRST, "--to", LAST)

@@ -16,6 +16,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.appeals.store import appeals_table, current_appeals
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
@@ -50,6 +51,7 @@ REFERENCE_TABLES = (
     "catalogue_versions",
     "calendar_exceptions",
     "robustness_draws",
+    "appeals",  # not YAML: the appeals and decisions recorded by `govperf appeal` (pipelines/appeals)
 )
 DEPARTMENTS_KEY = dg.AssetKey(["reference", "departments"])
 SINGLE_RUN = dg.BackfillPolicy.single_run()
@@ -89,7 +91,9 @@ def ingest_key(source: str) -> dg.AssetKey:
             ["reference", name],
             group_name="reference",
             kinds={"yaml", "parquet"},
-            description=f"Reference table {name}, validated from sources/reference/*.yaml.",
+            description=f"Reference table {name}, validated from sources/reference/*.yaml."
+            if name != "appeals"
+            else "The appeals (申诉复核) and their decisions, from GOVPERF_HOME/state/appeals.jsonl.",
         )
         for name in REFERENCE_TABLES
     ],
@@ -101,7 +105,7 @@ def reference_data(context: dg.AssetExecutionContext) -> Iterator[dg.Materialize
     """Departments, indicator catalogue and holiday calendar: validated YAML → Parquet.
     Validated at every run, so a month is scored with the reference data as it stands."""
     s = settings()
-    tables = reference_tables(s.reference_dir)
+    tables = reference_tables(s.reference_dir) | {"appeals": appeals_table(current_appeals(s.home))}
     target_dir = s.lake / "reference"
     target_dir.mkdir(parents=True, exist_ok=True)
     ensure_lake_schemas(s.lake)

@@ -25,6 +25,7 @@ from pipelines.audit.verify import VerificationFailed, refuse_unless_verified
 from pipelines.checks import gate
 from pipelines.publish.assets import MART_KEYS
 from pipelines.publish.config import Edition
+from pipelines.publish.edition_rows import is_ranked
 from pipelines.publish.editions import PublicationRefused, approve
 from pipelines.settings import settings
 from pipelines.warehouse import read_warehouse
@@ -46,15 +47,22 @@ class ApprovalConfig(dg.Config):
     with_departments: bool = Field(
         default=False, description="Print the department pages in the PDF too, as an appendix."
     )
+    force: bool = Field(
+        default=False,
+        description="Approve inside the appeal window or with appeals open; the note must say why (recorded).",
+    )
 
 
-def run_config(period: str, approver: str, note: str, approved_at: dt.datetime, with_departments: bool = False) -> dict:
+def run_config(
+    period: str, approver: str, note: str, approved_at: dt.datetime, with_departments: bool = False, force: bool = False
+) -> dict:
     config = {
         "period": period,
         "approver": approver,
         "note": note,
         "time": approved_at.strftime(TIME_FORMAT),
         "with_departments": with_departments,
+        "force": force,
     }
     return {"ops": {PUBLISHED_EDITIONS_KEY.to_python_identifier(): {"config": config}}}
 
@@ -87,6 +95,13 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
         gate.assert_open(s.lake, edition.trend_months(edition.months), "Approval", include_process=True)
         refuse_unless_verified(s)  # nothing is approved from a home whose evidence fails its ledger
         with read_warehouse() as con:
+            overridden = _appeal_refusals(s, con, edition, when) if is_ranked(con, edition) else []
+            if overridden and not config.force:
+                raise PublicationRefused(
+                    f"{edition.key}: " + "; ".join(overridden) + " (or approve with --force and a --note saying why)"
+                )
+            if overridden and not config.note.strip():
+                raise PublicationRefused(f"{edition.key}: --force needs a --note saying why it is approved anyway")
             published = approve(
                 con,
                 edition,
@@ -96,6 +111,7 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
                 config.note,
                 run_id=context.run_id,
                 with_departments=config.with_departments,
+                overridden=overridden,
             )
     except (gate.GateClosed, PublicationRefused, VerificationFailed) as refusal:
         raise dg.Failure(description=str(refusal)) from None
@@ -123,6 +139,23 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
             "ledger_checkpoint": dg.MetadataValue.json(published.checkpoint),
         }
     )
+
+
+def _appeal_refusals(s, con, edition: Edition, when: dt.datetime) -> list[str]:
+    """What the appeals say against approving `edition` at `when` (pipelines/appeals/window.py);
+    `con` reads the marts, which must show every decision."""
+    from pipelines.appeals.store import current_appeals
+    from pipelines.appeals.window import approval_refusals, window_of
+    from pipelines.publish.config import load_bulletin_config
+    from pipelines.publish.mart_rows import has_table, rows
+
+    days = load_bulletin_config(s.reference_dir).appeals.window_working_days
+    about = [a for a in current_appeals(s.home).values() if edition.holds_appeal(a.period_type, a.period)]
+    in_marts = {}
+    if about and has_table(con, "fct_appeals"):
+        query = "select appeal_id, status, resubmitted_at from marts.fct_appeals"
+        in_marts = {r["appeal_id"]: r for r in rows(con, query, {})}
+    return approval_refusals(window_of(s.home, s.reference_dir, edition.key, days), edition.key, when, about, in_marts)
 
 
 approval_job = dg.define_asset_job(

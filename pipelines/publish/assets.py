@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from pipelines.appeals.window import record_first_drafts
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
@@ -40,6 +41,7 @@ MART_KEYS = [
         "fct_anomalies",
         "fct_indicator_anomalies",
         "fct_target_forecasts",
+        "fct_appeals",
         "dim_department",
         "dim_indicator",
         "dim_catalogue_node",
@@ -169,6 +171,8 @@ def bulletins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         on_skip=context.log.warning,
         on_write=context.log.info,
     )
+    # The appeal window of an edition opens with its first draft (pipelines/appeals/window.py).
+    record_first_drafts(s.home, [draft.edition.key for draft, _version in drafts])
     for draft, version in drafts:
         context.log.info(f"edition {draft.edition.key}: {draft.link} -> {version.name} (bulletin, pages, XLSX)")
     store.record(stamps.STEP, {edition.key: drawn_from[edition.key] for edition in editions})

@@ -67,6 +67,11 @@ class Edition:
     def quarter_of(cls, day: dt.date) -> Edition:
         return cls("quarter", dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1))
 
+    def holds_appeal(self, period_type: str, period: dt.date) -> bool:
+        """Whether an appeal about (period_type, period) is this edition's: one about a
+        month of it, or a quarterly edition's own (edition_rows.APPEALS_OF_EDITION)."""
+        return self.period <= period <= self.last_month and (period_type == "month" or self.period_type == "quarter")
+
     @property
     def months(self) -> int:
         return 1 if self.period_type == "month" else 3
@@ -193,6 +198,12 @@ class Forecasts(_Strict):
     listed: int = Field(20, ge=1, le=500)
 
 
+class Appeals(_Strict):
+    # 申诉复核 (pipelines/appeals): appeals are filed up to the end of this many working
+    # days after an edition's first draft, and the edition is approved only after them.
+    window_working_days: int = Field(5, ge=0, le=60)
+
+
 class QuarterlySchedule(_Strict):
     # After the 8th, when the monthly scoring of the quarter's last month runs.
     day: int = Field(20, ge=9, le=28)
@@ -298,6 +309,7 @@ class BulletinConfig(_Strict):
     trend_months: int = Field(12, ge=2, le=36)
     quarterly_schedule: QuarterlySchedule = QuarterlySchedule()
     official_form: OfficialForm = OfficialForm()
+    appeals: Appeals = Appeals()
     document_number: DocumentNumber = DocumentNumber()
 
     def baseline_of(self, edition: Edition) -> Edition | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines.appeals.store import STATUS_LABELS as APPEAL_STATUS_LABELS
 from pipelines.publish import charts, derivation, edition_rows, findings, move_reasons, official_form, wording
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 from pipelines.publish.finding_marks import current_marks
@@ -99,6 +100,11 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
     adjustments = edition_rows.adjustments(con, params)
     for row in adjustments:
         row["department_name"] = department_name(row["department_id"])
+
+    appeals = edition_rows.appeals(con, params)
+    for row in appeals:
+        row["subject_label"] = f"案件 {row['case_id']}" if row["subject"] == "case" else row["indicator_name"]
+        row["status_label"] = APPEAL_STATUS_LABELS[row["status"]]
 
     indicators = edition_rows.indicators(con, params)
     for row in indicators:
@@ -194,6 +200,8 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
         "red_count": sum(w["level"] == "red" for w in warnings),
         "amber_count": sum(w["level"] == "amber" for w in warnings),
         "adjustments": adjustments,
+        "appeals": appeals,
+        "appeals_available": _has_table(con, "fct_appeals"),
         "vetoed": [row for row in rankings if row["veto_reason"] is not None],
         "improvers": improvers[: config.movers],
         "decliners": decliners[: config.movers],
@@ -326,6 +334,7 @@ def department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, An
                 ),
                 "warnings": warnings_by.get(department_id, []),
                 "adjustments": adjustments_by.get(department_id, []),
+                "appeals": [a for a in context["appeals"] if a["department_id"] == department_id],
                 "review": reviews.get(department_id),
                 "sentiment": context["sentiment"]["by_department"].get(department_id, []),
                 "screen_flags": [f for f in context["screens"]["flagged"] if f["department_id"] == department_id]

@@ -142,6 +142,28 @@ def adjustments(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> li
     )
 
 
+# The appeals an edition lists: those about its months, and a quarterly edition's own.
+APPEALS_OF_EDITION = "period between $period and $last_month and (period_type = 'month' or $period_type = 'quarter')"
+
+
+def appeals(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:
+    """申诉复核: the edition's appeals in filing order, with their decisions."""
+    if not _has_table(con, "fct_appeals"):
+        return []
+    return _rows(
+        con,
+        f"""
+        SELECT appeal_id, period_key, department_id, department_name, subject, indicator_name, case_id,
+               reason, evidence, filed_by, filed_at, status, decided_by, decided_at, decision_note,
+               resubmitted_at, resubmitted_file, effect
+        FROM marts.fct_appeals
+        WHERE {APPEALS_OF_EDITION}
+        ORDER BY appeal_id
+        """,
+        params,
+    )
+
+
 def quality_files(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:
     # Row counts repeat on each check row of a file, so take them once per file.
     return _rows(

@@ -50,7 +50,7 @@ from pipelines.publish.bulletin import (
 )
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 from pipelines.publish.document_numbers import RegisterDamaged, number_for, version_label
-from pipelines.publish.edition_rows import query_params
+from pipelines.publish.edition_rows import APPEALS_OF_EDITION, query_params
 from pipelines.publish.mart_rows import has_table
 from pipelines.publish.pdf import PDF_STYLESHEET, PdfNotWritten, write_pdf
 
@@ -77,6 +77,8 @@ EDITION_MARTS = {
     "fct_indicator_reference": "period = $period and period_type = $period_type",
     "fct_indicator_treatment": "period = $period and period_type = $period_type",
     "fct_data_quality": "period between $period and $last_month",
+    # 申诉复核: the appeals about the edition's months (and the quarter's own, in a quarterly edition).
+    "fct_appeals": APPEALS_OF_EDITION,
     "dim_department": "true",
     "dim_indicator": "true",
     "dim_catalogue_node": "true",
@@ -163,10 +165,13 @@ def approve(
     home: Path | None = None,
     run_id: str | None = None,
     with_departments: bool = False,
+    overridden: list[str] | None = None,
 ) -> PublishedRevision:
     """Publish `edition` as approved by `approved_by`, drawn by the Dagster run `run_id`
     (recorded in the manifest and the footer); return what was published. The edition is
     printed to PDF too, its department pages as an appendix `with_departments`.
+    `overridden`: what the approver forced it over (the appeal window, open appeals),
+    recorded in the manifest.
 
     `home` holds the ledger: the marts must match its last dbt build entry, and the
     approval is recorded there."""
@@ -229,6 +234,8 @@ def approve(
     }
     if run_id is not None:
         approval["run_id"] = run_id
+    if overridden:
+        approval["forced_over"] = list(overridden)
     try:
         path = render_edition(con, edition, scratch, approval=approval, config=config)
         pages = sorted((scratch / f"{edition.stem}_departments").glob("*.html")) if with_departments else []

@@ -12,10 +12,10 @@ the finding, and the file is an input of their drawing (publish/stamps.py).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
+from pipelines import jsonl_state
 from pipelines.settings import settings
 
 OUTCOMES = ("已核实", "已排除")
@@ -54,29 +54,11 @@ def add_mark(
         "note": note.strip(),
         "at": (at or dt.datetime.now()).replace(microsecond=0).isoformat(sep=" "),
     }
-    from pipelines.warehouse import file_lock  # here: the CLI imports this module for its names
-
-    path = marks_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(path.with_suffix(".lock"), exclusive=True), path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(mark, ensure_ascii=False, sort_keys=True) + "\n")
+    jsonl_state.append(marks_path(), mark)
     return mark
 
 
 def current_marks(path: Path | None = None) -> dict[Key, dict[str, Any]]:
-    """The latest mark of every marked finding. A damaged line is an error naming
-    the file and line: a mark is never dropped silently."""
-    path = path or marks_path()
-    marks: dict[Key, dict[str, Any]] = {}
-    if not path.is_file():
-        return marks
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            mark = json.loads(line)
-            key = (mark["screen"], mark["period_type"], mark["period"], mark["department_id"])
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}, line {number}: not a finding mark ({error})") from None
-        marks[key] = mark
-    return marks
+    """The latest mark of every marked finding (a damaged line is an error naming it)."""
+    records = jsonl_state.read(path or marks_path(), required=("screen", "period_type", "period", "department_id"))
+    return {(m["screen"], m["period_type"], m["period"], m["department_id"]): m for m in records}

@@ -23,6 +23,7 @@ import hashlib
 from importlib.metadata import version
 from pathlib import Path
 
+from pipelines.appeals.store import current_appeals
 from pipelines.ingest.land import file_logs
 from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import DBT_PROJECT_DIR
@@ -65,7 +66,7 @@ def later_files(lake: Path, months: list[str]) -> dict[str, list[str]]:
 
 
 def month_stamps(
-    ingest: dict[str, dict[str, dict]], reference_dir: Path, months: list[str], lake: Path
+    ingest: dict[str, dict[str, dict]], reference_dir: Path, months: list[str], lake: Path, home: Path
 ) -> dict[str, dict]:
     """The chained stamp of each of `months` (every month from the first scorable one,
     ISO first days), from the ingest stamps (source -> month -> stamp) and the files
@@ -84,11 +85,25 @@ def month_stamps(
         "libraries": library_versions("duckdb", "dbt-core", "dbt-duckdb", "statsmodels"),
     }
     earlier_rows = later_files(lake, months)
+    appealed = appeals_by_month(home)
     return chain(
         {
             month: shared
             | {"ingest": {source: digest(stamps.get(month)) for source, stamps in sorted(ingest.items())}}
             | ({"later_files": earlier_rows[month]} if month in earlier_rows else {})
+            | ({"appeals": appealed[month]} if month in appealed else {})
             for month in months
         }
     )
+
+
+def appeals_by_month(home: Path) -> dict[str, str]:
+    """Month (ISO first day) -> a digest of the appeals about its period, as filed and
+    decided: fct_appeals shows them, and an upheld appeal about a case changes the
+    month's bad reviews (and, chained, every later month)."""
+    by_month: dict[str, list] = {}
+    for appeal in current_appeals(home).values():
+        by_month.setdefault(appeal.period.isoformat(), []).append(
+            (appeal.appeal_id, appeal.status, appeal.case_id, appeal.indicator_id)
+        )
+    return {month: digest(sorted(appeals)) for month, appeals in by_month.items()}

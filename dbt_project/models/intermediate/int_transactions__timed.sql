@@ -15,6 +15,14 @@ calendar as (
     select * from {{ ref('int_calendar__working_days') }}
 ),
 
+-- A bad review whose case the office upheld on appeal (govperf appeal) counts as one
+-- upheld in the 好差评 system's own appeal: it is not a bad review, and not rated.
+upheld_cases as (
+    select distinct department_id, case_id
+    from {{ ref('stg_reference__appeals') }}
+    where status = 'upheld' and case_id is not null
+),
+
 timed as (
     select
         cases.*,
@@ -24,8 +32,11 @@ timed as (
             as days_to_close,
         received.working_day_number + cases.time_limit_days as due_working_day,
         completed.working_day_number as completed_working_day,
-        rectified.working_day_number - completed.working_day_number as rectification_working_days
+        rectified.working_day_number - completed.working_day_number as rectification_working_days,
+        upheld_cases.case_id is not null as upheld_on_appeal
     from cases
+    left join upheld_cases
+        on upheld_cases.case_id = cases.case_id and upheld_cases.department_id = cases.department_id
     -- (a left join: a case is never dropped for a date outside the calendar)
     left join calendar as received on received.calendar_date = cast(cases.received_at as date)
     left join calendar as completed on completed.calendar_date = cast(cases.completed_at as date)
@@ -38,8 +49,9 @@ final as (
         due_at is not null or time_limit_days is not null as has_deadline,
         case when due_at is not null then completed_at <= due_at
              else completed_working_day <= due_working_day end as completed_on_time,
-        rating <= 2 and not coalesce(appeal_upheld, false) as counts_as_bad_review,
-        rating is not null and not (rating <= 2 and coalesce(appeal_upheld, false)) as counts_as_rated
+        rating <= 2 and not (coalesce(appeal_upheld, false) or upheld_on_appeal) as counts_as_bad_review,
+        rating is not null and not (rating <= 2 and (coalesce(appeal_upheld, false) or upheld_on_appeal))
+            as counts_as_rated
     from timed
 )
 
