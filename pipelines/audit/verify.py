@@ -384,6 +384,40 @@ def check_proof_file(report: Report, path: Path, entry: LedgerEntry | None = Non
         report.mismatch(where, f"its entry is not ledger entry {entry.index}")
 
 
+def check_appeals(report: Report, s: Settings, entries: list[LedgerEntry], period: PeriodFilter) -> None:
+    """Every appeal and decision in state/appeals.jsonl is the ledger's appeal_filed or
+    appeal_decided entry, in the same order: none edited, added or removed since."""
+    from itertools import zip_longest
+
+    from pipelines import jsonl_state
+    from pipelines.appeals.store import appeals_path
+
+    path = appeals_path(s.home)
+    recorded = [e for e in entries if e.kind in ("appeal_filed", "appeal_decided")]
+    try:
+        lines = jsonl_state.read(path)
+    except ValueError as error:
+        report.mismatch(str(path), str(error))
+        return
+    period_of = {r.get("appeal_id"): r.get("period") for r in [*lines, *(e.body for e in recorded)] if "period" in r}
+    n = 0
+    for number, (line, entry) in enumerate(zip_longest(lines, recorded), start=1):
+        appeal_id = (line or {}).get("appeal_id") or (entry.body.get("appeal_id") if entry else None)
+        if not period.date(period_of.get(appeal_id)):
+            continue
+        n += 1
+        where = f"appeal {appeal_id}, record {number} of {path}"
+        if entry is None:
+            report.mismatch(where, "not in the ledger: added or edited after it was recorded")
+        elif line is None:
+            report.mismatch(where, f"missing: the ledger recorded it (entry {entry.index})")
+        elif {
+            k: v for k, v in line.items() if k != "event"
+        } != entry.body or f"appeal_{line.get('event')}" != entry.kind:
+            report.mismatch(where, f"edited: it differs from ledger entry {entry.index}")
+    report.checked["appeals and decisions"] = n
+
+
 def verify_home(s: Settings, period: str | None = None, with_dagster: bool = True) -> Report:
     report = Report()
     heads, keys = published_pins(s.published)
@@ -398,6 +432,7 @@ def verify_home(s: Settings, period: str | None = None, with_dagster: bool = Tru
     check_lake(report, s, entries, selected)
     check_marts(report, s, entries, selected)
     check_published(report, s, entries, selected)
+    check_appeals(report, s, entries, selected)
     return report
 
 

@@ -16,7 +16,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.appeals.store import appeals_table, current_appeals
+from pipelines.appeals.store import APPEALS_SCHEMA, appeals_table, current_appeals
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
 from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
@@ -51,8 +51,10 @@ REFERENCE_TABLES = (
     "catalogue_versions",
     "calendar_exceptions",
     "robustness_draws",
-    "appeals",  # not YAML: the appeals and decisions recorded by `govperf appeal` (pipelines/appeals)
 )
+# Not YAML: the appeals and decisions recorded by `govperf appeal` (pipelines/appeals),
+# written beside the reference tables, as they stand, on every scoring run.
+APPEALS_TABLE = "appeals"
 DEPARTMENTS_KEY = dg.AssetKey(["reference", "departments"])
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
@@ -92,10 +94,10 @@ def ingest_key(source: str) -> dg.AssetKey:
             group_name="reference",
             kinds={"yaml", "parquet"},
             description=f"Reference table {name}, validated from sources/reference/*.yaml."
-            if name != "appeals"
+            if name != APPEALS_TABLE
             else "The appeals (申诉复核) and their decisions, from GOVPERF_HOME/state/appeals.jsonl.",
         )
-        for name in REFERENCE_TABLES
+        for name in (*REFERENCE_TABLES, APPEALS_TABLE)
     ],
     partitions_def=monthly,
     backfill_policy=SINGLE_RUN,
@@ -105,16 +107,16 @@ def reference_data(context: dg.AssetExecutionContext) -> Iterator[dg.Materialize
     """Departments, indicator catalogue and holiday calendar: validated YAML → Parquet.
     Validated at every run, so a month is scored with the reference data as it stands."""
     s = settings()
-    tables = reference_tables(s.reference_dir) | {"appeals": appeals_table(current_appeals(s.home))}
+    tables = reference_tables(s.reference_dir) | {APPEALS_TABLE: appeals_table(current_appeals(s.home))}
     target_dir = s.lake / "reference"
     target_dir.mkdir(parents=True, exist_ok=True)
     ensure_lake_schemas(s.lake)
     if events.record_configuration(s.home, s.config_dir):
         context.log.info("ledger: the configuration changed since the last run; its fingerprint is recorded")
-    for name in REFERENCE_TABLES:
+    for name in (*REFERENCE_TABLES, APPEALS_TABLE):
         path = target_dir / f"{name}.parquet"
         write_table(tables[name], path)
-        if name == REFERENCE_TABLES[-1]:
+        if name == APPEALS_TABLE:
             events.record_lake_files(s.home, [target_dir])
         yield dg.MaterializeResult(
             asset_key=dg.AssetKey(["reference", name]),
@@ -143,6 +145,8 @@ def ensure_lake_schemas(lake: Path) -> None:
         (lake / SENTIMENT_FOLDER / "_schema" / "empty.parquet", SENTIMENT_SCHEMA),
         # the forecasts (analytics/target_forecasts), read as target_forecasts/*/*.parquet
         (lake / FORECAST_FOLDER / "_schema" / "empty.parquet", FORECAST_SCHEMA),
+        # the appeals (reference/appeals.parquet), before any run wrote them
+        (lake / "reference" / f"{APPEALS_TABLE}.parquet", APPEALS_SCHEMA),
     ):
         # Rewritten when the schema grew in an upgrade; written beside and renamed,
         # because two runs starting together both get here (one may read it meanwhile).
