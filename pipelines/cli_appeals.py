@@ -103,7 +103,27 @@ def file_appeal(
                 f"{indicator_id!r} is not an indicator of the catalogue ({', '.join(sorted(known))})",
                 param_hint="--indicator",
             )
-    window = _window(edition)
+    if case_id is not None and edition.period_type != "month":
+        raise click.BadParameter(
+            "a case counts in the month it was completed: appeal it against that month's edition", param_hint="--period"
+        )
+    if not (
+        department.valid_from <= edition.last_month
+        and (department.valid_to is None or department.valid_to >= edition.period)
+    ):
+        raise click.BadParameter(
+            f"{department_id} ({department.name}) did not exist in {edition.key} "
+            f"({department.valid_from} to {department.valid_to or 'now'})",
+            param_hint="--department",
+        )
+    if at > dt.datetime.now() + dt.timedelta(minutes=1):
+        raise click.BadParameter(f"{at:%Y-%m-%d %H:%M} is in the future", param_hint="--at")
+    if any((s.published / edition.folder / edition.key).glob("r*/manifest.json")):
+        raise click.ClickException(f"{edition.key} is published already: appeals are against a draft, before approval")
+    try:
+        window = _window(edition)
+    except ValueError as damaged:
+        raise click.ClickException(printable(str(damaged))) from None
     if window is None:
         raise click.ClickException(f"{edition.key} has not been drafted yet: appeals are against a draft edition")
     if at.date() > window.closes:
@@ -188,12 +208,15 @@ def decide(appeal_id: str, outcome: str | None, decided_by: str, note: str, deci
     """Decide an appeal (复核): --upheld or --rejected, once."""
     from pipelines.appeals import store
 
+    at = _time(decided_at)
+    if at is not None and at > dt.datetime.now() + dt.timedelta(minutes=1):
+        raise click.BadParameter(f"{at:%Y-%m-%d %H:%M} is in the future", param_hint="--at")
     if outcome is None:
         raise click.UsageError("say --upheld or --rejected")
     if not note.strip():
         raise click.UsageError("--note: the decision's reasons are required")
     try:
-        decided = store.decide(settings().home, appeal_id, outcome, decided_by, note, _time(decided_at))
+        decided = store.decide(settings().home, appeal_id, outcome, decided_by, note, at)
     except (store.AppealRefused, ValueError) as error:
         raise click.ClickException(printable(str(error))) from None
     if decided.status == "rejected":

@@ -15,16 +15,24 @@ from pathlib import Path
 from typing import Any
 
 
-def append(path: Path, record: dict[str, Any] | Callable[[list[dict[str, Any]]], dict[str, Any]]) -> dict[str, Any]:
+def append(
+    path: Path,
+    record: dict[str, Any] | Callable[[list[dict[str, Any]]], dict[str, Any]],
+    before_writing: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Append `record`, or what `record(records already there)` returns: called under
     the lock, it may number the record or refuse it (by raising), and two writers
-    cannot both pass it. Returns the record appended."""
+    cannot both pass it. `before_writing(record)`, under the same lock, records it
+    elsewhere first (the ledger), so that both places hold the records in one order.
+    Returns the record appended."""
     from pipelines.warehouse import file_lock  # here: the CLI imports the modules that use this one
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(path.with_suffix(".lock"), exclusive=True):
         if callable(record):
             record = record(read(path))
+        if before_writing is not None:
+            before_writing(record)
         with path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
             handle.flush()

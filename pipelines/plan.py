@@ -152,7 +152,9 @@ def make_plan(s: Settings, first: dt.date, last: dt.date, today: dt.date | None 
     read_by_dbt = {
         source: {m: v for m, v in by_month.items() if v is not None} for source, by_month in read_by_dbt.items()
     }
-    scores = dbt_stamps.month_stamps(read_by_dbt, reference, [m.isoformat() for m in months], s.lake, s.home)
+    scores = dbt_stamps.month_stamps(
+        read_by_dbt, reference, [m.isoformat() for m in months], s.lake, dbt_stamps.appeals_in_state(s.home)
+    )
     recorded = store.read(dbt_stamps.STEP)
     plan = StepPlan("dbt")
     for month in sorted(asked):

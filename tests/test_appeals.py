@@ -26,6 +26,7 @@ from tests.conftest import SHARED_CACHE, drafted_on
 from tests.test_cli_errors import one_sentence, tiny_city
 
 REFERENCE = PROJECT_ROOT / "sources" / "reference"
+MERGED = "D031"  # 市粮食和物资储备局, merged into 市发改委 at the end of August 2025 (departments.yaml)
 GOVPERF = str(Path(sys.executable).with_name("govperf"))
 
 
@@ -162,8 +163,21 @@ def test_appeals_are_numbered_masked_decided_once_and_in_the_ledger(tmp_path):
         store.current_appeals(tmp_path)
 
 
+def test_one_appeal_at_a_time_per_case_or_figure_and_again_after_a_rejection(tmp_path):
+    _file(tmp_path)
+    with pytest.raises(store.AppealRefused, match=r"D017 already appealed case SX1 \(A0001, 待复核\)"):
+        _file(tmp_path)
+    _file(tmp_path, department_id="D018")  # the same case number in another department is another case
+    store.decide(tmp_path, "A0001", "rejected", "李四", "证据不足", at=dt.datetime(2025, 9, 4, 10, 0))
+    assert _file(tmp_path, evidence="补充的通话录音").appeal_id == "A0003"
+    _file(tmp_path, case_id=None, indicator_id="good_review_rate")
+    with pytest.raises(store.AppealRefused, match="already appealed good_review_rate"):
+        _file(tmp_path, case_id=None, indicator_id="good_review_rate", reason="又一次")
+    _file(tmp_path, case_id=None, indicator_id="good_review_rate", period_key="2025-09", period=dt.date(2025, 9, 1))
+
+
 def _file_five(home: str) -> list[str]:
-    return [_file(Path(home), case_id=f"SX{n}").appeal_id for n in range(5)]
+    return [_file(Path(home), case_id=f"SX{os.getpid()}-{n}").appeal_id for n in range(5)]
 
 
 def test_appeals_filed_at_once_from_four_processes_get_distinct_numbers(tmp_path):
@@ -171,6 +185,40 @@ def test_appeals_filed_at_once_from_four_processes_get_distinct_numbers(tmp_path
         numbers = [n for batch in pool.map(_file_five, [str(tmp_path)] * 4) for n in batch]
     assert sorted(numbers) == [f"A{n:04d}" for n in range(1, 21)]
     assert len(store.current_appeals(tmp_path)) == 20
+    # The ledger holds them as the file does: verify finds nothing amiss.
+    from types import SimpleNamespace
+
+    from pipelines.audit.verify import PeriodFilter, Report, check_appeals
+    from pipelines.ledger.events import ledger_of
+
+    report = Report()
+    check_appeals(report, SimpleNamespace(home=tmp_path), ledger_of(tmp_path).entries(), PeriodFilter(None))
+    assert report.ok and report.checked["appeals and decisions"] == 20, report.mismatches
+
+
+# ------------------------------------------------------------------ the command line
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--period", "2025-08", "--department", "D017"], 2, "give --indicator (a figure) or --case"),
+        (["--period", "2025-Q3", "--department", "D017", "--case", "SX1"], 2, "the month it was completed"),
+        (["--period", "2025-08", "--department", "D999", "--case", "SX1"], 2, "'D999' is not in departments.yaml"),
+        (["--period", "2025-08", "--department", "D017", "--indicator", "nope"], 2, "'nope' is not an indicator"),
+        (["--period", "2025-08", "--department", "D017", "--indicator", "good_review_rate", "--at", "2099-01-01 09:00"], 2, "in the future"),
+        (["--period", "2025-08", "--department", "D017", "--indicator", "good_review_rate"], 1, "2025-08 has not been drafted yet"),
+        (["--period", "2025-10", "--department", MERGED, "--indicator", "good_review_rate"], 2, "did not exist in 2025-10"),
+    ],
+)  # fmt: skip
+def test_filing_refuses_what_cannot_be_appealed(args, code, says, govperf_home):
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    result = CliRunner().invoke(main, ["appeal", "file", *args, "--reason", "理由"])
+    assert result.exit_code == code and says in result.output, result.output
+    assert not store.appeals_path(govperf_home).exists()
 
 
 # ------------------------------------------------------------------ the whole loop
@@ -328,7 +376,23 @@ def test_an_appeal_goes_from_filing_to_the_published_edition_through_the_cli(tmp
     manifest = json.loads(
         (home / "bulletins" / "published" / "monthly" / "2025-07" / "r1" / "manifest.json").read_text()
     )
-    assert "to the end of 2025-10-14" in manifest["forced_over"][0]
+    assert manifest["appeals"]["window_closes"] == "2025-10-14"
+    assert "to the end of 2025-10-14" in manifest["appeals"]["forced_over"][0]
+    august = json.loads((revision / "manifest.json").read_text())["appeals"]
+    assert august == {
+        "first_draft": "2025-09-30 18:00",
+        "window_closes": "2025-10-14",
+        "appeals": {"A0001": "upheld", "A0002": "upheld"},
+        "forced_over": [],
+    }
+    # Once published, the results are final; and nobody approves ahead of time.
+    final = govperf(
+        "appeal", "file", "--period", "2025-08", "--department", appellant, "--indicator", "good_review_rate",
+        "--reason", "再次申诉", "--at", "2025-10-14 09:00", env=env,
+    )  # fmt: skip
+    assert final.returncode == 1 and "2025-08 is published already" in one_sentence(final)
+    ahead = govperf("approve", "--period", "2025-09", "--by", "张三", "--at", "2099-01-01 09:00", env=env)
+    assert ahead.returncode == 1 and "in the future" in one_sentence(ahead)
 
     verified = govperf("verify", env=env)
     assert verified.returncode == 0, verified.stdout
@@ -337,4 +401,4 @@ def test_an_appeal_goes_from_filing_to_the_published_edition_through_the_cli(tmp
     state = home / "state" / "appeals.jsonl"
     state.write_text(state.read_text(encoding="utf-8").replace("核实属实", "不予支持", 1), encoding="utf-8")
     tampered = govperf("verify", env=env)
-    assert tampered.returncode == 1 and "appeal A0001, record 3" in tampered.stdout and "edited" in tampered.stdout
+    assert tampered.returncode == 1 and "decided appeal A0001" in tampered.stdout and "edited" in tampered.stdout

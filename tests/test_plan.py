@@ -48,7 +48,7 @@ def _record_as_done(today: dt.date = TODAY) -> None:
             mapping, registry, suites.get(source), s.inbox, first_scorable, LAST, today
         )
         store.record(ingest_stamps.step_name(source), ingest[source])
-    scores = dbt_stamps.month_stamps(ingest, s.reference_dir, months, s.lake, s.home)
+    scores = dbt_stamps.month_stamps(ingest, s.reference_dir, months, s.lake, dbt_stamps.appeals_in_state(s.home))
     store.record(dbt_stamps.STEP, scores)
     editions = [Edition.month(dt.date.fromisoformat(m)) for m in months if m >= FIRST.isoformat()]
     editions.append(Edition.quarter_of(LAST))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +113,42 @@ def file_appeal(
         "evidence": _masked(evidence, "evidence"),
         "filed_by": filed_by.strip(),
         "filed_at": _time(at),
+        # when it was recorded: a paper appeal may be recorded after the day it was filed
+        "recorded_at": _time(None),
     }
 
     def numbered(records: list[dict[str, Any]]) -> dict[str, Any]:
-        filed = sum(1 for r in records if r.get("event") == "filed")
-        return {"appeal_id": f"A{filed + 1:04d}"} | body
+        appeals = _fold(records)
+        _refuse_a_second(appeals.values(), department_id, period_key, indicator_id, case_id)
+        last = max((_number(a) for a in appeals), default=0)
+        return {"appeal_id": f"A{last + 1:04d}"} | body
 
-    record = jsonl_state.append(appeals_path(home), numbered)
-    _record_in_ledger(home, "appeal_filed", record)
+    record = jsonl_state.append(
+        appeals_path(home), numbered, before_writing=lambda r: _record_in_ledger(home, "appeal_filed", r)
+    )
     return _fold([record])[record["appeal_id"]]
+
+
+def _number(appeal_id: str) -> int:
+    return int(appeal_id.removeprefix("A"))
+
+
+def _refuse_a_second(
+    appeals: Iterable[Appeal], department_id: str, period_key: str, indicator_id: str | None, case_id: str | None
+) -> None:
+    """One appeal at a time per case or figure: another is refused while an earlier one
+    is undecided or upheld (after a rejection the department may appeal again)."""
+    for earlier in appeals:
+        if earlier.status == "rejected" or earlier.department_id != department_id:
+            continue
+        same = (case_id is not None and earlier.case_id == case_id) or (
+            indicator_id is not None and earlier.indicator_id == indicator_id and earlier.period_key == period_key
+        )
+        if same:
+            raise AppealRefused(
+                f"{department_id} already appealed {'case ' + str(case_id) if case_id else indicator_id} "
+                f"({earlier.appeal_id}, {earlier.status_label}): one appeal at a time"
+            )
 
 
 def decide(
@@ -137,6 +165,7 @@ def decide(
         "outcome": outcome,
         "decided_by": decided_by.strip(),
         "decided_at": _time(at),
+        "recorded_at": _time(None),
         "note": _masked(note, "note"),
     }
 
@@ -157,8 +186,9 @@ def decide(
             )
         return record
 
-    jsonl_state.append(appeals_path(home), checked)
-    _record_in_ledger(home, "appeal_decided", record)
+    jsonl_state.append(
+        appeals_path(home), checked, before_writing=lambda r: _record_in_ledger(home, "appeal_decided", r)
+    )
     return current_appeals(home)[appeal_id]
 
 
@@ -179,6 +209,8 @@ def _fold(records: list[dict[str, Any]]) -> dict[str, Appeal]:
     appeals: dict[str, Appeal] = {}
     for record in records:
         if record["event"] == "filed":
+            if record["appeal_id"] in appeals:
+                raise ValueError(f"appeal {record['appeal_id']} is filed twice in the appeals file")
             appeals[record["appeal_id"]] = Appeal(
                 appeal_id=record["appeal_id"],
                 period_key=record["period_key"],
@@ -228,6 +260,6 @@ def appeals_table(appeals: dict[str, Appeal]) -> pa.Table:
     """The appeals as dbt reads them (reference/appeals.parquet), in number order."""
     rows = [
         {field.name: getattr(appeal, field.name) for field in APPEALS_SCHEMA}
-        for _key, appeal in sorted(appeals.items())
+        for _key, appeal in sorted(appeals.items(), key=lambda item: _number(item[0]))
     ]
     return pa.Table.from_pylist(rows, schema=APPEALS_SCHEMA)

@@ -386,35 +386,34 @@ def check_proof_file(report: Report, path: Path, entry: LedgerEntry | None = Non
 
 def check_appeals(report: Report, s: Settings, entries: list[LedgerEntry], period: PeriodFilter) -> None:
     """Every appeal and decision in state/appeals.jsonl is the ledger's appeal_filed or
-    appeal_decided entry, in the same order: none edited, added or removed since."""
-    from itertools import zip_longest
-
+    appeal_decided entry for it, and the other way round: none edited, added or removed."""
     from pipelines import jsonl_state
     from pipelines.appeals.store import appeals_path
 
     path = appeals_path(s.home)
-    recorded = [e for e in entries if e.kind in ("appeal_filed", "appeal_decided")]
     try:
-        lines = jsonl_state.read(path)
+        lines = jsonl_state.read(path, required=("event", "appeal_id"))
     except ValueError as error:
         report.mismatch(str(path), str(error))
         return
-    period_of = {r.get("appeal_id"): r.get("period") for r in [*lines, *(e.body for e in recorded)] if "period" in r}
+    in_file = {(f"appeal_{r['event']}", r["appeal_id"]): {k: v for k, v in r.items() if k != "event"} for r in lines}
+    in_ledger = {(e.kind, e.body.get("appeal_id")): e for e in entries if e.kind in ("appeal_filed", "appeal_decided")}
+    period_of = {key[1]: body.get("period") for key, body in in_file.items() if key[0] == "appeal_filed"}
+    period_of |= {key[1]: e.body.get("period") for key, e in in_ledger.items() if key[0] == "appeal_filed"}
     n = 0
-    for number, (line, entry) in enumerate(zip_longest(lines, recorded), start=1):
-        appeal_id = (line or {}).get("appeal_id") or (entry.body.get("appeal_id") if entry else None)
-        if not period.date(period_of.get(appeal_id)):
+    for key in sorted(set(in_file) | set(in_ledger), key=lambda k: (k[1] or "", k[0])):
+        if not period.date(period_of.get(key[1])):
             continue
         n += 1
-        where = f"appeal {appeal_id}, record {number} of {path}"
-        if entry is None:
+        where = f"{key[0].removeprefix('appeal_')} appeal {key[1]} in {path}"
+        if key not in in_ledger:
             report.mismatch(where, "not in the ledger: added or edited after it was recorded")
-        elif line is None:
-            report.mismatch(where, f"missing: the ledger recorded it (entry {entry.index})")
-        elif {
-            k: v for k, v in line.items() if k != "event"
-        } != entry.body or f"appeal_{line.get('event')}" != entry.kind:
-            report.mismatch(where, f"edited: it differs from ledger entry {entry.index}")
+        elif key not in in_file:
+            report.mismatch(where, f"missing: the ledger recorded it (entry {in_ledger[key].index})")
+        elif in_file[key] != in_ledger[key].body:
+            report.mismatch(where, f"edited: it differs from ledger entry {in_ledger[key].index}")
+    if len(lines) != len(in_file):
+        report.mismatch(str(path), f"{len(lines) - len(in_file)} record(s) repeat an appeal or decision")
     report.checked["appeals and decisions"] = n
 
 

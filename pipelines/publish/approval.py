@@ -89,13 +89,17 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
         when = dt.datetime.strptime(config.time, TIME_FORMAT)
     except ValueError as error:
         raise dg.Failure(description=str(error)) from None
+    if when > dt.datetime.now() + dt.timedelta(minutes=1):
+        # an approval recorded for later would pass the appeal window before it closes
+        raise dg.Failure(description=f"{config.time} is in the future: an approval is recorded when it is given")
     import duckdb
 
     try:
         gate.assert_open(s.lake, edition.trend_months(edition.months), "Approval", include_process=True)
         refuse_unless_verified(s)  # nothing is approved from a home whose evidence fails its ledger
         with read_warehouse() as con:
-            overridden = _appeal_refusals(s, con, edition, when) if is_ranked(con, edition) else []
+            appeals = _appeal_record(s, con, edition, when) if is_ranked(con, edition) else None
+            overridden = appeals["forced_over"] if appeals else []
             if overridden and not config.force:
                 raise PublicationRefused(
                     f"{edition.key}: " + "; ".join(overridden) + " (or approve with --force and a --note saying why)"
@@ -111,7 +115,7 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
                 config.note,
                 run_id=context.run_id,
                 with_departments=config.with_departments,
-                overridden=overridden,
+                appeals=appeals,
             )
     except (gate.GateClosed, PublicationRefused, VerificationFailed) as refusal:
         raise dg.Failure(description=str(refusal)) from None
@@ -141,21 +145,36 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
     )
 
 
-def _appeal_refusals(s, con, edition: Edition, when: dt.datetime) -> list[str]:
-    """What the appeals say against approving `edition` at `when` (pipelines/appeals/window.py);
-    `con` reads the marts, which must show every decision."""
+def _appeal_record(s, con, edition: Edition, when: dt.datetime) -> dict:
+    """The appeal window and appeals of `edition`, for its manifest, and what they say
+    against approving it at `when` (`forced_over`: approved only with --force); `con`
+    reads the marts, which must show every decision (pipelines/appeals/window.py)."""
     from pipelines.appeals.store import current_appeals
     from pipelines.appeals.window import approval_refusals, window_of
     from pipelines.publish.config import load_bulletin_config
     from pipelines.publish.mart_rows import has_table, rows
 
     days = load_bulletin_config(s.reference_dir).appeals.window_working_days
-    about = [a for a in current_appeals(s.home).values() if edition.holds_appeal(a.period_type, a.period)]
+    try:
+        window = window_of(s.home, s.reference_dir, edition.key, days)
+        about = [a for a in current_appeals(s.home).values() if edition.holds_appeal(a.period_type, a.period)]
+    except ValueError as damaged:  # a damaged state file: named, never guessed around
+        raise PublicationRefused(f"{edition.key}: {damaged}") from None
+    if window is not None and when < window.first_draft:
+        raise PublicationRefused(
+            f"{edition.key}: {when:{TIME_FORMAT}} is before the edition was first drafted "
+            f"({window.first_draft:{TIME_FORMAT}}); nothing can be approved before it exists"
+        )
     in_marts = {}
     if about and has_table(con, "fct_appeals"):
         query = "select appeal_id, status, resubmitted_at from marts.fct_appeals"
         in_marts = {r["appeal_id"]: r for r in rows(con, query, {})}
-    return approval_refusals(window_of(s.home, s.reference_dir, edition.key, days), edition.key, when, about, in_marts)
+    return {
+        "first_draft": window.first_draft.strftime(TIME_FORMAT) if window else None,
+        "window_closes": window.closes.isoformat() if window else None,
+        "appeals": {a.appeal_id: a.status for a in about},
+        "forced_over": approval_refusals(window, edition.key, when, about, in_marts),
+    }
 
 
 approval_job = dg.define_asset_job(

@@ -165,13 +165,13 @@ def approve(
     home: Path | None = None,
     run_id: str | None = None,
     with_departments: bool = False,
-    overridden: list[str] | None = None,
+    appeals: dict | None = None,
 ) -> PublishedRevision:
     """Publish `edition` as approved by `approved_by`, drawn by the Dagster run `run_id`
     (recorded in the manifest and the footer); return what was published. The edition is
     printed to PDF too, its department pages as an appendix `with_departments`.
-    `overridden`: what the approver forced it over (the appeal window, open appeals),
-    recorded in the manifest.
+    `appeals`: its appeal window, its appeals' outcomes and what the approver forced it
+    over (pipelines/publish/approval.py), recorded in the manifest.
 
     `home` holds the ledger: the marts must match its last dbt build entry, and the
     approval is recorded there."""
@@ -234,8 +234,8 @@ def approve(
     }
     if run_id is not None:
         approval["run_id"] = run_id
-    if overridden:
-        approval["forced_over"] = list(overridden)
+    if appeals is not None:
+        approval["appeals"] = appeals
     try:
         path = render_edition(con, edition, scratch, approval=approval, config=config)
         pages = sorted((scratch / f"{edition.stem}_departments").glob("*.html")) if with_departments else []

@@ -167,7 +167,7 @@ def built_from_stamps(store: StampStore, s, last_month) -> dict[str, dict]:
     ingest stamps recorded by the steps that landed them (pipelines/transform/stamps.py)."""
     months = [m.isoformat() for m in months_through(FIRST_MONTH, last_month)]
     ingest = {source: store.read(step_name(source)) for source in load_mappings(s.mappings_dir)}
-    return stamps.month_stamps(ingest, s.reference_dir, months, s.lake, s.home)
+    return stamps.month_stamps(ingest, s.reference_dir, months, s.lake, stamps.appeals_in_lake(s.lake))
 
 
 def models_built(target: Path) -> list[str]:

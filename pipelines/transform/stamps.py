@@ -20,10 +20,14 @@ always every row by its own dates.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
-from pipelines.appeals.store import current_appeals
+import pyarrow.parquet as pq
+
+from pipelines.appeals import store
 from pipelines.ingest.land import file_logs
 from pipelines.reference import load_catalogue, lookback_months
 from pipelines.settings import DBT_PROJECT_DIR
@@ -66,7 +70,11 @@ def later_files(lake: Path, months: list[str]) -> dict[str, list[str]]:
 
 
 def month_stamps(
-    ingest: dict[str, dict[str, dict]], reference_dir: Path, months: list[str], lake: Path, home: Path
+    ingest: dict[str, dict[str, dict]],
+    reference_dir: Path,
+    months: list[str],
+    lake: Path,
+    appeals: Iterable[Mapping[str, Any]],
 ) -> dict[str, dict]:
     """The chained stamp of each of `months` (every month from the first scorable one,
     ISO first days), from the ingest stamps (source -> month -> stamp) and the files
@@ -85,7 +93,7 @@ def month_stamps(
         "libraries": library_versions("duckdb", "dbt-core", "dbt-duckdb", "statsmodels"),
     }
     earlier_rows = later_files(lake, months)
-    appealed = appeals_by_month(home)
+    appealed = appeals_by_month(appeals)
     return chain(
         {
             month: shared
@@ -97,13 +105,27 @@ def month_stamps(
     )
 
 
-def appeals_by_month(home: Path) -> dict[str, str]:
+def appeals_by_month(appeals: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Month (ISO first day) -> a digest of the appeals about its period, as filed and
     decided: fct_appeals shows them, and an upheld appeal about a case changes the
-    month's bad reviews (and, chained, every later month)."""
+    month's bad reviews (and, chained, every later month). `appeals`: rows with the
+    fields of pipelines/appeals/store.APPEALS_SCHEMA, from the state file when planning
+    and from the lake file dbt reads when recording a build (a decision made meanwhile
+    is then not taken as built)."""
     by_month: dict[str, list] = {}
-    for appeal in current_appeals(home).values():
-        by_month.setdefault(appeal.period.isoformat(), []).append(
-            (appeal.appeal_id, appeal.status, appeal.case_id, appeal.indicator_id)
+    for appeal in appeals:
+        by_month.setdefault(appeal["period"].isoformat(), []).append(
+            (appeal["appeal_id"], appeal["status"], appeal["case_id"], appeal["indicator_id"])
         )
-    return {month: digest(sorted(appeals)) for month, appeals in by_month.items()}
+    return {month: digest(sorted(rows)) for month, rows in by_month.items()}
+
+
+def appeals_in_state(home: Path) -> list[dict[str, Any]]:
+    """The appeals as `govperf appeal` left them (for the plan)."""
+    return store.appeals_table(store.current_appeals(home)).to_pylist()
+
+
+def appeals_in_lake(lake: Path) -> list[dict[str, Any]]:
+    """The appeals as the reference step wrote them for dbt (for a build's record)."""
+    path = lake / "reference" / "appeals.parquet"
+    return pq.read_table(path).to_pylist() if path.exists() else []

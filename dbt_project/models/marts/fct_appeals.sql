@@ -4,13 +4,22 @@
 -- department's corrected resubmission: a current file of the department for a month
 -- of the appeal's period, from a source the indicator is computed from
 -- (dim_evidence_rule; any source for an indicator without rules), delivered after the
--- decision. Rebuilt whole on every run: appeals are few, and any can change.
+-- appeal was filed (a corrected file may come with the appeal). Rebuilt whole on every
+-- run: appeals are few, and any can change.
 with appeals as (
     select * from {{ ref('stg_reference__appeals') }}
 ),
 
 indicator_sources as (
     select distinct indicator_id, source from {{ ref('dim_evidence_rule') }}
+),
+
+-- the sources a figure appeal's resubmission may come from ('*': any)
+appeal_sources as (
+    select appeals.appeal_id, coalesce(indicator_sources.source, '*') as source
+    from appeals
+    left join indicator_sources on indicator_sources.indicator_id = appeals.indicator_id
+    where appeals.status = 'upheld' and appeals.indicator_id is not null
 ),
 
 submissions as (
@@ -26,16 +35,13 @@ resubmissions as (
             partition by appeals.appeal_id order by submissions.submitted_at, submissions.file_name
         ) as nth
     from appeals
+    inner join appeal_sources on appeal_sources.appeal_id = appeals.appeal_id
     inner join submissions
         on submissions.department_id = appeals.department_id
         and submissions.month >= appeals.period
-        and submissions.month < {{ add_months('appeals.period', "case when appeals.period_type = 'quarter' then 3 else 1 end") }}
-        and submissions.submitted_at > appeals.decided_at
-    where appeals.status = 'upheld' and appeals.indicator_id is not null
-      and (
-          submissions.source in (select source from indicator_sources where indicator_id = appeals.indicator_id)
-          or not exists (select 1 from indicator_sources where indicator_id = appeals.indicator_id)
-      )
+        and submissions.month < {{ period_after('appeals.period', 'appeals.period_type') }}
+        and submissions.submitted_at > appeals.filed_at
+        and (appeal_sources.source = '*' or submissions.source = appeal_sources.source)
 ),
 
 names as (
