@@ -71,7 +71,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, small_city: Path):
         use_home(patch, home, small_city)
         result = launch(FIRST_MONTH, LAST_MONTH)
         assert result.success, failure_messages(result)
-        drafted_on(home, "2025-10-01 09:00")  # its appeal window closed before the approval below
+        drafted_on(home, "2025-09-20 09:00")  # its appeal window closed (2025-09-26) before the approval below
         approved = CliRunner().invoke(main, ["approve", "--period", MONTH, "--by", "张三", "--at", "2025-10-09 10:30"])
         assert approved.exit_code == 0, approved.output
         made = {
