@@ -23,12 +23,17 @@ def _edition(period: str):
 
 
 def _time(value: str | None) -> dt.datetime | None:
+    """An --at time, which is never in the future: a filing or decision dated ahead
+    would pass the appeal window before it closes."""
     if value is None:
         return None
     try:
-        return dt.datetime.strptime(value, "%Y-%m-%d %H:%M")
+        at = dt.datetime.strptime(value, "%Y-%m-%d %H:%M")
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a time like 2026-04-13 09:30", param_hint="--at") from None
+    if at > dt.datetime.now() + dt.timedelta(minutes=1):
+        raise click.BadParameter(f"{value} is in the future", param_hint="--at")
+    return at
 
 
 def _window(edition):
@@ -116,8 +121,6 @@ def file_appeal(
             f"({department.valid_from} to {department.valid_to or 'now'})",
             param_hint="--department",
         )
-    if at > dt.datetime.now() + dt.timedelta(minutes=1):
-        raise click.BadParameter(f"{at:%Y-%m-%d %H:%M} is in the future", param_hint="--at")
     if any((s.published / edition.folder / edition.key).glob("r*/manifest.json")):
         raise click.ClickException(f"{edition.key} is published already: appeals are against a draft, before approval")
     try:
@@ -209,8 +212,6 @@ def decide(appeal_id: str, outcome: str | None, decided_by: str, note: str, deci
     from pipelines.appeals import store
 
     at = _time(decided_at)
-    if at is not None and at > dt.datetime.now() + dt.timedelta(minutes=1):
-        raise click.BadParameter(f"{at:%Y-%m-%d %H:%M} is in the future", param_hint="--at")
     if outcome is None:
         raise click.UsageError("say --upheld or --rejected")
     if not note.strip():
