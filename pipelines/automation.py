@@ -7,6 +7,8 @@
 - quarterly bulletin: on the day bulletin.yaml gives in the month after a quarter,
   the quarter's last month is scored and drafted again, so the quarterly edition
   includes what arrived late (leader reviews, corrected files);
+- annual appraisal (年度绩效考核): on the day bulletin.yaml gives early in the next
+  year, the year's December is scored and drafted again, annual edition included;
 - new-extract sensor: a file whose bytes have not landed (new, or changed) starts
   the ingest of the month its name carries; the lake's file log, by SHA-256, says
   what has landed.
@@ -102,6 +104,20 @@ def quarterly_bulletin_schedule(context: dg.ScheduleEvaluationContext):
     """The quarter before: its last month's scoring and bulletins, quarterly edition included."""
     last_month = _previous_month(context.scheduled_execution_time.date())
     return dg.RunRequest(run_key=f"quarter:{last_month:%Y-%m}", partition_key=_month_key(last_month))
+
+
+def _annual_cron() -> str:
+    from pipelines.publish.config import load_bulletin_config
+
+    when = load_bulletin_config(settings().reference_dir).annual_schedule
+    return f"0 {when.hour} {when.day} {when.month} *"
+
+
+@dg.schedule(job=scoring_and_bulletin_job, cron_schedule=_annual_cron(), execution_timezone="Asia/Shanghai")
+def annual_appraisal_schedule(context: dg.ScheduleEvaluationContext):
+    """The year before: its December's scoring and bulletins, the annual edition (年度绩效考核) included."""
+    december = context.scheduled_execution_time.date().replace(month=1, day=1) - dt.timedelta(days=31)
+    return dg.RunRequest(run_key=f"year:{december.year}", partition_key=_month_key(december))
 
 
 # Cursor layout version; a cursor of another layout is dropped (every file hashed once).

@@ -189,6 +189,9 @@ def _months_in_inbox() -> list[str]:
 @click.option("--from", "first", default=None, callback=_month, help="First month [earliest in the inbox].")
 @click.option("--to", "last", default=None, callback=_month, help="Last month [latest in the inbox].")
 @click.option(
+    "--year", type=click.IntRange(2000, 2999), default=None, help="A whole year: --from YYYY-01 --to YYYY-12."
+)
+@click.option(
     "--job",
     type=click.Choice(["full", "ingest", "scoring"]),
     default="full",
@@ -198,7 +201,9 @@ def _months_in_inbox() -> list[str]:
 @click.option("--multiprocess", is_flag=True, help="Run steps in parallel processes.")
 @click.option("--dry-run", is_flag=True, help="Say what would be redone, and why; run nothing.")
 @click.option("--force", is_flag=True, help="Redo every step for every month of the range, up to date or not.")
-def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_run: bool, force: bool) -> None:
+def run(
+    first: str | None, last: str | None, year: int | None, job: str, multiprocess: bool, dry_run: bool, force: bool
+) -> None:
     """Materialize the Dagster graph for a range of months, through Dagster.
 
     The run is recorded in DAGSTER_HOME and shows in the UI like any other.
@@ -216,7 +221,12 @@ def run(first: str | None, last: str | None, job: str, multiprocess: bool, dry_r
       govperf run                          # every month in the inbox, what is out of date
       govperf run --dry-run                # what would be redone, and why
       govperf run --from 2025-03 --to 2025-03 --job scoring
+      govperf run --year 2025              # the year, its annual edition (年度绩效考核) included
     """
+    if year is not None:
+        if first or last:
+            raise click.UsageError("--year is a whole year: give it without --from and --to")
+        first, last = f"{year}-01", f"{year}-12"
     s = settings()
     parsing = None
     if not dry_run:  # the dbt parse Dagster's definitions need, overlapping what comes before them
@@ -317,10 +327,12 @@ def _say_where(s, first: str, last: str) -> None:
 
     click.echo(f"warehouse: {s.duckdb_path}")
     months = [dt.date.fromisoformat(f"{month}-01") for month in _month_range(first, last)]
-    paths = [s.bulletins / PERIOD_FOLDERS[e.period_type] / e.key / f"{e.stem}.html" for e in editions_of(months)]
-    paths = [p for p in paths if p.exists()]
+    found = [(e, s.bulletins / PERIOD_FOLDERS[e.period_type] / e.key / f"{e.stem}.html") for e in editions_of(months)]
+    found = [(e, p) for e, p in found if p.exists()]
+    paths = [p for _e, p in found]
+    kinds = " and ".join(dict.fromkeys(PERIOD_FOLDERS[e.period_type] for e, _p in found)) or "none"
     click.echo(
-        f"bulletins: {s.bulletins} ({len(paths)} editions in {first}..{last}, monthly and quarterly; "
+        f"bulletins: {s.bulletins} ({len(paths)} editions in {first}..{last}, {kinds}; "
         "each a folder with its department pages and XLSX)"
     )
     if paths:
@@ -369,7 +381,9 @@ def ui(read_only: bool, port: int) -> None:
 
 
 @main.command()
-@click.option("--period", "period", required=True, help="The edition: a month (2025-07) or a quarter (2025-Q3).")
+@click.option(
+    "--period", "period", required=True, help="The edition: a month (2025-07), a quarter (2025-Q3) or a year (2025)."
+)
 @click.option("--by", "approved_by", required=True, help="Who approves the edition (recorded and shown).")
 @click.option("--note", default="", help="What changed, for a revision of an edition already published.")
 @click.option("--at", "approved_at", default=None, help="Approval time, YYYY-MM-DD HH:MM [now].")
@@ -384,7 +398,7 @@ def ui(read_only: bool, port: int) -> None:
 def approve(
     period: str, approved_by: str, note: str, approved_at: str | None, with_departments: bool, force: bool
 ) -> None:
-    """Approve a monthly or quarterly bulletin (审核签发) and publish it to the archive.
+    """Approve a monthly, quarterly or annual bulletin (审核签发) and publish it to the archive.
 
     The approval is a Dagster run (approval_job, asset publish/published_editions,
     one partition per edition), recorded in DAGSTER_HOME like `govperf run`'s: the
@@ -456,7 +470,9 @@ def approve(
 
 
 @main.command()
-@click.option("--period", default=None, help="Only the evidence of one month (2025-07) or quarter (2025-Q3).")
+@click.option(
+    "--period", default=None, help="Only the evidence of one month (2025-07), quarter (2025-Q3) or year (2025)."
+)
 @click.option("--json", "as_json", is_flag=True, help="The same findings as JSON, for machines.")
 @click.option(
     "--proof",

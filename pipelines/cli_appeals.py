@@ -66,7 +66,11 @@ def appeal() -> None:
 
 
 @appeal.command("file")
-@click.option("--period", required=True, help="The draft edition appealed: a month (2026-03) or a quarter (2026-Q1).")
+@click.option(
+    "--period",
+    required=True,
+    help="The draft edition appealed: a month (2026-03), a quarter (2026-Q1) or a year (2025).",
+)
 @click.option("--department", "department_id", required=True, help="The appealing department's code, e.g. D012.")
 @click.option("--indicator", "indicator_id", default=None, help="The figure appealed: an indicator id.")
 @click.option("--case", "case_id", default=None, help="The bad review appealed: its case number.")

@@ -14,6 +14,7 @@ import dagster as dg
 
 from pipelines.analytics.assets import comment_sentiment, target_forecasts
 from pipelines.automation import (
+    annual_appraisal_schedule,
     daily_ingest_schedule,
     full_pipeline_job,
     ingest_job,
@@ -49,7 +50,12 @@ def build_definitions() -> dg.Definitions:
         assets=[*assets, published_editions, *lake_source_specs(dbt_manifest(), defined)],
         asset_checks=[build_quality_suite_check(sources), publishable],
         jobs=[ingest_job, scoring_and_bulletin_job, full_pipeline_job, approval_job],
-        schedules=[daily_ingest_schedule, monthly_scoring_schedule, quarterly_bulletin_schedule],
+        schedules=[
+            daily_ingest_schedule,
+            monthly_scoring_schedule,
+            quarterly_bulletin_schedule,
+            annual_appraisal_schedule,
+        ],
         sensors=[new_extract_sensor],
         resources={"dbt": dbt_cli()},
     )

@@ -16,6 +16,8 @@ import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
+from pipelines.grading import AdjustmentCaps, Annual, Grade, QuotaTies, grade_problem, grade_rows, version_columns
+
 
 class ConfigError(ValueError):
     """A configuration file is wrong. The message names the file and the place."""
@@ -340,23 +342,14 @@ class AggregateNode(_Strict):
     ] = Field(min_length=1)
 
 
-class Grade(_Strict):
-    grade: str
-    min_score: float = Field(ge=0, le=100)
-    max_share: float | None = Field(default=None, gt=0, le=1)
-
-
-class AdjustmentCaps(_Strict):
-    bonus: float = Field(ge=0)
-    penalty: float = Field(ge=0)
-
-
 class CatalogueVersion(_Strict):
     version: str
     effective_from: dt.date
     reason: str = Field(min_length=1)
     grades: list[Grade] = Field(min_length=1)
     adjustment_caps: AdjustmentCaps
+    quota_ties: QuotaTies = "department_id"
+    annual: Annual = Annual()
     treatment: Treatment = Treatment()
     robustness: Robustness = Robustness()
     bottom_rule: BottomRule = BottomRule()
@@ -374,11 +367,9 @@ class CatalogueVersion(_Strict):
             if key in seen:
                 raise ValueError(f"node id {key!r} appears twice in version {self.version}")
             seen.add(key)
-        scores = [g.min_score for g in self.grades]
-        if scores != sorted(scores, reverse=True) or scores[-1] != 0:
-            raise ValueError("grades must be listed from best to worst and the last must start at 0")
-        if self.grades[-1].max_share is not None:
-            raise ValueError("the lowest grade cannot have a quota (max_share): there is no grade below it")
+        for where, grades in (("grades", self.grades), ("annual.grades", self.annual.grades or self.grades)):
+            if problem := grade_problem(grades):
+                raise ValueError(f"{where}: {problem}")
         window = self.anomaly_window()
         own_window = self.anomalies.history is not None or self.anomalies.min_history is not None
         for name in ("history", "min_history"):
@@ -589,22 +580,12 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                     | _treatment_columns(None, None)
                     | {"anomaly_enabled": None, "anomaly_sensitivity": None}
                 )
-        for order, grade in enumerate(version.grades):
-            grades.append(
-                common
-                | {
-                    "grade_order": order,
-                    "grade": grade.grade,
-                    "min_score": grade.min_score,
-                    "max_share": grade.max_share,
-                }
-            )
+        grades.extend(grade_rows(common, version.grades, version.annual))
         settings_rows.append(
             common
+            | {"reason": version.reason}
+            | version_columns(version.adjustment_caps, version.quota_ties, version.annual)
             | {
-                "reason": version.reason,
-                "bonus_cap": version.adjustment_caps.bonus,
-                "penalty_cap": version.adjustment_caps.penalty,
                 "bottom_n": version.bottom_rule.bottom_n,
                 "bottom_periods": version.bottom_rule.periods,
                 "change_history": version.change_warning.history,
@@ -733,7 +714,13 @@ _DRAW_SCHEMA = pa.schema(
 )
 _GRADE_SCHEMA = pa.schema(
     _VERSIONED
-    + [("grade_order", pa.int32()), ("grade", pa.string()), ("min_score", pa.float64()), ("max_share", pa.float64())]
+    + [
+        ("applies_to", pa.string()),
+        ("grade_order", pa.int32()),
+        ("grade", pa.string()),
+        ("min_score", pa.float64()),
+        ("max_share", pa.float64()),
+    ]
 )
 _VERSION_SCHEMA = pa.schema(
     _VERSIONED
@@ -741,6 +728,12 @@ _VERSION_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("bonus_cap", pa.float64()),
         ("penalty_cap", pa.float64()),
+        ("quota_ties", pa.string()),
+        ("annual_bonus_cap", pa.float64()),
+        ("annual_penalty_cap", pa.float64()),
+        ("annual_quota_ties", pa.string()),
+        ("annual_method", pa.string()),
+        ("merged_departments", pa.string()),
         ("bottom_n", pa.int32()),
         ("bottom_periods", pa.int32()),
         ("change_history", pa.int32()),

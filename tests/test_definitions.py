@@ -95,6 +95,12 @@ def test_schedules_and_sensor_ask_for_the_right_months(tmp_path, monkeypatch):
     context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2025, 5, 8, 7, 0), repository_def=repo)
     requests = list(defs.resolve_schedule_def("monthly_scoring_schedule").evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2025-04-01"]
+    # The annual appraisal (bulletin.yaml: 25 January, 09:00) scores December again, for its annual edition.
+    annual = defs.resolve_schedule_def("annual_appraisal_schedule")
+    assert annual.cron_schedule == "0 9 25 1 *"
+    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 1, 25, 9, 0), repository_def=repo)
+    requests = list(annual.evaluate_tick(context).run_requests)
+    assert [(r.partition_key, r.run_key) for r in requests] == [("2025-12-01", "year:2025")]
 
     # The sensor asks for the month a new file's name carries, once.
     inbox = tmp_path / "inbox"

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.ledger import SignedTreeHead
 from pipelines.publish.bulletin import render_monthly_bulletin
-from pipelines.publish.config import Edition, load_bulletin_config
+from pipelines.publish.config import Edition, editions_of, load_bulletin_config
 from pipelines.publish.editions import PublicationRefused, PublishedRevision, approve, mart_hashes
 from pipelines.settings import settings
 from tests.conftest import SHARED_CACHE, drafted_on, record_as_built
@@ -143,9 +143,29 @@ def test_edition_keys():
     assert Edition.parse("2025-Q3").previous.key == "2025-Q2"
     assert Edition.parse("2025-01").previous.key == "2024-12"
     assert Edition.parse("2025-Q1").end == dt.date(2025, 3, 31)
-    for bad in ("2025-13", "2025-Q5", "2025/01", "Q1-2025"):
+    # 年度: the year as an edition, after its December and fourth quarter
+    year = Edition.parse("2025")
+    assert year == Edition("year", dt.date(2025, 1, 1)) and year.key == "2025" and year.folder == "annual"
+    assert (year.label, year.months, year.last_month, year.end) == (
+        "2025年度",
+        12,
+        dt.date(2025, 12, 1),
+        dt.date(2025, 12, 31),
+    )
+    assert year.previous.key == "2024" and year.year_ago.key == "2024"
+    assert [e.key for e in editions_of([dt.date(2025, 11, 1), dt.date(2025, 12, 1)])] == [
+        "2025-11",
+        "2025-12",
+        "2025-Q4",
+        "2025",
+    ]
+    assert year.holds_appeal("month", dt.date(2025, 7, 1)) and year.holds_appeal("year", dt.date(2025, 1, 1))
+    assert not year.holds_appeal("quarter", dt.date(2025, 7, 1))
+    for bad in ("2025-13", "2025-Q5", "2025/01", "Q1-2025", "25", "20251"):
         with pytest.raises(ValueError):
             Edition.parse(bad)
+    with pytest.raises(ValueError):
+        Edition("year", dt.date(2025, 2, 1))
 
 
 def _modes(folder: Path) -> dict[str, int]:

@@ -59,28 +59,31 @@
     select r.*, r.period as evidence_period, r.period_type as evidence_period_type
     from {{ ref(part.relation) }} as r
     {%- elif mode == 'quarter_to_months' -%}
-    {#- a quarter's row counts in the quarter and in each of its months -#}
+    {#- a quarter's row counts in the quarter, in each of its months, and in its year -#}
     select r.*,
-        {{ add_months(column, 'spans.month_offset') }} as evidence_period,
+        (case when spans.period_type = 'year' then {{ month_of(dbt.date_trunc('year', column)) }}
+              else {{ add_months(column, 'spans.month_offset') }} end) as evidence_period,
         spans.period_type as evidence_period_type
     from {{ ref(part.relation) }} as r
     cross join (
         select 0 as month_offset, 'month' as period_type
         union all select 1, 'month' union all select 2, 'month' union all select 0, 'quarter'
+        union all select 0, 'year'
     ) as spans
     {%- elif mode == 'year_to_date' -%}
     {#- a month's row counts in every later month of its year the department
-        reported, and in each such quarter's end -#}
+        reported, and in each such quarter's and the year's end -#}
     select r.*,
-        (case when ends.period_type = 'quarter' then {{ add_months('ends.end_month', -2) }} else ends.end_month end)
-            as evidence_period,
+        {{ add_months('ends.end_month', '1 - ' ~ months_in_period('ends.period_type')) }} as evidence_period,
         ends.period_type as evidence_period_type
     from {{ ref(part.relation) }} as r
     inner join (
         select distinct reported.department_id, reported.{{ part.period_column }} as end_month, grains.period_type
         from {{ ref(part.relation) }} as reported
         cross join {{ period_grains() }} as grains
-        where grains.period_type = 'month' or extract(month from reported.{{ part.period_column }}) in (3, 6, 9, 12)
+        where grains.period_type = 'month'
+           or (grains.period_type = 'quarter' and extract(month from reported.{{ part.period_column }}) in (3, 6, 9, 12))
+           or (grains.period_type = 'year' and extract(month from reported.{{ part.period_column }}) = 12)
     ) as ends
         on ends.department_id = r.department_id
        and {{ column }} <= ends.end_month

@@ -23,25 +23,43 @@
 {%- endmacro %}
 
 {#- True for periods the run writes. A month is in scope when it is one of the run's
-    months; a quarter when its last month is (so a quarter is scored once complete,
-    by the run of its third month). Pass the period_type column for tables that
-    hold both. -#}
+    months; a quarter or a year when its last month is (so a quarter is scored once
+    complete, by the run of its third month, and a year by the run of its December).
+    Pass the period_type column for tables that hold several. -#}
 {% macro in_period_scope(column, period_type=none) -%}
     {%- if period_type -%}
-    ((case when {{ period_type }} = 'quarter' then {{ add_months(column, 2) }} else {{ column }} end)
-     between {{ period_start() }} and {{ period_end() }})
+    ({{ last_month_of(column, period_type) }} between {{ period_start() }} and {{ period_end() }})
     {%- else -%}
     ({{ column }} between {{ period_start() }} and {{ period_end() }})
     {%- endif -%}
 {%- endmacro %}
 
+{#- How many months a period of `period_type` spans (a column or a quoted literal). -#}
+{% macro months_in_period(period_type) -%}
+    (case {{ period_type }} when 'year' then 12 when 'quarter' then 3 else 1 end)
+{%- endmacro %}
+
+{#- The first day of the last month of a period. -#}
+{% macro last_month_of(period, period_type) -%}
+    {{ add_months(period, months_in_period(period_type) ~ ' - 1') }}
+{%- endmacro %}
+
+{#- The period of the same type before `period`. -#}
+{% macro period_before(period, period_type) -%}
+    {{ add_months(period, '-' ~ months_in_period(period_type)) }}
+{%- endmacro %}
+
 {#- The first month a run reads: the months before its first month that rank
     change, last-observation imputation and change warnings look back to
     (lookback_months, set by the Dagster asset from the catalogue), and at least the
-    start of that month's quarter, which a quarter's pooled scores need. -#}
+    start of that month's quarter, which a quarter's pooled scores need; a run that
+    reaches a December reads from that year's January, for the year's pooled scores. -#}
 {% macro lookback_start(months=none) -%}
     {%- set months = months if months is not none else build_setting('lookback_months', 1) | int -%}
-    least({{ dbt.dateadd('month', -months, period_start()) }}, {{ month_of(dbt.date_trunc('quarter', period_start())) }})
+    {%- set year_start = month_of(dbt.date_trunc('year', period_start())) -%}
+    least({{ dbt.dateadd('month', -months, period_start()) }}, {{ month_of(dbt.date_trunc('quarter', period_start())) }},
+          case when {{ add_months(year_start, 11) }} <= {{ period_end() }} then {{ year_start }}
+               else {{ period_start() }} end)
 {%- endmacro %}
 
 {#- True for months the run needs to read. -#}
@@ -49,28 +67,30 @@
     ({{ column }} between {{ lookback_start(months) }} and {{ period_end() }})
 {%- endmacro %}
 
-{#- The two grains every indicator is computed at: cross join a source's rows with
-    this, then group by grain_period(month, period_type). A quarter pools its
-    months' rows (PRODUCT.md: a quarter's scores come from its pooled data). -#}
+{#- The grains every indicator is computed at: cross join a source's rows with
+    this, then group by grain_period(month, period_type). A quarter and a year pool
+    their months' rows (PRODUCT.md: a quarter's scores come from its pooled data;
+    docs/methodology.md §14: the year's pooled scores). -#}
 {% macro period_grains() -%}
-    (select 'month' as period_type union all select 'quarter' as period_type)
+    (select 'month' as period_type union all select 'quarter' as period_type union all select 'year' as period_type)
 {%- endmacro %}
 
+{#- The first day of the period of `period_type` a month falls in. -#}
 {% macro grain_period(month_column, period_type) -%}
-    (case when {{ period_type }} = 'quarter' then {{ month_of(dbt.date_trunc('quarter', month_column)) }}
+    (case {{ period_type }} when 'quarter' then {{ month_of(dbt.date_trunc('quarter', month_column)) }}
+          when 'year' then {{ month_of(dbt.date_trunc('year', month_column)) }}
           else {{ month_column }} end)
 {%- endmacro %}
 
-{#- Rows a grain needs: months the run reads, or quarters it scores. -#}
+{#- Rows a grain needs: months the run reads, or quarters and years it scores. -#}
 {% macro in_grain_scope(month_column, period_type) -%}
-    (case when {{ period_type }} = 'quarter'
-          then {{ in_period_scope(add_months(month_of(dbt.date_trunc('quarter', month_column)), 2)) }}
-          else {{ in_lookback_scope(month_column) }} end)
+    (case when {{ period_type }} = 'month' then {{ in_lookback_scope(month_column) }}
+          else {{ in_period_scope(grain_period(month_column, period_type), period_type) }} end)
 {%- endmacro %}
 
 {#- The first day after a period. -#}
 {% macro period_after(period, period_type) -%}
-    {{ add_months(period, "case when " ~ period_type ~ " = 'quarter' then 3 else 1 end") }}
+    {{ add_months(period, months_in_period(period_type)) }}
 {%- endmacro %}
 
 {% macro month_of(expression) -%}

@@ -39,7 +39,7 @@ class AppealRefused(ValueError):
 class Appeal:
     appeal_id: str
     period_key: str  # 2026-03 or 2026-Q1: the edition appealed against
-    period_type: str  # month | quarter
+    period_type: str  # month | quarter | year
     period: dt.date  # its first day
     department_id: str
     indicator_id: str | None

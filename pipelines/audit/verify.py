@@ -66,8 +66,8 @@ class Report:
 
 
 class PeriodFilter:
-    """Which evidence `--period` selects: a month (2025-07) or a quarter (2025-Q3) and its
-    months. Dates are matched by their month; edition keys and mart period keys overlap."""
+    """Which evidence `--period` selects: a month (2025-07), a quarter (2025-Q3) or a
+    year (2025) and its months. Dates are matched by their month; edition keys and mart period keys overlap."""
 
     def __init__(self, period: str | None):
         self.months: set[str] | None = None
@@ -94,6 +94,8 @@ class PeriodFilter:
         period_type, _, day = key.partition(":")
         if period_type == "quarter":
             return self.edition(f"{day[:4]}-Q{(int(day[5:7]) + 2) // 3}")
+        if period_type == "year":
+            return self.edition(day[:4])
         return self.date(day)
 
 

@@ -1,7 +1,7 @@
-"""What is published: editions (a month or a quarter) and the bulletin settings.
+"""What is published: editions (a month, a quarter or a year) and the bulletin settings.
 
-An edition is named by its period key, 2026-03 for a month and 2026-Q1 for a
-quarter; the CLI, file names and the archive use that key.
+An edition is named by its period key, 2026-03 for a month, 2026-Q1 for a quarter
+and 2025 for the year (年度绩效考核); the CLI, file names and the archive use that key.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pipelines.reference import _Strict, load_yaml_model
 
-PERIOD_FOLDERS = {"month": "monthly", "quarter": "quarterly"}
+PERIOD_FOLDERS = {"month": "monthly", "quarter": "quarterly", "year": "annual"}
+MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
 QUARTER_NAMES = "一二三四"
 
 
@@ -28,36 +29,42 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 
 def editions_of(months: list[dt.date]) -> list[Edition]:
-    """The editions a run over `months` renders: each month, and each quarter whose last
-    month it contains (a quarter is scored by the run of its last month)."""
+    """The editions a run over `months` renders: each month, each quarter whose last
+    month it contains (a quarter is scored by the run of its last month), and each
+    year whose December it contains."""
     editions = [Edition.month(month) for month in months]
     editions += [Edition.quarter_of(month) for month in months if month.month % 3 == 0]
+    editions += [Edition.year_of(month) for month in months if month.month == 12]
     return editions
 
 
 @dataclass(frozen=True, order=True)
 class Edition:
-    """A bulletin's period: `period` is its first day, `period_type` month or quarter."""
+    """A bulletin's period: `period` is its first day, `period_type` month, quarter or year."""
 
-    period_type: Literal["month", "quarter"]
+    period_type: Literal["month", "quarter", "year"]
     period: dt.date
 
     def __post_init__(self) -> None:
         if self.period_type not in PERIOD_FOLDERS:
-            raise ValueError(f"period_type must be month or quarter, got {self.period_type!r}")
-        if self.period.day != 1 or (self.period_type == "quarter" and self.period.month % 3 != 1):
+            raise ValueError(f"period_type must be month, quarter or year, got {self.period_type!r}")
+        if self.period.day != 1 or (self.period.month - 1) % self.months:
             raise ValueError(f"{self.period.isoformat()} is not the first day of a {self.period_type}")
 
     @classmethod
     def parse(cls, text: str) -> Edition:
-        """'2026-03' (a month) or '2026-Q1' (a quarter)."""
+        """'2026-03' (a month), '2026-Q1' (a quarter) or '2025' (a year)."""
         text = text.strip()
+        if re.fullmatch(r"\d{4}", text):
+            return cls("year", dt.date(int(text), 1, 1))
         if match := re.fullmatch(r"(\d{4})-Q([1-4])", text, flags=re.IGNORECASE):
             return cls("quarter", dt.date(int(match[1]), 3 * int(match[2]) - 2, 1))
         if match := re.fullmatch(r"(\d{4})-(\d{2})", text):
             if 1 <= int(match[2]) <= 12:
                 return cls("month", dt.date(int(match[1]), int(match[2]), 1))
-        raise ValueError(f"{text!r} is not a period: write YYYY-MM for a month or YYYY-Qn for a quarter")
+        raise ValueError(
+            f"{text!r} is not a period: write YYYY-MM for a month, YYYY-Qn for a quarter or YYYY for a year"
+        )
 
     @classmethod
     def month(cls, day: dt.date) -> Edition:
@@ -67,34 +74,42 @@ class Edition:
     def quarter_of(cls, day: dt.date) -> Edition:
         return cls("quarter", dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1))
 
+    @classmethod
+    def year_of(cls, day: dt.date) -> Edition:
+        return cls("year", dt.date(day.year, 1, 1))
+
     def holds_appeal(self, period_type: str, period: dt.date) -> bool:
         """Whether an appeal about (period_type, period) is this edition's: one about a
-        month of it, or a quarterly edition's own (edition_rows.APPEALS_OF_EDITION)."""
-        return self.period <= period <= self.last_month and (period_type == "month" or self.period_type == "quarter")
+        month of it, or an edition's own about its whole period (edition_rows.APPEALS_OF_EDITION)."""
+        return self.period <= period <= self.last_month and (period_type == "month" or period_type == self.period_type)
 
     @property
     def months(self) -> int:
-        return 1 if self.period_type == "month" else 3
+        return MONTHS_IN[self.period_type]
 
     @property
     def key(self) -> str:
         if self.period_type == "month":
             return f"{self.period:%Y-%m}"
+        if self.period_type == "year":
+            return f"{self.period.year}"
         return f"{self.period.year}-Q{(self.period.month + 2) // 3}"
 
     @property
     def label(self) -> str:
         if self.period_type == "month":
             return f"{self.period.year}年{self.period.month}月"
+        if self.period_type == "year":
+            return f"{self.period.year}年度"
         return f"{self.period.year}年第{QUARTER_NAMES[(self.period.month - 1) // 3]}季度"
 
     @property
     def kind_label(self) -> str:
-        return "月度" if self.period_type == "month" else "季度"
+        return {"month": "月度", "quarter": "季度", "year": "年度"}[self.period_type]
 
     @property
     def folder(self) -> str:
-        """monthly or quarterly: where drafts and published editions of this kind go."""
+        """monthly, quarterly or annual: where drafts and published editions of this kind go."""
         return PERIOD_FOLDERS[self.period_type]
 
     @property
@@ -210,6 +225,15 @@ class QuarterlySchedule(_Strict):
     hour: int = Field(9, ge=0, le=23)
 
 
+class AnnualSchedule(_Strict):
+    # 年度绩效考核: the year's December is scored and drafted again, annual edition
+    # included, on this day of the following year (after the monthly run of the 8th,
+    # when year-end files such as the 民主测评 are in).
+    month: int = Field(1, ge=1, le=3)
+    day: int = Field(25, ge=9, le=28)
+    hour: int = Field(9, ge=0, le=23)
+
+
 # Ends a recipient's name or a prefix where the template adds its own punctuation.
 _PUNCTUATION = "，,、；;：:。."
 
@@ -295,6 +319,8 @@ class BulletinConfig(_Strict):
     (an example, a new office) still gets its editions, without key figures."""
 
     title: str = Field("政府部门绩效通报", min_length=1)
+    # The annual edition's: 2025年度 + this.
+    annual_title: str = Field("绩效考核结果通报", min_length=1)
     issuer: str = ""
     baseline: Baseline | None = None
     headline: list[str] = []
@@ -308,6 +334,7 @@ class BulletinConfig(_Strict):
     band_chart_departments: int = Field(80, ge=2, le=1000)
     trend_months: int = Field(12, ge=2, le=36)
     quarterly_schedule: QuarterlySchedule = QuarterlySchedule()
+    annual_schedule: AnnualSchedule = AnnualSchedule()
     official_form: OfficialForm = OfficialForm()
     appeals: Appeals = Appeals()
     document_number: DocumentNumber = DocumentNumber()

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from pipelines.appeals.store import STATUS_LABELS as APPEAL_STATUS_LABELS
-from pipelines.publish import charts, derivation, edition_rows, findings, move_reasons, official_form, wording
+from pipelines.publish import annual, charts, derivation, edition_rows, findings, move_reasons, official_form, wording
 from pipelines.publish.config import BulletinConfig, Edition, load_bulletin_config
 from pipelines.publish.finding_marks import current_marks
 from pipelines.publish.mart_rows import Row
@@ -178,7 +178,7 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
 
     quality_files = edition_rows.quality_files(con, params)
     failed_checks = edition_rows.failed_checks(con, params)
-    title = f"{edition.label}{config.title}"
+    title = f"{edition.label}{config.annual_title if edition.period_type == 'year' else config.title}"
     return {
         "title": title,
         "issuer": config.issuer,
@@ -335,6 +335,7 @@ def department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, An
                 "warnings": warnings_by.get(department_id, []),
                 "adjustments": adjustments_by.get(department_id, []),
                 "appeals": [a for a in context["appeals"] if a["department_id"] == department_id],
+                "previous_year": context["annual"]["previous"].get(department_id) if context["annual"] else None,
                 "review": reviews.get(department_id),
                 "sentiment": context["sentiment"]["by_department"].get(department_id, []),
                 "screen_flags": [f for f in context["screens"]["flagged"] if f["department_id"] == department_id]
@@ -365,6 +366,9 @@ def collect_edition(
         config = load_bulletin_config(settings().reference_dir)
     context = build_context(con, edition, config)
     context |= official_form.edition_context(config, context)  # the form's settings and 要点, or None
+    # 年度绩效考核: the quarters beside the year, last year's grades, 优秀 and 不合格
+    yearly = edition.period_type == "year"
+    context["annual"] = annual.annual_context(con, context["_params"], context["rankings"]) if yearly else None
     context["pages"] = department_contexts(con, context)
     for private in (
         "_departments",

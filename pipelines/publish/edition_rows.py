@@ -142,8 +142,8 @@ def adjustments(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> li
     )
 
 
-# The appeals an edition lists: those about its months, and a quarterly edition's own.
-APPEALS_OF_EDITION = "period between $period and $last_month and (period_type = 'month' or $period_type = 'quarter')"
+# The appeals an edition lists: those about its months, and those about its whole period.
+APPEALS_OF_EDITION = "period between $period and $last_month and (period_type = 'month' or period_type = $period_type)"
 
 
 def appeals(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> list[Row]:

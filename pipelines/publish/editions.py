@@ -56,10 +56,11 @@ from pipelines.publish.pdf import PDF_STYLESHEET, PdfNotWritten, write_pdf
 
 # The marts an edition reads, and which of their rows belong to it. Department pages
 # read the monthly scores of the trend window and the quarter's leader review, so a
-# change there is a change of the edition too.
+# change there is a change of the edition too; an annual edition shows its quarters.
 EDITION_MARTS = {
     "fct_rankings": "(period in ($period, $previous) and period_type = $period_type)"
-    " or (period_type = 'month' and period between $trend_from and $last_month)",
+    " or (period_type = 'month' and period between $trend_from and $last_month)"
+    " or ($period_type = 'year' and period_type = 'quarter' and period between $period and $last_month)",
     "fct_department_scores": "(period in ($period, $previous) and period_type = $period_type)"
     " or (period_type = 'month' and period between $trend_from and $last_month)",
     "fct_indicator_values": "period in ($period, $previous, $year_ago, $baseline) and period_type = $period_type",
@@ -77,7 +78,7 @@ EDITION_MARTS = {
     "fct_indicator_reference": "period = $period and period_type = $period_type",
     "fct_indicator_treatment": "period = $period and period_type = $period_type",
     "fct_data_quality": "period between $period and $last_month",
-    # 申诉复核: the appeals about the edition's months (and the quarter's own, in a quarterly edition).
+    # 申诉复核: the appeals about the edition's months (and its own, in a quarterly or annual edition).
     "fct_appeals": APPEALS_OF_EDITION,
     "dim_department": "true",
     "dim_indicator": "true",
@@ -320,7 +321,7 @@ def index_text(published: Path) -> str:
             "href": f"{edition.folder}/{edition.key}/r{record['revision']}/{edition.stem}.html",
             "label": edition.label,
             "kind": edition.kind_label,
-            "sort": (edition.end, edition.period_type == "quarter", record["revision"]),
+            "sort": (edition.end, edition.months, record["revision"]),
         }
         editions.append(record)
     editions.sort(key=lambda e: e["sort"], reverse=True)

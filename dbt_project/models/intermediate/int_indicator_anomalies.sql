@@ -103,7 +103,7 @@ cells as (
         cl.city_level,
         cl.never_negative,
         r.ratio_scale,
-        case when s.period_type = 'quarter' then 3 else 1 end as months_per_period
+        {{ months_in_period('s.period_type') }} as months_per_period
     from series as s
     inner join nodes as n on n.indicator_id = s.indicator_id and n.catalogue_version = s.catalogue_version
     inner join versions as ver on ver.catalogue_version = s.catalogue_version

@@ -1,6 +1,7 @@
 {{ config(materialized='table') }}
 -- Every indicator value of the catalogue, per department and period, for
--- departments in office in the period, with the catalogue version in force on the
+-- departments in office in the period (any of its days: a year scores a department
+-- that merged mid-year on its months in office), with the catalogue version in force on the
 -- period's first day. An indicator with a denominator (per capita, per GDP) is
 -- divided by that series of the same department and period first. A value from
 -- fewer observations than the indicator's min_obs is marked: it counts as missing.
@@ -43,7 +44,7 @@ final as (
     from unioned
     inner join departments
         on departments.department_id = unioned.department_id
-       and departments.valid_from <= {{ add_months('unioned.period', 1) }} - 1
+       and departments.valid_from < {{ period_after('unioned.period', 'unioned.period_type') }}
        and (departments.valid_to is null or departments.valid_to >= unioned.period)
     inner join indicators
         on indicators.node_id = unioned.indicator_id

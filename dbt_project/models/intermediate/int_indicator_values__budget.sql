@@ -24,7 +24,7 @@ year_to_date as (
     from monthly
 ),
 
--- A quarter's deviation is the year to date at its last month.
+-- A quarter's deviation is the year to date at its last month; a year's, at December.
 deviation as (
     select
         period,
@@ -43,3 +43,7 @@ union all
 select {{ add_months('period', -2) }}, 'quarter', department_id, indicator_id, raw_value, n_obs
 from deviation
 where extract(month from period) in (3, 6, 9, 12) and {{ in_period_scope(add_months('period', -2), "'quarter'") }}
+union all
+select {{ add_months('period', -11) }}, 'year', department_id, indicator_id, raw_value, n_obs
+from deviation
+where extract(month from period) = 12 and {{ in_period_scope(add_months('period', -11), "'year'") }}

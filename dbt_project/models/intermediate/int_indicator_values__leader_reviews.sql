@@ -1,5 +1,5 @@
 -- A quarterly leader review: the quarter's value, and applied to each month of
--- its quarter.
+-- its quarter. A year pools its quarters' reviews.
 with reviews as (
     select * from {{ ref('stg_lake__leader_reviews') }}
 ),
@@ -31,8 +31,22 @@ quarterly as (
         count(*) as n_obs
     from reviews
     group by 1, 2, 3
+),
+
+yearly as (
+    select
+        {{ month_of(dbt.date_trunc('year', 'quarter_start')) }} as period,
+        'year' as period_type,
+        department_id,
+        'leader_review_score' as indicator_id,
+        avg(score) as raw_value,
+        count(*) as n_obs
+    from reviews
+    group by 1, 2, 3
 )
 
 select * from monthly where {{ in_lookback_scope('period') }}
 union all
 select * from quarterly where {{ in_period_scope('period', 'period_type') }}
+union all
+select * from yearly where {{ in_period_scope('period', 'period_type') }}

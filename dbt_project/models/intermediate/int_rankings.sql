@@ -2,6 +2,8 @@
 -- Composite score after bonus and penalty points (within the catalogue's caps),
 -- grade (等次) by thresholds, quota and veto (一票否决), and ranks overall and
 -- within peer group on the score rounded to 2 decimals, ties at the minimum rank.
+-- A year takes the version's annual grades, caps and quota tie rule
+-- (pipelines/grading.py), and its twelve months' items.
 with composite as (
     select period, period_type, department_id, catalogue_version, score as base_score
     from {{ ref('int_scores__aggregated') }}
@@ -16,7 +18,16 @@ versions as (
     select * from {{ ref('stg_reference__catalogue_versions') }}
 ),
 
--- 加减分 and 一票否决 of every month of the period (a quarter takes its three months').
+-- Each period type's grades: the year has its own.
+grades as (
+    select grades.*, grains.period_type
+    from {{ ref('stg_reference__catalogue_grades') }} as grades
+    cross join {{ period_grains() }} as grains
+    where (grades.applies_to = 'year') = (grains.period_type = 'year')
+),
+
+-- 加减分 and 一票否决 of every month of the period (a quarter takes its three months',
+-- a year its twelve).
 adjustments as (
     select
         composite.period,
@@ -42,14 +53,22 @@ adjusted as (
         composite.catalogue_version,
         departments.peer_group,
         composite.base_score,
-        least(coalesce(adjustments.bonus, 0), versions.bonus_cap) as bonus,
-        greatest(coalesce(adjustments.penalty, 0), -versions.penalty_cap) as penalty,
-        least(coalesce(adjustments.bonus, 0), versions.bonus_cap)
-            + greatest(coalesce(adjustments.penalty, 0), -versions.penalty_cap) as bonus_points,
+        least(coalesce(adjustments.bonus, 0), caps.bonus_cap) as bonus,
+        greatest(coalesce(adjustments.penalty, 0), -caps.penalty_cap) as penalty,
+        least(coalesce(adjustments.bonus, 0), caps.bonus_cap)
+            + greatest(coalesce(adjustments.penalty, 0), -caps.penalty_cap) as bonus_points,
+        caps.quota_ties,
         nullif(adjustments.veto_reason, '') as veto_reason
     from composite
     inner join departments on departments.department_id = composite.department_id
-    inner join versions on versions.catalogue_version = composite.catalogue_version
+    inner join (
+        select catalogue_version, 'year' as period_type, annual_bonus_cap as bonus_cap,
+               annual_penalty_cap as penalty_cap, annual_quota_ties as quota_ties
+        from versions
+        union all
+        select catalogue_version, grains.period_type, bonus_cap, penalty_cap, quota_ties
+        from versions cross join {{ period_grains() }} as grains where grains.period_type <> 'year'
+    ) as caps on caps.catalogue_version = composite.catalogue_version and caps.period_type = composite.period_type
     left join adjustments
         on adjustments.department_id = composite.department_id and adjustments.period = composite.period
        and adjustments.period_type = composite.period_type
@@ -75,8 +94,8 @@ ranked as (
 best_grade as (
     select ranked.period, ranked.period_type, ranked.department_id, min(grades.grade_order) as grade_order
     from ranked
-    inner join {{ ref('stg_reference__catalogue_grades') }} as grades
-        on grades.catalogue_version = ranked.catalogue_version
+    inner join grades
+        on grades.catalogue_version = ranked.catalogue_version and grades.period_type = ranked.period_type
        and grades.min_score <= round(ranked.composite_score, 2)
     group by 1, 2, 3
 ),
@@ -85,36 +104,50 @@ threshold_grade as (
     select ranked.*, grades.grade_order, grades.max_share
     from ranked
     inner join best_grade using (period, period_type, department_id)
-    inner join {{ ref('stg_reference__catalogue_grades') }} as grades
-        on grades.catalogue_version = ranked.catalogue_version and grades.grade_order = best_grade.grade_order
+    inner join grades
+        on grades.catalogue_version = ranked.catalogue_version and grades.period_type = ranked.period_type
+       and grades.grade_order = best_grade.grade_order
 ),
 
 -- Then the quota: beyond max_share of all ranked departments, a grade drops one
--- step. Vetoed departments take no place in a quota (they get the lowest grade);
--- at the limit, ties are broken by department id so the quota is never exceeded.
+-- step. Vetoed departments take no place in a quota (they get the lowest grade).
+-- Departments tied at the limit follow the version's quota_ties: broken by
+-- department id (the quota is never exceeded), all keep the grade (it may be), or
+-- all drop (it may be left unfilled).
+quota_places as (
+    select
+        *,
+        row_number() over (quota_group order by round(composite_score, 2) desc, department_id) as place_by_id,
+        rank() over (quota_group order by round(composite_score, 2) desc) as place_first_tied,
+        count(*) over (
+            quota_group order by round(composite_score, 2) desc range between unbounded preceding and current row
+        ) as place_last_tied
+    from threshold_grade
+    window quota_group as (partition by period, period_type, grade_order, veto_reason is null)
+),
+
 quota_applied as (
     select
         *,
         case when max_share is not null and veto_reason is null
-              and row_number() over (
-                  partition by period, period_type, grade_order, veto_reason is null
-                  order by round(composite_score, 2) desc, department_id
-              ) > floor(max_share * n_ranked)
+              and (case quota_ties when 'all_keep' then place_first_tied
+                                   when 'all_drop' then place_last_tied
+                                   else place_by_id end) > floor(max_share * n_ranked)
              then grade_order + 1 else grade_order end as quota_grade_order
-    from threshold_grade
+    from quota_places
 ),
 
--- The lowest grade of each catalogue version, and how many grades it has.
+-- The lowest grade of each catalogue version and period type, and how many grades it has.
 lowest as (
-    select catalogue_version, max(grade_order) as grade_order, count(*) as n_grades
-    from {{ ref('stg_reference__catalogue_grades') }}
-    group by 1
+    select catalogue_version, period_type, max(grade_order) as grade_order, count(*) as n_grades
+    from grades
+    group by 1, 2
 ),
 
 worst as (
-    select grades.catalogue_version, grades.grade, lowest.n_grades
-    from {{ ref('stg_reference__catalogue_grades') }} as grades
-    inner join lowest using (catalogue_version, grade_order)
+    select grades.catalogue_version, grades.period_type, grades.grade, lowest.n_grades
+    from grades
+    inner join lowest using (catalogue_version, period_type, grade_order)
 ),
 
 final as (
@@ -137,9 +170,10 @@ final as (
         -- (a catalogue with a single grade does not grade: nobody is "lowest")
         q.veto_reason is not null or (g.grade = worst.grade and worst.n_grades > 1) as is_lowest_grade
     from quota_applied as q
-    inner join {{ ref('stg_reference__catalogue_grades') }} as g
-        on g.catalogue_version = q.catalogue_version and g.grade_order = q.quota_grade_order
-    inner join worst on worst.catalogue_version = q.catalogue_version
+    inner join grades as g
+        on g.catalogue_version = q.catalogue_version and g.period_type = q.period_type
+       and g.grade_order = q.quota_grade_order
+    inner join worst on worst.catalogue_version = q.catalogue_version and worst.period_type = q.period_type
 )
 
 select * from final

@@ -74,7 +74,7 @@ streaks as (
     left join history as carried
         on carried.department_id = cur.department_id and carried.period_type = cur.period_type
        and carried.period
-           = {{ add_months('first_periods.period', "case when cur.period_type = 'quarter' then -3 else -1 end") }}
+           = {{ period_before('first_periods.period', 'cur.period_type') }}
     group by cur.period, cur.period_type, cur.department_id, cur.in_bottom, breaks.last_break
 ),
 
@@ -132,4 +132,4 @@ inner join clear_leads
    and clear_leads.department_id = cur.department_id
 left join history as prev
     on prev.department_id = cur.department_id and prev.period_type = cur.period_type
-   and prev.period = {{ add_months('cur.period', "case when cur.period_type = 'quarter' then -3 else -1 end") }}
+   and prev.period = {{ period_before('cur.period', 'cur.period_type') }}

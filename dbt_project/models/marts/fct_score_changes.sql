@@ -69,7 +69,7 @@ pairs as (
     inner join totals as earlier
         on earlier.department_id = cur.department_id and earlier.period_type = cur.period_type
        and earlier.period = {{ add_months('cur.period', "case when comparisons.comparison = 'year_ago' then -12
-                                                              when cur.period_type = 'quarter' then -3 else -1 end") }}
+                                                              else -" ~ months_in_period('cur.period_type') ~ " end") }}
     where {{ in_period_scope('cur.period', 'cur.period_type') }}
 ),
 

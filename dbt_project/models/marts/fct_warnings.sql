@@ -95,7 +95,7 @@ composite_warnings as (
        and lowest.department_id = cur.department_id
     left join rankings as prev
         on prev.department_id = cur.department_id and prev.period_type = cur.period_type
-       and prev.period = {{ add_months('cur.period', "case when cur.period_type = 'quarter' then -3 else -1 end") }}
+       and prev.period = {{ period_before('cur.period', 'cur.period_type') }}
     where {{ in_period_scope('cur.period', 'cur.period_type') }}
       and (lowest.is_lowest_grade or prev.composite_score - cur.composite_score >= 10)
 ),

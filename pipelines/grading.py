@@ -1,0 +1,90 @@
+"""Grades (等次), their quotas, and the annual appraisal (年度绩效考核) settings of a
+catalogue version, validated at load like the rest of catalogue.yaml.
+
+A version's `grades` grade months and quarters; its `annual` block may give the year
+its own grades, quota tie rule and bonus/penalty caps (docs/methodology.md §14).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# How a quota treats departments tied (on the rank score) at its boundary:
+#   department_id  the tie is broken by department id, so the quota is never exceeded
+#   all_keep       all tied departments keep the grade: the quota may be exceeded
+#   all_drop       all tied departments drop a grade: the quota may be left unfilled
+QuotaTies = Literal["department_id", "all_keep", "all_drop"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Grade(_Strict):
+    grade: str
+    min_score: float = Field(ge=0, le=100)
+    max_share: float | None = Field(default=None, gt=0, le=1)
+
+
+class AdjustmentCaps(_Strict):
+    bonus: float = Field(ge=0)
+    penalty: float = Field(ge=0)
+
+
+def grade_problem(grades: list[Grade]) -> str | None:
+    """Why a list of grades cannot grade, or None."""
+    scores = [g.min_score for g in grades]
+    if scores != sorted(scores, reverse=True) or scores[-1] != 0:
+        return "grades must be listed from best to worst and the last must start at 0"
+    if grades[-1].max_share is not None:
+        return "the lowest grade cannot have a quota (max_share): there is no grade below it"
+    return None
+
+
+class Annual(_Strict):
+    """The year as a period. `pooled`: the year's data scored as one period, as a
+    quarter's are. Unset fields follow the version's own."""
+
+    method: Literal["pooled"] = "pooled"
+    grades: list[Grade] | None = Field(default=None, min_length=1)
+    quota_ties: QuotaTies | None = None
+    adjustment_caps: AdjustmentCaps | None = None
+    # A department in office for part of the year (merged, split, new) is scored on its
+    # months in office and ranked with the others; the edition says so.
+    merged_departments: Literal["months_in_office"] = "months_in_office"
+
+
+def grade_rows(common: dict, grades: list[Grade], annual: Annual) -> list[dict]:
+    """The catalogue_grades rows of a version: its grades for months and quarters
+    (applies_to 'period'), and the year's (applies_to 'year')."""
+    rows = []
+    for applies_to, listed in (("period", grades), ("year", annual.grades or grades)):
+        for order, grade in enumerate(listed):
+            rows.append(
+                common
+                | {
+                    "applies_to": applies_to,
+                    "grade_order": order,
+                    "grade": grade.grade,
+                    "min_score": grade.min_score,
+                    "max_share": grade.max_share,
+                }
+            )
+    return rows
+
+
+def version_columns(caps: AdjustmentCaps, quota_ties: QuotaTies, annual: Annual) -> dict:
+    """The catalogue_versions columns for caps and quotas, the year's beside the period's."""
+    annual_caps = annual.adjustment_caps or caps
+    return {
+        "bonus_cap": caps.bonus,
+        "penalty_cap": caps.penalty,
+        "quota_ties": quota_ties,
+        "annual_bonus_cap": annual_caps.bonus,
+        "annual_penalty_cap": annual_caps.penalty,
+        "annual_quota_ties": annual.quota_ties or quota_ties,
+        "annual_method": annual.method,
+        "merged_departments": annual.merged_departments,
+    }
