@@ -1,0 +1,156 @@
+"""年度绩效考核: the year as a period, from `govperf run` to `govperf approve --period 2025`.
+
+A city with data for November and December 2025 only: its year pools the same rows
+as its fourth quarter, so every annual figure must equal the quarter's (a check of
+the year's grain, scope and evidence, worked without a formula). The catalogue gives
+the year its own grades, quota and tie rule; the annual grades are worked again here
+from the scores, by the rules of docs/methodology.md §14.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from pipelines.sample.generator import generate_city
+from pipelines.settings import PROJECT_ROOT
+from tests.conftest import SHARED_CACHE, drafted_on
+
+GOVPERF = str(Path(sys.executable).with_name("govperf"))
+
+ANNUAL = {
+    "grades": [
+        {"grade": "优秀", "min_score": 70, "max_share": 0.15},
+        {"grade": "良好", "min_score": 65},
+        {"grade": "合格", "min_score": 55},
+        {"grade": "不合格", "min_score": 0},
+    ],
+    "quota_ties": "all_keep",
+}
+
+
+def govperf(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([GOVPERF, *args], env=env, capture_output=True, text=True, timeout=900)
+
+
+def _city(root: Path) -> dict[str, str]:
+    generate_city(
+        root / "inbox",
+        departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
+        seed=11,
+        first_month="2025-11",
+        last_month="2025-12",
+        transactions=3000,
+    )
+    config = root / "config"
+    shutil.copytree(PROJECT_ROOT / "sources", config, ignore=shutil.ignore_patterns("sample"))
+    catalogue_path = config / "reference" / "catalogue.yaml"
+    catalogue = yaml.safe_load(catalogue_path.read_text(encoding="utf-8"))
+    for version in catalogue["versions"]:
+        version["annual"] = ANNUAL
+    catalogue_path.write_text(yaml.safe_dump(catalogue, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVPERF_", "DAGSTER_"))}
+    return env | {
+        "GOVPERF_HOME": str(root / "home"),
+        "GOVPERF_INBOX": str(root / "inbox"),
+        "GOVPERF_CONFIG": str(config),
+        "GOVPERF_CACHE": str(SHARED_CACHE),
+        "DAGSTER_HOME": str(root / "home" / "dagster_home"),
+    }
+
+
+def _rows(root: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(root / "home" / "warehouse" / "govperf.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _annual_grade(score: float, place_first_tied: int, n_ranked: int, vetoed: bool) -> str:
+    """The annual grade by ANNUAL: threshold on the score to 2 decimals, then 优秀's quota
+    of floor(0.15 n); all_keep: a department keeps 优秀 when its first tied place is within."""
+    if vetoed:
+        return "不合格"
+    grades = ANNUAL["grades"]
+    order = next(i for i, g in enumerate(grades) if round(score, 2) >= g["min_score"])
+    if order == 0 and place_first_tied > math.floor(grades[0]["max_share"] * n_ranked):
+        order = 1
+    return grades[order]["grade"]
+
+
+@pytest.mark.slow
+def test_the_year_is_scored_drafted_and_approved(tmp_path):
+    env = _city(tmp_path)
+    home = tmp_path / "home"
+    run = govperf("run", env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (home / "bulletins" / "annual" / "2025" / "bulletin_2025.html").exists()
+
+    # The year pools November and December, as the fourth quarter does: the same values.
+    differ = _rows(
+        tmp_path,
+        """
+        select y.department_id, y.indicator_id, y.raw_value, q.raw_value
+        from marts.fct_indicator_values as y
+        full join (select * from marts.fct_indicator_values where period_type = 'quarter' and period = '2025-10-01') as q
+            using (department_id, indicator_id)
+        where y.period_type = 'year' and y.period = '2025-01-01'
+          and (y.raw_value is distinct from q.raw_value or y.n_obs is distinct from q.n_obs)
+        """,
+    )
+    assert differ == []
+    year = _rows(
+        tmp_path,
+        "select department_id, base_score, composite_score, rank, bonus_points, veto_reason, grade, n_ranked"
+        " from marts.fct_rankings where period_type = 'year' and period = '2025-01-01' order by department_id",
+    )
+    quarter = _rows(
+        tmp_path,
+        "select department_id, base_score, composite_score, rank, bonus_points, veto_reason"
+        " from marts.fct_rankings where period_type = 'quarter' and period = '2025-10-01' order by department_id",
+    )
+    assert len(year) == len(quarter) > 50
+    assert [r[:6] for r in year] == quarter
+    # The annual grades, worked again from the scores.
+    scores = [round(r[2], 2) for r in year if r[5] is None]
+    worked = {
+        department_id: _annual_grade(
+            composite, 1 + sum(s > round(composite, 2) for s in scores), n_ranked, veto is not None
+        )
+        for department_id, _base, composite, _rank, _bonus, veto, _grade, n_ranked in year
+    }
+    assert {r[0]: r[6] for r in year} == worked
+    assert sum(g == "优秀" for g in worked.values()) >= 1 and any(r[5] for r in year)  # a quota and a veto at work
+
+    # The annual edition: each department's quarters beside its year, and the lists.
+    page = (home / "bulletins" / "annual" / "2025" / "bulletin_2025.html").read_text(encoding="utf-8")
+    assert "2025年度绩效考核结果通报" in page
+    table = page[page.index('id="annual-results"') : page.index("</table>", page.index('id="annual-results"'))]
+    first = re.search(r'<tr data-department-id="([^"]+)">(.*?)</tr>', table, flags=re.S)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", first[2], flags=re.S)]
+    q4 = {r[0]: r[2] for r in quarter}
+    assert cells[2:5] == ["—", "—", "—"] and cells[5].startswith(f"{q4[first[1]]:.2f}")
+    best = re.sub(r"<[^>]+>", "", page[page.index('id="annual-best"') :].split("</p>")[0])
+    assert f"（{sum(g == '优秀' for g in worked.values())} 个）" in best
+
+    # Drafted early in January; approved after the appeal window, through Dagster.
+    drafted_on(home, "2026-01-05 09:00")
+    approved = govperf("approve", "--period", "2025", "--by", "张主任", "--at", "2026-01-20 10:00", env=env)
+    assert approved.returncode == 0, approved.stderr[-3000:]
+    revision = home / "bulletins" / "published" / "annual" / "2025" / "r1"
+    manifest = json.loads((revision / "manifest.json").read_text(encoding="utf-8"))
+    assert (manifest["period"], manifest["approved_by"]) == ("2025", "张主任")
+    assert (revision / "bulletin_2025.pdf").exists()
+    verified = govperf("verify", "--period", "2025", env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
