@@ -2,7 +2,7 @@
 catalogue version, validated at load like the rest of catalogue.yaml.
 
 A version's `grades` grade months and quarters; its `annual` block may give the year
-its own grades, quota tie rule and bonus/penalty caps (docs/methodology.md §14).
+its own grades, quota tie rule and bonus/penalty caps (docs/methodology.md §9b).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@
 {#- The grains every indicator is computed at: cross join a source's rows with
     this, then group by grain_period(month, period_type). A quarter and a year pool
     their months' rows (PRODUCT.md: a quarter's scores come from its pooled data;
-    docs/methodology.md §14: the year's pooled scores). -#}
+    docs/methodology.md §9b: the year's pooled scores). -#}
 {% macro period_grains() -%}
     (select 'month' as period_type union all select 'quarter' as period_type union all select 'year' as period_type)
 {%- endmacro %}

@@ -2,7 +2,7 @@
 
 Each department's four quarters beside its annual score, last year's grade beside
 this year's, the lists of 优秀 and 不合格 departments, and the departments in office
-for part of the year (scored on their months in office: docs/methodology.md §14).
+for part of the year (scored on their months in office: docs/methodology.md §9b).
 Reads the marts through mart_rows, as edition_rows does.
 """
 
