@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # How a quota treats departments tied (on the rank score) at its boundary:
 #   department_id  the tie is broken by department id, so the quota is never exceeded
@@ -43,17 +43,56 @@ def grade_problem(grades: list[Grade]) -> str | None:
     return None
 
 
+class BuiltUp(_Strict):
+    """The year built up from the base scores (before bonus and penalty) of its
+    quarters or months, weighted; `weights` one per quarter (4) or month (12), equal
+    when unset."""
+
+    periods: Literal["quarter", "month"] = "quarter"
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _one_weight_per_period(self) -> BuiltUp:
+        wanted = 4 if self.periods == "quarter" else 12
+        if self.weights is not None:
+            if len(self.weights) != wanted:
+                raise ValueError(
+                    f"weights: {wanted} needed, one per {self.periods} of the year, got {len(self.weights)}"
+                )
+            if any(w <= 0 for w in self.weights):
+                raise ValueError("weights must all be above 0")
+        return self
+
+    def weight_rows(self) -> list[tuple[int, float]]:
+        """(position in the year, weight): 1..4 for quarters, 1..12 for months."""
+        count = 4 if self.periods == "quarter" else 12
+        return [(i + 1, w) for i, w in enumerate(self.weights or [1.0] * count)]
+
+
 class Annual(_Strict):
     """The year as a period. `pooled`: the year's data scored as one period, as a
-    quarter's are. Unset fields follow the version's own."""
+    quarter's are. `built_up`: the weighted base scores of its quarters (or months),
+    with the annual-only indicators (`annual_only: true` in the tree) scored on the
+    year's data for their share. Unset fields follow the version's own."""
 
-    method: Literal["pooled"] = "pooled"
+    method: Literal["pooled", "built_up"] = "pooled"
+    built_up: BuiltUp | None = None
     grades: list[Grade] | None = Field(default=None, min_length=1)
     quota_ties: QuotaTies | None = None
     adjustment_caps: AdjustmentCaps | None = None
     # A department in office for part of the year (merged, split, new) is scored on its
     # months in office and ranked with the others; the edition says so.
     merged_departments: Literal["months_in_office"] = "months_in_office"
+
+    @model_validator(mode="after")
+    def _built_up_settings_only_when_built_up(self) -> Annual:
+        if self.built_up is not None and self.method != "built_up":
+            raise ValueError("built_up is set but method is not built_up")
+        return self
+
+    @property
+    def build(self) -> BuiltUp:
+        return self.built_up or BuiltUp()
 
 
 def grade_rows(common: dict, grades: list[Grade], annual: Annual) -> list[dict]:
@@ -86,5 +125,17 @@ def version_columns(caps: AdjustmentCaps, quota_ties: QuotaTies, annual: Annual)
         "annual_penalty_cap": annual_caps.penalty,
         "annual_quota_ties": annual.quota_ties or quota_ties,
         "annual_method": annual.method,
+        "annual_periods": annual.build.periods if annual.method == "built_up" else None,
         "merged_departments": annual.merged_departments,
     }
+
+
+def annual_weight_rows(common: dict, annual: Annual) -> list[dict]:
+    """The catalogue_annual_weights rows of a built-up version (none for pooled)."""
+    if annual.method != "built_up":
+        return []
+    build = annual.build
+    return [
+        common | {"period_type": build.periods, "position": position, "weight": weight}
+        for position, weight in build.weight_rows()
+    ]

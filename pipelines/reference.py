@@ -16,7 +16,16 @@ import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
-from pipelines.grading import AdjustmentCaps, Annual, Grade, QuotaTies, grade_problem, grade_rows, version_columns
+from pipelines.grading import (
+    AdjustmentCaps,
+    Annual,
+    Grade,
+    QuotaTies,
+    annual_weight_rows,
+    grade_problem,
+    grade_rows,
+    version_columns,
+)
 
 
 class ConfigError(ValueError):
@@ -293,6 +302,9 @@ class IndicatorNode(_Strict):
     missing: MissingData | None = None
     # Override of the version's `anomalies` (§13f): `{enabled: false}` or a sensitivity.
     anomalies: IndicatorAnomalies | None = None
+    # Scored for the year only (a year-end 民主测评): months and quarters leave it out,
+    # its weight shared among its siblings as a missing child's (§9b).
+    annual_only: bool = False
 
     @model_validator(mode="after")
     def _method_has_parameters(self) -> IndicatorNode:
@@ -511,7 +523,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
         ),
     )
 
-    nodes, grades, settings_rows, draws = [], [], [], []
+    nodes, grades, settings_rows, draws, annual_weights = [], [], [], [], []
     for i, version in enumerate(catalogue.versions):
         following = catalogue.versions[i + 1].effective_from if i + 1 < len(catalogue.versions) else None
         effective_to = following - dt.timedelta(days=1) if following else dt.date(9999, 12, 31)
@@ -546,6 +558,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "bound_lo": node.value_bounds[0],
                         "bound_hi": node.value_bounds[1],
                         "change_basis": node.change_basis,
+                        "annual_only": node.annual_only,
                     }
                     | _treatment_columns(
                         node.outliers or version.treatment.outliers, node.missing or version.treatment.missing
@@ -576,11 +589,13 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "bound_lo": None,
                         "bound_hi": None,
                         "change_basis": None,
+                        "annual_only": None,
                     }
                     | _treatment_columns(None, None)
                     | {"anomaly_enabled": None, "anomaly_sensitivity": None}
                 )
         grades.extend(grade_rows(common, version.grades, version.annual))
+        annual_weights.extend(annual_weight_rows(common, version.annual))
         settings_rows.append(
             common
             | {"reason": version.reason}
@@ -611,6 +626,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
         "catalogue_nodes": pa.Table.from_pylist(nodes, schema=_NODE_SCHEMA),
         "catalogue_grades": pa.Table.from_pylist(grades, schema=_GRADE_SCHEMA),
         "catalogue_versions": pa.Table.from_pylist(settings_rows, schema=_VERSION_SCHEMA),
+        "catalogue_annual_weights": pa.Table.from_pylist(annual_weights, schema=_ANNUAL_WEIGHT_SCHEMA),
         "calendar_exceptions": calendar,
         "robustness_draws": pa.Table.from_pylist(draws, schema=_DRAW_SCHEMA),
     }
@@ -690,6 +706,7 @@ _NODE_SCHEMA = pa.schema(
         ("bound_lo", pa.float64()),
         ("bound_hi", pa.float64()),
         ("change_basis", pa.string()),
+        ("annual_only", pa.bool_()),
         ("outlier_method", pa.string()),
         ("winsor_lower", pa.float64()),
         ("winsor_upper", pa.float64()),
@@ -712,6 +729,9 @@ _DRAW_SCHEMA = pa.schema(
         ("weight_factor", pa.float64()),
     ]
 )
+_ANNUAL_WEIGHT_SCHEMA = pa.schema(
+    _VERSIONED + [("period_type", pa.string()), ("position", pa.int32()), ("weight", pa.float64())]
+)
 _GRADE_SCHEMA = pa.schema(
     _VERSIONED
     + [
@@ -733,6 +753,7 @@ _VERSION_SCHEMA = pa.schema(
         ("annual_penalty_cap", pa.float64()),
         ("annual_quota_ties", pa.string()),
         ("annual_method", pa.string()),
+        ("annual_periods", pa.string()),
         ("merged_departments", pa.string()),
         ("bottom_n", pa.int32()),
         ("bottom_periods", pa.int32()),

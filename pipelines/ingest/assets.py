@@ -48,6 +48,7 @@ REFERENCE_TABLES = (
     "departments",
     "catalogue_nodes",
     "catalogue_grades",
+    "catalogue_annual_weights",
     "catalogue_versions",
     "calendar_exceptions",
     "robustness_draws",

@@ -44,6 +44,8 @@ normalisation_inputs as (
         on scenarios.period = t.period and scenarios.period_type = t.period_type
        and scenarios.catalogue_version = t.catalogue_version
     inner join nodes as i on i.node_id = t.indicator_id and i.catalogue_version = t.catalogue_version
+    -- annual-only indicators count in the year only (int_scores__normalised)
+    where t.period_type = 'year' or not coalesce(i.annual_only, false)
 ),
 
 normalised as (

@@ -4,10 +4,15 @@
 -- choices, and the batch int_rank_robustness__draws builds it in. A batch holds whole
 -- scenarios (a draw's ranks need all its departments), about monte_carlo_batch_rows
 -- indicator scores (reference/warehouse.yaml), so its memory stays bounded.
+-- A year built up from its quarters has no draws: its composite is not the tree's
+-- (methodology §9b), so the tree's perturbations would not describe it.
 with scopes as (
-    select period, period_type, catalogue_version, count(*) as scores
-    from {{ ref('int_indicator_treated') }}
-    where treated_value is not null and {{ in_period_scope('period', 'period_type') }}
+    select treated.period, treated.period_type, treated.catalogue_version, count(*) as scores
+    from {{ ref('int_indicator_treated') }} as treated
+    inner join {{ ref('stg_reference__catalogue_versions') }} as versions
+        on versions.catalogue_version = treated.catalogue_version
+    where treated.treated_value is not null and {{ in_period_scope('treated.period', 'treated.period_type') }}
+      and not (treated.period_type = 'year' and versions.annual_method = 'built_up')
     group by 1, 2, 3
 ),
 

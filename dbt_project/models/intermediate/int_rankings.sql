@@ -4,10 +4,18 @@
 -- within peer group on the score rounded to 2 decimals, ties at the minimum rank.
 -- A year takes the version's annual grades, caps and quota tie rule
 -- (pipelines/grading.py), and its twelve months' items.
+-- A year whose version builds it up from its quarters takes that composite
+-- (int_scores__built_up) instead of the pooled one.
 with composite as (
-    select period, period_type, department_id, catalogue_version, score as base_score
-    from {{ ref('int_scores__aggregated') }}
-    where level = 0
+    select
+        pooled.period, pooled.period_type, pooled.department_id, pooled.catalogue_version,
+        coalesce(built_up.score, pooled.score) as base_score
+    from {{ ref('int_scores__aggregated') }} as pooled
+    left join {{ ref('int_scores__built_up') }} as built_up
+        on built_up.period = pooled.period and built_up.period_type = pooled.period_type
+       and built_up.catalogue_version = pooled.catalogue_version and built_up.department_id = pooled.department_id
+       and built_up.node_id = pooled.node_id
+    where pooled.level = 0
 ),
 
 departments as (

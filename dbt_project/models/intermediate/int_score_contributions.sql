@@ -25,9 +25,15 @@ nodes as (
     select * from {{ ref('stg_reference__catalogue_nodes') }}
 ),
 
+-- A built-up year (methodology §9b) is not a sum over the tree: it has no terms.
 rankings as (
-    select period, period_type, catalogue_version, department_id, base_score, bonus, penalty, composite_score
-    from {{ ref('int_rankings') }}
+    select
+        rankings.period, rankings.period_type, rankings.catalogue_version, rankings.department_id,
+        rankings.base_score, rankings.bonus, rankings.penalty, rankings.composite_score
+    from {{ ref('int_rankings') }} as rankings
+    left join {{ ref('stg_reference__catalogue_versions') }} as versions
+        on versions.catalogue_version = rankings.catalogue_version
+    where not (rankings.period_type = 'year' and coalesce(versions.annual_method, 'pooled') = 'built_up')
 ),
 
 present as (

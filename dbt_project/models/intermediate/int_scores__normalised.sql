@@ -1,6 +1,7 @@
 {{ config(materialized='table') }}
 -- Each indicator's treated value on a 0-100 scale, higher is better, by the method
 -- the catalogue names (macro normalised_scores, shared with the Monte Carlo).
+-- Annual-only indicators are scored for the year only.
 with treated as (
     select * from {{ ref('int_indicator_treated') }} where treated_value is not null
 ),
@@ -16,6 +17,9 @@ inputs as (
         i.direction, i.normalisation, i.target, i.goalpost_lo, i.goalpost_hi
     from treated as t
     inner join indicators as i on i.node_id = t.indicator_id and i.catalogue_version = t.catalogue_version
+    -- an annual-only indicator (a year-end 民主测评) is scored for the year only; in a
+    -- month or quarter it is missing, its weight shared among its siblings
+    where t.period_type = 'year' or not coalesce(i.annual_only, false)
 )
 
 {{ normalised_scores('inputs', ['period', 'period_type', 'catalogue_version']) }}

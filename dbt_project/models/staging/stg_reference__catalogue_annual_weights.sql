@@ -1,0 +1,1 @@
+select * from {{ source('reference', 'catalogue_annual_weights') }}
