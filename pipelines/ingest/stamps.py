@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from pipelines import year_freeze
 from pipelines.checks.suites import Suite
 from pipelines.ingest.land import config_fingerprint
 from pipelines.ingest.mapping import SourceMapping
@@ -52,9 +53,12 @@ def month_stamps(
     first_month: dt.date,
     last_month: dt.date,
     today: dt.date,
+    home: Path | None = None,
 ) -> dict[str, dict]:
     """The chained stamp of every month from `first_month` (the first scorable month)
-    through `last_month`, keyed by the month's first day (ISO)."""
+    through `last_month`, keyed by the month's first day (ISO). With `home`, a month of
+    a year ever frozen also holds the year's last freeze event (pipelines/year_freeze.py):
+    a reopened year lands its refused files again."""
     by_month: dict[dt.date, dict[str, list]] = {}
     for path in sorted(inbox.glob(mapping.file_pattern)):
         period = mapping.period_of(path.name)
@@ -69,6 +73,8 @@ def month_stamps(
         "code": ingest_code(),
         "libraries": library_versions(*LIBRARIES),
     }
+    years = {m.year for m in months_through(first_month, last_month)}
+    freezes = {y: year_freeze.stamp_of(home, y) for y in years} if home is not None else {}
     stamps = {
         month.isoformat(): shared
         | {
@@ -76,6 +82,7 @@ def month_stamps(
             # Only a period's first month is checked for completeness (a quarter's, for quarterly sources).
             "deadline_passed": today > deadline_of(mapping, month) if mapping.is_period_start(month) else None,
         }
+        | ({"year_freeze": freeze} if (freeze := freezes.get(month.year)) else {})
         for month in months_through(first_month, last_month)
     }
     return chain(stamps)
