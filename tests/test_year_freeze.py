@@ -350,8 +350,8 @@ def test_a_resubmission_to_a_frozen_year_waits_for_the_reopening_through_the_cli
     assert reopened.returncode == 0 and "reopened 2025 by 李四" in reopened.stdout, reopened.stderr
     landed = govperf("run", "--from", "2025-08", "--to", "2025-08", env=env)
     assert landed.returncode == 0, landed.stdout + landed.stderr
-    after = dict(((i, (n, v)) for i, n, v in d001_august()))
-    assert after["good_review_rate"][1] == 0.0 and dict((i, (n, v)) for i, n, v in before)["good_review_rate"][1] > 0
+    after = {i: v for i, _n, v in d001_august()}
+    assert after["good_review_rate"] == 0.0 and {i: v for i, _n, v in before}["good_review_rate"] > 0
     assert not query("select 1 from marts.fct_data_quality where check_name = 'year_frozen' and not passed")
     status = govperf("year", "status", env=env).stdout
     assert "2025: open (reopened at" in status and "D001 更正8月评价" in status
