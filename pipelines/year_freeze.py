@@ -202,14 +202,3 @@ def refusal_reason(file_name: str, period_label: str, record: dict[str, Any], re
 
 def is_refusal(file_error: str | None) -> bool:
     return bool(file_error) and file_error.startswith(REFUSAL_MARK)
-
-
-def stamp_of(home: Path, year: int) -> str | None:
-    """What a month's ingest stamp holds of its year's freeze: None for a year never
-    frozen (stamps of homes without freezes are unchanged), else the last event, so
-    that freezing or reopening lands the year's months again."""
-    try:
-        last = _fold(read_events(home)).get(year)
-    except ValueError:
-        return "damaged"
-    return None if last is None else f"{last['event']}#{last['n']}"

@@ -219,25 +219,35 @@ def test_a_late_resubmission_for_a_frozen_year_is_refused_until_the_year_is_reop
     assert not pq.read_table(paths["quarantine"]).num_rows
 
 
-def test_the_ingest_stamp_of_a_frozen_years_month_changes_when_it_is_frozen_and_reopened(tmp_path):
-    """So that `govperf run` lands a reopened year's refused files (and leaves the stamps
-    of a home that never froze a year as they were)."""
+def test_a_freeze_changes_no_stamp_and_a_reopening_only_those_of_months_it_held_files_back_in(tmp_path):
+    """Freezing a year whose files have all landed changes no ingest stamp (so nothing is
+    landed or scored again); a file the freeze holds back is named in its month's stamp,
+    and reopening the year takes it out, so `govperf run` lands it and scores the month."""
     from pipelines.ingest.stamps import month_stamps
     from tests.test_submissions import MAPPING, REGISTRY
 
-    def stamps() -> dict:
-        return month_stamps(MAPPING, REGISTRY, None, tmp_path / "inbox", dt.date(2025, 12, 1), dt.date(2026, 1, 1),
-                            dt.date(2026, 3, 1), home=tmp_path)  # fmt: skip
+    def stamps(home: Path | None = tmp_path) -> dict:
+        return month_stamps(MAPPING, REGISTRY, None, tmp_path / "inbox", MARCH, dt.date(2025, 4, 1),
+                            dt.date(2026, 3, 1), home=home)  # fmt: skip
 
+    _deliver(tmp_path / "inbox", "好差评明细_202503.csv", [_row("A1", "D001")], dt.datetime(2025, 4, 3, 9))
+    _ingest(tmp_path)
     never = stamps()
-    assert "year_freeze" not in never["2025-12-01"] and never == month_stamps(
-        MAPPING, REGISTRY, None, tmp_path / "inbox", dt.date(2025, 12, 1), dt.date(2026, 1, 1), dt.date(2026, 3, 1)
-    )
+    assert never == stamps(home=None)
     _freeze(tmp_path)
-    frozen = stamps()
-    assert frozen["2025-12-01"]["year_freeze"] == "frozen#1" and "year_freeze" not in frozen["2026-01-01"]
+    assert stamps() == never
+
+    _deliver(tmp_path / "inbox", "好差评明细_202503_更正.csv", [_row("A1", "D001", "不满意")], dt.datetime(2026, 3, 1))
+    held = stamps()
+    assert held["2025-03-01"]["held_back_by_year_freeze"] == ["service_transactions/好差评明细_202503_更正.csv"]
+    _ingest(tmp_path)  # refused: still held back, the same stamp
+    assert stamps() == held
     year_freeze.reopen_year(tmp_path, 2025, by="李四", reason="更正")
-    assert stamps()["2025-12-01"]["year_freeze"] == "reopened#2"
+    reopened = stamps()
+    assert "held_back_by_year_freeze" not in reopened["2025-03-01"] and reopened != held
+    _ingest(tmp_path)  # landed now
+    _freeze(tmp_path, revision=2)
+    assert stamps() == reopened
 
 
 # ------------------------------------------------------------------ the command line

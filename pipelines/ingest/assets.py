@@ -35,7 +35,7 @@ from pipelines.ingest.land import (
     empty_source_file,
     lake_paths,
     land_file,
-    read_file_load,
+    landed_for_real,
     refuse_file,
 )
 from pipelines.ingest.mapping import SourceMapping, load_mappings
@@ -226,12 +226,11 @@ def _land_or_refuse(
     as before (a new version's landing rules, a new masking key)."""
     if frozen is None:
         return land_file(path, name, mapping, registry, lake, archive)
-    own = lake_paths(lake, mapping.source, month, sha256_of(path))["file_load"]
-    if own.exists() and not year_freeze.is_refusal(read_file_load(own).file_error):
+    file_hash = sha256_of(path)
+    if landed_for_real(lake, mapping.source, month, file_hash):
         return land_file(path, name, mapping, registry, lake, archive)
-    landed = [
-        p for p in own.parent.glob("*.parquet") if p != own and not year_freeze.is_refusal(read_file_load(p).file_error)
-    ]
+    logs = lake_paths(lake, mapping.source, month, file_hash)["file_load"].parent
+    landed = [p for p in logs.glob("*.parquet") if landed_for_real(lake, mapping.source, month, p.stem)]
     label = f"{month:%Y-%m}" if mapping.months_per_period == 1 else f"the period starting {month:%Y-%m}"
     reason = year_freeze.refusal_reason(name, label, frozen, resubmission=bool(landed))
     return refuse_file(path, name, mapping, registry, lake, archive, reason)

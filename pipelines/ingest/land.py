@@ -42,6 +42,7 @@ from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry
 from pipelines.text import printable
 from pipelines.warehouse import duckdb_connection
+from pipelines.year_freeze import REFUSED_FINGERPRINT_SUFFIX, is_refusal
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -158,6 +159,13 @@ def first_delivered_at(
         if paths["file_load"].exists()
     ]
     return min([modified_at, *earlier])
+
+
+def landed_for_real(lake: Path, source: str, period: dt.date, file_hash: str) -> bool:
+    """Whether these bytes have landed for the period, and were not refused for a frozen
+    year (pipelines/year_freeze.py): what a freeze lets land again as before."""
+    path = lake_paths(lake, source, period, file_hash)["file_load"]
+    return path.exists() and not is_refusal(read_file_load(path).file_error)
 
 
 def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> str:
@@ -311,8 +319,6 @@ def refuse_file(
     quarantine with `reason`, and the file log carries `reason` as its file_error.
     Nothing is accepted, so it replaces no slice. Its fingerprint is marked, so that
     the same bytes are landed for real once they are no longer refused."""
-    from pipelines.year_freeze import REFUSED_FINGERPRINT_SUFFIX
-
     period = mapping.period_of(file_name)
     if period is None:
         raise ExtractError(
