@@ -312,7 +312,7 @@ def test_a_resubmission_to_a_frozen_year_waits_for_the_reopening_through_the_cli
     made = govperf("sample", "--out", str(tmp_path / "inbox"), "--first-month", "2025-07", "--last-month", "2025-08",
                    "--transactions", "2000", "--seed", "11", env=env)  # fmt: skip
     assert made.returncode == 0, made.stderr
-    run = govperf("run", "--from", "2025-08", "--to", "2025-08", env=env)
+    run = govperf("run", env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     warehouse = tmp_path / "home" / "warehouse" / "govperf.duckdb"
 
@@ -331,6 +331,9 @@ def test_a_resubmission_to_a_frozen_year_waits_for_the_reopening_through_the_cli
 
     before = d001_august()
     assert govperf("year", "freeze", "2025", "--by", "张三", "--edition", "2025", env=env).returncode == 0
+    # Every file of 2025 had landed: the freeze leaves nothing to land or score again.
+    dry = govperf("run", "--dry-run", env=env)
+    assert "every step is up to date" in dry.stdout, dry.stdout + dry.stderr
 
     original = tmp_path / "inbox" / "service_transactions" / "好差评明细_202508.csv"
     rows = list(csv.reader(io.StringIO(original.read_bytes().decode("gbk"))))
@@ -345,7 +348,7 @@ def test_a_resubmission_to_a_frozen_year_waits_for_the_reopening_through_the_cli
     later = original.stat().st_mtime + 86400
     os.utime(correction, (later, later))
 
-    refused = govperf("run", "--from", "2025-08", "--to", "2025-08", env=env)
+    refused = govperf("run", env=env)
     assert refused.returncode == 0, refused.stdout + refused.stderr
     assert d001_august() == before
     warned = query(
@@ -358,10 +361,15 @@ def test_a_resubmission_to_a_frozen_year_waits_for_the_reopening_through_the_cli
 
     reopened = govperf("year", "reopen", "2025", "--reason", "D001 更正8月评价", "--by", "李四", env=env)
     assert reopened.returncode == 0 and "reopened 2025 by 李四" in reopened.stdout, reopened.stderr
-    landed = govperf("run", "--from", "2025-08", "--to", "2025-08", env=env)
+    landed = govperf("run", env=env)
     assert landed.returncode == 0, landed.stdout + landed.stderr
+    # D001's August ratings are all 非常不满意 now (cases completed in August from July's file keep theirs).
     after = {i: v for i, _n, v in d001_august()}
-    assert after["good_review_rate"] == 0.0 and {i: v for i, _n, v in before}["good_review_rate"] > 0
+    assert after["good_review_rate"] < {i: v for i, _n, v in before}["good_review_rate"]
+    assert query(
+        "select status from marts.fct_submissions where department_id = 'D001' and period = '2025-08-01'"
+        " and source = 'service_transactions' order by file_name"
+    ) == [("superseded",), ("current",)]
     assert not query("select 1 from marts.fct_data_quality where check_name = 'year_frozen' and not passed")
     status = govperf("year", "status", env=env).stdout
     assert "2025: open (reopened at" in status and "D001 更正8月评价" in status
