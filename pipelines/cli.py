@@ -727,5 +727,9 @@ from pipelines.cli_appeals import appeal  # noqa: E402  (its commands hang on `m
 
 main.add_command(appeal)
 
+from pipelines.cli_year import year  # noqa: E402  (govperf year: the year's freeze, 封账)
+
+main.add_command(year)
+
 if __name__ == "__main__":
     main()

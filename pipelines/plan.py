@@ -122,7 +122,7 @@ def make_plan(s: Settings, first: dt.date, last: dt.date, today: dt.date | None 
     for source, mapping in load_mappings(s.mappings_dir).items():
         step = ingest_stamps.step_name(source)
         current = ingest_stamps.month_stamps(
-            mapping, registry, suites.get(source), s.inbox, first_scorable, last, today
+            mapping, registry, suites.get(source), s.inbox, first_scorable, last, today, home=s.home
         )
         current_ingest[source] = current
         recorded = store.read(step)

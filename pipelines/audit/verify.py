@@ -419,6 +419,44 @@ def check_appeals(report: Report, s: Settings, entries: list[LedgerEntry], perio
     report.checked["appeals and decisions"] = n
 
 
+def check_year_freezes(report: Report, s: Settings, entries: list[LedgerEntry], period: PeriodFilter) -> None:
+    """Every freeze and reopening in state/year_freezes.jsonl is the ledger's year_frozen
+    or year_reopened entry with its number, and the other way round: none edited, added
+    or removed (pipelines/year_freeze.py)."""
+    from pipelines import year_freeze
+
+    path = year_freeze.freezes_path(s.home)
+    try:
+        lines = year_freeze.read_events(s.home)
+    except ValueError as error:
+        report.mismatch(str(path), str(error))
+        return
+    kinds = ("year_frozen", "year_reopened")
+    in_file = {(f"year_{r['event']}", r["n"]): {k: v for k, v in r.items() if k != "event"} for r in lines}
+    in_ledger = {(e.kind, e.body.get("n")): e for e in entries if e.kind in kinds}
+    year_of = {key: body.get("year") for key, body in in_file.items()}
+    year_of |= {key: e.body.get("year") for key, e in in_ledger.items()}
+
+    def selected(year: Any) -> bool:
+        return period.months is None or any(month.startswith(f"{year}-") for month in period.months)
+
+    n = 0
+    for key in sorted(set(in_file) | set(in_ledger), key=lambda k: (str(k[1]), k[0])):
+        if not selected(year_of.get(key)):
+            continue
+        n += 1
+        where = f"{key[0].removeprefix('year_')} record {key[1]} ({year_of.get(key)}) in {path}"
+        if key not in in_ledger:
+            report.mismatch(where, "not in the ledger: added or edited after it was recorded")
+        elif key not in in_file:
+            report.mismatch(where, f"missing: the ledger recorded it (entry {in_ledger[key].index})")
+        elif in_file[key] != in_ledger[key].body:
+            report.mismatch(where, f"edited: it differs from ledger entry {in_ledger[key].index}")
+    if len(lines) != len(in_file):
+        report.mismatch(str(path), f"{len(lines) - len(in_file)} record(s) repeat a number")
+    report.checked["year freezes and reopenings"] = n
+
+
 def verify_home(s: Settings, period: str | None = None, with_dagster: bool = True) -> Report:
     report = Report()
     heads, keys = published_pins(s.published)
@@ -434,6 +472,7 @@ def verify_home(s: Settings, period: str | None = None, with_dagster: bool = Tru
     check_marts(report, s, entries, selected)
     check_published(report, s, entries, selected)
     check_appeals(report, s, entries, selected)
+    check_year_freezes(report, s, entries, selected)
     return report
 
 

@@ -16,6 +16,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines import year_freeze
 from pipelines.appeals.store import APPEALS_SCHEMA, appeals_table, current_appeals
 from pipelines.checks import gate
 from pipelines.checks.gate import CheckOutcome
@@ -34,9 +35,12 @@ from pipelines.ingest.land import (
     empty_source_file,
     lake_paths,
     land_file,
+    landed_for_real,
+    refuse_file,
 )
 from pipelines.ingest.mapping import SourceMapping, load_mappings
 from pipelines.ledger import events
+from pipelines.ledger.events import file_sha256 as sha256_of
 from pipelines.parquet import write_table
 from pipelines.partitions import FIRST_MONTH, monthly, months_of
 from pipelines.reference import DepartmentRegistry, load_departments, reference_tables
@@ -64,6 +68,7 @@ FILE_CHECKS = {
     "rows_balanced": ("error", "Per file, rows read from the raw records = rows accepted + rows quarantined."),
     "quarantine_within_limit": ("error", "Per file, the quarantined share is within the mapping's limit."),
     "duplicate_delivery": ("warning", "No file of the month has the same bytes as another under a second name."),
+    "year_frozen": ("warning", "No file of the month was refused because its year is frozen (封账)."),
 }
 SOURCE_CHECKS = {
     "departments_reported": "Every department in office delivered its rows by the submission deadline.",
@@ -178,10 +183,12 @@ def ingest_month(
     # Earliest delivered first: of two names for the same bytes, the first one is the
     # submission (and its time the delivery time), the later one a duplicate.
     files = sorted(files_for_month(inbox, mapping, month), key=lambda p: (p.stat().st_mtime, p.as_posix()))
+    # A frozen year (封账) takes no new delivery: the lake is GOVPERF_HOME/lake (settings.py).
+    frozen = year_freeze.frozen_years(lake.parent).get(month.year)
     delivered = [
         (
             p.relative_to(inbox).as_posix(),
-            land_file(p, p.relative_to(inbox).as_posix(), mapping, registry, lake, archive),
+            _land_or_refuse(p, p.relative_to(inbox).as_posix(), mapping, month, registry, lake, archive, frozen),
         )
         for p in files
     ]
@@ -202,6 +209,32 @@ def ingest_month(
             )
         )
     return landings, outcomes
+
+
+def _land_or_refuse(
+    path: Path,
+    name: str,
+    mapping: SourceMapping,
+    month: dt.date,
+    registry: DepartmentRegistry,
+    lake: Path,
+    archive: Path,
+    frozen: dict | None,
+) -> FileLanding:
+    """Land the file, unless its month's year is frozen and these bytes had not landed
+    before (docs/methodology.md §13j): then refuse it, a resubmission (the month has
+    a landed file) or a first delivery alike. Bytes landed before the freeze land again
+    as before (a new version's landing rules, a new masking key)."""
+    if frozen is None:
+        return land_file(path, name, mapping, registry, lake, archive)
+    file_hash = sha256_of(path)
+    if landed_for_real(lake, mapping.source, month, file_hash):
+        return land_file(path, name, mapping, registry, lake, archive)
+    logs = lake_paths(lake, mapping.source, month, file_hash)["file_load"].parent
+    landed = [p for p in logs.glob("*.parquet") if landed_for_real(lake, mapping.source, month, p.stem)]
+    label = f"{month:%Y-%m}" if mapping.months_per_period == 1 else f"the period starting {month:%Y-%m}"
+    reason = year_freeze.refusal_reason(name, label, frozen, resubmission=bool(landed))
+    return refuse_file(path, name, mapping, registry, lake, archive, reason)
 
 
 def volume_outcomes(
@@ -242,6 +275,23 @@ def file_check_outcomes(mapping: SourceMapping, month: dt.date, landings: list[F
     for landing in landings:
         share = landing.rows_quarantined / landing.rows_read if landing.rows_read else 0.0
         common = {"source": mapping.source, "period": month, "file_hash": landing.file_hash}
+        if year_freeze.is_refusal(landing.file_error):
+            # Refused whole for a frozen year: a warning, never blocking (the month keeps
+            # the data it was frozen with); its lines are in quarantine, so rows still balance.
+            outcomes += [
+                CheckOutcome(
+                    **common, check_name="year_frozen", severity="warning", passed=False, details=landing.file_error
+                ),
+                CheckOutcome(
+                    **common,
+                    check_name="rows_balanced",
+                    severity="error",
+                    passed=landing.balanced,
+                    details=f"{printable(landing.file_name)}: 读入 {landing.rows_read} = 接收 0"
+                    f" + 隔离 {landing.rows_quarantined} (refused: year frozen)",
+                ),
+            ]
+            continue
         outcomes += [
             CheckOutcome(
                 **common,
@@ -302,7 +352,7 @@ def build_ingest_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
         months = months_of(context)
         today = dt.date.today()
         # What this step reads, taken before it reads it: a file changed meanwhile is seen next run.
-        read_from = stamps.month_stamps(mapping, registry, suite, s.inbox, FIRST_MONTH, months[-1], today)
+        read_from = stamps.month_stamps(mapping, registry, suite, s.inbox, FIRST_MONTH, months[-1], today, home=s.home)
 
         def ingest(month: dt.date) -> tuple[list[FileLanding], list[CheckOutcome]]:
             return ingest_month(mapping, month, registry, s.inbox, s.lake, s.archive, suite, today)

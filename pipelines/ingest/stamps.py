@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from pipelines import year_freeze
 from pipelines.checks.suites import Suite
-from pipelines.ingest.land import config_fingerprint
+from pipelines.ingest.land import config_fingerprint, landed_for_real
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.submissions import deadline_of
 from pipelines.ledger.events import file_sha256
@@ -52,9 +53,14 @@ def month_stamps(
     first_month: dt.date,
     last_month: dt.date,
     today: dt.date,
+    home: Path | None = None,
 ) -> dict[str, dict]:
     """The chained stamp of every month from `first_month` (the first scorable month)
-    through `last_month`, keyed by the month's first day (ISO)."""
+    through `last_month`, keyed by the month's first day (ISO). With `home`, a month of
+    a frozen year also names the inbox files its freeze holds back (pipelines/year_freeze.py):
+    reopening the year changes the stamp of those months only, so the next run lands
+    them and scores those months again, while freezing a year whose files have all
+    landed changes no stamp (and rebuilds nothing)."""
     by_month: dict[dt.date, dict[str, list]] = {}
     for path in sorted(inbox.glob(mapping.file_pattern)):
         period = mapping.period_of(path.name)
@@ -69,6 +75,16 @@ def month_stamps(
         "code": ingest_code(),
         "libraries": library_versions(*LIBRARIES),
     }
+    frozen = year_freeze.frozen_years(home) if home is not None else {}
+    held_back = {
+        period: sorted(
+            name
+            for name, (sha, _mtime) in files.items()
+            if not landed_for_real(home / "lake", mapping.source, period, sha)  # type: ignore[operator]
+        )
+        for period, files in by_month.items()
+        if period.year in frozen
+    }
     stamps = {
         month.isoformat(): shared
         | {
@@ -76,6 +92,7 @@ def month_stamps(
             # Only a period's first month is checked for completeness (a quarter's, for quarterly sources).
             "deadline_passed": today > deadline_of(mapping, month) if mapping.is_period_start(month) else None,
         }
+        | ({"held_back_by_year_freeze": held} if (held := held_back.get(month)) else {})
         for month in months_through(first_month, last_month)
     }
     return chain(stamps)
