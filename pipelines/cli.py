@@ -466,6 +466,8 @@ def approve(
     click.echo(f"PDF: {metadata['pdf'].value} ({metadata['pdf_pages'].value} pages, {metadata['pdf_seconds'].value} s)")
     click.echo(f"approval run: {result.run_id} (revision {metadata['revision'].value})")
     click.echo(f"document number (文号): {metadata['document_number'].value}")
+    if "year_frozen" in metadata:  # 封账: late files for the year's months are refused until it is reopened
+        click.echo(f"year {edition.period.year} {metadata['year_frozen'].value}; reopen: govperf year reopen")
     click.echo(f"archive index: {s.published / 'index.html'}")
 
 

@@ -9,6 +9,8 @@ from the scores, by the rules of docs/methodology.md §14.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -154,3 +156,110 @@ def test_the_year_is_scored_drafted_and_approved(tmp_path):
     assert (revision / "bulletin_2025.pdf").exists()
     verified = govperf("verify", "--period", "2025", env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    # 封账: the approval froze 2025; every file had landed, so nothing is out of date.
+    assert "year 2025 frozen at 2026-01-20 10:00" in approved.stdout, approved.stdout
+    assert "every step is up to date" in govperf("run", "--dry-run", env=env).stdout
+    before = _d001_december(tmp_path)
+    correction = _correct_december(tmp_path / "inbox", "D001")
+    refused = govperf("run", env=env)
+    assert refused.returncode == 0, refused.stderr[-3000:]
+    assert _d001_december(tmp_path) == before and correction.is_file()
+    warned = _rows(
+        tmp_path,
+        "select details from marts.fct_data_quality where check_name = 'year_frozen' and not passed"
+        " and period = '2025-12-01'",
+    )
+    assert len(warned) == 1 and f"{correction.name} is a resubmission for 2025-12" in warned[0][0], warned
+    reopened = govperf("year", "reopen", "2025", "--reason", "D001 更正12月评价", "--by", "李四", env=env)
+    assert reopened.returncode == 0, reopened.stderr
+    landed = govperf("run", env=env)
+    assert landed.returncode == 0, landed.stderr[-3000:]
+    assert _d001_december(tmp_path)["good_review_rate"] < before["good_review_rate"]
+    assert govperf("verify", env=env).returncode == 0
+
+    # Built up instead (§9b): the survey annual-only (a year-end 万人评), the year from
+    # its quarters. With one quarter, a department's base = (1 − s) × Q4's base (which
+    # leaves the survey out) + s × its year survey score, s the survey's share of the
+    # tree; without a survey value, Q4's base.
+    share = _build_the_year_up(Path(env["GOVPERF_CONFIG"]) / "reference" / "catalogue.yaml", "survey_satisfaction")
+    rebuilt = govperf("run", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    checked = _rows(
+        tmp_path,
+        f"""
+        select y.department_id, y.base_score,
+               case when survey.score is null then q.base_score
+                    else {1 - share} * q.base_score + {share} * survey.score end,
+               survey.score, q_survey.score
+        from marts.fct_rankings as y
+        inner join marts.fct_rankings as q
+            on q.department_id = y.department_id and q.period_type = 'quarter' and q.period = '2025-10-01'
+        left join marts.fct_indicator_values as survey
+            on survey.department_id = y.department_id and survey.period_type = 'year'
+           and survey.indicator_id = 'survey_satisfaction'
+        left join marts.fct_indicator_values as q_survey
+            on q_survey.department_id = y.department_id and q_survey.period_type = 'quarter'
+           and q_survey.period = '2025-10-01' and q_survey.indicator_id = 'survey_satisfaction'
+        where y.period_type = 'year' and y.period = '2025-01-01'
+        """,
+    )
+    assert len(checked) > 50 and sum(survey is not None for *_r, survey, _q in checked) > 50
+    assert all(abs(base - worked) < 1e-4 for _d, base, worked, *_r in checked), checked[:5]
+    assert all(q_survey is None for *_rest, q_survey in checked)  # the quarter leaves the survey out
+    assert _rows(tmp_path, "select count(*) from marts.fct_score_changes where period_type = 'year'") == [(0,)]
+
+
+def _d001_december(root: Path) -> dict[str, float]:
+    rows = _rows(
+        root,
+        "select indicator_id, raw_value from marts.fct_indicator_values where department_id = 'D001'"
+        " and period = '2025-12-01' and period_type = 'month'",
+    )
+    return dict(rows)
+
+
+def _correct_december(inbox: Path, department_id: str) -> Path:
+    """The department's December transactions again, every rating now the worst: a late correction."""
+    original = inbox / "service_transactions" / "好差评明细_202512.csv"
+    rows = list(csv.reader(io.StringIO(original.read_bytes().decode("gbk"))))
+    department, rating = rows[0].index("部门编码"), rows[0].index("评价等级")
+    worst = [
+        r[:rating] + ["非常不满意" if r[rating] else ""] + r[rating + 1 :]
+        for r in rows[1:]
+        if r[department] == department_id
+    ]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([rows[0], *worst])
+    correction = original.with_name("好差评明细_202512_更正.csv")
+    correction.write_bytes(out.getvalue().encode("gbk"))
+    later = original.stat().st_mtime + 86400
+    os.utime(correction, (later, later))
+    return correction
+
+
+def _share_of(node: dict, indicator_id: str, share: float = 1.0) -> float | None:
+    """Mark `indicator_id` annual-only under `node`; its share of the tree (the product
+    of its and its ancestors' weights over their siblings')."""
+    children = node.get("children", [])
+    for child in children:
+        child_share = share * child["weight"] / sum(c["weight"] for c in children)
+        if child.get("indicator") == indicator_id:
+            child["annual_only"] = True
+            return child_share
+        found = _share_of(child, indicator_id, child_share)
+        if found is not None:
+            return found
+    return None
+
+
+def _build_the_year_up(catalogue_path: Path, indicator_id: str) -> float:
+    """Make the year built up from its quarters, `indicator_id` annual-only; its share of the tree."""
+    catalogue = yaml.safe_load(catalogue_path.read_text(encoding="utf-8"))
+    shares = set()
+    for version in catalogue["versions"]:
+        version["annual"] = ANNUAL | {"method": "built_up", "built_up": {"periods": "quarter"}}
+        shares.add(_share_of(version["tree"], indicator_id))
+    catalogue_path.write_text(yaml.safe_dump(catalogue, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (share,) = shares
+    return share

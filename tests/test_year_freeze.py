@@ -1,6 +1,7 @@
 """Freezing the year (封账): the state file and its ledger entries, the ingest rule (a
 delivery for a month of a frozen year is refused until the year is reopened with a
-reason), verify against tampering, and the loop through the command line.
+reason), verify against tampering, and the command line; the whole loop through `govperf run`
+and an annual approval is in tests/test_annual.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -297,80 +297,3 @@ def test_year_commands_refuse_in_one_sentence_and_verify_fails_on_a_tampered_fre
     path.write_text(path.read_text(encoding="utf-8").replace("张三", "王五"), encoding="utf-8")
     tampered = govperf("verify", env=env)
     assert tampered.returncode == 1 and "edited: it differs from ledger entry" in tampered.stdout + tampered.stderr
-
-
-@pytest.mark.slow
-def test_a_resubmission_to_a_frozen_year_waits_for_the_reopening_through_the_cli(tmp_path):
-    """A sample home run for August 2025; 2025 frozen; a department's corrected August
-    file is refused by `govperf run` (the run succeeds, the marts keep August as it
-    was, the data-quality mart lists the refusal); `govperf year reopen` with a reason;
-    the next `govperf run` lands it and August changes; verify passes throughout."""
-    import csv
-    import io
-
-    env = _env(tmp_path)
-    made = govperf("sample", "--out", str(tmp_path / "inbox"), "--first-month", "2025-07", "--last-month", "2025-08",
-                   "--transactions", "2000", "--seed", "11", env=env)  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    run = govperf("run", env=env)
-    assert run.returncode == 0, run.stdout + run.stderr
-    warehouse = tmp_path / "home" / "warehouse" / "govperf.duckdb"
-
-    def query(sql: str) -> list[tuple]:
-        con = duckdb.connect(str(warehouse), read_only=True)
-        try:
-            return con.execute(sql).fetchall()
-        finally:
-            con.close()
-
-    def d001_august() -> list[tuple]:
-        return query(
-            "select indicator_id, n_obs, raw_value from marts.fct_indicator_values where department_id = 'D001'"
-            " and period = '2025-08-01' and period_type = 'month' order by all"
-        )
-
-    before = d001_august()
-    assert govperf("year", "freeze", "2025", "--by", "张三", "--edition", "2025", env=env).returncode == 0
-    # Every file of 2025 had landed: the freeze leaves nothing to land or score again.
-    dry = govperf("run", "--dry-run", env=env)
-    assert "every step is up to date" in dry.stdout, dry.stdout + dry.stderr
-
-    original = tmp_path / "inbox" / "service_transactions" / "好差评明细_202508.csv"
-    rows = list(csv.reader(io.StringIO(original.read_bytes().decode("gbk"))))
-    department, rating = rows[0].index("部门编码"), rows[0].index("评价等级")
-    mine = [
-        r[:rating] + ["非常不满意" if r[rating] else ""] + r[rating + 1 :] for r in rows[1:] if r[department] == "D001"
-    ]
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows([rows[0], *mine])
-    correction = original.with_name("好差评明细_202508_更正.csv")
-    correction.write_bytes(out.getvalue().encode("gbk"))
-    later = original.stat().st_mtime + 86400
-    os.utime(correction, (later, later))
-
-    refused = govperf("run", env=env)
-    assert refused.returncode == 0, refused.stdout + refused.stderr
-    assert d001_august() == before
-    warned = query(
-        "select details from marts.fct_data_quality where check_name = 'year_frozen' and not passed"
-        " and period = '2025-08-01'"
-    )
-    assert len(warned) == 1 and "好差评明细_202508_更正.csv is a resubmission for 2025-08" in warned[0][0], warned
-    assert correction.is_file()
-    assert govperf("verify", env=env).returncode == 0
-
-    reopened = govperf("year", "reopen", "2025", "--reason", "D001 更正8月评价", "--by", "李四", env=env)
-    assert reopened.returncode == 0 and "reopened 2025 by 李四" in reopened.stdout, reopened.stderr
-    landed = govperf("run", env=env)
-    assert landed.returncode == 0, landed.stdout + landed.stderr
-    # D001's August ratings are all 非常不满意 now (cases completed in August from July's file keep theirs).
-    after = {i: v for i, _n, v in d001_august()}
-    assert after["good_review_rate"] < {i: v for i, _n, v in before}["good_review_rate"]
-    assert query(
-        "select status from marts.fct_submissions where department_id = 'D001' and period = '2025-08-01'"
-        " and source = 'service_transactions' order by file_name"
-    ) == [("superseded",), ("current",)]
-    assert not query("select 1 from marts.fct_data_quality where check_name = 'year_frozen' and not passed")
-    status = govperf("year", "status", env=env).stdout
-    assert "2025: open (reopened at" in status and "D001 更正8月评价" in status
-    assert govperf("verify", env=env).returncode == 0

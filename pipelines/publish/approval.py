@@ -126,6 +126,7 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
             "run `govperf run` for the month again"
         ) from None
     context.log.info(f"{edition.key}: revision {published.revision} published to {published.folder}")
+    frozen = _freeze_the_year(s, context, edition, published, when) if edition.period_type == "year" else None
     return dg.MaterializeResult(
         metadata={
             "approver": published.approved_by,
@@ -141,8 +142,32 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
             "pdf_pages": published.pdf_pages,
             "pdf_seconds": published.pdf_seconds,
             "ledger_checkpoint": dg.MetadataValue.json(published.checkpoint),
+            **({"year_frozen": frozen} if frozen else {}),
         }
     )
+
+
+def _freeze_the_year(s, context, edition: Edition, published, when: dt.datetime) -> str:
+    """封账: an approved annual edition freezes its year (pipelines/year_freeze.py): a late
+    file for one of its months is refused until the year is reopened with a reason."""
+    from pipelines.year_freeze import describe_freeze, freeze_year
+
+    approval = {
+        "edition": edition.key,
+        "revision": published.revision,
+        "manifest_sha256": published.manifest_sha256,
+        "run_id": context.run_id,
+    }
+    try:
+        frozen = freeze_year(s.home, edition.period.year, by=published.approved_by, at=when, approval=approval)
+    except ValueError as damaged:  # a damaged freezes file or ledger: the edition is out, the year is not frozen
+        raise dg.Failure(
+            description=f"{edition.key}: revision {published.revision} was published, but the year could not be"
+            f" frozen: {damaged}"
+        ) from None
+    described = describe_freeze(frozen)
+    context.log.info(f"{edition.period.year}: {described}")
+    return described
 
 
 def _appeal_record(s, con, edition: Edition, when: dt.datetime) -> dict:

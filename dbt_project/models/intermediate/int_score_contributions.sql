@@ -25,15 +25,14 @@ nodes as (
     select * from {{ ref('stg_reference__catalogue_nodes') }}
 ),
 
--- A built-up year (methodology §9b) is not a sum over the tree: it has no terms.
 rankings as (
-    select
-        rankings.period, rankings.period_type, rankings.catalogue_version, rankings.department_id,
-        rankings.base_score, rankings.bonus, rankings.penalty, rankings.composite_score
-    from {{ ref('int_rankings') }} as rankings
-    left join {{ ref('stg_reference__catalogue_versions') }} as versions
-        on versions.catalogue_version = rankings.catalogue_version
-    where not (rankings.period_type = 'year' and coalesce(versions.annual_method, 'pooled') = 'built_up')
+    select period, period_type, catalogue_version, department_id, base_score, bonus, penalty, composite_score
+    from {{ ref('int_rankings') }}
+),
+
+-- A built-up year (methodology §9b) is not a sum over the tree: it has no terms.
+built_up as (
+    select catalogue_version from {{ ref('stg_reference__catalogue_versions') }} where annual_method = 'built_up'
 ),
 
 present as (
@@ -112,3 +111,4 @@ final as (
 )
 
 select * from final
+where not (period_type = 'year' and catalogue_version in (select catalogue_version from built_up))
