@@ -24,6 +24,7 @@ import duckdb
 import pytest
 import yaml
 
+from pipelines.publish.derivation import number
 from pipelines.sample.generator import generate_city
 from pipelines.settings import PROJECT_ROOT
 from tests.conftest import SHARED_CACHE, drafted_on
@@ -208,6 +209,20 @@ def test_the_year_is_scored_drafted_and_approved(tmp_path):
     assert all(abs(base - worked) < 1e-4 for _d, base, worked, *_r in checked), checked[:5]
     assert all(q_survey is None for *_rest, q_survey in checked)  # the quarter leaves the survey out
     assert _rows(tmp_path, "select count(*) from marts.fct_score_changes where period_type = 'year'") == [(0,)]
+    # The marts, explain and the edition say how the year was made.
+    department_id, base, _worked, survey, _q = next(r for r in checked if r[3] is not None)
+    parts = _rows(
+        tmp_path,
+        "select base_method, built_from, annual_part, annual_share from marts.fct_rankings"
+        f" where period_type = 'year' and department_id = '{department_id}'",
+    )
+    assert parts[0][0] == "quarters" and abs(parts[0][3] - share) < 1e-9 and abs(parts[0][2] - survey) < 1e-4
+    explained = govperf("explain", "--period", "2025", "--department", department_id, env=env)
+    assert explained.returncode == 0, explained.stderr
+    assert "（逐期合成，§9b）" in explained.stdout and f"= {number(base, 4)}" in explained.stdout
+    assert "2025年第四季度" in explained.stdout
+    page = (home / "bulletins" / "annual" / "2025" / "bulletin_2025.html").read_text(encoding="utf-8")
+    assert "年度得分由各季度（月度）加减分前的得分按目录规定的权重合成" in page
 
 
 def _d001_december(root: Path) -> dict[str, float]:

@@ -61,6 +61,17 @@ def part_year_departments(con: duckdb.DuckDBPyConnection, params: Mapping[str, A
     )
 
 
+def base_methods(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> set[str]:
+    """How the year's base scores were made: 'tree' (pooled), or built up from 'quarters' or 'months' (§9b)."""
+    rows = _rows(
+        con,
+        "SELECT DISTINCT base_method FROM marts.fct_rankings WHERE period_type = 'year' AND period = $period"
+        " ORDER BY base_method",
+        params,
+    )
+    return {row["base_method"] for row in rows}
+
+
 def annual_context(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], rankings: list[Row]) -> dict[str, Any]:
     """The annual edition's own section: one row per ranked department, in rank order."""
     quarters: dict[str, dict[int, Row]] = {}
@@ -90,4 +101,5 @@ def annual_context(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], ra
         "best": [r for r in rankings if r["grade"] == BEST_GRADE],
         "worst": [r for r in rankings if r["grade"] == WORST_GRADE],
         "part_year": part_year,
+        "built_up": bool(base_methods(con, params) - {"tree"}),
     }

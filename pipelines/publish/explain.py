@@ -71,6 +71,8 @@ def explain(
         )
     }
     wanted = [indicator_id] if indicator_id else sorted(i for _, i in cells)
+    # A year built up from its quarters (months) is not the tree over its scores (§9b).
+    built_up = _built_up(con, edition, ranking) if ranking.get("base_method") in ("quarters", "months") else None
     return {
         "period": edition.key,
         "period_label": edition.label,
@@ -78,7 +80,8 @@ def explain(
         "department_id": department_id,
         "department_name": _department_name(con, department_id, edition),
         "ranking": _ranking(con, edition, ranking),
-        "tree": _tree(COMPOSITE, nodes, scores, cells, ranking["base_score"]),
+        "built_up": built_up,
+        "tree": None if built_up else _tree(COMPOSITE, nodes, scores, cells, ranking["base_score"]),
         "indicators": [_indicator(con, edition, department_id, cells[(department_id, i)], home) for i in wanted],
     }
 
@@ -134,6 +137,24 @@ def _ranking(con: duckdb.DuckDBPyConnection, edition: Edition, ranking: Row) -> 
         "veto_reason": ranking["veto_reason"],
         "grade": ranking["grade"],
         "adjustments": items,
+    }
+
+
+def _built_up(con: duckdb.DuckDBPyConnection, edition: Edition, ranking: Row) -> Row:
+    """A built-up year's base = (1 − s) × B + s × A, with the periods B was made from."""
+    period_type = "quarter" if ranking["base_method"] == "quarters" else "month"
+    periods = _rows(
+        con,
+        "SELECT period, base_score FROM marts.fct_rankings WHERE period_type = ? AND department_id = ?"
+        " AND period BETWEEN ? AND ? ORDER BY period",
+        [period_type, ranking["department_id"], edition.period, edition.last_month],
+    )
+    return {
+        "base_score": ranking["base_score"],
+        "built_from": ranking["built_from"],
+        "annual_part": ranking["annual_part"],
+        "annual_share": ranking["annual_share"],
+        "periods": [{"label": Edition(period_type, p["period"]).label, "base_score": p["base_score"]} for p in periods],
     }
 
 

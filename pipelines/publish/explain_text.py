@@ -34,11 +34,32 @@ def render(explanation: Mapping[str, Any]) -> str:
             f"（依据 {item['evidence_ref'] or '—'}；文件 {item['file_hash']} 第 {item['source_line']} 行）"
         )
     lines.append("")
-    _tree(explanation["tree"], lines, depth=0)
+    if explanation.get("built_up"):
+        _built_up(explanation["built_up"], lines)
+    else:
+        _tree(explanation["tree"], lines, depth=0)
     for indicator in explanation["indicators"]:
         lines.append("")
         _indicator(indicator, lines)
     return "\n".join(lines) + "\n"
+
+
+def _built_up(built: Mapping[str, Any], lines: list[str]) -> None:
+    """A year built up from its periods (docs/methodology.md §9b)."""
+    periods = "、".join(f"{p['label']} {number(p['base_score'], 4)}" for p in built["periods"]) or "—"
+    lines.append(
+        f"加权得分 (base) 由各期得分合成（逐期合成，§9b）：B = 各期加减分前得分按目录权重的加权平均 = {number(built['built_from'], 4)}"
+    )
+    lines.append(f"  各期得分：{periods}")
+    if built["annual_part"] is None:
+        lines.append(f"  无仅年度指标的得分：加权得分 = B = {number(built['base_score'], 4)}")
+    else:
+        share = built["annual_share"]
+        lines.append(
+            f"  A = 仅年度指标的年度得分 {number(built['annual_part'], 4)}，其权重份额 s = {number(share, 4)}："
+            f"加权得分 = (1 − s) × B + s × A = {number(1 - share, 4)} × {number(built['built_from'], 4)}"
+            f" + {number(share, 4)} × {number(built['annual_part'], 4)} = {number(built['base_score'], 4)}"
+        )
 
 
 def _tree(node: Mapping[str, Any], lines: list[str], depth: int) -> None:

@@ -9,7 +9,11 @@
 with composite as (
     select
         pooled.period, pooled.period_type, pooled.department_id, pooled.catalogue_version,
-        coalesce(built_up.score, pooled.score) as base_score
+        coalesce(built_up.score, pooled.score) as base_score,
+        coalesce(built_up.base_method, 'tree') as base_method,
+        built_up.built_from,
+        built_up.annual_part,
+        built_up.annual_share
     from {{ ref('int_scores__aggregated') }} as pooled
     left join {{ ref('int_scores__built_up') }} as built_up
         on built_up.period = pooled.period and built_up.period_type = pooled.period_type
@@ -61,6 +65,10 @@ adjusted as (
         composite.catalogue_version,
         departments.peer_group,
         composite.base_score,
+        composite.base_method,
+        composite.built_from,
+        composite.annual_part,
+        composite.annual_share,
         least(coalesce(adjustments.bonus, 0), caps.bonus_cap) as bonus,
         greatest(coalesce(adjustments.penalty, 0), -caps.penalty_cap) as penalty,
         least(coalesce(adjustments.bonus, 0), caps.bonus_cap)
@@ -166,6 +174,10 @@ final as (
         q.peer_group,
         q.catalogue_version,
         q.base_score,
+        q.base_method,
+        q.built_from,
+        q.annual_part,
+        q.annual_share,
         q.bonus,
         q.penalty,
         q.bonus_points,

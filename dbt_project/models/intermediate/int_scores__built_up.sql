@@ -99,6 +99,10 @@ composite as (
         years.department_id,
         'composite' as node_id,
         0 as level,
+        case years.annual_periods when 'month' then 'months' else 'quarters' end as base_method,
+        built.score as built_from,
+        annual.score as annual_part,
+        case when annual.score is not null then annual_share.share end as annual_share,
         case when built.score is null then annual.score
              when annual.score is null then built.score
              else (1 - annual_share.share) * built.score + annual_share.share * annual.score end as score
@@ -114,11 +118,17 @@ composite as (
        and annual_share.department_id = years.department_id
 )
 
+-- The composite keeps its parts (B, A and s) and what B is made of ('quarters' or
+-- 'months'), which fct_rankings publishes.
 select period, 'year' as period_type, catalogue_version, department_id, node_id, level,
-       cast(round(score, 10) as double) as score
+       cast(round(score, 10) as double) as score,
+       cast(null as varchar) as base_method,
+       cast(null as double) as built_from, cast(null as double) as annual_part, cast(null as double) as annual_share
 from built
 where level > 0
 union all
-select period, 'year', catalogue_version, department_id, node_id, level, cast(round(score, 10) as double)
+select period, 'year', catalogue_version, department_id, node_id, level, cast(round(score, 10) as double),
+       base_method, cast(round(built_from, 10) as double), cast(round(annual_part, 10) as double),
+       cast(round(annual_share, 10) as double)
 from composite
 where score is not null

@@ -122,7 +122,13 @@ select
     cast(case when cur.rank_p95 is not null then clear_leads.clearly_ahead_of end as integer) as clearly_ahead_of,
     cast(streaks.bottom_streak as integer) as bottom_streak,
     cast(streaks.bottom_streak >= cur.bottom_periods as boolean) as bottom_flag,
-    cast(cur.n_ranked as integer) as n_ranked
+    cast(cur.n_ranked as integer) as n_ranked,
+    -- how base_score was made: the catalogue tree over the period's scores, or a year
+    -- built up from its quarters or months (methodology §9b) out of these parts
+    cast(cur.base_method as varchar) as base_method,
+    {{ stored_score('cur.built_from') }} as built_from,
+    {{ stored_score('cur.annual_part') }} as annual_part,
+    cast(round(cur.annual_share, 10) as double) as annual_share
 from banded as cur
 inner join streaks
     on streaks.period = cur.period and streaks.period_type = cur.period_type
