@@ -24,6 +24,7 @@ from pipelines.checks.per_month import MonthlyCheckResults, monthly_check_spec
 from pipelines.checks.suites import Suite, load_suites
 from pipelines.ingest import stamps, submissions
 from pipelines.ingest.canonical import CANONICAL
+from pipelines.ingest.frozen import land_unless_frozen
 from pipelines.ingest.land import (
     FILE_LOAD_SCHEMA,
     FORECAST_FOLDER,
@@ -34,13 +35,9 @@ from pipelines.ingest.land import (
     FileLanding,
     empty_source_file,
     lake_paths,
-    land_file,
-    landed_for_real,
-    refuse_file,
 )
 from pipelines.ingest.mapping import SourceMapping, load_mappings
 from pipelines.ledger import events
-from pipelines.ledger.events import file_sha256 as sha256_of
 from pipelines.parquet import write_table
 from pipelines.partitions import FIRST_MONTH, monthly, months_of
 from pipelines.reference import DepartmentRegistry, load_departments, reference_tables
@@ -188,7 +185,7 @@ def ingest_month(
     delivered = [
         (
             p.relative_to(inbox).as_posix(),
-            _land_or_refuse(p, p.relative_to(inbox).as_posix(), mapping, month, registry, lake, archive, frozen),
+            land_unless_frozen(p, p.relative_to(inbox).as_posix(), mapping, month, registry, lake, archive, frozen),
         )
         for p in files
     ]
@@ -209,32 +206,6 @@ def ingest_month(
             )
         )
     return landings, outcomes
-
-
-def _land_or_refuse(
-    path: Path,
-    name: str,
-    mapping: SourceMapping,
-    month: dt.date,
-    registry: DepartmentRegistry,
-    lake: Path,
-    archive: Path,
-    frozen: dict | None,
-) -> FileLanding:
-    """Land the file, unless its month's year is frozen and these bytes had not landed
-    before (docs/methodology.md §13j): then refuse it, a resubmission (the month has
-    a landed file) or a first delivery alike. Bytes landed before the freeze land again
-    as before (a new version's landing rules, a new masking key)."""
-    if frozen is None:
-        return land_file(path, name, mapping, registry, lake, archive)
-    file_hash = sha256_of(path)
-    if landed_for_real(lake, mapping.source, month, file_hash):
-        return land_file(path, name, mapping, registry, lake, archive)
-    logs = lake_paths(lake, mapping.source, month, file_hash)["file_load"].parent
-    landed = [p for p in logs.glob("*.parquet") if landed_for_real(lake, mapping.source, month, p.stem)]
-    label = f"{month:%Y-%m}" if mapping.months_per_period == 1 else f"the period starting {month:%Y-%m}"
-    reason = year_freeze.refusal_reason(name, label, frozen, resubmission=bool(landed))
-    return refuse_file(path, name, mapping, registry, lake, archive, reason)
 
 
 def volume_outcomes(

@@ -33,7 +33,7 @@ from pipelines.ingest.duplicates import mark_duplicates
 from pipelines.ingest.layouts import choose_layout
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.masking import mask_sql
-from pipelines.ingest.readers import ExtractError, detect_encoding, read_csv
+from pipelines.ingest.readers import ExtractError, read_csv
 from pipelines.ingest.refused import write_refused_lines
 from pipelines.ingest.sniff import mismatch, sniff
 from pipelines.ingest.workbook_reader import read_spreadsheet
@@ -42,7 +42,6 @@ from pipelines.parquet import temporary_beside, write_table
 from pipelines.reference import DepartmentRegistry
 from pipelines.text import printable
 from pipelines.warehouse import duckdb_connection
-from pipelines.year_freeze import REFUSED_FINGERPRINT_SUFFIX, is_refusal
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -159,13 +158,6 @@ def first_delivered_at(
         if paths["file_load"].exists()
     ]
     return min([modified_at, *earlier])
-
-
-def landed_for_real(lake: Path, source: str, period: dt.date, file_hash: str) -> bool:
-    """Whether these bytes have landed for the period, and were not refused for a frozen
-    year (pipelines/year_freeze.py): what a freeze lets land again as before."""
-    path = lake_paths(lake, source, period, file_hash)["file_load"]
-    return path.exists() and not is_refusal(read_file_load(path).file_error)
 
 
 def config_fingerprint(mapping: SourceMapping, registry: DepartmentRegistry) -> str:
@@ -298,81 +290,6 @@ def land_file(
             )
             landing.rows_accepted, landing.rows_quarantined = _write_outputs(con, mapping, landing, paths)
             landing.first_row_month = _first_row_month(con, mapping)
-        finally:
-            con.close()
-    _write_file_load(landing, paths["file_load"])
-    return landing
-
-
-def refuse_file(
-    path: Path,
-    file_name: str,
-    mapping: SourceMapping,
-    registry: DepartmentRegistry,
-    lake: Path,
-    archive_dir: Path,
-    reason: str,
-) -> FileLanding:
-    """Refuse a whole file without reading its rows (a delivery for a frozen year,
-    pipelines/year_freeze.py), as an unreadable file is refused: its original is
-    archived, each non-blank line of a text file (else the file as one row) goes to
-    quarantine with `reason`, and the file log carries `reason` as its file_error.
-    Nothing is accepted, so it replaces no slice. Its fingerprint is marked, so that
-    the same bytes are landed for real once they are no longer refused."""
-    period = mapping.period_of(file_name)
-    if period is None:
-        raise ExtractError(
-            f"{printable(file_name)}: the file name carries no period matching {mapping.period_pattern!r}"
-        )
-    file_hash = sha256_of(path)
-    fingerprint = config_fingerprint(mapping, registry) + REFUSED_FINGERPRINT_SUFFIX
-    reason = printable(masking.mask_free_text(reason))
-    paths = lake_paths(lake, mapping.source, period, file_hash)
-    if paths["file_load"].exists() and paths["accepted"].exists():
-        earlier = read_file_load(paths["file_load"])
-        if earlier.config_fingerprint == fingerprint and earlier.file_error == reason:
-            return earlier
-    archived = archive_original(path, file_hash, archive_dir)
-    kind = sniff(path)
-    encoding = None
-    if kind.family == "text":
-        try:
-            encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
-        except ExtractError:
-            encoding = None  # its lines are quarantined as UTF-8, bad bytes replaced
-    landing = FileLanding(
-        source=mapping.source,
-        period=period,
-        file_name=file_name,
-        file_hash=file_hash,
-        file_format=kind.name,
-        layout=None,
-        encoding=encoding,
-        header_line=None,
-        rows_read=0,
-        rows_accepted=0,
-        rows_quarantined=0,
-        notes_rows=0,
-        file_error=reason,
-        archive_path=str(archived.relative_to(archive_dir.parent)),
-        config_fingerprint=fingerprint,
-        submitted_at=first_delivered_at(
-            lake,
-            mapping.source,
-            period,
-            file_hash,
-            dt.datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0),
-        ),
-        loaded_at=dt.datetime.now().replace(microsecond=0),
-    )
-    for target in paths.values():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="govperf-ingest-") as workdir:
-        con = duckdb_connection()
-        try:
-            con.execute(f"set temp_directory='{workdir}'")
-            masking.register(con)
-            _quarantine_whole_file(con, path, landing, mapping, paths, Path(workdir))
         finally:
             con.close()
     _write_file_load(landing, paths["file_load"])

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pipelines import year_freeze
 from pipelines.checks.suites import Suite
-from pipelines.ingest.land import config_fingerprint, landed_for_real
+from pipelines.ingest.frozen import landed_for_real
+from pipelines.ingest.land import config_fingerprint
 from pipelines.ingest.mapping import SourceMapping
 from pipelines.ingest.submissions import deadline_of
 from pipelines.ledger.events import file_sha256
