@@ -144,6 +144,8 @@ def test_the_year_is_scored_drafted_and_approved(tmp_path):
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", first[2], flags=re.S)]
     q4 = {r[0]: r[2] for r in quarter}
     assert cells[2:5] == ["—", "—", "—"] and cells[5].startswith(f"{q4[first[1]]:.2f}")
+    department_page = home / "bulletins" / "annual" / "2025" / "bulletin_2025_departments" / f"{first[1]}.html"
+    assert 'previous-year-grade">上年等次 —' in department_page.read_text(encoding="utf-8")  # no 2024 appraisal
     best = re.sub(r"<[^>]+>", "", page[page.index('id="annual-best"') :].split("</p>")[0])
     assert f"（{sum(g == '优秀' for g in worked.values())} 个）" in best
 
