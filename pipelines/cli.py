@@ -330,7 +330,8 @@ def _say_where(s, first: str, last: str) -> None:
     found = [(e, s.bulletins / PERIOD_FOLDERS[e.period_type] / e.key / f"{e.stem}.html") for e in editions_of(months)]
     found = [(e, p) for e, p in found if p.exists()]
     paths = [p for _e, p in found]
-    kinds = " and ".join(dict.fromkeys(PERIOD_FOLDERS[e.period_type] for e, _p in found)) or "none"
+    kinds = list(dict.fromkeys(PERIOD_FOLDERS[e.period_type] for e, _p in found)) or ["none"]
+    kinds = " and ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
     click.echo(
         f"bulletins: {s.bulletins} ({len(paths)} editions in {first}..{last}, {kinds}; "
         "each a folder with its department pages and XLSX)"

@@ -5,27 +5,13 @@ and _unit_tests__rankings.yml, and by tests/test_annual.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from pipelines.reference import ConfigError, load_catalogue, reference_tables
 from pipelines.settings import PROJECT_ROOT
+from tests.test_indicator_anomalies import _catalogue_with
 
 REFERENCE = PROJECT_ROOT / "sources" / "reference"
-
-
-def _reference_with(tmp_path: Path, edit) -> Path:
-    folder = tmp_path / "reference"
-    folder.mkdir()
-    for path in REFERENCE.iterdir():
-        if path.is_file():
-            (folder / path.name).write_bytes(path.read_bytes())
-    raw = yaml.safe_load((REFERENCE / "catalogue.yaml").read_text(encoding="utf-8"))
-    edit(raw["versions"][0])
-    (folder / "catalogue.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return folder
 
 
 def _first_indicator(node: dict) -> dict:
@@ -47,7 +33,7 @@ def _first_indicator(node: dict) -> dict:
     ],
 )
 def test_a_wrong_annual_setting_is_a_load_error_that_names_its_place(tmp_path, annual, message):
-    folder = _reference_with(tmp_path, lambda version: version.__setitem__("annual", annual))
+    folder = _catalogue_with(tmp_path, lambda version: version.__setitem__("annual", annual))
     with pytest.raises(ConfigError) as error:
         load_catalogue(folder)
     assert "catalogue.yaml" in str(error.value) and message in str(error.value)
@@ -64,7 +50,7 @@ def test_annual_settings_reach_the_tables_dbt_reads(tmp_path):
         }
         _first_indicator(version["tree"])["annual_only"] = True
 
-    tables = reference_tables(_reference_with(tmp_path, edit))
+    tables = reference_tables(_catalogue_with(tmp_path, edit))
     versions = tables["catalogue_versions"].to_pylist()[0]
     assert {k: versions[k] for k in ("quota_ties", "annual_quota_ties", "annual_method", "annual_periods")} == {
         "quota_ties": "all_drop",

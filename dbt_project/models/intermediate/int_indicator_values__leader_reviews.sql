@@ -21,32 +21,21 @@ monthly as (
     group by 1, 2, 3
 ),
 
-quarterly as (
+-- The quarter's reviews, and the year's (a year pools its quarters' reviews).
+pooled as (
     select
-        quarter_start as period,
-        'quarter' as period_type,
-        department_id,
+        {{ grain_period('reviews.quarter_start', 'grains.period_type') }} as period,
+        grains.period_type,
+        reviews.department_id,
         'leader_review_score' as indicator_id,
-        avg(score) as raw_value,
+        avg(reviews.score) as raw_value,
         count(*) as n_obs
     from reviews
-    group by 1, 2, 3
-),
-
-yearly as (
-    select
-        {{ month_of(dbt.date_trunc('year', 'quarter_start')) }} as period,
-        'year' as period_type,
-        department_id,
-        'leader_review_score' as indicator_id,
-        avg(score) as raw_value,
-        count(*) as n_obs
-    from reviews
+    cross join {{ period_grains() }} as grains
+    where grains.period_type <> 'month'
     group by 1, 2, 3
 )
 
 select * from monthly where {{ in_lookback_scope('period') }}
 union all
-select * from quarterly where {{ in_period_scope('period', 'period_type') }}
-union all
-select * from yearly where {{ in_period_scope('period', 'period_type') }}
+select * from pooled where {{ in_period_scope('period', 'period_type') }}
