@@ -30,6 +30,21 @@ versions as (
     select * from {{ ref('stg_reference__catalogue_versions') }}
 ),
 
+-- Each period type's caps and quota tie rule: the year has its own.
+caps as (
+    select
+        versions.catalogue_version, 'year' as period_type, versions.annual_bonus_cap as bonus_cap,
+        versions.annual_penalty_cap as penalty_cap, versions.annual_quota_ties as quota_ties
+    from versions
+    union all
+    select
+        versions.catalogue_version, grains.period_type, versions.bonus_cap, versions.penalty_cap,
+        versions.quota_ties
+    from versions
+    cross join {{ period_grains() }} as grains
+    where grains.period_type <> 'year'
+),
+
 -- Each period type's grades: the year has its own.
 grades as (
     select grades.*, grains.period_type
@@ -77,14 +92,7 @@ adjusted as (
         nullif(adjustments.veto_reason, '') as veto_reason
     from composite
     inner join departments on departments.department_id = composite.department_id
-    inner join (
-        select catalogue_version, 'year' as period_type, annual_bonus_cap as bonus_cap,
-               annual_penalty_cap as penalty_cap, annual_quota_ties as quota_ties
-        from versions
-        union all
-        select catalogue_version, grains.period_type, bonus_cap, penalty_cap, quota_ties
-        from versions cross join {{ period_grains() }} as grains where grains.period_type <> 'year'
-    ) as caps on caps.catalogue_version = composite.catalogue_version and caps.period_type = composite.period_type
+    inner join caps on caps.catalogue_version = composite.catalogue_version and caps.period_type = composite.period_type
     left join adjustments
         on adjustments.department_id = composite.department_id and adjustments.period = composite.period
        and adjustments.period_type = composite.period_type

@@ -110,5 +110,7 @@ final as (
     from named_terms
 )
 
-select * from final
-where not (period_type = 'year' and catalogue_version in (select catalogue_version from built_up))
+select final.*
+from final
+left join built_up on built_up.catalogue_version = final.catalogue_version
+where not (final.period_type = 'year' and built_up.catalogue_version is not null)

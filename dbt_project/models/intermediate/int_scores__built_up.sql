@@ -39,8 +39,9 @@ period_scores as (
        and kept.period >= years.period and kept.period < {{ add_months('years.period', 12) }}
     inner join {{ ref('stg_reference__catalogue_annual_weights') }} as weights
         on weights.catalogue_version = years.catalogue_version and weights.period_type = years.annual_periods
-       and weights.position
-           = cast(floor((extract(month from kept.period) - 1) / {{ months_in_period('years.annual_periods') }}) as integer) + 1
+       and weights.position = cast(
+           floor((extract(month from kept.period) - 1) / {{ months_in_period('years.annual_periods') }}) as integer
+       ) + 1
 ),
 
 built as (
@@ -68,7 +69,9 @@ annual_only_scores as (
     where scored.period_type = 'year' and tree_nodes.annual_only
 ),
 
-{{ aggregated_tree_ctes('annual_only_scores', 'tree_nodes', ['period', 'period_type', 'catalogue_version'], prefix='annual') }},
+{{ aggregated_tree_ctes(
+    'annual_only_scores', 'tree_nodes', ['period', 'period_type', 'catalogue_version'], prefix='annual'
+) }},
 
 -- Each node's share of its parent's weight, over all its siblings (not only those a
 -- department has): the share the annual-only indicators take is fixed by the tree.
@@ -76,18 +79,21 @@ sibling_shares as (
     select
         period, period_type, catalogue_version, '*' as department_id, node_id, parent_id, level,
         case when parent_id is null then 1.0
-             else weight / sum(weight) over (partition by period, catalogue_version, parent_id) end as share
+             else weight / sum(weight) over (partition by period, catalogue_version, parent_id) end as weight_share
     from tree_nodes
 ),
 
-{{ path_product_ctes('sibling_shares', ['period', 'period_type', 'catalogue_version'], 'share', prefix='path') }},
+{{ path_product_ctes(
+    'sibling_shares', ['period', 'period_type', 'catalogue_version'], 'weight_share', prefix='path'
+) }},
 
 annual_share as (
     select annual_only_scores.period, annual_only_scores.catalogue_version, annual_only_scores.department_id,
-           sum(path_all.path_product) as share
+           sum(path_all.path_product) as weight_share
     from annual_only_scores
     inner join path_all
-        on path_all.period = annual_only_scores.period and path_all.catalogue_version = annual_only_scores.catalogue_version
+        on path_all.period = annual_only_scores.period
+       and path_all.catalogue_version = annual_only_scores.catalogue_version
        and path_all.node_id = annual_only_scores.node_id
     group by 1, 2, 3
 ),
@@ -102,10 +108,10 @@ composite as (
         case years.annual_periods when 'month' then 'months' else 'quarters' end as base_method,
         built.score as built_from,
         annual.score as annual_part,
-        case when annual.score is not null then annual_share.share end as annual_share,
+        case when annual.score is not null then annual_share.weight_share end as annual_share,
         case when built.score is null then annual.score
              when annual.score is null then built.score
-             else (1 - annual_share.share) * built.score + annual_share.share * annual.score end as score
+             else (1 - annual_share.weight_share) * built.score + annual_share.weight_share * annual.score end as score
     from years
     left join built
         on built.period = years.period and built.catalogue_version = years.catalogue_version
