@@ -54,7 +54,7 @@ def part_year_departments(con: duckdb.DuckDBPyConnection, params: Mapping[str, A
         """
         SELECT department_id, department_name, valid_from, valid_to, merged_into
         FROM marts.dim_department
-        WHERE valid_from BETWEEN $period AND $period_end OR valid_to BETWEEN $period AND $period_end
+        WHERE (valid_from > $period AND valid_from <= $period_end) OR (valid_to >= $period AND valid_to < $period_end)
         ORDER BY department_id
         """,
         params,
@@ -92,14 +92,14 @@ def annual_context(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], ra
     part_year = part_year_departments(con, params)
     for row in part_year:
         row["merged_into_name"] = names.get(row["merged_into"], row["merged_into"])
-        row["began"] = row["valid_from"] if row["valid_from"] >= params["period"] else None
-        row["ended"] = row["valid_to"] if row["valid_to"] and row["valid_to"] <= params["period_end"] else None
+        row["began"] = row["valid_from"] if row["valid_from"] > params["period"] else None
+        row["ended"] = row["valid_to"] if row["valid_to"] and row["valid_to"] < params["period_end"] else None
     return {
         "quarter_labels": [f"第{name}季度" for name in QUARTER_NAMES],
         "rows": rows,
         "previous": before,
         "best": [r for r in rankings if r["grade"] == BEST_GRADE],
-        "worst": [r for r in rankings if r["grade"] == WORST_GRADE],
+        "worst": [r for r in rankings if r["grade"] == WORST_GRADE or r["veto_reason"] is not None],
         "part_year": part_year,
         "built_up": bool(base_methods(con, params) - {"tree"}),
     }

@@ -97,6 +97,8 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
     try:
         gate.assert_open(s.lake, edition.trend_months(edition.months), "Approval", include_process=True)
         refuse_unless_verified(s)  # nothing is approved from a home whose evidence fails its ledger
+        if edition.period_type == "year":
+            _refuse_unless_the_year_is_scored(s, edition)
         with read_warehouse() as con:
             appeals = _appeal_record(s, con, edition, when) if is_ranked(con, edition) else None
             overridden = appeals["forced_over"] if appeals else []
@@ -147,6 +149,22 @@ def published_editions(context: dg.AssetExecutionContext, config: ApprovalConfig
     )
 
 
+def _refuse_unless_the_year_is_scored(s, edition: Edition) -> None:
+    """An annual approval freezes its year: nothing of the year may wait to be landed or
+    scored (a correction landed by the daily ingest after the last scoring), or the
+    frozen year's marts would move on the next run."""
+    from pipelines.plan import make_plan
+
+    plan = make_plan(s, edition.period, edition.last_month)
+    if plan.needed:
+        stale = [line for line in plan.describe() if ": redo " in line]
+        raise PublicationRefused(
+            f"{edition.key}: the year is not scored as it stands, and its approval would freeze it: "
+            + "; ".join(stale)
+            + f" (run `govperf run --year {edition.period.year}` first)"
+        )
+
+
 def _freeze_the_year(s, context, edition: Edition, published, when: dt.datetime) -> str:
     """封账: an approved annual edition freezes its year (pipelines/year_freeze.py): a late
     file for one of its months is refused until the year is reopened with a reason."""
@@ -160,10 +178,11 @@ def _freeze_the_year(s, context, edition: Edition, published, when: dt.datetime)
     }
     try:
         frozen = freeze_year(s.home, edition.period.year, by=published.approved_by, at=when, approval=approval)
-    except ValueError as damaged:  # a damaged freezes file or ledger: the edition is out, the year is not frozen
+    except (ValueError, OSError) as damaged:  # the edition is out, the year is not frozen: say how to finish
         raise dg.Failure(
             description=f"{edition.key}: revision {published.revision} was published, but the year could not be"
-            f" frozen: {damaged}"
+            f" frozen ({damaged}); once that is put right: govperf year freeze {edition.period.year}"
+            f" --by {published.approved_by} --edition {edition.key} --revision {published.revision}"
         ) from None
     described = describe_freeze(frozen)
     context.log.info(f"{edition.period.year}: {described}")

@@ -169,7 +169,10 @@ class Baseline(_Strict):
 
     def for_edition(self, edition: Edition) -> Edition | None:
         """The edition's baseline; None when it would be the edition itself (January
-        against the start of its own year)."""
+        against the start of its own year, and a year: an annual edition compares with
+        the year before)."""
+        if edition.period_type == "year":
+            return None
         rule = self.month if edition.period_type == "month" else self.quarter
         if rule == YEAR_START:
             baseline = Edition(edition.period_type, edition.period.replace(month=1))

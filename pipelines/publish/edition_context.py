@@ -342,7 +342,7 @@ def department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, An
                 if context["screens_in_edition"]
                 else [],
                 "forecasts": context["forecasts"]["by_department"].get(department_id, []),
-                "review_label": Edition.quarter_of(edition.period).label,
+                "review_label": Edition.quarter_of(edition.last_month).label,
                 "anomaly_flags": [f for f in context["anomalies"]["flagged"] if f["department_id"] == department_id],
                 "anomalies_available": context["anomalies"]["available"],
                 # extends the raw value → score block: why the composite moved, term by term

@@ -363,7 +363,7 @@ def query_params(edition: Edition, config: BulletinConfig) -> dict[str, Any]:
         "last_month": edition.last_month,
         "previous": edition.previous.period,
         "year_ago": edition.year_ago.period,
-        "quarter": Edition.quarter_of(edition.period).period,
+        "quarter": Edition.quarter_of(edition.last_month).period,  # a year's: its fourth
         "trend_from": trend[0],
     }
 

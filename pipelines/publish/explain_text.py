@@ -53,6 +53,8 @@ def _built_up(built: Mapping[str, Any], lines: list[str]) -> None:
     lines.append(f"  各期得分：{periods}")
     if built["annual_part"] is None:
         lines.append(f"  无仅年度指标的得分：加权得分 = B = {number(built['base_score'], 4)}")
+    elif built["built_from"] is None:
+        lines.append(f"  无各期得分：加权得分 = 仅年度指标的年度得分 A = {number(built['base_score'], 4)}")
     else:
         share = built["annual_share"]
         lines.append(

@@ -23,7 +23,9 @@ years as (
     where scored.period_type = 'year' and scored.level = 0
 ),
 
--- Every kept score of the year's quarters (months), with the weight of its place.
+-- Every kept score of the year's quarters (months) scored with the year's version,
+-- with the weight of its place (a quarter scored under a version that came into
+-- force during the year has other nodes and weights: it is left out of B).
 period_scores as (
     select
         years.period,
@@ -36,6 +38,7 @@ period_scores as (
     from years
     inner join {{ ref('int_scores__kept') }} as kept
         on kept.department_id = years.department_id and kept.period_type = years.annual_periods
+       and kept.catalogue_version = years.catalogue_version
        and kept.period >= years.period and kept.period < {{ add_months('years.period', 12) }}
     inner join {{ ref('stg_reference__catalogue_annual_weights') }} as weights
         on weights.catalogue_version = years.catalogue_version and weights.period_type = years.annual_periods

@@ -1,7 +1,7 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- 排名变动原因: the change of each department's composite against the previous period
--- ('previous': the month or quarter before) and the same period a year before
+-- ('previous': the month, quarter or year before) and the same period a year before
 -- ('year_ago': 12 months, or 4 quarters, back), split into terms that add up to it
 -- exactly, with no residual (docs/methodology.md §9a):
 --   indicator          mean effective weight × Δscore
@@ -71,6 +71,8 @@ pairs as (
        and earlier.period = {{ add_months('cur.period', "case when comparisons.comparison = 'year_ago' then -12
                                                               else -" ~ months_in_period('cur.period_type') ~ " end") }}
     where {{ in_period_scope('cur.period', 'cur.period_type') }}
+      -- a year's previous period is the year before: 'year_ago' would repeat it
+      and not (cur.period_type = 'year' and comparisons.comparison = 'year_ago')
 ),
 
 -- The indicator scores of both sides ('before': the earlier period), each placed in
