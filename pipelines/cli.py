@@ -165,24 +165,9 @@ def _province(out: Path | None, seed: int, transactions: int | None, units: int 
 
 
 def _months_in_inbox() -> list[str]:
-    from pipelines.ingest.land import file_logs
-    from pipelines.ingest.mapping import load_mappings
-    from pipelines.reference import first_scorable_month
+    from pipelines.plan import months_in_inbox
 
-    s = settings()
-    months = set()
-    for mapping in load_mappings(s.mappings_dir).values():
-        for path in s.inbox.glob(mapping.file_pattern):
-            period = mapping.period_of(path.name)
-            if period is not None:
-                months.add(f"{period:%Y-%m}")
-    # and the months of the rows landed (a multi-month export filed under its last
-    # month), from the first month the catalogue scores
-    first_scorable = f"{first_scorable_month(s.reference_dir):%Y-%m}"
-    for row in file_logs(s.lake) if months else []:
-        if row.get("first_row_month") is not None:
-            months.add(max(f"{row['first_row_month']:%Y-%m}", first_scorable))
-    return sorted(months)
+    return months_in_inbox(settings())
 
 
 @main.command()

@@ -214,3 +214,23 @@ def _unit(step: str) -> str:
 
 def _span(keys: list[str]) -> str:
     return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]} ({len(keys)})"
+
+
+def months_in_inbox(s: Settings) -> list[str]:
+    """The months (YYYY-MM) the inbox has files for, and the months of the rows landed
+    from them: what `govperf run` covers without a range."""
+    from pipelines.ingest.land import file_logs
+
+    months = set()
+    for mapping in load_mappings(s.mappings_dir).values():
+        for path in s.inbox.glob(mapping.file_pattern):
+            period = mapping.period_of(path.name)
+            if period is not None:
+                months.add(f"{period:%Y-%m}")
+    # and the months of the rows landed (a multi-month export filed under its last
+    # month), from the first month the catalogue scores
+    first_scorable = f"{first_scorable_month(s.reference_dir):%Y-%m}"
+    for row in file_logs(s.lake) if months else []:
+        if row.get("first_row_month") is not None:
+            months.add(max(f"{row['first_row_month']:%Y-%m}", first_scorable))
+    return sorted(months)

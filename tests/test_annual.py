@@ -151,6 +151,11 @@ def test_the_year_is_scored_drafted_and_approved(tmp_path):
 
     # Drafted early in January; approved after the appeal window, through Dagster.
     drafted_on(home, "2026-01-05 09:00")
+    # A correction delivered since the last scoring: approving would freeze a year that moves.
+    waiting = _correct_december(tmp_path / "inbox", "D001")
+    refused = govperf("approve", "--period", "2025", "--by", "张主任", "--at", "2026-01-20 09:00", env=env)
+    assert refused.returncode == 1 and "the year is not scored as it stands" in refused.stderr, refused.stderr
+    waiting.unlink()
     approved = govperf("approve", "--period", "2025", "--by", "张主任", "--at", "2026-01-20 10:00", env=env)
     assert approved.returncode == 0, approved.stderr[-3000:]
     revision = home / "bulletins" / "published" / "annual" / "2025" / "r1"

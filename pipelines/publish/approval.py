@@ -153,9 +153,12 @@ def _refuse_unless_the_year_is_scored(s, edition: Edition) -> None:
     """An annual approval freezes its year: nothing of the year may wait to be landed or
     scored (a correction landed by the daily ingest after the last scoring), or the
     frozen year's marts would move on the next run."""
-    from pipelines.plan import make_plan
+    from pipelines.plan import make_plan, months_in_inbox
 
-    plan = make_plan(s, edition.period, edition.last_month)
+    # from the year's first month with files, as `govperf run` plans (a year need not start in January)
+    months = [m for m in months_in_inbox(s) if m.startswith(f"{edition.period.year}-")]
+    first = dt.date.fromisoformat(f"{months[0]}-01") if months else edition.period
+    plan = make_plan(s, first, edition.last_month)
     if plan.needed:
         stale = [line for line in plan.describe() if ": redo " in line]
         raise PublicationRefused(
