@@ -38,7 +38,7 @@ normalisation_inputs as (
         i.direction,
         case when scenarios.normalisation = 'catalogue' then i.normalisation else scenarios.normalisation end
             as normalisation,
-        i.target, i.goalpost_lo, i.goalpost_hi
+        i.target, i.goalpost_lo, i.goalpost_hi, i.scale_lo, i.scale_hi, i.round_digits, i.round_mode
     from treated as t
     inner join scenarios
         on scenarios.period = t.period and scenarios.period_type = t.period_type
@@ -66,7 +66,10 @@ scenario_nodes as (
         nodes.level,
         nodes.weight * coalesce(draws.weight_factor, 1.0) as weight,
         case when nodes.is_indicator or scenarios.aggregation = 'catalogue' then nodes.aggregation
-             else scenarios.aggregation end as aggregation
+             else scenarios.aggregation end as aggregation,
+        nodes.round_digits,
+        nodes.round_mode,
+        nodes.min_children
     from scenarios
     inner join nodes on nodes.catalogue_version = scenarios.catalogue_version
     left join draws
@@ -87,10 +90,14 @@ scenario_ranks as (
         scenarios.period_type,
         scenarios.draw,
         tree_all.department_id,
-        {{ rank_on_score(adjusted_composite('tree_all.score', 'published.bonus_points'), 'tree_all.scenario_id') }}
+        {{ rank_on_score(
+            adjusted_composite('tree_all.score', 'published.bonus_points', 'versions.scale_lo', 'versions.scale_hi'),
+            'tree_all.scenario_id', 'versions.rank_decimals', 'versions.round_mode', 'versions.rank_ties') }}
             as draw_rank
     from tree_all
     inner join scenarios on scenarios.scenario_id = tree_all.scenario_id
+    inner join {{ ref('stg_reference__catalogue_versions') }} as versions
+        on versions.catalogue_version = scenarios.catalogue_version
     inner join published
         on published.period = scenarios.period and published.period_type = scenarios.period_type
        and published.department_id = tree_all.department_id

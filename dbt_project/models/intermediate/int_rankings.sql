@@ -1,4 +1,5 @@
 {{ config(materialized='table') }}
+{%- set integer_ties = "case when rank_ties = 'dense' then 'dense' else 'min' end" %}
 -- Composite score after bonus and penalty points (within the catalogue's caps),
 -- grade (等次) by thresholds, quota and veto (一票否决), and ranks overall and
 -- within peer group on the score rounded to 2 decimals, ties at the minimum rank.
@@ -46,7 +47,8 @@ adjusted as (
         greatest(coalesce(adjustments.penalty, 0), -versions.penalty_cap) as penalty,
         least(coalesce(adjustments.bonus, 0), versions.bonus_cap)
             + greatest(coalesce(adjustments.penalty, 0), -versions.penalty_cap) as bonus_points,
-        nullif(adjustments.veto_reason, '') as veto_reason
+        nullif(adjustments.veto_reason, '') as veto_reason,
+        versions.scale_lo, versions.scale_hi, versions.rank_decimals, versions.round_mode, versions.rank_ties
     from composite
     inner join departments on departments.department_id = composite.department_id
     inner join versions on versions.catalogue_version = composite.catalogue_version
@@ -58,15 +60,19 @@ adjusted as (
 scored as (
     select
         *,
-        {{ adjusted_composite('base_score', 'bonus_points') }} as composite_score
+        {{ adjusted_composite('base_score', 'bonus_points', 'scale_lo', 'scale_hi') }} as composite_score
     from adjusted
 ),
 
 ranked as (
     select
         *,
-        {{ rank_on_score('composite_score', 'period, period_type') }} as overall_rank,
-        {{ rank_on_score('composite_score', 'period, period_type, peer_group') }} as group_rank,
+        {{ rank_on_score('composite_score', 'period, period_type', 'rank_decimals', 'round_mode', integer_ties) }}
+            as overall_rank,
+        {{ rank_on_score('composite_score', 'period, period_type, peer_group', 'rank_decimals', 'round_mode',
+                         integer_ties) }} as group_rank,
+        {{ rank_on_score('composite_score', 'period, period_type', 'rank_decimals', 'round_mode', 'rank_ties') }}
+            as overall_rank_exact,
         count(*) over (partition by period, period_type) as n_ranked
     from scored
 ),
@@ -77,7 +83,7 @@ best_grade as (
     from ranked
     inner join {{ ref('stg_reference__catalogue_grades') }} as grades
         on grades.catalogue_version = ranked.catalogue_version
-       and grades.min_score <= round(ranked.composite_score, 2)
+       and grades.min_score <= {{ rank_score('ranked.composite_score', 'ranked.rank_decimals', 'ranked.round_mode') }}
     group by 1, 2, 3
 ),
 
@@ -98,7 +104,7 @@ quota_applied as (
         case when max_share is not null and veto_reason is null
               and row_number() over (
                   partition by period, period_type, grade_order, veto_reason is null
-                  order by round(composite_score, 2) desc, department_id
+                  order by {{ rank_score('composite_score', 'rank_decimals', 'round_mode') }} desc, department_id
               ) > floor(max_share * n_ranked)
              then grade_order + 1 else grade_order end as quota_grade_order
     from threshold_grade
@@ -132,6 +138,7 @@ final as (
         q.composite_score,
         q.overall_rank,
         q.group_rank,
+        q.overall_rank_exact,
         q.n_ranked,
         case when q.veto_reason is not null then worst.grade else g.grade end as grade,
         -- (a catalogue with a single grade does not grade: nobody is "lowest")

@@ -31,6 +31,7 @@ with_bottom as (
         scored.*,
         versions.bottom_n,
         versions.bottom_periods,
+        versions.stored_decimals,
         scored.overall_rank > scored.n_ranked - versions.bottom_n as in_bottom
     from scored
     inner join versions on versions.catalogue_version = scored.catalogue_version
@@ -106,7 +107,7 @@ select
     cast(cur.period as date) as period,
     cast(cur.period_type as varchar) as period_type,
     cast(cur.department_id as varchar) as department_id,
-    {{ stored_score('cur.composite_score') }} as composite_score,
+    {{ stored_score('cur.composite_score', 'cur.stored_decimals') }} as composite_score,
     cast(cur.overall_rank as integer) as rank,
     cast(cur.group_rank as integer) as peer_group_rank,
     cast(prev.overall_rank - cur.overall_rank as integer) as rank_change,
@@ -114,7 +115,7 @@ select
     cast(cur.rank_p95 as double) as rank_p95,
     cast(cur.grade as varchar) as grade,
     cast(cur.peer_group as varchar) as peer_group,
-    {{ stored_score('cur.base_score') }} as base_score,
+    {{ stored_score('cur.base_score', 'cur.stored_decimals') }} as base_score,
     cast(cur.bonus_points as double) as bonus_points,
     cast(cur.veto_reason as varchar) as veto_reason,
     cast(cur.catalogue_version as varchar) as catalogue_version,
@@ -122,7 +123,8 @@ select
     cast(case when cur.rank_p95 is not null then clear_leads.clearly_ahead_of end as integer) as clearly_ahead_of,
     cast(streaks.bottom_streak as integer) as bottom_streak,
     cast(streaks.bottom_streak >= cur.bottom_periods as boolean) as bottom_flag,
-    cast(cur.n_ranked as integer) as n_ranked
+    cast(cur.n_ranked as integer) as n_ranked,
+    cast(cur.overall_rank_exact as double) as rank_exact
 from banded as cur
 inner join streaks
     on streaks.period = cur.period and streaks.period_type = cur.period_type

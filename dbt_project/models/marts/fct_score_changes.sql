@@ -101,7 +101,7 @@ nodes as (
     select
         scopes.period, scopes.period_type, scopes.comparison, scopes.side, scopes.catalogue_version,
         catalogue.node_id, catalogue.parent_id, catalogue.level, catalogue.weight, catalogue.aggregation,
-        catalogue.is_indicator
+        catalogue.is_indicator, catalogue.round_digits, catalogue.round_mode, catalogue.min_children
     from scopes
     inner join catalogue on catalogue.catalogue_version = scopes.catalogue_version
 ),
