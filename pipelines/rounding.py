@@ -41,7 +41,10 @@ def round_score(x: float | None, digits: int, mode: str = "half_up") -> float | 
         raise ValueError(f"digits must be 0 or more, not {digits}")
     if mode in ("half_up", "half_even"):
         rule = ROUND_HALF_UP if mode == "half_up" else ROUND_HALF_EVEN
-        return float(shown(x).quantize(Decimal(1).scaleb(-digits), rounding=rule))
+        value = shown(x)
+        if value.as_tuple().exponent >= -digits:  # no digit shown beyond those kept (1e20)
+            return float(value)
+        return float(value.quantize(Decimal(1).scaleb(-digits), rounding=rule))
     if mode == "r":
         return r_round(x, digits)
     if mode == "engine":
