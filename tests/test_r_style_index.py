@@ -50,9 +50,12 @@ def rscript() -> str:
     return found
 
 
-def generate(path: Path) -> None:
+MONTHS = {"2025-01": "index_2025-01.csv", "2025-02": "index_2025-02.csv"}
+
+
+def generate(path: Path, seed: int) -> None:
     """Seeded values on 0-100; two in three end in 5 at the third decimal."""
-    rng = random.Random(1717)
+    rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         indicators = [i for _, children in TREE.values() for i in children]
@@ -112,11 +115,12 @@ def write_config(config: Path) -> None:
     (config / "reference" / "departments.yaml").write_text(f"departments:\n{units}", encoding="utf-8")
     (config / "reference" / "holidays.yaml").write_text("years: {}\n", encoding="utf-8")
     indicators = "".join(f"    {i}: {i}\n" for _, children in TREE.values() for i in children)
-    (config / "mappings" / "index.yaml").write_text(
-        f"""source: indicator_observations
+    for month, name in MONTHS.items():
+        (config / "mappings" / f"index_{month}.yaml").write_text(
+            f"""source: indicator_observations
 description: a generated index file
-file_pattern: index.csv
-period: 2025-01
+file_pattern: {name}
+period: {month}
 format: csv
 columns:
   department_id: unit
@@ -126,8 +130,8 @@ unpivot:
   value_column: value
 max_quarantine_share: 0
 """,
-        encoding="utf-8",
-    )
+            encoding="utf-8",
+        )
 
 
 R_SCRIPT = r"""
@@ -170,6 +174,7 @@ def in_r(data: Path, work: Path) -> pd.DataFrame:
     for pillar in sorted({p for p, _ in TREE.values()}):
         rows.append((pillar, "pillar", "composite", "", ""))
     rows.append(("composite", "index", "", "", ""))
+    work.mkdir(exist_ok=True)
     tree = work / "tree.csv"
     pd.DataFrame(rows, columns=["node", "kind", "parent", "method", "direction"]).to_csv(tree, index=False)
     script = work / "index.R"
@@ -187,9 +192,12 @@ def index_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
     work = tmp_path_factory.mktemp("r_index")
     inbox, config, home = work / "inbox", work / "config", work / "home"
     inbox.mkdir()
-    generate(inbox / "index.csv")
+    for seed, name in enumerate(MONTHS.values(), start=1717):
+        generate(inbox / name, seed)
     write_config(config)
-    expected = in_r(inbox / "index.csv", work)
+    expected = pd.concat(
+        {f"{month}-01": in_r(inbox / name, work / month) for month, name in MONTHS.items()}, names=["period"]
+    )
     env = os.environ | {
         "GOVPERF_HOME": str(home),
         "GOVPERF_CONFIG": str(config),
@@ -202,7 +210,7 @@ def index_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
         [str(Path(sys.executable).parent / "govperf"), "run"], env=env, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return home / "warehouse" / "govperf.duckdb", expected, inbox / "index.csv"
+    return home / "warehouse" / "govperf.duckdb", expected, inbox / MONTHS["2025-01"]
 
 
 def marts(db: Path, sql: str) -> pd.DataFrame:
@@ -222,9 +230,17 @@ def test_the_data_is_awkward(index_run: tuple[Path, pd.DataFrame, Path]) -> None
 
 def test_every_score_and_rank_at_every_level_is_rs(index_run: tuple[Path, pd.DataFrame, Path]) -> None:
     db, expected, _ = index_run
-    indicators = marts(db, "select department_id as unit, indicator_id as node, score from marts.fct_indicator_values")
-    nodes = marts(db, "select department_id as unit, dimension as node, score, rank from marts.fct_department_scores")
-    ours = pd.concat([indicators, nodes]).set_index(["unit", "node"])
+    indicators = marts(
+        db,
+        "select strftime(period, '%Y-%m-%d') as period, department_id as unit, indicator_id as node, score"
+        " from marts.fct_indicator_values where period_type = 'month'",
+    )
+    nodes = marts(
+        db,
+        "select strftime(period, '%Y-%m-%d') as period, department_id as unit, dimension as node, score, rank"
+        " from marts.fct_department_scores where period_type = 'month'",
+    )
+    ours = pd.concat([indicators, nodes]).set_index(["period", "unit", "node"])
     assert sorted(ours.index) == sorted(expected.index)
     ours = ours.loc[expected.index]
     wrong = (ours["score"] - expected["score"]).abs() > 1e-9
@@ -236,11 +252,38 @@ def test_every_score_and_rank_at_every_level_is_rs(index_run: tuple[Path, pd.Dat
 
 def test_the_index_ranks_are_rs(index_run: tuple[Path, pd.DataFrame, Path]) -> None:
     db, expected, _ = index_run
-    ours = marts(db, "select department_id as unit, composite_score, rank from marts.fct_rankings").set_index("unit")
+    ours = marts(
+        db,
+        "select strftime(period, '%Y-%m-%d') as period, department_id as unit, composite_score, rank"
+        " from marts.fct_rankings where period_type = 'month'",
+    ).set_index(["period", "unit"])
     theirs = expected.xs("composite", level="node")
+    assert sorted(ours.index) == sorted(theirs.index)
     assert ((ours["composite_score"] - theirs.loc[ours.index, "score"]).abs() < 1e-9).all()
     assert (ours["rank"] == theirs.loc[ours.index, "rank"]).all()
-    assert ours["rank"].duplicated().any() or ours["rank"].nunique() == len(UNITS)
+
+
+def test_the_changes_still_add_up(index_run: tuple[Path, pd.DataFrame, Path]) -> None:
+    """February against January: the change of every unit's index splits into terms
+    that add up to it exactly, the rounding at each level in the geometric term."""
+    db, _, _ = index_run
+    gaps = marts(
+        db,
+        """
+        select c.department_id, sum(c.contribution) as terms,
+               max(r.composite_score) - max(p.composite_score) as change
+        from marts.fct_score_changes as c
+        inner join marts.fct_rankings as r
+            on r.period = c.period and r.period_type = c.period_type and r.department_id = c.department_id
+        inner join marts.fct_rankings as p
+            on p.period = c.period - interval 1 month and p.period_type = c.period_type
+           and p.department_id = c.department_id
+        where c.period = date '2025-02-01' and c.period_type = 'month' and c.comparison = 'previous'
+        group by 1
+        """,
+    )
+    assert len(gaps) == len(UNITS)
+    assert ((gaps["terms"] - gaps["change"]).abs() < 1e-6).all(), gaps
 
 
 def test_rounding_at_every_level_matters_here(index_run: tuple[Path, pd.DataFrame, Path]) -> None:
@@ -267,5 +310,5 @@ def test_rounding_at_every_level_matters_here(index_run: tuple[Path, pd.DataFram
         p: sum(subs[s] for s, (parent, _) in TREE.items() if parent == p) / 2 for p in {p for p, _ in TREE.values()}
     }
     once = (sum(pillars.values()) / len(pillars)).map(lambda v: r_round(v, 2))
-    at_every_level = expected.xs("composite", level="node")["score"]
+    at_every_level = expected.xs(("2025-01-01", "composite"), level=("period", "node"))["score"]
     assert (once != at_every_level.loc[once.index]).any()

@@ -185,7 +185,12 @@ from (
     version's rule): 'min' (default), 'dense', or 'average' (fractional: the mean of
     the places the tied share), as a double then. -#}
 {% macro rank_on_score(score, partition_by, decimals='2', mode="'engine'", ties="'min'") -%}
-{%- set rounded = rank_score(score, decimals, mode) -%}
+    {{ rank_on_rounded(rank_score(score, decimals, mode), partition_by, ties) }}
+{%- endmacro %}
+
+{#- The same on a score already rounded for ranking (rank_score), for a query that
+    rounds it once in a column. -#}
+{% macro rank_on_rounded(rounded, partition_by, ties="'min'") -%}
 {%- if ties == "'min'" %}
     rank() over (partition by {{ partition_by }} order by {{ rounded }} desc)
 {%- else %}

@@ -84,16 +84,18 @@ published as (
     select period, period_type, department_id, bonus_points from {{ ref('int_rankings') }}
 ),
 
-scenario_ranks as (
+draw_scores as (
     select
+        tree_all.scenario_id,
         scenarios.period,
         scenarios.period_type,
         scenarios.draw,
         tree_all.department_id,
-        {{ rank_on_score(
-            adjusted_composite('tree_all.score', 'published.bonus_points', 'versions.scale_lo', 'versions.scale_hi'),
-            'tree_all.scenario_id', 'versions.rank_decimals', 'versions.round_mode', 'versions.rank_ties') }}
-            as draw_rank
+        versions.rank_decimals,
+        versions.round_mode,
+        versions.rank_ties,
+        {{ adjusted_composite('tree_all.score', 'published.bonus_points', 'versions.scale_lo', 'versions.scale_hi') }}
+            as draw_score
     from tree_all
     inner join scenarios on scenarios.scenario_id = tree_all.scenario_id
     inner join {{ ref('stg_reference__catalogue_versions') }} as versions
@@ -102,6 +104,21 @@ scenario_ranks as (
         on published.period = scenarios.period and published.period_type = scenarios.period_type
        and published.department_id = tree_all.department_id
     where tree_all.level = 0
+),
+
+-- ranked as the published ranks: on the score rounded to the version's rank_decimals
+-- in its round_mode, by its tie rule
+scenario_ranks as (
+    select
+        period,
+        period_type,
+        draw,
+        department_id,
+        {{ rank_on_rounded('rounded_score', 'scenario_id', 'rank_ties') }} as draw_rank
+    from (
+        select *, {{ rank_score('draw_score', 'rank_decimals', 'round_mode') }} as rounded_score
+        from draw_scores
+    ) as rounded
 )
 
 select period, period_type, draw, department_id, draw_rank from scenario_ranks
