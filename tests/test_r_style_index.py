@@ -50,7 +50,7 @@ def rscript() -> str:
     return found
 
 
-MONTHS = {"2025-01": "index_2025-01.csv", "2025-02": "index_2025-02.csv"}
+MONTHS = {"2025-01": "index_202501.csv", "2025-02": "index_202502.csv"}
 
 
 def generate(path: Path, seed: int) -> None:
@@ -115,12 +115,11 @@ def write_config(config: Path) -> None:
     (config / "reference" / "departments.yaml").write_text(f"departments:\n{units}", encoding="utf-8")
     (config / "reference" / "holidays.yaml").write_text("years: {}\n", encoding="utf-8")
     indicators = "".join(f"    {i}: {i}\n" for _, children in TREE.values() for i in children)
-    for month, name in MONTHS.items():
-        (config / "mappings" / f"index_{month}.yaml").write_text(
-            f"""source: indicator_observations
-description: a generated index file
-file_pattern: {name}
-period: {month}
+    (config / "mappings" / "index.yaml").write_text(
+        f"""source: indicator_observations
+description: a generated index file, one a month
+file_pattern: index_*.csv
+period_pattern: '(?P<year>\\d{{4}})(?P<month>\\d{{2}})'
 format: csv
 columns:
   department_id: unit
@@ -130,8 +129,8 @@ unpivot:
   value_column: value
 max_quarantine_share: 0
 """,
-            encoding="utf-8",
-        )
+        encoding="utf-8",
+    )
 
 
 R_SCRIPT = r"""
