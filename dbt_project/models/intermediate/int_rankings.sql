@@ -76,10 +76,11 @@ adjusted as (
             + greatest(coalesce(adjustments.penalty, 0), -caps.penalty_cap) as bonus_points,
         caps.quota_ties,
         nullif(adjustments.veto_reason, '') as veto_reason,
-        settings.scale_lo, settings.scale_hi, settings.rank_decimals, settings.round_mode, settings.rank_ties
+        version_settings.scale_lo, version_settings.scale_hi, version_settings.rank_decimals,
+        version_settings.round_mode, version_settings.rank_ties
     from composite
     inner join departments on departments.department_id = composite.department_id
-    inner join versions as settings on settings.catalogue_version = composite.catalogue_version
+    inner join versions as version_settings on version_settings.catalogue_version = composite.catalogue_version
     inner join (
         select catalogue_version, 'year' as period_type, annual_bonus_cap as bonus_cap,
                annual_penalty_cap as penalty_cap, annual_quota_ties as quota_ties
@@ -137,19 +138,23 @@ threshold_grade as (
 -- Departments tied at the limit follow the version's quota_ties: broken by
 -- department id (the quota is never exceeded), all keep the grade (it may be), or
 -- all drop (it may be left unfilled).
+-- the score as graded: rounded to the version's rank_decimals in its round_mode
+graded as (
+    select
+        *,
+        {{ rank_score('composite_score', 'rank_decimals', 'round_mode') }} as graded_score
+    from threshold_grade
+),
+
 quota_places as (
     select
         *,
-        row_number() over (quota_group order by graded_score desc, department_id) as place_by_id,
+        row_number() over (quota_group order by graded_score desc, department_id asc) as place_by_id,
         rank() over (quota_group order by graded_score desc) as place_first_tied,
         count(*) over (
             quota_group order by graded_score desc range between unbounded preceding and current row
         ) as place_last_tied
-    -- the score as graded: rounded to the version's rank_decimals in its round_mode
-    from (
-        select *, {{ rank_score('composite_score', 'rank_decimals', 'round_mode') }} as graded_score
-        from threshold_grade
-    ) as graded
+    from graded
     window quota_group as (partition by period, period_type, grade_order, veto_reason is null)
 ),
 
