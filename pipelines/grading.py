@@ -24,7 +24,7 @@ class _Strict(BaseModel):
 
 class Grade(_Strict):
     grade: str
-    min_score: float = Field(ge=0, le=100)
+    min_score: float  # within the version's scale (checked by CatalogueVersion)
     max_share: float | None = Field(default=None, gt=0, le=1)
 
 
@@ -33,11 +33,11 @@ class AdjustmentCaps(_Strict):
     penalty: float = Field(ge=0)
 
 
-def grade_problem(grades: list[Grade]) -> str | None:
-    """Why a list of grades cannot grade, or None."""
+def grade_problem(grades: list[Grade], lowest: float = 0.0) -> str | None:
+    """Why a list of grades cannot grade, or None (`lowest`: the scale's lowest score)."""
     scores = [g.min_score for g in grades]
-    if scores != sorted(scores, reverse=True) or scores[-1] != 0:
-        return "grades must be listed from best to worst and the last must start at 0"
+    if scores != sorted(scores, reverse=True) or scores[-1] != lowest:
+        return f"grades must be listed from best to worst and the last must start at {lowest:g}"
     if grades[-1].max_share is not None:
         return "the lowest grade cannot have a quota (max_share): there is no grade below it"
     return None

@@ -163,7 +163,13 @@ class DepartmentRegistry(_Strict):
 
 MAX_TREATMENT_POINTS = 10  # the SQL unrolls the skew/kurtosis rule this many times
 MAX_TREE_DEPTH = 8  # levels below the root the SQL aggregates (macro aggregated_tree_ctes)
-Normalisation = Literal["min_max", "z_score", "distance_to_target", "goalposts", "percentile_rank"]
+Normalisation = Literal["min_max", "z_score", "distance_to_target", "goalposts", "percentile_rank", "identity"]
+MAX_ROUND_DIGITS = 10  # scores are kept at 10 decimals ("full precision"), so no setting goes past it
+# How a score is rounded (pipelines/rounding.py, macro round_score): `engine` is the SQL
+# engine's round() on the double (today's default); half_up and half_even act on the decimal
+# value shown (15 significant digits, as Excel); `r` is R (>= 4.0.0)'s round().
+RoundMode = Literal["engine", "half_up", "half_even", "r"]
+RoundDigits = Annotated[int, Field(ge=0, le=MAX_ROUND_DIGITS)]
 # Ids are what analysts and published indices use (good_review_rate, LPI, CO2).
 NODE_ID = r"^[A-Za-z][A-Za-z0-9_]*$"
 
@@ -279,7 +285,9 @@ class Warning_(_Strict):
 class IndicatorNode(_Strict):
     indicator: str = Field(pattern=NODE_ID)
     name: str
-    weight: float = Field(gt=0)
+    # Relative within the parent. Unset: 1, but only when no sibling has a weight
+    # either (equal weights); a parent mixing weighted and unweighted children is an error.
+    weight: float = Field(default=1, gt=0)
     unit: str
     direction: Literal["higher", "lower"]
     normalisation: Normalisation
@@ -344,6 +352,11 @@ class AggregateNode(_Strict):
     name: str
     weight: float = Field(default=1, gt=0)
     aggregation: Literal["arithmetic", "geometric"] = "arithmetic"
+    # Round this node's score to so many decimals before it is aggregated further
+    # (unset: the version's `round`); fewer than `min_children` children present: no score
+    # (unset: the version's `min_children`).
+    round: RoundDigits | None = None
+    min_children: int | None = Field(default=None, ge=1)
     # A child with an `indicator` key is an indicator, any other an aggregate node;
     # deciding up front keeps error messages about the one the analyst meant.
     children: list[
@@ -352,6 +365,23 @@ class AggregateNode(_Strict):
             Discriminator(_node_kind),
         ]
     ] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _weights_all_or_none(self) -> AggregateNode:
+        weighted = ["weight" in child.model_fields_set for child in self.children]
+        if any(weighted) and not all(weighted):
+            unweighted = [_key(c) for c, w in zip(self.children, weighted) if not w]
+            raise ValueError(
+                f"{self.id}: children {unweighted} have no weight while their siblings have one;"
+                " give every child of a node a weight, or none (equal weights)"
+            )
+        if self.min_children is not None and self.min_children > len(self.children):
+            raise ValueError(f"{self.id}: min_children ({self.min_children}) exceeds its {len(self.children)} children")
+        return self
+
+
+def _key(node: IndicatorNode | AggregateNode) -> str:
+    return node.indicator if isinstance(node, IndicatorNode) else node.id
 
 
 class CatalogueVersion(_Strict):
@@ -367,12 +397,35 @@ class CatalogueVersion(_Strict):
     bottom_rule: BottomRule = BottomRule()
     change_warning: ChangeWarning = ChangeWarning()
     anomalies: Anomalies = Anomalies()
+    # Following a published method exactly (docs/methodology.md §8a). Defaults: today's.
+    scale: tuple[float, float] = (0.0, 100.0)  # the scores' range, [lowest, highest]
+    round: RoundDigits | None = None  # round every score (indicator and node) to so many decimals
+    round_mode: RoundMode = "engine"
+    min_children: int = Field(default=1, ge=1)  # fewer children present: the node has no score
+    rank_decimals: RoundDigits = 2  # ranks and grades are taken on the score rounded to this
+    ties: Literal["min", "dense", "average"] = "min"
+    stored_decimals: RoundDigits = 4  # scores in the marts; not fewer than rank_decimals
     tree: AggregateNode
 
     @model_validator(mode="after")
     def _tree_is_consistent(self) -> CatalogueVersion:
         if self.tree.id != "composite":
             raise ValueError("the root of the tree must have id 'composite'")
+        lo, hi = self.scale
+        if not lo < hi:
+            raise ValueError(f"scale needs [lowest, highest] with lowest < highest, not {list(self.scale)}")
+        if self.stored_decimals < self.rank_decimals:
+            raise ValueError(
+                f"stored_decimals ({self.stored_decimals}) cannot be fewer than rank_decimals ({self.rank_decimals}):"
+                " the marts would store less than the ranks were taken on"
+            )
+        if self.scale != (0.0, 100.0):
+            for node, _parent, _level in walk(self.tree):
+                if isinstance(node, AggregateNode) and node.aggregation == "geometric":
+                    raise ValueError(
+                        f"{node.id}: geometric aggregation is only supported on the scale [0, 100] (its inputs are"
+                        " rescaled to [1, 100])"
+                    )
         seen: set[str] = set()
         for node, _parent, _level in walk(self.tree):
             key = node.indicator if isinstance(node, IndicatorNode) else node.id
@@ -380,8 +433,13 @@ class CatalogueVersion(_Strict):
                 raise ValueError(f"node id {key!r} appears twice in version {self.version}")
             seen.add(key)
         for where, grades in (("grades", self.grades), ("annual.grades", self.annual.grades or self.grades)):
-            if problem := grade_problem(grades):
+            if problem := grade_problem(grades, lo):
                 raise ValueError(f"{where}: {problem}")
+            for g in grades:
+                if not lo <= g.min_score <= hi:
+                    raise ValueError(
+                        f"{where}: grade {g.grade!r}: min_score {g.min_score} is outside the scale {list(self.scale)}"
+                    )
         window = self.anomaly_window()
         own_window = self.anomalies.history is not None or self.anomalies.min_history is not None
         for name in ("history", "min_history"):
@@ -559,6 +617,11 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "bound_hi": node.value_bounds[1],
                         "change_basis": node.change_basis,
                         "annual_only": node.annual_only,
+                        "round_digits": version.round,
+                        "round_mode": version.round_mode,
+                        "min_children": None,
+                        "scale_lo": version.scale[0],
+                        "scale_hi": version.scale[1],
                     }
                     | _treatment_columns(
                         node.outliers or version.treatment.outliers, node.missing or version.treatment.missing
@@ -590,6 +653,11 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                         "bound_hi": None,
                         "change_basis": None,
                         "annual_only": None,
+                        "round_digits": node.round if node.round is not None else version.round,
+                        "round_mode": version.round_mode,
+                        "min_children": node.min_children or version.min_children,
+                        "scale_lo": version.scale[0],
+                        "scale_hi": version.scale[1],
                     }
                     | _treatment_columns(None, None)
                     | {"anomaly_enabled": None, "anomaly_sensitivity": None}
@@ -613,6 +681,14 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                 "anomaly_seasonal_min_months": version.anomalies.seasonal_min_months,
                 "anomaly_scale_floor": version.anomalies.scale_floor,
                 "anomaly_peer": version.anomalies.peer,
+                "scale_lo": version.scale[0],
+                "scale_hi": version.scale[1],
+                "round_digits": version.round,
+                "round_mode": version.round_mode,
+                "min_children": version.min_children,
+                "rank_decimals": version.rank_decimals,
+                "rank_ties": version.ties,
+                "stored_decimals": version.stored_decimals,
             }
         )
         draws.extend(_robustness_draws(version))
@@ -707,6 +783,11 @@ _NODE_SCHEMA = pa.schema(
         ("bound_hi", pa.float64()),
         ("change_basis", pa.string()),
         ("annual_only", pa.bool_()),
+        ("round_digits", pa.int32()),
+        ("round_mode", pa.string()),
+        ("min_children", pa.int32()),
+        ("scale_lo", pa.float64()),
+        ("scale_hi", pa.float64()),
         ("outlier_method", pa.string()),
         ("winsor_lower", pa.float64()),
         ("winsor_upper", pa.float64()),
@@ -767,5 +848,13 @@ _VERSION_SCHEMA = pa.schema(
         ("anomaly_seasonal_min_months", pa.int32()),
         ("anomaly_scale_floor", pa.float64()),
         ("anomaly_peer", pa.bool_()),
+        ("scale_lo", pa.float64()),
+        ("scale_hi", pa.float64()),
+        ("round_digits", pa.int32()),
+        ("round_mode", pa.string()),
+        ("min_children", pa.int32()),
+        ("rank_decimals", pa.int32()),
+        ("rank_ties", pa.string()),
+        ("stored_decimals", pa.int32()),
     ]
 )

@@ -47,9 +47,10 @@
     (((dayofweek({{ expression }}) + 5) % 7) + 1)
 {%- endmacro %}
 
-{#- Rounding used for every stored score, so reruns are byte-identical. -#}
-{% macro stored_score(expression) -%}
-    cast(round({{ expression }}, 4) as double)
+{#- Rounding used for every stored score, so reruns are byte-identical: to the
+    version's stored_decimals where a score is (4 by default and elsewhere). -#}
+{% macro stored_score(expression, decimals='4') -%}
+    cast(round({{ expression }}, coalesce({{ decimals }}, 4)) as double)
 {%- endmacro %}
 {#- Raw values keep 12 significant digits: enough to drop the run-to-run noise of
     parallel sums, and exact for a per-capita figure of 1e-8 as for a count. Engines

@@ -5,17 +5,30 @@
     for the draws. So the robustness analysis cannot drift from what is published.
     Formulas: PRODUCT.md, "Normalisation", and docs/methodology.md. -#}
 
-{#- Scores 0-100, higher is better, for rows of `relation` with columns
-    <keys>, department_id, indicator_id, value, direction, normalisation, target,
-    goalpost_lo, goalpost_hi. The reference set is every row with a value for the
-    same keys and indicator. -#}
+{#- Scores on the version's scale (0-100 by default), higher is better, for rows of
+    `relation` with columns <keys>, department_id, indicator_id, value, direction,
+    normalisation, target, goalpost_lo, goalpost_hi, scale_lo, scale_hi, round_digits,
+    round_mode (each of the last five NULL: its default, as everywhere in these macros). The reference set is every row with a value for the same keys and
+    indicator. Each method computes a 0-100 score, mapped to the scale (scale_lo +
+    (scale_hi - scale_lo) / 100 · score: exactly the score on 0-100); `identity` takes the
+    value as it is (already on the scale). Then rounded as the version says
+    (round_score: 10 decimals unless `round` is set). -#}
 {% macro normalised_scores(relation, keys) -%}
 {%- set scope = keys | join(', ') -%}
 select
     {{ scope }},
     department_id,
     indicator_id,
-    cast(round(
+    {{ round_score('unrounded', 'round_digits', 'round_mode') }} as score
+from (
+select
+    {{ scope }},
+    department_id,
+    indicator_id,
+    round_digits,
+    round_mode,
+    case when normalisation = 'identity' then value
+         else coalesce(scale_lo, 0.0) + (coalesce(scale_hi, 100.0) - coalesce(scale_lo, 0.0)) / 100.0 * (
         case normalisation
             when 'min_max' then
                 case when set_max = set_min then 100.0
@@ -35,7 +48,7 @@ select
                          else (goalpost_hi - value) / (goalpost_hi - goalpost_lo) end, 0.0), 1.0)
             when 'percentile_rank' then
                 case when set_n = 1 then 100.0 else 100.0 * (avg_rank - 1) / (set_n - 1) end
-        end, 10) as double) as score
+        end) end as unrounded
 from (
     select
         r.*,
@@ -52,14 +65,19 @@ from (
     from {{ relation }} as r
     window reference_set as (partition by {{ scope }}, r.indicator_id)
 ) as with_reference_set
+) as unrounded_scores
 {%- endmacro %}
 
 
 {#- CTE definitions (to place inside a WITH) that aggregate the tree level by level,
     from the deepest up to the root (level 0). `leaves`: <keys>, department_id,
-    node_id, score. `nodes`: <keys>, node_id, parent_id, level, weight, aggregation.
+    node_id, score. `nodes`: <keys>, node_id, parent_id, level, weight, aggregation,
+    round_digits, round_mode, min_children.
     At each node the children present are combined with their weights, a missing
-    child's weight shared out among the others (re-weighting within the node);
+    child's weight shared out among the others (re-weighting within the node), if at
+    least min_children are present (else the node has no score, and is missing to its
+    parent); the score is rounded as the node says (round_score: 10 decimals unless
+    `round` is set), before the level above uses it;
     geometric aggregation rescales its inputs from [0, 100] to [1, 100] first.
     The last CTE, `<prefix>_all`, holds <keys>, department_id, node_id, level, score. -#}
 {% macro aggregated_tree_ctes(leaves, nodes, keys, prefix='tree', max_depth=8) -%}
@@ -73,6 +91,9 @@ from (
 ),
 {% for level in range(max_depth - 1, -1, -1) %}
 {{ prefix }}_{{ level }} as (
+    select {{ scope }}, department_id, node_id, parent_id, level, weight,
+           {{ round_score('unrounded', 'round_digits', 'round_mode') }} as score
+    from (
     select
         {{ child_keys | join(', ') }},
         children.department_id,
@@ -80,11 +101,11 @@ from (
         parent.parent_id,
         parent.level,
         parent.weight,
-        cast(round(
-            case when parent.aggregation = 'geometric'
-                 then exp(sum(children.weight * ln(1 + 0.99 * children.score)) / sum(children.weight))
-                 else sum(children.weight * children.score) / sum(children.weight) end,
-            10) as double) as score
+        parent.round_digits,
+        parent.round_mode,
+        case when parent.aggregation = 'geometric'
+             then exp(sum(children.weight * ln(1 + 0.99 * children.score)) / sum(children.weight))
+             else sum(children.weight * children.score) / sum(children.weight) end as unrounded
     from (
         select * from {{ prefix }}_leaves where level = {{ level + 1 }}
         {%- if level + 1 < max_depth %}
@@ -97,7 +118,10 @@ from (
        and parent.level = {{ level }}
        {%- for k in keys %} and parent.{{ k }} = children.{{ k }}{% endfor %}
     group by {{ child_keys | join(', ') }}, children.department_id, parent.node_id, parent.parent_id,
-             parent.level, parent.weight, parent.aggregation
+             parent.level, parent.weight, parent.aggregation, parent.round_digits, parent.round_mode,
+             parent.min_children
+    having count(*) >= coalesce(parent.min_children, 1)
+    ) as unrounded_level
 ),
 {% endfor %}
 {{ prefix }}_all as (
@@ -142,16 +166,40 @@ from (
 {%- endmacro %}
 
 
-{#- The composite after bonus and penalty points (already capped), kept in 0-100.
-    Ranks and grades are taken on this full-precision score rounded to 2 decimals
-    (as COINr does); the marts store it at 4. -#}
-{% macro adjusted_composite(base_score, bonus_points) -%}
-    cast(round(least(greatest({{ base_score }} + {{ bonus_points }}, 0), 100), 10) as double)
+{#- The composite after bonus and penalty points (already capped), kept in the
+    version's scale (0-100 by default). Ranks and grades are taken on this
+    full-precision score rounded to rank_decimals (2 by default, as COINr does); the
+    marts store it at stored_decimals (4). -#}
+{% macro adjusted_composite(base_score, bonus_points, scale_lo='0', scale_hi='100') -%}
+    cast(round(least(greatest({{ base_score }} + {{ bonus_points }}, coalesce({{ scale_lo }}, 0)), coalesce({{ scale_hi }}, 100)),
+               10) as double)
 {%- endmacro %}
 
-{#- Rank on the score rounded to 2 decimals, ties at the minimum rank. -#}
-{% macro rank_on_score(score, partition_by) -%}
-    rank() over (partition by {{ partition_by }} order by round({{ score }}, 2) desc)
+{#- The score ranks and grades are taken on: rounded to `decimals` in `mode` (the
+    version's rank_decimals and round_mode; by default round(score, 2)). -#}
+{% macro rank_score(score, decimals='2', mode="'engine'") -%}
+    {{ round_to(score, 'coalesce(' ~ decimals ~ ', 2)', mode) }}
+{%- endmacro %}
+
+{#- Rank on the score rounded to `decimals` in `mode`, highest first. Ties (`ties`, the
+    version's rule): 'min' (default), 'dense', or 'average' (fractional: the mean of
+    the places the tied share), as a double then. -#}
+{% macro rank_on_score(score, partition_by, decimals='2', mode="'engine'", ties="'min'") -%}
+    {{ rank_on_rounded(rank_score(score, decimals, mode), partition_by, ties) }}
+{%- endmacro %}
+
+{#- The same on a score already rounded for ranking (rank_score), for a query that
+    rounds it once in a column. -#}
+{% macro rank_on_rounded(rounded, partition_by, ties="'min'") -%}
+{%- if ties == "'min'" %}
+    rank() over (partition by {{ partition_by }} order by {{ rounded }} desc)
+{%- else %}
+    (case {{ ties }}
+        when 'dense' then dense_rank() over (partition by {{ partition_by }} order by {{ rounded }} desc)
+        when 'average' then rank() over (partition by {{ partition_by }} order by {{ rounded }} desc)
+            + (count(*) over (partition by {{ partition_by }}, {{ rounded }}) - 1) / 2.0
+        else rank() over (partition by {{ partition_by }} order by {{ rounded }} desc) end)
+{%- endif %}
 {%- endmacro %}
 
 

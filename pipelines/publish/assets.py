@@ -52,15 +52,22 @@ MART_KEYS = [
 def publication_problems(con, month: dt.date) -> list[str]:
     """What would make the month's marts unfit to publish."""
     problems = []
+    # on the catalogue version's scale (docs/methodology.md §8a; [0, 100] by default, and
+    # for a warehouse built before the scale was a setting)
     ranked, out_of_range = con.execute(
-        "select count(*), count(*) filter (where composite_score not between 0 and 100) "
-        "from marts.fct_rankings where period = ? and period_type = 'month'",
+        """
+        select count(*), count(*) filter (
+            where r.composite_score not between coalesce(n.scale_lo, 0) and coalesce(n.scale_hi, 100))
+        from marts.fct_rankings as r
+        left join marts.dim_catalogue_node as n on n.catalogue_version = r.catalogue_version and n.level = 0
+        where r.period = ? and r.period_type = 'month'
+        """,
         [month],
     ).fetchall()[0]
     if ranked == 0:
         problems.append(f"{month:%Y-%m}: 无排名数据 (no department ranked)")
     if out_of_range:
-        problems.append(f"{month:%Y-%m}: {out_of_range} 个综合得分超出 0-100")
+        problems.append(f"{month:%Y-%m}: {out_of_range} 个综合得分超出该口径版本的分制 (outside the version's scale)")
     unranked = con.execute(
         """
         select list(distinct v.department_id order by v.department_id)

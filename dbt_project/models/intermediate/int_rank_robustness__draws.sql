@@ -38,7 +38,7 @@ normalisation_inputs as (
         i.direction,
         case when scenarios.normalisation = 'catalogue' then i.normalisation else scenarios.normalisation end
             as normalisation,
-        i.target, i.goalpost_lo, i.goalpost_hi
+        i.target, i.goalpost_lo, i.goalpost_hi, i.scale_lo, i.scale_hi, i.round_digits, i.round_mode
     from treated as t
     inner join scenarios
         on scenarios.period = t.period and scenarios.period_type = t.period_type
@@ -68,7 +68,10 @@ scenario_nodes as (
         nodes.level,
         nodes.weight * coalesce(draws.weight_factor, 1.0) as weight,
         case when nodes.is_indicator or scenarios.aggregation = 'catalogue' then nodes.aggregation
-             else scenarios.aggregation end as aggregation
+             else scenarios.aggregation end as aggregation,
+        nodes.round_digits,
+        nodes.round_mode,
+        nodes.min_children
     from scenarios
     inner join nodes on nodes.catalogue_version = scenarios.catalogue_version
     left join draws
@@ -83,20 +86,41 @@ published as (
     select period, period_type, department_id, bonus_points from {{ ref('int_rankings') }}
 ),
 
-scenario_ranks as (
+draw_scores as (
     select
+        tree_all.scenario_id,
         scenarios.period,
         scenarios.period_type,
         scenarios.draw,
         tree_all.department_id,
-        {{ rank_on_score(adjusted_composite('tree_all.score', 'published.bonus_points'), 'tree_all.scenario_id') }}
-            as draw_rank
+        versions.rank_decimals,
+        versions.round_mode,
+        versions.rank_ties,
+        {{ adjusted_composite('tree_all.score', 'published.bonus_points', 'versions.scale_lo', 'versions.scale_hi') }}
+            as draw_score
     from tree_all
     inner join scenarios on scenarios.scenario_id = tree_all.scenario_id
+    inner join {{ ref('stg_reference__catalogue_versions') }} as versions
+        on versions.catalogue_version = scenarios.catalogue_version
     inner join published
         on published.period = scenarios.period and published.period_type = scenarios.period_type
        and published.department_id = tree_all.department_id
     where tree_all.level = 0
+),
+
+-- ranked as the published ranks: on the score rounded to the version's rank_decimals
+-- in its round_mode, by its tie rule
+scenario_ranks as (
+    select
+        period,
+        period_type,
+        draw,
+        department_id,
+        {{ rank_on_rounded('rounded_score', 'scenario_id', 'rank_ties') }} as draw_rank
+    from (
+        select *, {{ rank_score('draw_score', 'rank_decimals', 'round_mode') }} as rounded_score
+        from draw_scores
+    ) as rounded
 )
 
 select period, period_type, draw, department_id, draw_rank from scenario_ranks

@@ -1,4 +1,5 @@
 {{ config(materialized='table') }}
+{%- set integer_ties = "case when rank_ties = 'dense' then 'dense' else 'min' end" %}
 -- Composite score after bonus and penalty points (within the catalogue's caps),
 -- grade (等次) by thresholds, quota and veto (一票否决), and ranks overall and
 -- within peer group on the score rounded to 2 decimals, ties at the minimum rank.
@@ -89,9 +90,12 @@ adjusted as (
         least(coalesce(adjustments.bonus, 0), caps.bonus_cap)
             + greatest(coalesce(adjustments.penalty, 0), -caps.penalty_cap) as bonus_points,
         caps.quota_ties,
-        nullif(adjustments.veto_reason, '') as veto_reason
+        nullif(adjustments.veto_reason, '') as veto_reason,
+        version_settings.scale_lo, version_settings.scale_hi, version_settings.rank_decimals,
+        version_settings.round_mode, version_settings.rank_ties
     from composite
     inner join departments on departments.department_id = composite.department_id
+    inner join versions as version_settings on version_settings.catalogue_version = composite.catalogue_version
     inner join caps on caps.catalogue_version = composite.catalogue_version and caps.period_type = composite.period_type
     left join adjustments
         on adjustments.department_id = composite.department_id and adjustments.period = composite.period
@@ -101,15 +105,19 @@ adjusted as (
 scored as (
     select
         *,
-        {{ adjusted_composite('base_score', 'bonus_points') }} as composite_score
+        {{ adjusted_composite('base_score', 'bonus_points', 'scale_lo', 'scale_hi') }} as composite_score
     from adjusted
 ),
 
 ranked as (
     select
         *,
-        {{ rank_on_score('composite_score', 'period, period_type') }} as overall_rank,
-        {{ rank_on_score('composite_score', 'period, period_type, peer_group') }} as group_rank,
+        {{ rank_on_score('composite_score', 'period, period_type', 'rank_decimals', 'round_mode', integer_ties) }}
+            as overall_rank,
+        {{ rank_on_score('composite_score', 'period, period_type, peer_group', 'rank_decimals', 'round_mode',
+                         integer_ties) }} as group_rank,
+        {{ rank_on_score('composite_score', 'period, period_type', 'rank_decimals', 'round_mode', 'rank_ties') }}
+            as overall_rank_exact,
         count(*) over (partition by period, period_type) as n_ranked
     from scored
 ),
@@ -120,7 +128,7 @@ best_grade as (
     from ranked
     inner join grades
         on grades.catalogue_version = ranked.catalogue_version and grades.period_type = ranked.period_type
-       and grades.min_score <= round(ranked.composite_score, 2)
+       and grades.min_score <= {{ rank_score('ranked.composite_score', 'ranked.rank_decimals', 'ranked.round_mode') }}
     group by 1, 2, 3
 ),
 
@@ -138,15 +146,23 @@ threshold_grade as (
 -- Departments tied at the limit follow the version's quota_ties: broken by
 -- department id (the quota is never exceeded), all keep the grade (it may be), or
 -- all drop (it may be left unfilled).
+-- the score as graded: rounded to the version's rank_decimals in its round_mode
+graded as (
+    select
+        *,
+        {{ rank_score('composite_score', 'rank_decimals', 'round_mode') }} as graded_score
+    from threshold_grade
+),
+
 quota_places as (
     select
         *,
-        row_number() over (quota_group order by round(composite_score, 2) desc, department_id) as place_by_id,
-        rank() over (quota_group order by round(composite_score, 2) desc) as place_first_tied,
+        row_number() over (quota_group order by graded_score desc, department_id asc) as place_by_id,
+        rank() over (quota_group order by graded_score desc) as place_first_tied,
         count(*) over (
-            quota_group order by round(composite_score, 2) desc range between unbounded preceding and current row
+            quota_group order by graded_score desc range between unbounded preceding and current row
         ) as place_last_tied
-    from threshold_grade
+    from graded
     window quota_group as (partition by period, period_type, grade_order, veto_reason is null)
 ),
 
@@ -193,6 +209,7 @@ final as (
         q.composite_score,
         q.overall_rank,
         q.group_rank,
+        q.overall_rank_exact,
         q.n_ranked,
         case when q.veto_reason is not null then worst.grade else g.grade end as grade,
         -- (a catalogue with a single grade does not grade: nobody is "lowest")

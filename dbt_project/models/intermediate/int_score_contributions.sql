@@ -5,7 +5,8 @@
 -- catalogue path (each weight divided by the sum over the children present, so a
 -- missing child's weight is shared out). The named terms hold the rest:
 --   geometric  base score − Σ indicator contributions: what geometric nodes make of
---              their inputs beyond a weighted sum (0 in a catalogue without them)
+--              their inputs beyond a weighted sum, and what rounding at each level
+--              (`round`) moves (0 in a catalogue without either)
 --   bonus      加分 within its cap
 --   penalty    减分 within its cap (negative)
 --   clamp      the composite kept in 0..100: composite − (base + bonus + penalty)
@@ -64,8 +65,11 @@ indicator_terms as (
     where is_indicator
 ),
 
+-- versions whose composite is not a weighted sum of indicator scores: geometric
+-- nodes, or scores rounded at a level (`round`); their difference is the term `geometric`
 has_geometric as (
-    select distinct catalogue_version from nodes where aggregation = 'geometric' and not is_indicator
+    select distinct catalogue_version from nodes
+    where (aggregation = 'geometric' and not is_indicator) or round_digits is not null
 ),
 
 linear_sums as (

@@ -14,7 +14,8 @@ inputs as (
     select
         t.period, t.period_type, t.catalogue_version, t.department_id, t.indicator_id,
         t.treated_value as value,
-        i.direction, i.normalisation, i.target, i.goalpost_lo, i.goalpost_hi
+        i.direction, i.normalisation, i.target, i.goalpost_lo, i.goalpost_hi,
+        i.scale_lo, i.scale_hi, i.round_digits, i.round_mode
     from treated as t
     inner join indicators as i on i.node_id = t.indicator_id and i.catalogue_version = t.catalogue_version
     -- an annual-only indicator (a year-end 民主测评) is scored for the year only; in a

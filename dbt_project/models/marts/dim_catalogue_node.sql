@@ -9,6 +9,10 @@ select
     cast(aggregation as varchar) as aggregation,
     cast(catalogue_version as varchar) as catalogue_version,
     cast(effective_from as date) as effective_from,
-    cast(effective_to as date) as effective_to
+    cast(effective_to as date) as effective_to,
+    cast(round_digits as integer) as round_digits,
+    cast(min_children as integer) as min_children,
+    cast(scale_lo as double) as scale_lo,
+    cast(scale_hi as double) as scale_hi
 from {{ ref('stg_reference__catalogue_nodes') }}
 where not is_indicator

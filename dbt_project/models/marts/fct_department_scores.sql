@@ -16,15 +16,21 @@ with scores as (
 )
 
 select
-    cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(department_id as varchar) as department_id,
-    cast(level as integer) as level,
-    cast(node_id as varchar) as dimension,
-    {{ stored_score('score') }} as score,
-    cast(catalogue_version as varchar) as catalogue_version,
-    -- ranked on the full-precision score rounded to 2 decimals, like fct_rankings
-    -- (the stored score is rounded to 4, and rounding twice could move a tie)
-    cast({{ rank_on_score('score', 'period, period_type, node_id') }} as integer) as rank
-from scores
-where {{ in_period_scope('period', 'period_type') }}
+    cast(s.period as date) as period,
+    cast(s.period_type as varchar) as period_type,
+    cast(s.department_id as varchar) as department_id,
+    cast(s.level as integer) as level,
+    cast(s.node_id as varchar) as dimension,
+    {{ stored_score('s.score', 'v.stored_decimals') }} as score,
+    cast(s.catalogue_version as varchar) as catalogue_version,
+    -- ranked on the full-precision score rounded to rank_decimals (2) in the version's
+    -- round_mode, like fct_rankings (the stored score is rounded to stored_decimals (4),
+    -- and rounding twice could move a tie); an 'average' tie rule's fractional rank is
+    -- rank_exact, `rank` then holds the minimum rank
+    cast({{ rank_on_score('s.score', 's.period, s.period_type, s.node_id', 'v.rank_decimals', 'v.round_mode',
+                          "case when v.rank_ties = 'dense' then 'dense' else 'min' end") }} as integer) as rank,
+    cast({{ rank_on_score('s.score', 's.period, s.period_type, s.node_id', 'v.rank_decimals', 'v.round_mode',
+                          'v.rank_ties') }} as double) as rank_exact
+from scores as s
+inner join {{ ref('stg_reference__catalogue_versions') }} as v on v.catalogue_version = s.catalogue_version
+where {{ in_period_scope('s.period', 's.period_type') }}

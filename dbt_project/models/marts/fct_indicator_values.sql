@@ -20,7 +20,7 @@ select
     cast(c.indicator_id as varchar) as indicator_id,
     cast(c.raw_value as double) as raw_value,
     cast(c.n_obs as bigint) as n_obs,
-    {{ stored_score('s.score') }} as score,
+    {{ stored_score('s.score', 'v.stored_decimals') }} as score,
     cast(c.is_imputed as boolean) as is_imputed,
     cast(c.catalogue_version as varchar) as catalogue_version,
     cast(c.missing_reason is null as boolean) as meets_min_obs,
@@ -30,6 +30,7 @@ select
     cast(c.missing_reason as varchar) as missing_reason,
     cast(c.n_unknown as bigint) as n_unknown
 from cells as c
+left join {{ ref('stg_reference__catalogue_versions') }} as v on v.catalogue_version = c.catalogue_version
 left join scores as s
     on s.period = c.period and s.period_type = c.period_type
    and s.department_id = c.department_id and s.indicator_id = c.indicator_id

@@ -31,6 +31,7 @@ with_bottom as (
         scored.*,
         versions.bottom_n,
         versions.bottom_periods,
+        versions.stored_decimals,
         scored.overall_rank > scored.n_ranked - versions.bottom_n as in_bottom
     from scored
     inner join versions on versions.catalogue_version = scored.catalogue_version
@@ -106,7 +107,7 @@ select
     cast(cur.period as date) as period,
     cast(cur.period_type as varchar) as period_type,
     cast(cur.department_id as varchar) as department_id,
-    {{ stored_score('cur.composite_score') }} as composite_score,
+    {{ stored_score('cur.composite_score', 'cur.stored_decimals') }} as composite_score,
     cast(cur.overall_rank as integer) as rank,
     cast(cur.group_rank as integer) as peer_group_rank,
     cast(prev.overall_rank - cur.overall_rank as integer) as rank_change,
@@ -114,7 +115,7 @@ select
     cast(cur.rank_p95 as double) as rank_p95,
     cast(cur.grade as varchar) as grade,
     cast(cur.peer_group as varchar) as peer_group,
-    {{ stored_score('cur.base_score') }} as base_score,
+    {{ stored_score('cur.base_score', 'cur.stored_decimals') }} as base_score,
     cast(cur.bonus_points as double) as bonus_points,
     cast(cur.veto_reason as varchar) as veto_reason,
     cast(cur.catalogue_version as varchar) as catalogue_version,
@@ -126,9 +127,10 @@ select
     -- how base_score was made: the catalogue tree over the period's scores, or a year
     -- built up from its quarters or months (methodology §9b) out of these parts
     cast(cur.base_method as varchar) as base_method,
-    {{ stored_score('cur.built_from') }} as built_from,
-    {{ stored_score('cur.annual_part') }} as annual_part,
-    cast(round(cur.annual_share, 10) as double) as annual_share
+    {{ stored_score('cur.built_from', 'cur.stored_decimals') }} as built_from,
+    {{ stored_score('cur.annual_part', 'cur.stored_decimals') }} as annual_part,
+    cast(round(cur.annual_share, 10) as double) as annual_share,
+    cast(cur.overall_rank_exact as double) as rank_exact
 from banded as cur
 inner join streaks
     on streaks.period = cur.period and streaks.period_type = cur.period_type

@@ -103,7 +103,7 @@ nodes as (
     select
         scopes.period, scopes.period_type, scopes.comparison, scopes.side, scopes.catalogue_version,
         catalogue.node_id, catalogue.parent_id, catalogue.level, catalogue.weight, catalogue.aggregation,
-        catalogue.is_indicator
+        catalogue.is_indicator, catalogue.round_digits, catalogue.round_mode, catalogue.min_children
     from scopes
     inner join catalogue on catalogue.catalogue_version = scopes.catalogue_version
 ),
@@ -115,7 +115,7 @@ present as (
     select
         scored.period, scored.period_type, scored.comparison, scored.side, scored.catalogue_version,
         scored.department_id, scored.node_id, nodes.parent_id, nodes.level, nodes.aggregation,
-        nodes.is_indicator, scored.score,
+        nodes.is_indicator, nodes.round_digits, scored.score,
         case when nodes.parent_id is null then 1.0
              else nodes.weight / sum(nodes.weight) over (
                  partition by scored.period, scored.period_type, scored.comparison, scored.side,
@@ -135,13 +135,13 @@ present as (
 paired as (
     select
         period, period_type, comparison, catalogue_version, department_id, node_id, parent_id, level,
-        aggregation, is_indicator,
+        aggregation, is_indicator, round_digits,
         max(case when side = 'before' then score end) as score_before,
         max(case when side = 'after' then score end) as score_after,
         max(case when side = 'before' then local_weight end) as weight_before,
         max(case when side = 'after' then local_weight end) as weight_after
     from present
-    group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+    group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 ),
 
 -- Nodes present on both sides (so are all their ancestors), with their mean weight.
@@ -159,7 +159,8 @@ on_both as (
 node_sums as (
     select
         parent.period, parent.period_type, parent.comparison, parent.catalogue_version, parent.department_id,
-        parent.node_id, parent.aggregation, parent.path_product, parent.score_before, parent.score_after,
+        parent.node_id, parent.aggregation, parent.round_digits, parent.path_product, parent.score_before,
+        parent.score_after,
         sum(case when child.score_before is null then child.weight_after * child.score_after
                  when child.score_after is null then -child.weight_before * child.score_before
                  else (child.score_before + child.score_after) / 2 * (child.weight_after - child.weight_before)
@@ -182,7 +183,7 @@ node_sums as (
        and child.period = parent.period and child.period_type = parent.period_type
        and child.comparison = parent.comparison and child.catalogue_version = parent.catalogue_version
     where not parent.is_indicator
-    group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+    group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 ),
 
 -- A geometric node's score S = exp(Σ wᵢ·ln(1 + 0.99·sᵢ)), so ΔS = L·Δln S exactly, L
@@ -222,7 +223,14 @@ tree_terms as (
         period, period_type, comparison, catalogue_version, department_id,
         sum(path_product * case when aggregation = 'geometric' then log_mean * log_reweighting
                                 else score_reweighting end) as reweighting,
-        sum(case when aggregation = 'geometric'
+        -- a node rounded at its level (catalogue `round`): its change beyond the weight
+        -- changes and its children's mean-weighted changes (the rounding, and for a
+        -- geometric node its curvature) is the geometric term, so the terms still add up
+        sum(case when round_digits is not null
+                 then path_product * (score_after - score_before - linear_change
+                                      - case when aggregation = 'geometric' then log_mean * log_reweighting
+                                             else score_reweighting end)
+                 when aggregation = 'geometric'
                  then path_product * (log_mean * log_change - linear_change) else 0 end) as geometric
     from node_terms
     group by 1, 2, 3, 4, 5

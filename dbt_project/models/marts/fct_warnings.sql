@@ -96,8 +96,12 @@ composite_warnings as (
     left join rankings as prev
         on prev.department_id = cur.department_id and prev.period_type = cur.period_type
        and prev.period = {{ period_before('cur.period', 'cur.period_type') }}
+    left join {{ ref('stg_reference__catalogue_versions') }} as versions
+        on versions.catalogue_version = cur.catalogue_version
     where {{ in_period_scope('cur.period', 'cur.period_type') }}
-      and (lowest.is_lowest_grade or prev.composite_score - cur.composite_score >= 10)
+      -- a drop of 10 points on the 0-100 scale: a tenth of the version's scale (§8a)
+      and (lowest.is_lowest_grade or prev.composite_score - cur.composite_score
+           >= 10 * (coalesce(versions.scale_hi, 100) - coalesce(versions.scale_lo, 0)) / 100)
 ),
 
 unioned as (
