@@ -71,8 +71,9 @@
     this, then group by grain_period(month, period_type). A quarter and a year pool
     their months' rows (PRODUCT.md: a quarter's scores come from its pooled data;
     docs/methodology.md §9b: the year's pooled scores). -#}
-{% macro period_grains() -%}
-    (select 'month' as period_type union all select 'quarter' as period_type union all select 'year' as period_type)
+{% macro period_grains(include_year=true) -%}
+    (select 'month' as period_type union all select 'quarter' as period_type
+     {%- if include_year %} union all select 'year' as period_type{% endif %})
 {%- endmacro %}
 
 {#- The first day of the period of `period_type` a month falls in. -#}

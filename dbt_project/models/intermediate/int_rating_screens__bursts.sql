@@ -14,7 +14,8 @@ with cases as (
     where rated_at is not null
 ),
 
-grains as {{ period_grains() }},
+-- screens watch months and quarters: a year pooled flags lasting small differences
+grains as {{ period_grains(include_year=false) }},
 
 {% set window_seconds = screen_setting('burst_window_minutes') | int * 60 %}
 in_grain as (

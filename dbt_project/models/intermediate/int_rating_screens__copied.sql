@@ -14,7 +14,8 @@ with comments as (
     where text_key is not null
 ),
 
-grains as {{ period_grains() }},
+-- screens watch months and quarters: a year pooled flags lasting small differences
+grains as {{ period_grains(include_year=false) }},
 
 in_grain as (
     select

@@ -24,7 +24,8 @@ with cases as (
     select * from {{ ref('int_rating_screens__cases') }}
 ),
 
-grains as {{ period_grains() }},
+-- screens watch months and quarters: a year pooled flags lasting small differences
+grains as {{ period_grains(include_year=false) }},
 
 counted as (
     select
