@@ -7,20 +7,9 @@ import datetime as dt
 
 import click
 
+from pipelines.cli_appeals import _time  # the same --at rule: a time, never in the future
 from pipelines.settings import settings
 from pipelines.text import printable
-
-
-def _time(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        at = dt.datetime.strptime(value, "%Y-%m-%d %H:%M")
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a time like 2026-04-13 09:30", param_hint="--at") from None
-    if at > dt.datetime.now() + dt.timedelta(minutes=1):
-        raise click.BadParameter(f"{value} is in the future", param_hint="--at")
-    return at
 
 
 @click.group()
