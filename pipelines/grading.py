@@ -81,8 +81,10 @@ class Annual(_Strict):
     quota_ties: QuotaTies | None = None
     adjustment_caps: AdjustmentCaps | None = None
     # A department in office for part of the year (merged, split, new) is scored on its
-    # months in office and ranked with the others; the edition says so.
-    merged_departments: Literal["months_in_office"] = "months_in_office"
+    # months in office and ranked with the others (`months_in_office`); or, when it merged
+    # into another during the year, its year's rows count with that successor's and it has
+    # no year score of its own (`successor`). The edition says which.
+    merged_departments: Literal["months_in_office", "successor"] = "months_in_office"
 
     @model_validator(mode="after")
     def _built_up_settings_only_when_built_up(self) -> Annual:

@@ -115,6 +115,9 @@ class Department(_Strict):
             raise ValueError(f"{self.id}: valid_to {self.valid_to} is before valid_from {self.valid_from}")
         return self
 
+    def in_office(self, day: dt.date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
     def references(self) -> list[tuple[str, dt.date, dt.date]]:
         """Every text naming this department in an extract, with the days it does: its
         id and name over its life, each alias and code over its own days within it."""
@@ -157,6 +160,28 @@ class DepartmentRegistry(_Strict):
                         )
                 held.setdefault(text, []).append((d.id, start, end))
         return self
+
+    def successors_in_year(self) -> dict[str, str]:
+        """For each department merged before its last year's last day, the department it
+        is scored with for that year (`annual.merged_departments: successor`): the one it
+        merged into, followed on while that one merged again in the same year. A merger
+        into a department not in office the day after has no successor."""
+        by_id = {d.id: d for d in self.departments}
+        found = {}
+        for department in self.departments:
+            if department.merged_into is None or department.valid_to is None:
+                continue
+            year_end = dt.date(department.valid_to.year, 12, 31)
+            current, seen = department, {department.id}
+            while current.merged_into is not None and current.valid_to is not None and current.valid_to < year_end:
+                following = by_id[current.merged_into]
+                if following.id in seen or not following.in_office(current.valid_to + dt.timedelta(days=1)):
+                    break
+                current = following
+                seen.add(current.id)
+            if current is not department:
+                found[department.id] = current.id
+        return found
 
 
 # ---------------------------------------------------------------- catalogue
@@ -555,6 +580,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
     catalogue = load_catalogue(reference_dir)
     holidays = load_holidays(reference_dir)
 
+    successors = registry.successors_in_year()
     departments = pa.Table.from_pylist(
         [
             {
@@ -565,6 +591,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                 "valid_from": d.valid_from,
                 "valid_to": d.valid_to,
                 "merged_into": d.merged_into,
+                "successor_in_year": successors.get(d.id),
             }
             for d in registry.departments
         ],
@@ -577,6 +604,7 @@ def reference_tables(reference_dir: Path) -> dict[str, pa.Table]:
                 ("valid_from", pa.date32()),
                 ("valid_to", pa.date32()),
                 ("merged_into", pa.string()),
+                ("successor_in_year", pa.string()),
             ]
         ),
     )

@@ -10,6 +10,7 @@ from the scores, by the rules of docs/methodology.md §14.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import math
@@ -46,10 +47,19 @@ def govperf(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([GOVPERF, *args], env=env, capture_output=True, text=True, timeout=900)
 
 
+# In this city 市人民政府办公室 merges into 市政务服务和数据管理局 on 30 November 2025.
+MERGED, SUCCESSOR, MERGED_ON = "D002", "D001", dt.date(2025, 11, 30)
+
+
 def _city(root: Path) -> dict[str, str]:
+    registry = yaml.safe_load((PROJECT_ROOT / "sources" / "reference" / "departments.yaml").read_text(encoding="utf-8"))
+    merged = next(d for d in registry["departments"] if d["id"] == MERGED)
+    merged.update(valid_to=MERGED_ON, merged_into=SUCCESSOR)
+    departments = root / "departments.yaml"
+    departments.write_text(yaml.safe_dump(registry, allow_unicode=True, sort_keys=False), encoding="utf-8")
     generate_city(
         root / "inbox",
-        departments_yaml=PROJECT_ROOT / "sources" / "reference" / "departments.yaml",
+        departments_yaml=departments,
         seed=11,
         first_month="2025-11",
         last_month="2025-12",
@@ -57,6 +67,7 @@ def _city(root: Path) -> dict[str, str]:
     )
     config = root / "config"
     shutil.copytree(PROJECT_ROOT / "sources", config, ignore=shutil.ignore_patterns("sample"))
+    shutil.copyfile(departments, config / "reference" / "departments.yaml")
     catalogue_path = config / "reference" / "catalogue.yaml"
     catalogue = yaml.safe_load(catalogue_path.read_text(encoding="utf-8"))
     for version in catalogue["versions"]:
@@ -230,6 +241,51 @@ def test_the_year_is_scored_drafted_and_approved(tmp_path):
     assert "2025年第四季度" in explained.stdout
     page = (home / "bulletins" / "annual" / "2025" / "bulletin_2025.html").read_text(encoding="utf-8")
     assert "年度得分由各季度（月度）加减分前的得分按目录规定的权重合成" in page
+
+    # Pooled again, a merged department now scored with its successor (§9b): the year
+    # pools the successor's rows and the merged one's, so each count is the sum of the
+    # two departments' fourth-quarter counts; the merged department has no year of its own.
+    _score_merged_departments_with_their_successor(Path(env["GOVPERF_CONFIG"]) / "reference" / "catalogue.yaml")
+    merged_run = govperf("run", env=env)
+    assert merged_run.returncode == 0, merged_run.stderr[-3000:]
+    counts = _rows(
+        tmp_path,
+        f"""
+        select y.indicator_id, y.n_obs, q.n_obs,
+               (select count(distinct coalesce(e.unit_key, e.file_hash || ':' || e.source_line))
+                from marts.fct_indicator_evidence as e
+                where e.period_type = 'year' and e.department_id = '{SUCCESSOR}'
+                  and e.indicator_id = y.indicator_id and e.in_denominator)
+        from marts.fct_indicator_values as y
+        inner join (
+            select indicator_id, sum(n_obs) as n_obs from marts.fct_indicator_values
+            where period_type = 'quarter' and period = '2025-10-01' and department_id in ('{SUCCESSOR}', '{MERGED}')
+            group by 1
+        ) as q using (indicator_id)
+        where y.period_type = 'year' and y.department_id = '{SUCCESSOR}'
+          and y.indicator_id in ('complaint_rate', 'good_review_rate', 'on_time_rate', 'survey_satisfaction')
+        order by 1
+        """,
+    )
+    assert len(counts) == 4 and all(year == both == evidence for _i, year, both, evidence in counts), counts
+    assert _rows(
+        tmp_path,
+        f"select count(*) from marts.fct_indicator_values where period_type = 'year' and department_id = '{MERGED}'"
+        f" union all select count(*) from marts.fct_rankings where period_type = 'year' and department_id = '{MERGED}'"
+        f" union all select count(*) from marts.fct_rankings where period_type = 'quarter' and department_id = '{MERGED}'",
+    ) == [(0,), (0,), (1,)]
+    assert _rows(tmp_path, f"select year_scored_with from marts.dim_department where department_id = '{MERGED}'") == [
+        (SUCCESSOR,)
+    ]
+    page = (home / "bulletins" / "annual" / "2025" / "bulletin_2025.html").read_text(encoding="utf-8")
+    assert f"{MERGED_ON} 撤销并入市政务服务和数据管理局，全年数据计入市政务服务和数据管理局" in page
+
+
+def _score_merged_departments_with_their_successor(catalogue_path: Path) -> None:
+    catalogue = yaml.safe_load(catalogue_path.read_text(encoding="utf-8"))
+    for version in catalogue["versions"]:
+        version["annual"] = ANNUAL | {"merged_departments": "successor"}
+    catalogue_path.write_text(yaml.safe_dump(catalogue, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def _d001_december(root: Path) -> dict[str, float]:

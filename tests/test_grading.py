@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.reference import ConfigError, load_catalogue, reference_tables
+from pipelines.reference import ConfigError, DepartmentRegistry, load_catalogue, reference_tables
 from pipelines.settings import PROJECT_ROOT
 from tests.test_indicator_anomalies import _catalogue_with
 
@@ -29,7 +29,7 @@ def _first_indicator(node: dict) -> dict:
         ({"grades": [{"grade": "优秀", "min_score": 90}, {"grade": "合格", "min_score": 60}]}, "annual.grades"),
         ({"grades": [{"grade": "优秀", "min_score": 90}, {"grade": "差", "min_score": 0, "max_share": 0.1}]}, "lowest"),
         ({"quota_ties": "coin_toss"}, "annual › quota_ties"),
-        ({"merged_departments": "successor"}, "annual › merged_departments"),
+        ({"merged_departments": "with_parent"}, "annual › merged_departments"),
     ],
 )
 def test_a_wrong_annual_setting_is_a_load_error_that_names_its_place(tmp_path, annual, message):
@@ -81,3 +81,38 @@ def test_a_pooled_year_has_no_period_weights_and_the_sample_pools():
     tables = reference_tables(REFERENCE)
     assert tables["catalogue_annual_weights"].num_rows == 0
     assert {v["annual_method"] for v in tables["catalogue_versions"].to_pylist()} == {"pooled"}
+
+
+def _registry(*departments: dict) -> DepartmentRegistry:
+    return DepartmentRegistry.model_validate(
+        {"departments": [{"name": d["id"] + "局", "peer_group": "g", **d} for d in departments]}
+    )
+
+
+def test_a_merged_department_is_scored_with_the_last_successor_it_reached_within_its_year():
+    registry = _registry(
+        # A into B in June, B into C in October: A's 2025 counts with C, B's with C.
+        {"id": "A", "valid_from": "2020-01-01", "valid_to": "2025-06-30", "merged_into": "B"},
+        {"id": "B", "valid_from": "2020-01-01", "valid_to": "2025-10-31", "merged_into": "C"},
+        {"id": "C", "valid_from": "2025-01-01"},
+        # D into E in 2024, E into C in 2025: D's 2024 counts with E only.
+        {"id": "D", "valid_from": "2020-01-01", "valid_to": "2024-03-31", "merged_into": "E"},
+        {"id": "E", "valid_from": "2020-01-01", "valid_to": "2025-03-31", "merged_into": "C"},
+        # Merged on 31 December: in office all year, scored on its own.
+        {"id": "F", "valid_from": "2020-01-01", "valid_to": "2025-12-31", "merged_into": "C"},
+        # Into a department set up a month after: no successor the day after, its own months.
+        {"id": "G", "valid_from": "2020-01-01", "valid_to": "2025-05-31", "merged_into": "H"},
+        {"id": "H", "valid_from": "2025-07-01"},
+        # Split (no merged_into): its own months.
+        {"id": "K", "valid_from": "2020-01-01", "valid_to": "2025-05-31"},
+    )
+    assert registry.successors_in_year() == {"A": "C", "B": "C", "D": "E", "E": "C"}
+
+
+def test_the_successor_rule_reaches_the_departments_table_dbt_reads():
+    tables = reference_tables(REFERENCE)
+    departments = {r["department_id"]: r for r in tables["departments"].to_pylist()}
+    merged = [d for d in departments.values() if d["merged_into"] and d["valid_to"] and d["valid_to"].month < 12]
+    assert merged, "the sample registry has a department merged during a year"
+    assert all(d["successor_in_year"] == d["merged_into"] for d in merged)
+    assert all(d["successor_in_year"] is None for d in departments.values() if not d["merged_into"])

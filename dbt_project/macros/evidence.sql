@@ -42,40 +42,49 @@
 {%- endmacro %}
 
 {#- (period, period_type, the row) pairs of a part, by its period mode; `r` is the
-    row, `month` the month it counts in. -#}
+    row, `month` the month it counts in. evidence_department is the department whose
+    value the row counts in: at a year under annual.merged_departments: successor, a
+    merged department's successor (join_year_successor). -#}
 {% macro evidence_periods(part) -%}
     {%- set mode = part.get('period_mode', 'grains') -%}
     {%- set column = 'r.' ~ part.get('period_column', 'period') -%}
     {%- if mode == 'grains' -%}
-    select r.*, {{ grain_period(column, 'grains.period_type') }} as evidence_period, grains.period_type as evidence_period_type
+    select r.*, {{ grain_period(column, 'grains.period_type') }} as evidence_period, grains.period_type as evidence_period_type,
+        {{ scored_department('r.department_id') }} as evidence_department
     from {{ ref(part.relation) }} as r
     cross join {{ period_grains() }} as grains
+    {{ join_year_successor('r.department_id', column) }}
     where {{ in_grain_scope(column, 'grains.period_type') }}
     {%- elif mode == 'month_only' -%}
-    select r.*, {{ column }} as evidence_period, 'month' as evidence_period_type
+    select r.*, {{ column }} as evidence_period, 'month' as evidence_period_type, r.department_id as evidence_department
     from {{ ref(part.relation) }} as r
     where {{ in_lookback_scope(column) }}
     {%- elif mode == 'given' -%}
-    select r.*, r.period as evidence_period, r.period_type as evidence_period_type
+    select r.*, r.period as evidence_period, r.period_type as evidence_period_type,
+        {{ scored_department('r.department_id') }} as evidence_department
     from {{ ref(part.relation) }} as r
+    {{ join_year_successor('r.department_id', 'r.period', 'r.period_type') }}
     {%- elif mode == 'quarter_to_months' -%}
     {#- a quarter's row counts in the quarter, in each of its months, and in its year -#}
     select r.*,
         (case when spans.period_type = 'year' then {{ month_of(dbt.date_trunc('year', column)) }}
               else {{ add_months(column, 'spans.month_offset') }} end) as evidence_period,
-        spans.period_type as evidence_period_type
+        spans.period_type as evidence_period_type,
+        {{ scored_department('r.department_id') }} as evidence_department
     from {{ ref(part.relation) }} as r
     cross join (
         select 0 as month_offset, 'month' as period_type
         union all select 1, 'month' union all select 2, 'month' union all select 0, 'quarter'
         union all select 0, 'year'
     ) as spans
+    {{ join_year_successor('r.department_id', column, 'spans.period_type') }}
     {%- elif mode == 'year_to_date' -%}
     {#- a month's row counts in every later month of its year the department
         reported, and in each such quarter's and the year's end -#}
     select r.*,
         {{ add_months('ends.end_month', '1 - ' ~ months_in_period('ends.period_type')) }} as evidence_period,
-        ends.period_type as evidence_period_type
+        ends.period_type as evidence_period_type,
+        r.department_id as evidence_department
     from {{ ref(part.relation) }} as r
     inner join (
         select distinct reported.department_id, reported.{{ part.period_column }} as end_month, grains.period_type
@@ -127,7 +136,7 @@ from (
     select
         r.evidence_period as period,
         r.evidence_period_type as period_type,
-        r.department_id,
+        r.evidence_department as department_id,
         {{ indicator }} as indicator_id,
         {{ sql_text(part.source) }} as source,
         r.file_hash,

@@ -2,7 +2,8 @@
 
 Each department's four quarters beside its annual score, last year's grade beside
 this year's, the lists of 优秀 and 不合格 departments, and the departments in office
-for part of the year (scored on their months in office: docs/methodology.md §9b).
+for part of the year: scored on their months in office, or, merged under
+annual.merged_departments: successor, counted with their successor (docs/methodology.md §9b).
 Reads the marts through mart_rows, as edition_rows does.
 """
 
@@ -52,7 +53,7 @@ def part_year_departments(con: duckdb.DuckDBPyConnection, params: Mapping[str, A
     return _rows(
         con,
         """
-        SELECT department_id, department_name, valid_from, valid_to, merged_into
+        SELECT department_id, department_name, valid_from, valid_to, merged_into, year_scored_with
         FROM marts.dim_department
         WHERE (valid_from > $period AND valid_from <= $period_end) OR (valid_to >= $period AND valid_to < $period_end)
         ORDER BY department_id
@@ -88,10 +89,11 @@ def annual_context(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], ra
                 "previous": before.get(department_id),
             }
         )
-    names = {r["department_id"]: r["department_name"] for r in rankings}
     part_year = part_year_departments(con, params)
+    names = {r["department_id"]: r["department_name"] for r in [*rankings, *part_year]}
     for row in part_year:
         row["merged_into_name"] = names.get(row["merged_into"], row["merged_into"])
+        row["scored_with_name"] = names.get(row["year_scored_with"], row["year_scored_with"])
         row["began"] = row["valid_from"] if row["valid_from"] > params["period"] else None
         row["ended"] = row["valid_to"] if row["valid_to"] and row["valid_to"] < params["period_end"] else None
     return {

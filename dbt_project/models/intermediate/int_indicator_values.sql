@@ -5,6 +5,8 @@
 -- period's first day. An indicator with a denominator (per capita, per GDP) is
 -- divided by that series of the same department and period first. A value from
 -- fewer observations than the indicator's min_obs is marked: it counts as missing.
+-- A department whose year counts with its successor's (int_departments__year_successors)
+-- has no year value of its own, not even one it reported itself.
 with unioned as (
     -- n_unknown: cases left out of a denominator as unknown; only transactions record any
     select * from {{ ref('int_indicator_values__transactions') }}
@@ -18,6 +20,10 @@ with unioned as (
 
 departments as (
     select * from {{ ref('stg_reference__departments') }}
+),
+
+merged_in_year as (
+    select * from {{ ref('int_departments__year_successors') }}
 ),
 
 indicators as (
@@ -54,6 +60,11 @@ final as (
        and denominators.period = unioned.period
        and denominators.period_type = unioned.period_type
        and denominators.indicator_id = indicators.denominator
+    left join merged_in_year
+        on unioned.period_type = 'year'
+       and merged_in_year.department_id = unioned.department_id
+       and merged_in_year.period = unioned.period
+    where merged_in_year.department_id is null
 )
 
 select * from final

@@ -2,12 +2,13 @@
 -- received, per month and per quarter.
 with complaints as (
     select
-        c.department_id,
+        {{ scored_department('c.department_id') }} as department_id,
         {{ grain_period('c.received_month', 'grains.period_type') }} as period,
         grains.period_type,
         count(*) as n_substantiated
     from {{ ref('stg_lake__hotline_complaints') }} as c
     cross join {{ period_grains() }} as grains
+    {{ join_year_successor('c.department_id', 'c.received_month') }}
     where c.substantiated and {{ in_grain_scope('c.received_month', 'grains.period_type') }}
     group by 1, 2, 3
 ),

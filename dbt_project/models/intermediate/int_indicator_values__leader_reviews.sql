@@ -26,12 +26,13 @@ pooled as (
     select
         {{ grain_period('reviews.quarter_start', 'grains.period_type') }} as period,
         grains.period_type,
-        reviews.department_id,
+        {{ scored_department('reviews.department_id') }} as department_id,
         'leader_review_score' as indicator_id,
         avg(reviews.score) as raw_value,
         count(*) as n_obs
     from reviews
     cross join {{ period_grains() }} as grains
+    {{ join_year_successor('reviews.department_id', 'reviews.quarter_start') }}
     where grains.period_type <> 'month'
     group by 1, 2, 3
 )

@@ -11,11 +11,12 @@ with per_response as (
 select
     {{ grain_period('per_response.response_month', 'grains.period_type') }} as period,
     grains.period_type,
-    per_response.department_id,
+    {{ scored_department('per_response.department_id') }} as department_id,
     'survey_satisfaction' as indicator_id,
     avg(per_response.response_score) as raw_value,
     count(*) as n_obs
 from per_response
 cross join {{ period_grains() }} as grains
+{{ join_year_successor('per_response.department_id', 'per_response.response_month') }}
 where {{ in_grain_scope('per_response.response_month', 'grains.period_type') }}
 group by 1, 2, 3

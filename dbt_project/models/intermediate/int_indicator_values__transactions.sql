@@ -13,7 +13,7 @@ grains as {{ period_grains() }},
 
 completed as (
     select
-        cases.department_id,
+        {{ scored_department('cases.department_id') }} as department_id,
         {{ grain_period('cases.completed_month', 'grains.period_type') }} as period,
         grains.period_type,
         count(*) as n_completed,
@@ -28,6 +28,7 @@ completed as (
                  then 1 else 0 end) as n_rectified
     from cases
     cross join grains
+    {{ join_year_successor('cases.department_id', 'cases.completed_month') }}
     where cases.completed_at is not null and {{ in_grain_scope('cases.completed_month', 'grains.period_type') }}
     group by 1, 2, 3
 ),
@@ -35,18 +36,19 @@ completed as (
 -- Cases judged on time or not (int_transactions__on_time_judged), counted.
 on_time as (
     select
-        department_id,
-        period,
-        period_type,
-        sum(case when completed_on_time_in_period then 1 else 0 end) as n_on_time,
+        {{ scored_department('judged.department_id') }} as department_id,
+        judged.period,
+        judged.period_type,
+        sum(case when judged.completed_on_time_in_period then 1 else 0 end) as n_on_time,
         count(*) as n_judged
-    from {{ ref('int_transactions__on_time_judged') }}
+    from {{ ref('int_transactions__on_time_judged') }} as judged
+    {{ join_year_successor('judged.department_id', 'judged.period', 'judged.period_type') }}
     group by 1, 2, 3
 ),
 
 received as (
     select
-        cases.department_id,
+        {{ scored_department('cases.department_id') }} as department_id,
         {{ grain_period('cases.received_month', 'grains.period_type') }} as period,
         grains.period_type,
         count(*) as n_received,
@@ -56,6 +58,7 @@ received as (
         sum(cases.materials_submitted) as materials_submitted
     from cases
     cross join grains
+    {{ join_year_successor('cases.department_id', 'cases.received_month') }}
     where {{ in_grain_scope('cases.received_month', 'grains.period_type') }}
     group by 1, 2, 3
 ),

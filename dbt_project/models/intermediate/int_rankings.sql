@@ -66,8 +66,9 @@ adjustments as (
         {{ dbt.listagg("case when items.kind = 'veto' then items.reason end", "'；'", "order by items.reason") }}
             as veto_reason
     from composite
-    inner join {{ ref('stg_lake__adjustments') }} as items
-        on items.department_id = composite.department_id
+    inner join ({{ adjustment_items() }}) as items
+        on items.counted_for = composite.department_id
+       and (composite.period_type = 'year' or not items.only_in_year)
        and items.adjustment_month >= composite.period
        and items.adjustment_month < {{ period_after('composite.period', 'composite.period_type') }}
     group by 1, 2, 3

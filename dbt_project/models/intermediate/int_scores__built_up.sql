@@ -127,17 +127,25 @@ composite as (
        and annual_share.department_id = years.department_id
 )
 
--- The composite keeps its parts (B, A and s) and what B is made of ('quarters' or
--- 'months'), which fct_rankings publishes.
-select period, 'year' as period_type, catalogue_version, department_id, node_id, level,
-       cast(round(score, 10) as double) as score,
+-- Each node's score rounded as its tree says (round, round_mode; §8a), as a pooled
+-- year's are. The composite keeps its parts (B, A and s, unrounded) and what B is made
+-- of ('quarters' or 'months'), which fct_rankings publishes.
+select built.period, 'year' as period_type, built.catalogue_version, built.department_id, built.node_id, built.level,
+       {{ round_score('built.score', 'tree_nodes.round_digits', 'tree_nodes.round_mode') }} as score,
        cast(null as varchar) as base_method,
        cast(null as double) as built_from, cast(null as double) as annual_part, cast(null as double) as annual_share
 from built
-where level > 0
+inner join tree_nodes
+    on tree_nodes.period = built.period and tree_nodes.catalogue_version = built.catalogue_version
+   and tree_nodes.node_id = built.node_id
+where built.level > 0
 union all
-select period, 'year', catalogue_version, department_id, node_id, level, cast(round(score, 10) as double),
-       base_method, cast(round(built_from, 10) as double), cast(round(annual_part, 10) as double),
-       cast(round(annual_share, 10) as double)
+select composite.period, 'year', composite.catalogue_version, composite.department_id, composite.node_id,
+       composite.level, {{ round_score('composite.score', 'tree_nodes.round_digits', 'tree_nodes.round_mode') }},
+       composite.base_method, cast(round(composite.built_from, 10) as double),
+       cast(round(composite.annual_part, 10) as double), cast(round(composite.annual_share, 10) as double)
 from composite
-where score is not null
+inner join tree_nodes
+    on tree_nodes.period = composite.period and tree_nodes.catalogue_version = composite.catalogue_version
+   and tree_nodes.node_id = composite.node_id
+where composite.score is not null

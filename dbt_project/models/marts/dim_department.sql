@@ -1,9 +1,15 @@
+-- year_scored_with: the department whose year score counts this one's rows in the year
+-- it merged (annual.merged_departments: successor); null when it is scored on its own
+-- months in office.
 select
-    cast(department_id as varchar) as department_id,
-    cast(department_name as varchar) as department_name,
-    cast(peer_group as varchar) as peer_group,
-    cast(parent_id as varchar) as parent_id,
-    cast(valid_from as date) as valid_from,
-    cast(valid_to as date) as valid_to,
-    cast(merged_into as varchar) as merged_into
-from {{ ref('stg_reference__departments') }}
+    cast(departments.department_id as varchar) as department_id,
+    cast(departments.department_name as varchar) as department_name,
+    cast(departments.peer_group as varchar) as peer_group,
+    cast(departments.parent_id as varchar) as parent_id,
+    cast(departments.valid_from as date) as valid_from,
+    cast(departments.valid_to as date) as valid_to,
+    cast(departments.merged_into as varchar) as merged_into,
+    cast(successors.scored_as as varchar) as year_scored_with
+from {{ ref('stg_reference__departments') }} as departments
+left join {{ ref('int_departments__year_successors') }} as successors
+    on successors.department_id = departments.department_id

@@ -3,7 +3,8 @@
 -- The 加减分 and 一票否决 items behind fct_rankings.bonus_points and veto_reason, one
 -- row per item, so a bulletin can give each its reason and evidence. An item counts
 -- in the period (month or quarter) whose months contain the file that carried it,
--- as in int_rankings.
+-- as in int_rankings (at a year, a merged department's items count with its
+-- successor's under annual.merged_departments: successor).
 select
     rankings.period,
     rankings.period_type,
@@ -15,8 +16,9 @@ select
     items.file_hash,
     cast(items.source_line as bigint) as source_line
 from {{ ref('fct_rankings') }} as rankings
-inner join {{ ref('stg_lake__adjustments') }} as items
-    on items.department_id = rankings.department_id
+inner join ({{ adjustment_items() }}) as items
+    on items.counted_for = rankings.department_id
+   and (rankings.period_type = 'year' or not items.only_in_year)
    and items.adjustment_month >= rankings.period
    and items.adjustment_month < {{ period_after('rankings.period', 'rankings.period_type') }}
 where {{ in_period_scope('rankings.period', 'rankings.period_type') }}

@@ -76,7 +76,7 @@ by_period as (
     select
         {{ grain_period('scored.month', 'grains.period_type') }} as period,
         grains.period_type,
-        scored.department_id,
+        {{ scored_department('scored.department_id') }} as department_id,
         scored.source,
         count(*) as n_scored,
         sum(case when scored.negative_p >= {{ var('sentiment_negative_from', 0.5) }} then 1 else 0 end) as n_negative,
@@ -85,6 +85,7 @@ by_period as (
         sum(cast(round(scored.negative_p * 10000) as bigint)) / (10000.0 * count(*)) as mean_negative_p
     from scored
     cross join grains
+    {{ join_year_successor('scored.department_id', 'scored.month') }}
     where {{ in_grain_scope('scored.month', 'grains.period_type') }} and scored.department_id is not null
     group by 1, 2, 3, 4
 )

@@ -54,11 +54,12 @@ texts_by_period as (
     select
         {{ grain_period('complaint_texts.month', 'grains.period_type') }} as period,
         grains.period_type,
-        complaint_texts.department_id,
+        {{ scored_department('complaint_texts.department_id') }} as department_id,
         complaint_texts.text_key,
         complaint_texts.comment_keywords
     from complaint_texts
     cross join grains
+    {{ join_year_successor('complaint_texts.department_id', 'complaint_texts.month') }}
     where {{ in_grain_scope('complaint_texts.month', 'grains.period_type') }}
 ),
 

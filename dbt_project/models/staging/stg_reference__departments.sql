@@ -5,5 +5,6 @@ select
     parent_id,
     valid_from,
     valid_to,
-    merged_into
+    merged_into,
+    successor_in_year
 from {{ source('reference', 'departments') }}
