@@ -165,8 +165,8 @@ def normalisation_line(cell: Mapping[str, Any], shown: ScoreFormat = DEFAULT) ->
     else:
         reference, formula = "", "?"
     if shown.domain != [0, 100]:
-        lo, hi = (number(v) for v in shown.domain)
-        formula += f"，映射到 {shown.scale_text} 分制：{lo} + ({hi} − {lo}) × 上式 / 100"
+        scale_lo, scale_hi = (number(v) for v in shown.domain)
+        formula += f"，映射到 {shown.scale_text} 分制：{scale_lo} + ({scale_hi} − {scale_lo}) × 上式 / 100"
     return f"标准化：{name}；{reference}；得分 = {formula} = {score}"
 
 
