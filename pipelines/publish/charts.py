@@ -106,16 +106,24 @@ def series_key(index: int) -> dict[str, str]:
     return {"colour": SERIES_COLOURS[index % len(SERIES_COLOURS)], "mark": SERIES_MARKS[index % len(SERIES_MARKS)]}
 
 
-def trend(rows: Sequence[dict[str, Any]], series_order: Sequence[str], months: Sequence[str]) -> dict[str, Any]:
-    """One line per series (composite and each dimension) over the given months. No
-    Chinese text (see the module's note): the axis title is in the page's caption."""
+def trend(
+    rows: Sequence[dict[str, Any]],
+    series_order: Sequence[str],
+    months: Sequence[str],
+    domain: Sequence[float] = (0, 100),
+) -> dict[str, Any]:
+    """One line per series (composite and each dimension) over the given months, the
+    score axis over `domain` (the version's scale). No Chinese text (see the module's
+    note): the axis title is in the page's caption."""
     data = [{"month": r["month"], "series": r["series"], "score": r["score"]} for r in rows]
-    shape = _trend_shape(tuple(series_order), tuple(months))
+    shape = _trend_shape(tuple(series_order), tuple(months), tuple(domain))
     return shape | {"data": {"values": data}}
 
 
 @functools.lru_cache(maxsize=64)
-def _trend_shape(series_order: tuple[str, ...], months: tuple[str, ...]) -> dict[str, Any]:
+def _trend_shape(
+    series_order: tuple[str, ...], months: tuple[str, ...], domain: tuple[float, ...] = (0, 100)
+) -> dict[str, Any]:
     """The trend chart's spec without its rows: the same for every department of an edition."""
     n = len(series_order)
     with debug_mode(False):
@@ -130,7 +138,7 @@ def _trend_shape(series_order: tuple[str, ...], months: tuple[str, ...]) -> dict
                     title=None,
                     axis=alt.Axis(labelAngle=0, labelExpr="slice(datum.value, 2)"),
                 ),
-                y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 100]), title=None),
+                y=alt.Y("score:Q", scale=alt.Scale(domain=list(domain)), title=None),
                 color=alt.Color(
                     "series:N",
                     sort=list(series_order),

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from pipelines.publish.mart_rows import Row, has_table, rows
+from pipelines.publish.score_format import DEFAULT, ScoreFormat
 from pipelines.publish.wording import OUTLIER_LABELS
 
 NORMALISATION_NAMES = {
@@ -24,6 +25,7 @@ NORMALISATION_NAMES = {
     "distance_to_target": "距目标",
     "goalposts": "固定上下限",
     "percentile_rank": "百分位名次",
+    "identity": "原值即得分",
 }
 DIRECTION_NAMES = {"higher": "越高越好", "lower": "越低越好"}
 
@@ -41,9 +43,14 @@ def number(value: float | None, digits: int = 4) -> str:
 
 
 def derivations(
-    con: duckdb.DuckDBPyConnection, period: Any, period_type: str, department_id: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    period: Any,
+    period_type: str,
+    department_id: str | None = None,
+    shown: ScoreFormat = DEFAULT,
 ) -> dict[tuple[str, str], Row]:
-    """Each (department, indicator) cell of a period: its values, score and reference set."""
+    """Each (department, indicator) cell of a period: its values, score and reference
+    set; scores at the version's decimals and on its scale (`shown`)."""
     if not has_table(con, "fct_indicator_reference"):
         return {}
     rows = con.execute(
@@ -83,13 +90,13 @@ def derivations(
         row = dict(zip(columns, values))
         if row["direction"] == "lower" and row["rank_from_low"] is not None and row["set_n"]:
             row["rank_from_low"] = row["set_n"] + 1 - row["rank_from_low"]  # counted from the worst
-        row["steps"] = steps(row)
+        row["steps"] = steps(row, shown)
         row["anchor"] = anchor(row["indicator_id"])
         cells[(row["department_id"], row["indicator_id"])] = row
     return cells
 
 
-def steps(cell: Mapping[str, Any]) -> list[str]:
+def steps(cell: Mapping[str, Any], shown: ScoreFormat = DEFAULT) -> list[str]:
     """The derivation of a cell's score, line by line, Chinese first."""
     lines = []
     raw, scored = cell["raw_value"], cell["scored_value"]
@@ -111,16 +118,17 @@ def steps(cell: Mapping[str, Any]) -> list[str]:
         lines.append(f"计分值 {number(scored)}（未做异常值处理）")
     if scored is None or cell["score"] is None:
         return lines
-    lines.append(normalisation_line(cell))
+    lines.append(normalisation_line(cell, shown))
     return lines
 
 
-def normalisation_line(cell: Mapping[str, Any]) -> str:
-    """The normalisation with its reference values filled in, ending in the score."""
+def normalisation_line(cell: Mapping[str, Any], shown: ScoreFormat = DEFAULT) -> str:
+    """The normalisation with its reference values filled in, ending in the score (at
+    the version's decimals; off 0–100, the 0–100 score mapped onto the scale, §8a)."""
     method, direction, x = cell["normalisation"], cell["direction"], number(cell["scored_value"])
     lo, hi, n = number(cell["set_min"]), number(cell["set_max"]), cell["set_n"]
     name = f"{NORMALISATION_NAMES.get(method, method)}，{DIRECTION_NAMES.get(direction, direction)}"
-    score = number(cell["score"], 2)
+    score = number(cell["score"], shown.decimals)
     if method == "min_max":
         reference = f"参照集 {n} 个部门，最小值 {lo}，最大值 {hi}"
         if cell["set_min"] == cell["set_max"]:
@@ -152,8 +160,13 @@ def normalisation_line(cell: Mapping[str, Any]) -> str:
         rank = number(cell["rank_from_low"], 1)
         reference = f"参照集 {n} 个部门，本部门自低到高平均名次 {rank}"
         formula = "100" if n == 1 else f"100 × ({rank} − 1) / ({n} − 1)"
+    elif method == "identity":
+        return f"标准化：{name}（不截断）；得分 = {x} = {score}"
     else:
         reference, formula = "", "?"
+    if shown.domain != [0, 100]:
+        scale_lo, scale_hi = (number(v) for v in shown.domain)
+        formula += f"，映射到 {shown.scale_text} 分制：{scale_lo} + ({scale_hi} − {scale_lo}) × 上式 / 100"
     return f"标准化：{name}；{reference}；得分 = {formula} = {score}"
 
 

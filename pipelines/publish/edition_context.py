@@ -39,6 +39,7 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
     params = edition_rows.query_params(edition, config)
     version = edition_rows.catalogue_version(con, params)
     params["version"] = version
+    shown = edition_rows.score_format(con, params)  # scores as the version shows them (§8a)
     departments = edition_rows.departments(con, params)
     names = edition_rows.node_names(con, params)
 
@@ -118,7 +119,7 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
     score_changes = derivation.score_changes(con, params["period"], params["period_type"])
     reasons = {
         direction: move_reasons.movers(
-            con, params["period"], params["period_type"], rows[: config.movers], names, score_changes
+            con, params["period"], params["period_type"], rows[: config.movers], names, score_changes, shown
         )
         for direction, rows in (("up", improvers), ("down", decliners))
     }
@@ -188,6 +189,7 @@ def build_context(con: duckdb.DuckDBPyConnection, edition: Edition, config: Bull
         "previous_label": edition.previous.label,
         "year_ago_label": edition.year_ago.label,
         "catalogue_version": version,
+        "score_format": shown,
         "rankings": rankings,
         "n_ranked": n_ranked,
         "dimensions": [{"id": d, "name": names.get(d, d)} for d in dimensions],
@@ -267,7 +269,8 @@ def department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, An
         current[(row["department_id"], row["dimension"])] = row
     previous = edition_rows.previous_scores(con, params)
     values: dict[str, list[Row]] = {}
-    derivations = derivation.derivations(con, params["period"], params["period_type"])  # raw value → score
+    # raw value → score, at the version's decimals and on its scale
+    derivations = derivation.derivations(con, params["period"], params["period_type"], shown=context["score_format"])
     for row in context["_indicator_values"]:
         meta = context["_by_indicator"].get(row["indicator_id"])
         if meta is None:
@@ -321,7 +324,8 @@ def department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, An
             s["drawn"] = s in drawn
         for index, s in enumerate(drawn):
             s["key"] = charts.series_key(index)
-        chart = charts.trend(trend_rows, [s["name"] for s in drawn], month_keys) if trend_rows else None
+        shown = context["score_format"]
+        chart = charts.trend(trend_rows, [s["name"] for s in drawn], month_keys, shown.domain) if trend_rows else None
         pages.append(
             {
                 "ranking": ranking,
@@ -347,7 +351,12 @@ def department_contexts(con: duckdb.DuckDBPyConnection, context: Mapping[str, An
                 "anomalies_available": context["anomalies"]["available"],
                 # extends the raw value → score block: why the composite moved, term by term
                 "score_changes": move_reasons.department_breakdowns(
-                    context["_score_changes"], department_id, ranking["department_name"], names, edition.period_type
+                    context["_score_changes"],
+                    department_id,
+                    ranking["department_name"],
+                    names,
+                    edition.period_type,
+                    shown,
                 ),
             }
         )

@@ -12,8 +12,13 @@ import duckdb
 
 from pipelines.publish.config import BulletinConfig, Edition
 from pipelines.publish.mart_rows import Row
+from pipelines.publish.mart_rows import columns as _columns
 from pipelines.publish.mart_rows import has_table as _has_table
 from pipelines.publish.mart_rows import rows as _rows
+from pipelines.publish.score_format import ScoreFormat
+
+# The version's settings a score is shown by (methodology §8a), as dim_catalogue_node holds them.
+SCORE_SETTINGS = ("rank_decimals", "round_mode", "scale_lo", "scale_hi")
 
 
 def catalogue_version(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> str | None:
@@ -35,6 +40,25 @@ def catalogue_version(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any])
         params,
     )
     return rows[0]["catalogue_version"] if rows else None
+
+
+def score_format(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> ScoreFormat:
+    """How the version `$version` shows its scores: its composite node's scale,
+    rank_decimals and round_mode; the defaults for settings an older warehouse lacks."""
+    present = [c for c in SCORE_SETTINGS if c in _columns(con, "dim_catalogue_node")]
+    if not present:
+        return ScoreFormat()
+    rows = _rows(
+        con,
+        f"""
+        SELECT {", ".join(present)} FROM marts.dim_catalogue_node
+        WHERE catalogue_version IS NOT DISTINCT FROM $version AND level = 0
+        ORDER BY node_id
+        LIMIT 1
+        """,
+        params,
+    )
+    return ScoreFormat.of(**rows[0]) if rows else ScoreFormat()
 
 
 def departments(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> dict[str, Row]:

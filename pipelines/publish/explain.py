@@ -12,6 +12,7 @@ writes (--rows) are the warehouse's masked rows, never the archived originals.""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import Any
 
 import duckdb
 
-from pipelines.publish import derivation
+from pipelines.publish import derivation, edition_rows
 from pipelines.publish.config import Edition
+from pipelines.publish.score_format import ScoreFormat
 
 Row = dict[str, Any]
 COMPOSITE = "composite"
@@ -53,7 +55,8 @@ def explain(
     if not ranking:
         _refuse_unknown(con, edition, department_id)
     ranking = ranking[0]
-    cells = derivation.derivations(con, *key, department_id)
+    shown = edition_rows.score_format(con, {"version": ranking["catalogue_version"]})  # its decimals and scale
+    cells = derivation.derivations(con, *key, department_id, shown)
     if indicator_id is not None and (department_id, indicator_id) not in cells:
         known = sorted(i for _, i in cells)
         raise ExplainError(
@@ -79,7 +82,8 @@ def explain(
         "period_type": edition.period_type,
         "department_id": department_id,
         "department_name": _department_name(con, department_id, edition),
-        "ranking": _ranking(con, edition, ranking),
+        "ranking": _ranking(con, edition, ranking, shown),
+        "score_format": shown,
         "built_up": built_up,
         "tree": None if built_up else _tree(COMPOSITE, nodes, scores, cells, ranking["base_score"]),
         "indicators": [_indicator(con, edition, department_id, cells[(department_id, i)], home) for i in wanted],
@@ -111,15 +115,15 @@ def _department_name(con: duckdb.DuckDBPyConnection, department_id: str, edition
     return rows[0]["department_name"] if rows else department_id
 
 
-def _ranking(con: duckdb.DuckDBPyConnection, edition: Edition, ranking: Row) -> Row:
+def _ranking(con: duckdb.DuckDBPyConnection, edition: Edition, ranking: Row, shown: ScoreFormat) -> Row:
+    """The rank as taken: on the composite at the version's rank_decimals, in its round_mode (`shown`)."""
     key = [edition.period, edition.period_type]
-    rounded = round(ranking["composite_score"], 2)
-    ahead = _rows(
-        con,
-        "SELECT count(*) FILTER (WHERE round(composite_score, 2) > ?) AS ahead, count(*) AS n"
-        " FROM marts.fct_rankings WHERE period = ? AND period_type = ?",
-        [rounded, *key],
-    )[0]
+    rounded = shown.ranked(ranking["composite_score"])
+    scores = [
+        r["composite_score"]
+        for r in _rows(con, "SELECT composite_score FROM marts.fct_rankings WHERE period = ? AND period_type = ?", key)
+    ]
+    ahead = {"ahead": sum(shown.ranked(score) > rounded for score in scores), "n": len(scores)}
     items = _rows(
         con,
         "SELECT kind, points, reason, evidence_ref, file_hash, source_line FROM marts.fct_adjustments"
@@ -352,7 +356,9 @@ def _csv_value(value: Any) -> Any:
 
 
 def as_json(explanation: Mapping[str, Any]) -> Any:
-    """The explanation with dates as ISO text, for --json."""
+    """The explanation with dates as ISO text, for --json (the score format as its settings)."""
+    if isinstance(explanation, ScoreFormat):
+        return as_json(dataclasses.asdict(explanation))
     if isinstance(explanation, Mapping):
         return {k: as_json(v) for k, v in explanation.items()}
     if isinstance(explanation, list):

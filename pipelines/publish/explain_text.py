@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipelines.publish.derivation import number
+from pipelines.publish.score_format import DEFAULT, ScoreFormat
 
 AGGREGATIONS = {"arithmetic": "加权算术平均", "geometric": "加权几何平均（得分先映射到 1–100）"}
 ROLES = {"denominator": "分母 / 样本量 (denominator, n_obs)", "numerator": "分子 (numerator)", "none": "筛选 (filter)"}
@@ -14,19 +15,20 @@ ROLES = {"denominator": "分母 / 样本量 (denominator, n_obs)", "numerator": 
 def render(explanation: Mapping[str, Any]) -> str:
     lines: list[str] = []
     r = explanation["ranking"]
+    shown: ScoreFormat = explanation.get("score_format") or DEFAULT  # the version's decimals and scale
     lines.append(
         f"{explanation['department_name']}（{explanation['department_id']}）· {explanation['period_label']}"
         f"（{explanation['period']}）"
     )
     lines.append("")
     lines.append(
-        f"排名 (rank)：第 {r['rank']} 名 / 共 {r['n_ranked']} 个部门 —— 按综合得分保留两位小数 "
-        f"{r['composite_rounded']:.2f} 排序，得分更高的部门 {r['departments_ahead']} 个，并列取最小名次"
+        f"排名 (rank)：第 {r['rank']} 名 / 共 {r['n_ranked']} 个部门 —— 按综合得分保留{shown.rank_decimals_text}小数 "
+        f"{r['composite_rounded']:.{shown.rank_decimals}f} 排序，得分更高的部门 {r['departments_ahead']} 个，并列取最小名次"
     )
     lines.append(f"等次 (grade)：{r['grade']}" + (f"（一票否决：{r['veto_reason']}）" if r["veto_reason"] else ""))
     lines.append(
         f"综合得分 (composite) = 加权得分 {number(r['base_score'])} + 加减分 {number(r['bonus_points'])}"
-        f"（已按上限封顶，结果限定在 0–100）= {number(r['composite_score'])}"
+        f"（已按上限封顶，结果限定在 {shown.scale_text}）= {number(r['composite_score'], max(4, shown.decimals))}"
     )
     for item in r["adjustments"]:
         lines.append(
@@ -37,10 +39,10 @@ def render(explanation: Mapping[str, Any]) -> str:
     if explanation.get("built_up"):
         _built_up(explanation["built_up"], lines)
     else:
-        _tree(explanation["tree"], lines, depth=0)
+        _tree(explanation["tree"], lines, depth=0, digits=shown.decimals)
     for indicator in explanation["indicators"]:
         lines.append("")
-        _indicator(indicator, lines)
+        _indicator(indicator, lines, shown.decimals)
     return "\n".join(lines) + "\n"
 
 
@@ -64,10 +66,11 @@ def _built_up(built: Mapping[str, Any], lines: list[str]) -> None:
         )
 
 
-def _tree(node: Mapping[str, Any], lines: list[str], depth: int) -> None:
+def _tree(node: Mapping[str, Any], lines: list[str], depth: int, digits: int = 2) -> None:
+    """The node and its children; children's scores at `digits` (the version's decimals shown)."""
     pad = "  " * depth
     terms = " + ".join(
-        f"{number(c['effective_weight'], 4)} × {number(c['score'], 2)}"
+        f"{number(c['effective_weight'], 4)} × {number(c['score'], digits)}"
         for c in node["children"]
         if c["score"] is not None
     )
@@ -80,16 +83,16 @@ def _tree(node: Mapping[str, Any], lines: list[str], depth: int) -> None:
         lines.append(f"{pad}  （无得分、权重已在本节点内重新分配：{'、'.join(missing)}）")
     for child in node["children"]:
         if child["kind"] == "aggregate":
-            _tree(child, lines, depth + 1)
+            _tree(child, lines, depth + 1, digits)
         else:
             lines.append(
                 f"{pad}  · {child['name']}（{child['node_id']}）权重 {number(child['weight'])}"
-                f" → 实际权重 {number(child['effective_weight'], 4)}，得分 {number(child['score'], 2)}"
+                f" → 实际权重 {number(child['effective_weight'], 4)}，得分 {number(child['score'], digits)}"
             )
 
 
-def _indicator(indicator: Mapping[str, Any], lines: list[str]) -> None:
-    lines.append(f"指标 {indicator['name']}（{indicator['indicator_id']}）得分 {number(indicator['score'], 2)}")
+def _indicator(indicator: Mapping[str, Any], lines: list[str], digits: int = 2) -> None:
+    lines.append(f"指标 {indicator['name']}（{indicator['indicator_id']}）得分 {number(indicator['score'], digits)}")
     for step in indicator["derivation"]:
         lines.append(f"  {step}")
     lines.append(f"  公式 (formula)：{indicator['formula_label']}")

@@ -27,3 +27,11 @@ def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
             "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [table]
         ).fetchall()[0][0]
     )
+
+
+def columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """The columns of a mart (none when it is missing): a column added later is absent from an older warehouse."""
+    found = con.execute(
+        "select column_name from information_schema.columns where table_schema = 'marts' and table_name = ?", [table]
+    ).fetchall()
+    return {name for (name,) in found}

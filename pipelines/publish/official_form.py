@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipelines.publish.config import BulletinConfig, Edition
+from pipelines.publish.score_format import DEFAULT, ScoreFormat
 
 DIGITS = "〇一二三四五六七八九"
 LISTED = 5  # departments in each of the top and bottom lists
@@ -94,10 +95,6 @@ def issue_marks(form: Mapping[str, Any] | None, approval: Mapping[str, Any] | No
 # --- the 要点 page ----------------------------------------------------------------------
 
 
-def _score(value: float) -> str:
-    return f"{value:.2f}"
-
-
 def _amount(value: float, unit: str | None) -> str:
     """A difference in the indicator's unit: percentage points for a rate."""
     word = "个百分点" if unit == "%" else (unit or "")
@@ -130,9 +127,11 @@ def _names(rows: Sequence[Mapping[str, Any]]) -> str:
     return "、".join(names)
 
 
-def _at_extreme(rows: Sequence[Mapping[str, Any]], key: str, highest: bool) -> list[Mapping[str, Any]]:
-    """The rows sharing the highest (or lowest) value of `key`, at two decimals."""
-    values = [round(row[key], 2) for row in rows]
+def _at_extreme(
+    rows: Sequence[Mapping[str, Any]], key: str, highest: bool, shown: ScoreFormat = DEFAULT
+) -> list[Mapping[str, Any]]:
+    """The rows sharing the highest (or lowest) value of `key`, as shown (`shown`: the version's decimals)."""
+    values = [shown.rounded(row[key]) for row in rows]
     best = max(values) if highest else min(values)
     return [row for row, value in zip(rows, values, strict=True) if value == best]
 
@@ -141,6 +140,7 @@ def findings(context: Mapping[str, Any], figures: Sequence[Mapping[str, Any]]) -
     """Three to five sentences from the edition's data: grades, the highest and lowest
     scores, warnings, key figures against target, and the largest moves in rank."""
     ranked = [row for row in context["rankings"] if row["rank"] is not None and row["composite_score"] is not None]
+    shown: ScoreFormat = context.get("score_format") or DEFAULT  # scores as the version shows them
     sentences = []
     if ranked:
         n, counts = context["n_ranked"], context["grade_counts"]  # best grade first
@@ -151,13 +151,13 @@ def findings(context: Mapping[str, Any], figures: Sequence[Mapping[str, Any]]) -
             f"{worst} {n_worst} 个（占 {n_worst / n:.1%}" + (f"，其中 {vetoed} 个因一票否决" if vetoed else "") + "）。"
         )
     if len(ranked) >= 2:
-        top = _at_extreme(ranked, "composite_score", highest=True)
-        bottom = _at_extreme(ranked, "composite_score", highest=False)
+        top = _at_extreme(ranked, "composite_score", True, shown)
+        bottom = _at_extreme(ranked, "composite_score", False, shown)
         high, low = top[0]["composite_score"], bottom[0]["composite_score"]
         sentences.append(
-            f"综合得分最高的是{_names(top)}（{'并列，' if len(top) > 1 else ''}{_score(high)} 分），"
-            f"最低的是{_names(bottom)}（{'并列，' if len(bottom) > 1 else ''}{_score(low)} 分），"
-            f"相差 {_score(round(high, 2) - round(low, 2))} 分。"
+            f"综合得分最高的是{_names(top)}（{'并列，' if len(top) > 1 else ''}{shown.score(high)} 分），"
+            f"最低的是{_names(bottom)}（{'并列，' if len(bottom) > 1 else ''}{shown.score(low)} 分），"
+            f"相差 {shown.score(shown.rounded(high) - shown.rounded(low))} 分。"
         )
     red, amber = context["red_count"], context["amber_count"]
     if red or amber:

@@ -8,10 +8,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from pipelines.publish.config import Edition
 from pipelines.publish.mart_rows import Row
+from pipelines.publish.score_format import DEFAULT, ScoreFormat
 
 GRADES = ("优秀", "良好", "合格", "不合格")
 DIRECTION_LABELS = {"higher": "正向（越高越好）", "lower": "逆向（越低越好）"}
@@ -69,8 +72,16 @@ WARNING_LABELS = {"red": "● 红色预警", "amber": "▲ 黄色预警"}
 ADJUSTMENT_LABELS = {"bonus": "加分", "penalty": "减分", "veto": "一票否决"}
 
 
-def format_score(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+def score_format(context: Context) -> ScoreFormat:
+    """The edition's score format (its context's `score_format`), the default without one."""
+    found = context.get("score_format")
+    return found if isinstance(found, ScoreFormat) else DEFAULT
+
+
+@pass_context
+def format_score(context: Context, value: float | None) -> str:
+    """A score (composite, dimension, indicator score) as the version shows it (score_format.py)."""
+    return score_format(context).score(value)
 
 
 def format_percent(value: float | None) -> str:
@@ -88,8 +99,10 @@ def format_rank_change(value: int | None) -> str:
     return "—"
 
 
-def format_signed(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.2f}"
+@pass_context
+def format_signed(context: Context, value: float | None) -> str:
+    """A difference of scores or points added (分), signed, at the scores' decimals."""
+    return score_format(context).signed(value)
 
 
 def format_number(value: float | None) -> str:

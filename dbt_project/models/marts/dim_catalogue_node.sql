@@ -1,18 +1,23 @@
 -- The aggregate nodes of the catalogue tree: 'composite' (level 0), the
--- dimensions (level 1) and any deeper groupings.
+-- dimensions (level 1) and any deeper groupings, with the version's settings the
+-- bulletin shows scores by (scale, rank_decimals, round_mode; methodology §8a).
 select
-    cast(node_id as varchar) as node_id,
-    cast(node_name as varchar) as node_name,
-    cast(parent_id as varchar) as parent_id,
-    cast(level as integer) as level,
-    cast(weight as double) as weight,
-    cast(aggregation as varchar) as aggregation,
-    cast(catalogue_version as varchar) as catalogue_version,
-    cast(effective_from as date) as effective_from,
-    cast(effective_to as date) as effective_to,
-    cast(round_digits as integer) as round_digits,
-    cast(min_children as integer) as min_children,
-    cast(scale_lo as double) as scale_lo,
-    cast(scale_hi as double) as scale_hi
-from {{ ref('stg_reference__catalogue_nodes') }}
-where not is_indicator
+    cast(nodes.node_id as varchar) as node_id,
+    cast(nodes.node_name as varchar) as node_name,
+    cast(nodes.parent_id as varchar) as parent_id,
+    cast(nodes.level as integer) as level,
+    cast(nodes.weight as double) as weight,
+    cast(nodes.aggregation as varchar) as aggregation,
+    cast(nodes.catalogue_version as varchar) as catalogue_version,
+    cast(nodes.effective_from as date) as effective_from,
+    cast(nodes.effective_to as date) as effective_to,
+    cast(nodes.round_digits as integer) as round_digits,
+    cast(nodes.min_children as integer) as min_children,
+    cast(nodes.scale_lo as double) as scale_lo,
+    cast(nodes.scale_hi as double) as scale_hi,
+    cast(versions.rank_decimals as integer) as rank_decimals,
+    cast(versions.round_mode as varchar) as round_mode
+from {{ ref('stg_reference__catalogue_nodes') }} as nodes
+left join {{ ref('stg_reference__catalogue_versions') }} as versions
+    on versions.catalogue_version = nodes.catalogue_version
+where not nodes.is_indicator
