@@ -142,3 +142,9 @@ def test_the_format_is_read_from_the_marts() -> None:
     assert edition_rows.score_format(con, {"version": "v2"}) == INDEX_01
     assert edition_rows.score_format(con, {"version": "v1"}) == DEFAULT
     assert edition_rows.score_format(con, {"version": "v9"}) == DEFAULT
+
+
+def test_the_tie_rule_is_worded_as_the_version_sets_it() -> None:
+    assert DEFAULT.ties_text == "取最小名次" and ScoreFormat.of(rank_ties=None).ties == "min"
+    assert ScoreFormat.of(rank_ties="dense").ties_text == "取相同名次，其后名次连续"
+    assert "rank_exact" in ScoreFormat.of(rank_ties="average").ties_text

@@ -18,7 +18,7 @@ from pipelines.publish.mart_rows import rows as _rows
 from pipelines.publish.score_format import ScoreFormat
 
 # The version's settings a score is shown by (methodology §8a), as dim_catalogue_node holds them.
-SCORE_SETTINGS = ("rank_decimals", "round_mode", "scale_lo", "scale_hi")
+SCORE_SETTINGS = ("rank_decimals", "round_mode", "scale_lo", "scale_hi", "rank_ties")
 
 
 def catalogue_version(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> str | None:

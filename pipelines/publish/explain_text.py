@@ -23,7 +23,7 @@ def render(explanation: Mapping[str, Any]) -> str:
     lines.append("")
     lines.append(
         f"排名 (rank)：第 {r['rank']} 名 / 共 {r['n_ranked']} 个部门 —— 按综合得分保留{shown.rank_decimals_text}小数 "
-        f"{r['composite_rounded']:.{shown.rank_decimals}f} 排序，得分更高的部门 {r['departments_ahead']} 个，并列取最小名次"
+        f"{r['composite_rounded']:.{shown.rank_decimals}f} 排序，得分更高的部门 {r['departments_ahead']} 个，并列{shown.ties_text}"
     )
     lines.append(f"等次 (grade)：{r['grade']}" + (f"（一票否决：{r['veto_reason']}）" if r["veto_reason"] else ""))
     lines.append(

@@ -16,6 +16,11 @@ from dataclasses import dataclass
 from pipelines.rounding import round_score
 
 MIN_DECIMALS = 2
+TIES_TEXT = {
+    "min": "取最小名次",
+    "dense": "取相同名次，其后名次连续",
+    "average": "取最小名次（按平均名次见 rank_exact）",
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class ScoreFormat:
     mode: str = "engine"
     lo: float = 0.0
     hi: float = 100.0
+    ties: str = "min"  # the version's tie rule for ranks
 
     @classmethod
     def of(
@@ -32,6 +38,7 @@ class ScoreFormat:
         round_mode: str | None = None,
         scale_lo: float | None = None,
         scale_hi: float | None = None,
+        rank_ties: str | None = None,
     ) -> ScoreFormat:
         """From a version's settings as the marts hold them; a NULL (an older warehouse) is the default."""
         return cls(
@@ -39,6 +46,7 @@ class ScoreFormat:
             mode=round_mode or "engine",
             lo=0.0 if scale_lo is None else float(scale_lo),
             hi=100.0 if scale_hi is None else float(scale_hi),
+            ties=rank_ties or "min",
         )
 
     @property
@@ -88,6 +96,11 @@ class ScoreFormat:
     def scale_text(self) -> str:
         """The scale in words: '0–100', '0–1'."""
         return "–".join(f"{v:g}" for v in (self.lo, self.hi))
+
+    @property
+    def ties_text(self) -> str:
+        """The tie rule in words, after 并列 (methodology §8a)."""
+        return TIES_TEXT.get(self.ties, TIES_TEXT["min"])
 
     @property
     def rank_decimals_text(self) -> str:

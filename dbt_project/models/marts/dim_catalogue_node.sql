@@ -1,6 +1,7 @@
 -- The aggregate nodes of the catalogue tree: 'composite' (level 0), the
 -- dimensions (level 1) and any deeper groupings, with the version's settings the
--- bulletin shows scores by (scale, rank_decimals, round_mode; methodology §8a).
+-- bulletin shows scores and ranks by (scale, rank_decimals, round_mode, rank_ties;
+-- methodology §8a).
 select
     cast(nodes.node_id as varchar) as node_id,
     cast(nodes.node_name as varchar) as node_name,
@@ -16,7 +17,8 @@ select
     cast(nodes.scale_lo as double) as scale_lo,
     cast(nodes.scale_hi as double) as scale_hi,
     cast(versions.rank_decimals as integer) as rank_decimals,
-    cast(versions.round_mode as varchar) as round_mode
+    cast(versions.round_mode as varchar) as round_mode,
+    cast(versions.rank_ties as varchar) as rank_ties
 from {{ ref('stg_reference__catalogue_nodes') }} as nodes
 left join {{ ref('stg_reference__catalogue_versions') }} as versions
     on versions.catalogue_version = nodes.catalogue_version
