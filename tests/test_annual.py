@@ -272,8 +272,12 @@ def test_the_year_is_scored_drafted_and_approved(tmp_path):
         tmp_path,
         f"select count(*) from marts.fct_indicator_values where period_type = 'year' and department_id = '{MERGED}'"
         f" union all select count(*) from marts.fct_rankings where period_type = 'year' and department_id = '{MERGED}'"
-        f" union all select count(*) from marts.fct_rankings where period_type = 'quarter' and department_id = '{MERGED}'",
-    ) == [(0,), (0,), (1,)]
+        f" union all select count(*) from marts.fct_rankings where period_type = 'quarter' and department_id = '{MERGED}'"
+        f" union all select count(*) from marts.fct_indicator_evidence where period_type = 'year'"
+        f" and department_id = '{MERGED}'",
+    ) == [(0,), (0,), (1,), (0,)]
+    explained = govperf("explain", "--period", "2025", "--department", MERGED, env=env)
+    assert explained.returncode == 1 and f"its year counts with {SUCCESSOR}'s" in explained.stderr, explained.stderr
     assert _rows(tmp_path, f"select year_scored_with from marts.dim_department where department_id = '{MERGED}'") == [
         (SUCCESSOR,)
     ]

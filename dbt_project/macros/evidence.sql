@@ -80,7 +80,8 @@
     {{ join_year_successor('r.department_id', column, 'spans.period_type') }}
     {%- elif mode == 'year_to_date' -%}
     {#- a month's row counts in every later month of its year the department
-        reported, and in each such quarter's and the year's end -#}
+        reported, and in each such quarter's and the year's end (not the year of a
+        department that counts with its successor: it has no year value) -#}
     select r.*,
         {{ add_months('ends.end_month', '1 - ' ~ months_in_period('ends.period_type')) }} as evidence_period,
         ends.period_type as evidence_period_type,
@@ -90,9 +91,10 @@
         select distinct reported.department_id, reported.{{ part.period_column }} as end_month, grains.period_type
         from {{ ref(part.relation) }} as reported
         cross join {{ period_grains() }} as grains
-        where grains.period_type = 'month'
+        {{ join_year_successor('reported.department_id', 'reported.' ~ part.period_column) }}
+        where successor.department_id is null and (grains.period_type = 'month'
            or (grains.period_type = 'quarter' and extract(month from reported.{{ part.period_column }}) in (3, 6, 9, 12))
-           or (grains.period_type = 'year' and extract(month from reported.{{ part.period_column }}) = 12)
+           or (grains.period_type = 'year' and extract(month from reported.{{ part.period_column }}) = 12))
     ) as ends
         on ends.department_id = r.department_id
        and {{ column }} <= ends.end_month

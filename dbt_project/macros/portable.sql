@@ -48,9 +48,16 @@
 {%- endmacro %}
 
 {#- Rounding used for every stored score, so reruns are byte-identical: to the
-    version's stored_decimals where a score is (4 by default and elsewhere). -#}
-{% macro stored_score(expression, decimals='4') -%}
+    version's stored_decimals where a score is (4 by default and elsewhere), in the
+    version's round_mode where given (macro round_to: with stored_decimals equal to
+    rank_decimals, the stored score is the one ranks and grades were taken on; engine,
+    the default, is the engine's round as before). -#}
+{% macro stored_score(expression, decimals='4', mode=none) -%}
+    {%- if mode is none -%}
     cast(round({{ expression }}, coalesce({{ decimals }}, 4)) as double)
+    {%- else -%}
+    cast({{ round_to(expression, 'coalesce(' ~ decimals ~ ', 4)', mode) }} as double)
+    {%- endif -%}
 {%- endmacro %}
 {#- Raw values keep 12 significant digits: enough to drop the run-to-run noise of
     parallel sums, and exact for a per-capita figure of 1e-8 as for a count. Engines

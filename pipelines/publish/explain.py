@@ -100,8 +100,15 @@ def _refuse_unknown(con: duckdb.DuckDBPyConnection, edition: Edition, department
     if edition.period not in periods:
         have = ", ".join(Edition(edition.period_type, p).key for p in sorted(periods)) or "none"
         raise ExplainError(f"period {edition.key} is not ranked in the warehouse; ranked {edition.kind_label}: {have}")
-    if not _rows(con, "SELECT 1 FROM marts.dim_department WHERE department_id = ?", [department_id]):
+    known = _rows(con, "SELECT * FROM marts.dim_department WHERE department_id = ?", [department_id])
+    if not known:
         raise ExplainError(f"department {department_id!r} is not in marts.dim_department")
+    successor = known[0].get("year_scored_with")
+    if edition.period_type == "year" and successor and known[0]["valid_to"].year == edition.period.year:
+        raise ExplainError(
+            f"department {department_id} merged during {edition.key}: its year counts with {successor}'s"
+            f" (annual.merged_departments: successor); try --department {successor}"
+        )
     raise ExplainError(f"department {department_id} is not ranked in {edition.key} (not in office, or no data)")
 
 

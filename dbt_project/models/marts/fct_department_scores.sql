@@ -21,7 +21,7 @@ select
     cast(s.department_id as varchar) as department_id,
     cast(s.level as integer) as level,
     cast(s.node_id as varchar) as dimension,
-    {{ stored_score('s.score', 'v.stored_decimals') }} as score,
+    {{ stored_score('s.score', 'v.stored_decimals', 'v.round_mode') }} as score,
     cast(s.catalogue_version as varchar) as catalogue_version,
     -- ranked on the full-precision score rounded to rank_decimals (2) in the version's
     -- round_mode, like fct_rankings (the stored score is rounded to stored_decimals (4),

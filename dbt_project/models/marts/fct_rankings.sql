@@ -32,6 +32,7 @@ with_bottom as (
         versions.bottom_n,
         versions.bottom_periods,
         versions.stored_decimals,
+        versions.round_mode as stored_round_mode,
         scored.overall_rank > scored.n_ranked - versions.bottom_n as in_bottom
     from scored
     inner join versions on versions.catalogue_version = scored.catalogue_version
@@ -107,7 +108,7 @@ select
     cast(cur.period as date) as period,
     cast(cur.period_type as varchar) as period_type,
     cast(cur.department_id as varchar) as department_id,
-    {{ stored_score('cur.composite_score', 'cur.stored_decimals') }} as composite_score,
+    {{ stored_score('cur.composite_score', 'cur.stored_decimals', 'cur.stored_round_mode') }} as composite_score,
     cast(cur.overall_rank as integer) as rank,
     cast(cur.group_rank as integer) as peer_group_rank,
     cast(prev.overall_rank - cur.overall_rank as integer) as rank_change,
@@ -115,7 +116,7 @@ select
     cast(cur.rank_p95 as double) as rank_p95,
     cast(cur.grade as varchar) as grade,
     cast(cur.peer_group as varchar) as peer_group,
-    {{ stored_score('cur.base_score', 'cur.stored_decimals') }} as base_score,
+    {{ stored_score('cur.base_score', 'cur.stored_decimals', 'cur.stored_round_mode') }} as base_score,
     cast(cur.bonus_points as double) as bonus_points,
     cast(cur.veto_reason as varchar) as veto_reason,
     cast(cur.catalogue_version as varchar) as catalogue_version,
