@@ -49,9 +49,11 @@
 
 {#- Rounding used for every stored score, so reruns are byte-identical: to the
     version's stored_decimals where a score is (4 by default and elsewhere), in the
-    version's round_mode where given (macro round_to: with stored_decimals equal to
-    rank_decimals, the stored score is the one ranks and grades were taken on; engine,
-    the default, is the engine's round as before). -#}
+    version's round_mode where given, for the scores ranks are taken on (composite and
+    node scores: with stored_decimals equal to rank_decimals, the stored score is the one
+    ranked; engine, the default, is the engine's round as before). round_to is a long
+    expression: sqlfluff's parse of a model slows sharply with two of them, so scores
+    that are not ranked (base_score, indicator scores) keep the engine's round. -#}
 {% macro stored_score(expression, decimals='4', mode=none) -%}
     {%- if mode is none -%}
     cast(round({{ expression }}, coalesce({{ decimals }}, 4)) as double)

@@ -20,7 +20,7 @@ select
     cast(c.indicator_id as varchar) as indicator_id,
     cast(c.raw_value as double) as raw_value,
     cast(c.n_obs as bigint) as n_obs,
-    {{ stored_score('s.score', 'v.stored_decimals', 'v.round_mode') }} as score,
+    {{ stored_score('s.score', 'v.stored_decimals') }} as score,
     cast(c.is_imputed as boolean) as is_imputed,
     cast(c.catalogue_version as varchar) as catalogue_version,
     cast(c.missing_reason is null as boolean) as meets_min_obs,

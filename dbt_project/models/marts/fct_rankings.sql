@@ -116,7 +116,7 @@ select
     cast(cur.rank_p95 as double) as rank_p95,
     cast(cur.grade as varchar) as grade,
     cast(cur.peer_group as varchar) as peer_group,
-    {{ stored_score('cur.base_score', 'cur.stored_decimals', 'cur.stored_round_mode') }} as base_score,
+    {{ stored_score('cur.base_score', 'cur.stored_decimals') }} as base_score,
     cast(cur.bonus_points as double) as bonus_points,
     cast(cur.veto_reason as varchar) as veto_reason,
     cast(cur.catalogue_version as varchar) as catalogue_version,
