@@ -7,7 +7,6 @@ through `govperf run` for one month (no Rscript needed): its catalogue set to
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 from pipelines.publish.wording import page_name
 from pipelines.rounding import r_round
 from tests.conftest import SHARED_CACHE
-from tests.test_r_style_index import MONTHS, generate, write_config
+from tests.test_r_style_index import MONTHS, generate, govperf_run, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -42,19 +41,7 @@ def edition(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[
     # values on 0–100 are off a 0–1 scale as they are: every indicator is normalised
     text = text.replace(SETTINGS, ON_0_1).replace("normalisation: identity", "normalisation: min_max")
     catalogue.write_text(text, encoding="utf-8")
-    env = os.environ | {
-        "GOVPERF_HOME": str(home),
-        "GOVPERF_CONFIG": str(config),
-        "GOVPERF_INBOX": str(inbox),
-        "GOVPERF_CACHE": str(SHARED_CACHE),
-        "DAGSTER_HOME": str(home / "dagster_home"),
-    }
-    for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE"):
-        env.pop(derived, None)
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "govperf"), "run"], env=env, capture_output=True, text=True, timeout=900
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    env = govperf_run(home, config, inbox, GOVPERF_CACHE=str(SHARED_CACHE))
     return home / "warehouse" / "govperf.duckdb", home / "bulletins" / "monthly" / MONTH, env
 
 

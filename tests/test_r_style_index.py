@@ -197,11 +197,18 @@ def index_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
     expected = pd.concat(
         {f"{month}-01": in_r(inbox / name, work / month) for month, name in MONTHS.items()}, names=["period"]
     )
+    govperf_run(home, config, inbox)
+    return home / "warehouse" / "govperf.duckdb", expected, inbox / MONTHS["2025-01"]
+
+
+def govperf_run(home: Path, config: Path, inbox: Path, **extra: str) -> dict[str, str]:
+    """`govperf run` on a home of its own, with this config and inbox; its environment."""
     env = os.environ | {
         "GOVPERF_HOME": str(home),
         "GOVPERF_CONFIG": str(config),
         "GOVPERF_INBOX": str(inbox),
         "DAGSTER_HOME": str(home / "dagster_home"),
+        **extra,
     }
     for derived in ("GOVPERF_DUCKDB", "GOVPERF_LAKE"):
         env.pop(derived, None)
@@ -209,7 +216,7 @@ def index_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
         [str(Path(sys.executable).parent / "govperf"), "run"], env=env, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return home / "warehouse" / "govperf.duckdb", expected, inbox / MONTHS["2025-01"]
+    return env
 
 
 def marts(db: Path, sql: str) -> pd.DataFrame:
