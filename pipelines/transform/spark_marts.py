@@ -1,0 +1,109 @@
+"""Spark's marts, made readable as the public contract: views in the DuckDB file.
+
+On the Spark engine (GOVPERF_ENGINE=spark) dbt-spark writes each mart as a Parquet
+table in Spark's warehouse folder, `<warehouse>/<schema>.db/<table>/`, partitioned
+by period where the model is incremental (`period=2025-07-01/part-….parquet`: the
+partition column lives in the folder names, not in the files). Everything that
+reads the marts (bulletins, exports, verify, explain) reads the DuckDB file at
+GOVPERF_DUCKDB through one reader, so after a Spark build each mart becomes a view
+there, `marts.<table>`, over its Parquet files.
+
+Each view casts every column to the type the mart's dbt contract declares, in the
+contract's column order: Spark's types (string, int, partition columns read back
+from folder names) then read as the DuckDB build's do, and the marts' canonical
+digests (pipelines/ledger/mart_digest.py) do not depend on the engine that wrote
+them. A view names its folder by absolute path; a home moved elsewhere registers
+its views again on its next build.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+
+MARTS_SCHEMA = "marts"
+
+Columns = Sequence[tuple[str, str | None]]  # (name, contracted type or None)
+
+
+def contracted_columns(manifest_path: Path, schema: str = MARTS_SCHEMA) -> dict[str, list[tuple[str, str | None]]]:
+    """{mart: [(column, data_type)]} for every model dbt writes to `schema`, from the
+    parsed project's manifest.json, in the order the model's YAML lists them."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    marts = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or node["schema"] != schema:
+            continue
+        marts[node["alias"] or node["name"]] = [
+            (column["name"], column.get("data_type")) for column in node["columns"].values()
+        ]
+    return marts
+
+
+def table_folders(warehouse_dir: Path, schema: str = MARTS_SCHEMA) -> dict[str, Path]:
+    """{table: folder} of the tables Spark has written for `schema` (empty if none)."""
+    database = warehouse_dir / f"{schema}.db"
+    if not database.is_dir():
+        return {}
+    return {folder.name: folder for folder in sorted(database.iterdir()) if folder.is_dir()}
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def view_sql(table: str, folder: Path, columns: Columns, schema: str = MARTS_SCHEMA) -> str:
+    """The statement that makes `schema.table` a view over the Parquet files in `folder`."""
+    if not columns:
+        raise ValueError(f"{schema}.{table}: no columns declared in its dbt model, so its view cannot be typed")
+    view = f"create or replace view {_identifier(schema)}.{_identifier(table)} as select "
+    if not any(folder.rglob("*.parquet")):
+        # Spark writes no file for an empty partitioned table: an empty view of the contract's columns
+        if any(data_type is None for _, data_type in columns):
+            raise ValueError(f"{schema}.{table}: empty, and its dbt model does not declare every column's type")
+        typed_nulls = ", ".join(f"cast(null as {data_type}) as {_identifier(name)}" for name, data_type in columns)
+        return view + typed_nulls + " where false"
+    files = _literal((folder.resolve() / "**" / "*.parquet").as_posix())
+    selected = ", ".join(
+        f"cast({_identifier(name)} as {data_type}) as {_identifier(name)}" if data_type else _identifier(name)
+        for name, data_type in columns
+    )
+    return view + f"{selected} from read_parquet({files}, hive_partitioning = true, union_by_name = true)"
+
+
+def register_marts(
+    con: duckdb.DuckDBPyConnection,
+    folders: Mapping[str, Path],
+    columns: Mapping[str, Columns],
+    schema: str = MARTS_SCHEMA,
+) -> list[str]:
+    """Make each mart of `columns` a view over its folder, in one transaction: a reader
+    sees the views before or after, never half. A mart without a folder is an error
+    (the build did not write it); the DuckDB build's own tables in `schema` are
+    replaced by the views. Returns the marts registered."""
+    missing = sorted(set(columns) - set(folders))
+    if missing:
+        raise ValueError(f"Spark wrote no table for {', '.join(f'{schema}.{t}' for t in missing)}")
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create schema if not exists {_identifier(schema)}")
+        for table in sorted(columns):
+            existing = con.execute(
+                "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+                [schema, table],
+            ).fetchone()
+            if existing and existing[0] != "VIEW":
+                con.execute(f"drop table {_identifier(schema)}.{_identifier(table)}")
+            con.execute(view_sql(table, folders[table], columns[table], schema))
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return sorted(columns)

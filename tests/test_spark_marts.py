@@ -1,0 +1,124 @@
+"""Spark's marts as views in the DuckDB file (pipelines/transform/spark_marts.py): typed
+by the dbt contract, partition columns recovered from folder names, and hashed by
+`govperf verify` exactly as the DuckDB build's own tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.ledger.mart_digest import mart_digests
+from pipelines.transform.parse import ensure_manifest, parse_dir
+from pipelines.transform.spark_marts import contracted_columns, register_marts, table_folders, view_sql
+from pipelines.warehouse import duckdb_connection
+
+COLUMNS = [
+    ("period", "date"),
+    ("department_id", "varchar"),
+    ("score", "double"),
+    ("rank", "integer"),
+    ("n_obs", "bigint"),
+    ("flagged", "boolean"),
+    ("computed_at", "timestamp"),
+]
+ROWS = [
+    (dt.date(2025, 7, 1), "D001", 85.0, 1, 120, True, dt.datetime(2025, 8, 1, 9, 30)),
+    (dt.date(2025, 7, 1), "D002", 84.125, 2, 97, False, dt.datetime(2025, 8, 1, 9, 30)),
+    (dt.date(2025, 8, 1), "D001", 80.5, 2, 130, None, dt.datetime(2025, 9, 1, 9, 30)),
+    (dt.date(2025, 8, 1), "D002", 90.0, 1, None, False, dt.datetime(2025, 9, 1, 9, 30)),
+]
+
+
+def _duckdb_build(path: Path) -> None:
+    """The DuckDB engine's own mart: a table of the contract's types."""
+    con = duckdb_connection(path)
+    con.execute("create schema marts")
+    con.execute("create table marts.fct_example (" + ", ".join(f"{n} {t}" for n, t in COLUMNS) + ")")
+    con.executemany("insert into marts.fct_example values (?, ?, ?, ?, ?, ?, ?)", ROWS)
+    con.close()
+
+
+def _spark_layout(warehouse: Path) -> None:
+    """What dbt-spark writes for an incremental mart partitioned by period: Spark's types
+    (string, int for a count, the period only in the folder names), columns in another order."""
+    folder = warehouse / "marts.db" / "fct_example"
+    for period in sorted({row[0] for row in ROWS}):
+        rows = [row for row in ROWS if row[0] == period]
+        table = pa.table(
+            {
+                "score": pa.array([r[2] for r in rows], pa.float64()),
+                "department_id": pa.array([r[1] for r in rows], pa.string()),
+                "rank": pa.array([r[3] for r in rows], pa.int32()),
+                "n_obs": pa.array([r[4] for r in rows], pa.int32()),
+                "flagged": pa.array([r[5] for r in rows], pa.bool_()),
+                "computed_at": pa.array([r[6] for r in rows], pa.timestamp("us")),
+            }
+        )
+        part = folder / f"period={period.isoformat()}"
+        part.mkdir(parents=True)
+        pq.write_table(table, part / "part-00000-c000.snappy.parquet")
+    (warehouse / "marts.db" / "fct_empty").mkdir(parents=True)
+
+
+def test_a_spark_mart_reads_and_hashes_as_the_duckdb_builds_table(tmp_path):
+    _duckdb_build(tmp_path / "duckdb.duckdb")
+    _spark_layout(tmp_path / "spark-warehouse")
+    folders = table_folders(tmp_path / "spark-warehouse")
+    assert set(folders) == {"fct_example", "fct_empty"}
+
+    con = duckdb_connection(tmp_path / "spark.duckdb")
+    # an earlier DuckDB build's table of the same name is replaced by the view
+    con.execute("create schema marts; create table marts.fct_example (stale integer)")
+    registered = register_marts(
+        con, folders, {"fct_example": COLUMNS, "fct_empty": [("period", "date"), ("note", "varchar")]}
+    )
+    assert registered == ["fct_empty", "fct_example"]
+    types = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = 'marts' and table_name = 'fct_example' order by ordinal_position"
+    ).fetchall()
+    assert types == [(n, t.upper()) for n, t in COLUMNS]
+    assert con.execute("select count(*) from marts.fct_empty").fetchone() == (0,)
+    assert sorted(con.execute("select * from marts.fct_example").fetchall(), key=str) == sorted(ROWS, key=str)
+
+    spark_digests = mart_digests(con, ["fct_example"])
+    con.close()
+    duck = duckdb_connection(tmp_path / "duckdb.duckdb", read_only=True)
+    assert spark_digests == mart_digests(duck, ["fct_example"])
+    assert set(spark_digests["fct_example"]) == {"-:2025-07-01", "-:2025-08-01"}
+
+
+def test_a_mart_spark_did_not_write_is_an_error_and_no_view_changes(tmp_path):
+    _spark_layout(tmp_path / "spark-warehouse")
+    con = duckdb_connection(tmp_path / "spark.duckdb")
+    register_marts(con, table_folders(tmp_path / "spark-warehouse"), {"fct_example": COLUMNS})
+    before = con.execute("select sql from duckdb_views() where view_name = 'fct_example'").fetchone()
+    with pytest.raises(ValueError, match=r"Spark wrote no table for marts\.fct_missing"):
+        register_marts(
+            con, table_folders(tmp_path / "spark-warehouse"), {"fct_example": COLUMNS[:2], "fct_missing": COLUMNS}
+        )
+    assert con.execute("select sql from duckdb_views() where view_name = 'fct_example'").fetchone() == before
+
+
+def test_an_untyped_column_is_read_as_parquet_has_it_and_an_empty_untyped_mart_is_refused(tmp_path):
+    _spark_layout(tmp_path / "w")
+    folders = table_folders(tmp_path / "w")
+    assert 'cast("score" as double)' not in view_sql("fct_example", folders["fct_example"], [("score", None)])
+    with pytest.raises(ValueError, match="does not declare every column's type"):
+        view_sql("fct_empty", folders["fct_empty"], [("note", None)])
+    with pytest.raises(ValueError, match="no columns declared"):
+        view_sql("fct_empty", folders["fct_empty"], [])
+
+
+def test_every_mart_of_the_project_declares_its_columns_types():
+    """The views are typed from the contract: every mart must declare each column's type."""
+    ensure_manifest()
+    marts = contracted_columns(parse_dir() / "manifest.json")
+    assert "fct_rankings" in marts and "fct_indicator_evidence" in marts
+    untyped = {mart: [name for name, data_type in columns if not data_type] for mart, columns in marts.items()}
+    assert {mart: names for mart, names in untyped.items() if names} == {}
+    assert all(columns for columns in marts.values()), [m for m, c in marts.items() if not c]
