@@ -18,6 +18,7 @@ its views again on its next build.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -51,6 +52,27 @@ def table_folders(warehouse_dir: Path, schema: str = MARTS_SCHEMA) -> dict[str, 
     return {folder.name: folder for folder in sorted(database.iterdir()) if folder.is_dir()}
 
 
+def _hidden(name: str) -> bool:
+    return name.startswith(("_", "."))  # Spark's own: _SUCCESS, _temporary (a job's unfinished files), .crc
+
+
+def data_files_glob(folder: Path) -> str | None:
+    """The glob of a Spark table's data files within its folder, or None if it has none: `*.parquet` in its
+    partition folders by name (`period=*/*.parquet`), so that what Spark keeps beside
+    them (_SUCCESS, a job's unfinished files under _temporary/) is never read."""
+    keys, level = [], folder
+    while True:
+        partitions = sorted(p for p in level.iterdir() if p.is_dir() and not _hidden(p.name) and "=" in p.name)
+        if not partitions:
+            break
+        keys.append(partitions[0].name.split("=", 1)[0] + "=*")
+        level = partitions[0]
+    pattern = "/".join([*keys, "*.parquet"])
+    if not any(not _hidden(path.name) for path in folder.glob(pattern)):
+        return None
+    return pattern
+
+
 def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -64,13 +86,14 @@ def view_sql(table: str, folder: Path, columns: Columns, schema: str = MARTS_SCH
     if not columns:
         raise ValueError(f"{schema}.{table}: no columns declared in its dbt model, so its view cannot be typed")
     view = f"create or replace view {_identifier(schema)}.{_identifier(table)} as select "
-    if not any(folder.rglob("*.parquet")):
+    pattern = data_files_glob(folder)
+    if pattern is None:
         # Spark writes no file for an empty partitioned table: an empty view of the contract's columns
         if any(data_type is None for _, data_type in columns):
             raise ValueError(f"{schema}.{table}: empty, and its dbt model does not declare every column's type")
         typed_nulls = ", ".join(f"cast(null as {data_type}) as {_identifier(name)}" for name, data_type in columns)
         return view + typed_nulls + " where false"
-    files = _literal((folder.resolve() / "**" / "*.parquet").as_posix())
+    files = _literal((folder.resolve() / pattern).as_posix())
     selected = ", ".join(
         f"cast({_identifier(name)} as {data_type}) as {_identifier(name)}" if data_type else _identifier(name)
         for name, data_type in columns
@@ -107,3 +130,33 @@ def register_marts(
         con.execute("rollback")
         raise
     return sorted(columns)
+
+
+def publish_spark_marts(duckdb_path: Path, warehouse_dir: Path, manifest_path: Path, complete: bool) -> list[str]:
+    """After a dbt build on Spark: every mart of the project a view in the DuckDB file.
+    After a failed build (`complete` false), only the marts Spark has written so far."""
+    from pipelines.warehouse import duckdb_connection
+
+    columns = contracted_columns(manifest_path)
+    folders = table_folders(warehouse_dir)
+    if not complete:
+        columns = {table: cols for table, cols in columns.items() if table in folders}
+    con = duckdb_connection(duckdb_path)
+    try:
+        return register_marts(con, folders, columns)
+    finally:
+        con.close()
+
+
+def marts_files_sha256(warehouse_dir: Path, schema: str = MARTS_SCHEMA) -> str:
+    """One SHA-256 over the marts' data files (each one's path in the warehouse and
+    bytes): with the DuckDB file's, what a Spark build left, so that the next build can
+    tell a hand-edited Parquet file as it tells a hand-edited DuckDB file."""
+    digest = hashlib.sha256()
+    for table, folder in table_folders(warehouse_dir, schema).items():
+        pattern = data_files_glob(folder)
+        for path in sorted(folder.glob(pattern)) if pattern else []:
+            digest.update(f"{table}/{path.relative_to(folder).as_posix()}\0".encode())
+            with path.open("rb") as handle:
+                digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
