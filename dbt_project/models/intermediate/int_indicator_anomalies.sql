@@ -29,7 +29,7 @@
 with ratio_indicators as (
     -- indicators that are a share of counted cases, and their scale (100: percent)
     {{ ratios | join('\n    union all\n    ') if ratios
-       else 'select cast(null as varchar) as indicator_id, 1.0 as ratio_scale where 1 = 0' }}
+       else 'select cast(null as string) as indicator_id, 1.0 as ratio_scale where 1 = 0' }}
 ),
 
 nodes as (

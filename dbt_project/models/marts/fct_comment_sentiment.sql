@@ -92,9 +92,9 @@ by_period as (
 
 select
     cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(department_id as varchar) as department_id,
-    cast(source as varchar) as source,
+    cast(period_type as string) as period_type,
+    cast(department_id as string) as department_id,
+    cast(source as string) as source,
     cast(n_scored as bigint) as n_scored,
     cast(n_negative as bigint) as n_negative,
     {{ stored_score('100.0 * n_negative / n_scored') }} as negative_share,
