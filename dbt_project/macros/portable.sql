@@ -56,7 +56,7 @@
     that are not ranked (base_score, indicator scores) keep the engine's round. -#}
 {% macro stored_score(expression, decimals='4', mode=none) -%}
     {%- if mode is none -%}
-    cast(round({{ expression }}, coalesce({{ decimals }}, 4)) as double)
+    cast({{ engine_round(expression, 'coalesce(' ~ decimals ~ ', 4)') }} as double)
     {%- else -%}
     cast({{ round_to(expression, 'coalesce(' ~ decimals ~ ', 4)', mode) }} as double)
     {%- endif -%}
@@ -76,6 +76,12 @@
 {% macro duckdb__stored_value(expression) -%}
     cast(case when {{ expression }} = 0 then {{ expression }}
               else round({{ expression }}, cast(11 - floor(log10(abs({{ expression }}))) as integer)) end as double)
+{%- endmacro %}
+{#- Spark: DuckDB's rounding (engine_round), at DuckDB's computed scale. -#}
+{% macro spark__stored_value(expression) -%}
+    cast(case when {{ expression }} = 0 then {{ expression }}
+              else {{ engine_round(expression, 'cast(11 - floor(log10(abs(' ~ expression ~ '))) as integer)') }} end
+         as double)
 {%- endmacro %}
 
 {#- A percentile of a group (an aggregate), interpolated between values. -#}

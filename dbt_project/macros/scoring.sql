@@ -54,8 +54,8 @@ from (
         r.*,
         min(r.value) over reference_set as set_min,
         max(r.value) over reference_set as set_max,
-        round(avg(r.value) over reference_set, 10) as set_mean,
-        round(stddev_samp(r.value) over reference_set, 10) as set_sd,
+        {{ engine_round('avg(r.value) over reference_set', 10) }} as set_mean,
+        {{ engine_round('stddev_samp(r.value) over reference_set', 10) }} as set_sd,
         count(*) over reference_set as set_n,
         -- average rank for ties, counted from worst (1) to best
         rank() over (
@@ -171,8 +171,8 @@ from (
     full-precision score rounded to rank_decimals (2 by default, as COINr does); the
     marts store it at stored_decimals (4). -#}
 {% macro adjusted_composite(base_score, bonus_points, scale_lo='0', scale_hi='100') -%}
-    cast(round(least(greatest({{ base_score }} + {{ bonus_points }}, coalesce({{ scale_lo }}, 0)), coalesce({{ scale_hi }}, 100)),
-               10) as double)
+    cast({{ engine_round('least(greatest(' ~ base_score ~ ' + ' ~ bonus_points ~ ', coalesce(' ~ scale_lo
+                         ~ ', 0)), coalesce(' ~ scale_hi ~ ', 100))', 10) }} as double)
 {%- endmacro %}
 
 {#- The score ranks and grades are taken on: rounded to `decimals` in `mode` (the
