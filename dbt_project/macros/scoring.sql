@@ -207,13 +207,13 @@ from (
     KURT, e1071 type 2) from n and the central sums s2 = Σ(x-x̄)², s3, s4. -#}
 {% macro sample_skewness(n, s2, s3) -%}
     (case when {{ n }} > 2 and {{ s2 }} > 0
-          then {{ n }} / (({{ n }} - 1.0) * ({{ n }} - 2.0)) * {{ s3 }} / power({{ s2 }} / ({{ n }} - 1.0), 1.5) end)
+          then {{ n }} / (({{ n }} - 1e0) * ({{ n }} - 2e0)) * {{ s3 }} / power({{ s2 }} / ({{ n }} - 1e0), 1.5e0) end)
 {%- endmacro %}
 {% macro sample_kurtosis(n, s2, s4) -%}
     (case when {{ n }} > 3 and {{ s2 }} > 0
-          then {{ n }} * ({{ n }} + 1.0) / (({{ n }} - 1.0) * ({{ n }} - 2.0) * ({{ n }} - 3.0))
-               * {{ s4 }} / power({{ s2 }} / ({{ n }} - 1.0), 2)
-               - 3.0 * power({{ n }} - 1.0, 2) / (({{ n }} - 2.0) * ({{ n }} - 3.0)) end)
+          then {{ n }} * ({{ n }} + 1e0) / (({{ n }} - 1e0) * ({{ n }} - 2e0) * ({{ n }} - 3e0))
+               * {{ s4 }} / power({{ s2 }} / ({{ n }} - 1e0), 2)
+               - 3e0 * power({{ n }} - 1e0, 2) / (({{ n }} - 2e0) * ({{ n }} - 3e0)) end)
 {%- endmacro %}
 
 

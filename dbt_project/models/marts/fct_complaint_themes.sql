@@ -114,7 +114,7 @@ select
     cast(keyword as string) as keyword,
     cast(mentions as bigint) as mentions,
     cast(complaints as bigint) as complaints,
-    {{ stored_score('100.0 * mentions / complaints') }} as mention_share,
+    {{ stored_score('100e0 * mentions / complaints') }} as mention_share,
     cast(row_number() over (
         partition by period, period_type, scope, department_id
         order by mentions desc, keyword asc
