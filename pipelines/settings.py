@@ -15,6 +15,24 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 QUALITY_DIR = PROJECT_ROOT / "quality"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 
+# The engines dbt can build the warehouse on: a target of the same name in
+# dbt_project/profiles.yml each. GOVPERF_ENGINE chooses; DuckDB by default.
+ENGINES = ("duckdb", "spark")
+
+
+class UnknownEngine(ValueError):
+    """GOVPERF_ENGINE names no engine govperf can build on."""
+
+
+def engine() -> str:
+    """The engine dbt builds on (GOVPERF_ENGINE: duckdb, the default, or spark)."""
+    chosen = os.environ.get("GOVPERF_ENGINE", "").strip().lower() or "duckdb"
+    if chosen not in ENGINES:
+        raise UnknownEngine(
+            f"GOVPERF_ENGINE={os.environ['GOVPERF_ENGINE']!r} is no engine govperf knows: use one of {', '.join(ENGINES)}"
+        )
+    return chosen
+
 
 def _path(var: str, default: Path) -> Path:
     value = os.environ.get(var)
@@ -87,6 +105,12 @@ class Settings:
     @property
     def reference_dir(self) -> Path:
         return self.config_dir / "reference"
+
+    @property
+    def spark_home(self) -> Path:
+        """Spark's warehouse folder (its tables as Parquet) and embedded Derby metastore,
+        when GOVPERF_ENGINE=spark."""
+        return self.home / "spark"
 
     @property
     def dagster_home(self) -> Path:

@@ -27,7 +27,7 @@
 {%- endmacro %}
 
 {% macro sql_text(value) -%}
-    {%- if value is none -%} cast(null as varchar)
+    {%- if value is none -%} cast(null as string)
     {%- else -%} '{{ value | string | replace("'", "''") }}'
     {%- endif -%}
 {%- endmacro %}
@@ -143,7 +143,7 @@ from (
         {{ sql_text(part.source) }} as source,
         r.file_hash,
         r.source_line,
-        cast({{ part.get('unit_key', 'null') }} as varchar) as unit_key,
+        cast({{ part.get('unit_key', 'null') }} as string) as unit_key,
         cast({{ part.get('weight', '1') }} as bigint) as n_obs_weight,
         case
             {%- for step in part.steps %}

@@ -20,7 +20,7 @@
     {{ return(adapter.dispatch('hours_between', 'govperf')(start, finish)) }}
 {%- endmacro %}
 {% macro default__hours_between(start, finish) -%}
-    ({{ dbt.datediff(start, finish, 'second') }} / 3600.0)
+    ({{ dbt.datediff(start, finish, 'second') }} / 3600e0)
 {%- endmacro %}
 
 {#- One row per day between two dates, inclusive, as column calendar_date. -#}
@@ -56,7 +56,7 @@
     that are not ranked (base_score, indicator scores) keep the engine's round. -#}
 {% macro stored_score(expression, decimals='4', mode=none) -%}
     {%- if mode is none -%}
-    cast(round({{ expression }}, coalesce({{ decimals }}, 4)) as double)
+    cast({{ engine_round(expression, 'coalesce(' ~ decimals ~ ', 4)') }} as double)
     {%- else -%}
     cast({{ round_to(expression, 'coalesce(' ~ decimals ~ ', 4)', mode) }} as double)
     {%- endif -%}
@@ -76,6 +76,12 @@
 {% macro duckdb__stored_value(expression) -%}
     cast(case when {{ expression }} = 0 then {{ expression }}
               else round({{ expression }}, cast(11 - floor(log10(abs({{ expression }}))) as integer)) end as double)
+{%- endmacro %}
+{#- Spark: DuckDB's rounding (engine_round), at DuckDB's computed scale. -#}
+{% macro spark__stored_value(expression) -%}
+    cast(case when {{ expression }} = 0 then {{ expression }}
+              else {{ engine_round(expression, 'cast(11 - floor(log10(abs(' ~ expression ~ '))) as integer)') }} end
+         as double)
 {%- endmacro %}
 
 {#- A percentile of a group (an aggregate), interpolated between values. -#}
@@ -102,4 +108,14 @@
 {%- endmacro %}
 {% macro duckdb__split_keywords(expression) -%}
     unnest(string_split({{ expression }}, ','))
+{%- endmacro %}
+
+{#- dbt.listagg on Spark: dbt-spark's version drops the order (collect_list, with a
+    warning); Spark 4 has listagg ... within group (order by ...). dbt_project.yml's
+    dispatch puts this project before dbt for dbt's own macros. -#}
+{% macro spark__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- if limit_num -%}
+        {{ exceptions.raise_compiler_error("listagg with limit_num is not written for Spark") }}
+    {%- endif -%}
+    listagg({{ measure }}, {{ delimiter_text }}){% if order_by_clause %} within group ({{ order_by_clause }}){% endif %}
 {%- endmacro %}

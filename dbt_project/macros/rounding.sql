@@ -6,7 +6,7 @@
 {#- A score at full precision (10 decimals, today's) when `digits` is NULL, else
     rounded to `digits` decimals in `mode`. -#}
 {% macro round_score(x, digits, mode) -%}
-    cast(case when {{ digits }} is null then round({{ x }}, 10)
+    cast(case when {{ digits }} is null then {{ engine_round(x, 10) }}
               else {{ round_to(x, digits, mode) }} end as double)
 {%- endmacro %}
 
@@ -16,7 +16,7 @@
          when 'r' then {{ r_round(x, digits) }}
          when 'half_up' then {{ shown_round(x, digits, "'half_up'") }}
          when 'half_even' then {{ shown_round(x, digits, "'half_even'") }}
-         else round({{ x }}, {{ digits }}) end)
+         else {{ engine_round(x, digits) }} end)
 {%- endmacro %}
 
 {#- R (>= 4.0.0)'s round(x, n): with the sign set aside, of down = floor(x·10ⁿ)/10ⁿ and
@@ -91,4 +91,30 @@
                  else round({{ d }}, {{ n }}) end
         {%- endfor %}
     end as double)
+{%- endmacro %}
+
+{#- Spark: DuckDB's own algorithm on doubles, so that both engines round every double the
+    same way. Spark's printf('%.14e') (Java's Formatter) writes the same text as DuckDB's for
+    all but double-rounding cases (a 16-17 digit shortest form ending in 5). -#}
+{% macro spark__shown_round(x, digits, mode) -%}
+    {{ duckdb__shown_round(x, digits, mode) }}
+{%- endmacro %}
+
+{#- The engine's round(x, n) with DuckDB's meaning on every engine: a double rounded as
+    std::round(x·10ⁿ)/10ⁿ (halves away from zero, judged on the binary value: round(0.285, 2)
+    = 0.28), n any integer expression (a column too). -#}
+{% macro engine_round(x, digits) -%}
+    {{ return(adapter.dispatch('engine_round', 'govperf')(x, digits)) }}
+{%- endmacro %}
+{% macro default__engine_round(x, digits) -%}
+    round({{ x }}, {{ digits }})
+{%- endmacro %}
+{#- Spark's round(x, n) rounds the shortest decimal text of x half up (round(0.285, 2) =
+    0.29) and wants a constant n. round(y, 0) of y = x·10ⁿ agrees with std::round(y): a
+    double and its shortest text lie on the same side of k + 0.5, which is itself a double.
+    DuckDB divides by 10^-n for n < 0. -#}
+{% macro spark__engine_round(x, digits) -%}
+    (case when {{ digits }} >= 0
+          then round(cast({{ x }} as double) * power(10, {{ digits }}), 0) / power(10, {{ digits }})
+          else round(cast({{ x }} as double) / power(10, -({{ digits }})), 0) * power(10, -({{ digits }})) end)
 {%- endmacro %}

@@ -54,8 +54,8 @@ from (
         r.*,
         min(r.value) over reference_set as set_min,
         max(r.value) over reference_set as set_max,
-        round(avg(r.value) over reference_set, 10) as set_mean,
-        round(stddev_samp(r.value) over reference_set, 10) as set_sd,
+        {{ engine_round('avg(r.value) over reference_set', 10) }} as set_mean,
+        {{ engine_round('stddev_samp(r.value) over reference_set', 10) }} as set_sd,
         count(*) over reference_set as set_n,
         -- average rank for ties, counted from worst (1) to best
         rank() over (
@@ -171,8 +171,8 @@ from (
     full-precision score rounded to rank_decimals (2 by default, as COINr does); the
     marts store it at stored_decimals (4). -#}
 {% macro adjusted_composite(base_score, bonus_points, scale_lo='0', scale_hi='100') -%}
-    cast(round(least(greatest({{ base_score }} + {{ bonus_points }}, coalesce({{ scale_lo }}, 0)), coalesce({{ scale_hi }}, 100)),
-               10) as double)
+    cast({{ engine_round('least(greatest(' ~ base_score ~ ' + ' ~ bonus_points ~ ', coalesce(' ~ scale_lo
+                         ~ ', 0)), coalesce(' ~ scale_hi ~ ', 100))', 10) }} as double)
 {%- endmacro %}
 
 {#- The score ranks and grades are taken on: rounded to `decimals` in `mode` (the
@@ -207,13 +207,13 @@ from (
     KURT, e1071 type 2) from n and the central sums s2 = Σ(x-x̄)², s3, s4. -#}
 {% macro sample_skewness(n, s2, s3) -%}
     (case when {{ n }} > 2 and {{ s2 }} > 0
-          then {{ n }} / (({{ n }} - 1.0) * ({{ n }} - 2.0)) * {{ s3 }} / power({{ s2 }} / ({{ n }} - 1.0), 1.5) end)
+          then {{ n }} / (({{ n }} - 1e0) * ({{ n }} - 2e0)) * {{ s3 }} / power({{ s2 }} / ({{ n }} - 1e0), 1.5e0) end)
 {%- endmacro %}
 {% macro sample_kurtosis(n, s2, s4) -%}
     (case when {{ n }} > 3 and {{ s2 }} > 0
-          then {{ n }} * ({{ n }} + 1.0) / (({{ n }} - 1.0) * ({{ n }} - 2.0) * ({{ n }} - 3.0))
-               * {{ s4 }} / power({{ s2 }} / ({{ n }} - 1.0), 2)
-               - 3.0 * power({{ n }} - 1.0, 2) / (({{ n }} - 2.0) * ({{ n }} - 3.0)) end)
+          then {{ n }} * ({{ n }} + 1e0) / (({{ n }} - 1e0) * ({{ n }} - 2e0) * ({{ n }} - 3e0))
+               * {{ s4 }} / power({{ s2 }} / ({{ n }} - 1e0), 2)
+               - 3e0 * power({{ n }} - 1e0, 2) / (({{ n }} - 2e0) * ({{ n }} - 3e0)) end)
 {%- endmacro %}
 
 

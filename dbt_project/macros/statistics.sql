@@ -24,9 +24,9 @@
     beta-binomial. Undefined (NULL) for observed <= 0: its tail is 1. -#}
 {% macro count_tail_z(observed, mean, variance) -%}
     (case when {{ observed }} > 0 and {{ mean }} > 0 and {{ variance }} > 0 then
-        (power(1.0 * {{ mean }} / {{ observed }}, 1.0 / 3) - 1
-         + 1.0 / (9.0 * {{ observed }} * {{ mean }} / {{ variance }}))
-        * 3 * sqrt(1.0 * {{ observed }} * {{ mean }} / {{ variance }})
+        (power(1e0 * {{ mean }} / {{ observed }}, 1e0 / 3) - 1
+         + 1e0 / (9e0 * {{ observed }} * {{ mean }} / {{ variance }}))
+        * 3 * sqrt(1e0 * {{ observed }} * {{ mean }} / {{ variance }})
     end)
 {%- endmacro %}
 
@@ -93,8 +93,8 @@
     from (
         select
             {{ relation }}.*,
-            (ref_x + 0.5) / (ref_n + 1.0) as p,
-            case when k >= 2 and ref_n > 0 then (ref_xx - 1.0 * ref_x * ref_x / ref_n) / (k - 1) end as msb,
+            (ref_x + 0.5e0) / (ref_n + 1e0) as p,
+            case when k >= 2 and ref_n > 0 then (ref_xx - 1e0 * ref_x * ref_x / ref_n) / (k - 1) end as msb,
             case when ref_n > k then (ref_x - ref_xx) / (ref_n - k) end as msw,
             case when k >= 2 then (ref_n - ref_nn / ref_n) / (k - 1) end as n0
         from {{ relation }}

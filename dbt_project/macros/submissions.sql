@@ -56,11 +56,7 @@
         register.superseded_by_file,
         register.submitted_at
     from (
-        select * from {{ source('lake', table) }}
-        union all by name
-        -- Files withdrawn from the inbox (or overwritten under the same name).
-        select * from read_parquet(
-            '{{ env_var('GOVPERF_LAKE', '../var/lake') }}/history/{{ table }}/*/*.parquet', union_by_name = true)
+        {{ landed_and_withdrawn_rows(table) }}
     ) as landed
     left join {{ ref('stg_ingest__submissions') }} as register
         on register.file_hash = landed._file_hash

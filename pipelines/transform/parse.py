@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from pipelines.settings import DBT_PROJECT_DIR, settings
+from pipelines.settings import DBT_PROJECT_DIR, engine, settings
 from pipelines.transform.stamps import project_hash
 
 PARTIAL_PARSE = "partial_parse.msgpack"
@@ -39,13 +39,16 @@ def dbt_executable() -> str:
 
 
 def dbt_environment() -> dict[str, str]:
-    """What dbt reads from the environment: profiles.yml's paths and DuckDB limits, the source locations,
+    """What dbt reads from the environment: the engine (profiles.yml's target), profiles.yml's paths
+    and DuckDB limits, the source locations,
     and the Monte Carlo's batch size (read at execution, macros/periods.sql build_setting)."""
     from pipelines.warehouse import warehouse_limits
 
     s = settings()
     limits = warehouse_limits()
     return {
+        "GOVPERF_ENGINE": engine(),  # profiles.yml's target (validated here)
+        "GOVPERF_SPARK_HOME": str(s.spark_home),
         "GOVPERF_DUCKDB": str(s.duckdb_path),
         "GOVPERF_LAKE": str(s.lake),
         "GOVPERF_DUCKDB_MEMORY_LIMIT": limits["memory_limit"],

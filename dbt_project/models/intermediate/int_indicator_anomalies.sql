@@ -29,7 +29,7 @@
 with ratio_indicators as (
     -- indicators that are a share of counted cases, and their scale (100: percent)
     {{ ratios | join('\n    union all\n    ') if ratios
-       else 'select cast(null as varchar) as indicator_id, 1.0 as ratio_scale where 1 = 0' }}
+       else 'select cast(null as string) as indicator_id, 1.0 as ratio_scale where 1 = 0' }}
 ),
 
 nodes as (
@@ -403,8 +403,8 @@ scaled as (
         case when c.ratio_scale is not null and c.n_obs > 0 then
             -- the share p of the centre, kept a case away from 0 and 1 (n_obs + 2 cases)
             power(c.ratio_scale, 2) / c.n_obs
-            * least(greatest(j.centre / c.ratio_scale, 1.0 / (c.n_obs + 2)), 1 - 1.0 / (c.n_obs + 2))
-            * (1 - least(greatest(j.centre / c.ratio_scale, 1.0 / (c.n_obs + 2)), 1 - 1.0 / (c.n_obs + 2)))
+            * least(greatest(j.centre / c.ratio_scale, 1e0 / (c.n_obs + 2)), 1 - 1e0 / (c.n_obs + 2))
+            * (1 - least(greatest(j.centre / c.ratio_scale, 1e0 / (c.n_obs + 2)), 1 - 1e0 / (c.n_obs + 2)))
         when c.n_obs > 0
             then coalesce(u.unit_variance, 0) * power(greatest(abs(j.centre), coalesce(c.city_level, 0)), 2) / c.n_obs
         else 0 end as sampling_variance,

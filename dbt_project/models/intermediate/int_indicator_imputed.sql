@@ -43,8 +43,8 @@ observed as (
             when v.department_id is null then '无数据'
             when v.raw_value is null then '未报数值'
             when not v.meets_min_obs then
-                {{ dbt.concat(["'样本量不足（样本量 '", "cast(v.n_obs as varchar)", "'，低于最低样本量 '",
-                               "cast(v.min_obs as varchar)", "'）'"]) }}
+                {{ dbt.concat(["'样本量不足（样本量 '", "cast(v.n_obs as string)", "'，低于最低样本量 '",
+                               "cast(v.min_obs as string)", "'）'"]) }}
         end as missing_reason
     from cells
     left join indicator_values as v
@@ -112,7 +112,7 @@ final as (
             when usable.missing_method = 'group_mean' and group_means.group_mean is not null
                 then '同组均值'
             when usable.missing_method = 'last_observed' and history.last_value is not null
-                then {{ dbt.concat(["'沿用最近值（'", "cast(history.last_period as varchar)", "'）'"]) }}
+                then {{ dbt.concat(["'沿用最近值（'", "cast(history.last_period as string)", "'）'"]) }}
         end as imputation
     from usable
     left join group_means

@@ -73,7 +73,11 @@ means_{{ step }} as (
 
 shape_{{ step }} as (
     select
-        m.*,
+        -- m's columns spelled out: Spark allows no * beside GROUP BY positions
+        m.period, m.period_type, m.indicator_id, m.catalogue_version,
+        m.outlier_method, m.lower_percentile, m.upper_percentile,
+        m.max_skewness, m.max_kurtosis, m.max_treated_points, m.lo, m.hi, m.n_low, m.n_high,
+        m.n, m.mean_value, m.next_high, m.next_low,
         -- rounded, so that a value on a threshold is judged the same whatever the
         -- order the rows were summed in
         round({{ sample_skewness('m.n', 'sum(power(least(greatest(t.value, m.lo), m.hi) - m.mean_value, 2))',

@@ -33,7 +33,7 @@ indicators as (
 final as (
     select
         unioned.period,
-        cast(unioned.period_type as varchar) as period_type,
+        cast(unioned.period_type as string) as period_type,
         unioned.department_id,
         unioned.indicator_id,
         -- rounded before dividing: a quotient of two fixed doubles is itself fixed,

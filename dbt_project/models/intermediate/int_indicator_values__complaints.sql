@@ -24,7 +24,7 @@ select
     volume.period_type,
     volume.department_id,
     'complaint_rate' as indicator_id,
-    10000.0 * coalesce(complaints.n_substantiated, 0) / volume.n_received as raw_value,
+    10000e0 * coalesce(complaints.n_substantiated, 0) / volume.n_received as raw_value,
     volume.n_received as n_obs
 from volume
 left join complaints using (department_id, period, period_type)

@@ -5,7 +5,7 @@ select
     grains.period_type,
     {{ scored_department('p.department_id') }} as department_id,
     'project_on_time_rate' as indicator_id,
-    100.0 * sum(case when p.completed_on <= p.planned_on then 1 else 0 end) / count(*) as raw_value,
+    100e0 * sum(case when p.completed_on <= p.planned_on then 1 else 0 end) / count(*) as raw_value,
     count(*) as n_obs
 from {{ ref('stg_lake__key_projects') }} as p
 cross join {{ period_grains() }} as grains

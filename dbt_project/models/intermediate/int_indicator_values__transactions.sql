@@ -67,7 +67,7 @@ received as (
 -- extract recorded what it needs as unknown (the online rate: channel unknown).
 long as (
     select period, period_type, department_id, 'on_time_rate' as indicator_id,
-           100.0 * n_on_time / nullif(n_judged, 0) as raw_value,
+           100e0 * n_on_time / nullif(n_judged, 0) as raw_value,
            n_judged as n_obs, 0 as n_unknown
     from on_time
     union all
@@ -79,19 +79,19 @@ long as (
     union all
     select period, period_type, department_id, 'p90_processing_hours', p90_hours, n_completed, 0 from completed
     union all
-    select period, period_type, department_id, 'good_review_rate', 100.0 * n_good / nullif(n_rated, 0), n_rated, 0
+    select period, period_type, department_id, 'good_review_rate', 100e0 * n_good / nullif(n_rated, 0), n_rated, 0
     from completed
     union all
-    select period, period_type, department_id, 'rectification_rate', 100.0 * n_rectified / nullif(n_bad, 0), n_bad, 0
+    select period, period_type, department_id, 'rectification_rate', 100e0 * n_rectified / nullif(n_bad, 0), n_bad, 0
     from completed
     union all
     select period, period_type, department_id, 'online_rate',
-           100.0 * n_online / nullif(n_received - n_channel_unknown, 0), n_received - n_channel_unknown,
+           100e0 * n_online / nullif(n_received - n_channel_unknown, 0), n_received - n_channel_unknown,
            n_channel_unknown
     from received
     union all
     select period, period_type, department_id, 'material_reduction_rate',
-           100.0 * (1 - 1.0 * materials_submitted / nullif(materials_required, 0)), n_received, 0
+           100e0 * (1 - 1e0 * materials_submitted / nullif(materials_required, 0)), n_received, 0
     from received
     union all
     select period, period_type, department_id, 'transactions_received', cast(n_received as double), n_received, 0

@@ -1,5 +1,6 @@
 {{ config(materialized='table') }}
 {%- set integer_ties = "case when rank_ties = 'dense' then 'dense' else 'min' end" %}
+{%- set quota_group = "partition by period, period_type, grade_order, veto_reason is null" %}
 -- Composite score after bonus and penalty points (within the catalogue's caps),
 -- grade (等次) by thresholds, quota and veto (一票否决), and ranks overall and
 -- within peer group on the score rounded to 2 decimals, ties at the minimum rank.
@@ -158,13 +159,13 @@ graded as (
 quota_places as (
     select
         *,
-        row_number() over (quota_group order by graded_score desc, department_id asc) as place_by_id,
-        rank() over (quota_group order by graded_score desc) as place_first_tied,
+        -- the partition spelled out in each window: Spark cannot extend a named window
+        row_number() over ({{ quota_group }} order by graded_score desc, department_id asc) as place_by_id,
+        rank() over ({{ quota_group }} order by graded_score desc) as place_first_tied,
         count(*) over (
-            quota_group order by graded_score desc range between unbounded preceding and current row
+            {{ quota_group }} order by graded_score desc range between unbounded preceding and current row
         ) as place_last_tied
     from graded
-    window quota_group as (partition by period, period_type, grade_order, veto_reason is null)
 ),
 
 quota_applied as (

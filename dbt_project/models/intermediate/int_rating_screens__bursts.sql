@@ -69,7 +69,7 @@ working_time as (
     -- windows of working time in each month (7 working hours a working day)
     select
         {{ month_of('calendar_date') }} as month,
-        sum(case when is_working_day then 1 else 0 end) * 7 * 3600.0 / {{ window_seconds }} as windows
+        sum(case when is_working_day then 1 else 0 end) * 7 * 3600e0 / {{ window_seconds }} as windows
     from {{ ref('int_calendar__working_days') }}
     where {{ in_lookback_scope(month_of('calendar_date')) }}
     group by 1

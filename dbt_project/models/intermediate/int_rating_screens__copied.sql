@@ -76,8 +76,8 @@ expected as (
         texts.texts_tried,
         sum(levels.level_comment_count) as n,
         sum(
-            {{ exact_term('levels.level_comment_count * (coalesce(city.city_cases, 0) - coalesce(own.cases, 0) + 0.5)'
-                          ~ ' / (levels.city_comment_count - levels.level_comment_count + 1.0)') }}
+            {{ exact_term('levels.level_comment_count * (coalesce(city.city_cases, 0) - coalesce(own.cases, 0) + 0.5e0)'
+                          ~ ' / (levels.city_comment_count - levels.level_comment_count + 1e0)') }}
         ) as expected_count
     from department_texts as texts
     inner join level_comments as levels

@@ -86,9 +86,9 @@ centred as (
     -- department's share
     select
         *,
-        1.0 * observed / n as own_share,
-        {{ median('1.0 * observed / n') }} over ({{ partition }}) as median_share,
-        1.0 * sum(observed) over ({{ partition }}) / sum(n) over ({{ partition }}) as pooled_share
+        1e0 * observed / n as own_share,
+        {{ median('1e0 * observed / n') }} over ({{ partition }}) as median_share,
+        1e0 * sum(observed) over ({{ partition }}) / sum(n) over ({{ partition }}) as pooled_share
     from scoped
 ),
 
@@ -207,7 +207,7 @@ select
     dispersed.n,
     1 as tried,
     dispersed.observed,
-    1.0 * dispersed.observed / dispersed.n as statistic,
+    1e0 * dispersed.observed / dispersed.n as statistic,
     dispersed.p as expected,
     dispersed.rho,
     case when dispersed.observed < {{ screen_setting('min_flagged_count') }} then 1.0

@@ -132,7 +132,7 @@ composite as (
 -- of ('quarters' or 'months'), which fct_rankings publishes.
 select built.period, 'year' as period_type, built.catalogue_version, built.department_id, built.node_id, built.level,
        {{ round_score('built.score', 'tree_nodes.round_digits', 'tree_nodes.round_mode') }} as score,
-       cast(null as varchar) as base_method,
+       cast(null as string) as base_method,
        cast(null as double) as built_from, cast(null as double) as annual_part, cast(null as double) as annual_share
 from built
 inner join tree_nodes

@@ -5,17 +5,17 @@ with rules as (
 )
 
 select
-    cast(indicator_id as varchar) as indicator_id,
-    cast(formula as varchar) as formula,
+    cast(indicator_id as string) as indicator_id,
+    cast(formula as string) as formula,
     cast(scale as double) as scale,
-    cast(formula_label as varchar) as formula_label,
+    cast(formula_label as string) as formula_label,
     cast(rule_order as integer) as rule_order,
     cast(part_order as integer) as part_order,
-    cast(source as varchar) as source,
-    cast(relation as varchar) as relation,
-    cast(unit_key as varchar) as unit_key,
+    cast(source as string) as source,
+    cast(relation as string) as relation,
+    cast(unit_key as string) as unit_key,
     cast(step as integer) as step_number,
-    cast(label as varchar) as step_label,
-    cast(predicate as varchar) as predicate,
-    cast(role as varchar) as step_role
+    cast(label as string) as step_label,
+    cast(predicate as string) as predicate,
+    cast(role as string) as step_role
 from rules

@@ -39,10 +39,10 @@ adjusted as (
 
 select
     cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(department_id as varchar) as department_id,
-    cast(screen as varchar) as screen,
-    cast(subject as varchar) as subject,
+    cast(period_type as string) as period_type,
+    cast(department_id as string) as department_id,
+    cast(screen as string) as screen,
+    cast(subject as string) as subject,
     cast(n as bigint) as n,
     cast(tried as bigint) as tried,
     cast(observed as bigint) as observed,

@@ -51,33 +51,33 @@ names as (
 )
 
 select
-    cast(appeals.appeal_id as varchar) as appeal_id,
-    cast(appeals.period_type as varchar) as period_type,
+    cast(appeals.appeal_id as string) as appeal_id,
+    cast(appeals.period_type as string) as period_type,
     cast(appeals.period as date) as period,
-    cast(appeals.period_key as varchar) as period_key,
-    cast(appeals.department_id as varchar) as department_id,
-    cast(departments.department_name as varchar) as department_name,
-    cast(appeals.indicator_id as varchar) as indicator_id,
-    cast(names.indicator_name as varchar) as indicator_name,
-    cast(appeals.case_id as varchar) as case_id,
-    cast(case when appeals.case_id is not null then 'case' else 'figure' end as varchar) as subject,
-    cast(appeals.reason as varchar) as reason,
-    cast(appeals.evidence as varchar) as evidence,
-    cast(appeals.filed_by as varchar) as filed_by,
+    cast(appeals.period_key as string) as period_key,
+    cast(appeals.department_id as string) as department_id,
+    cast(departments.department_name as string) as department_name,
+    cast(appeals.indicator_id as string) as indicator_id,
+    cast(names.indicator_name as string) as indicator_name,
+    cast(appeals.case_id as string) as case_id,
+    cast(case when appeals.case_id is not null then 'case' else 'figure' end as string) as subject,
+    cast(appeals.reason as string) as reason,
+    cast(appeals.evidence as string) as evidence,
+    cast(appeals.filed_by as string) as filed_by,
     cast(appeals.filed_at as timestamp) as filed_at,
-    cast(appeals.status as varchar) as status,
-    cast(appeals.decided_by as varchar) as decided_by,
+    cast(appeals.status as string) as status,
+    cast(appeals.decided_by as string) as decided_by,
     cast(appeals.decided_at as timestamp) as decided_at,
-    cast(appeals.decision_note as varchar) as decision_note,
+    cast(appeals.decision_note as string) as decision_note,
     cast(resubmissions.submitted_at as timestamp) as resubmitted_at,
-    cast(resubmissions.file_name as varchar) as resubmitted_file,
+    cast(resubmissions.file_name as string) as resubmitted_file,
     cast(case
         when appeals.status = 'pending' then '待复核'
         when appeals.status = 'rejected' then '维持原结果'
         when appeals.case_id is not null then '该件差评不计入评价类指标，已重新计分'
         when resubmissions.submitted_at is null then '待部门更正重报'
         else '已更正重报，已重新计分'
-    end as varchar) as effect
+    end as string) as effect
 from appeals
 left join resubmissions on resubmissions.appeal_id = appeals.appeal_id and resubmissions.nth = 1
 left join {{ ref('dim_department') }} as departments on departments.department_id = appeals.department_id

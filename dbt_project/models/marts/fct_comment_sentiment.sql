@@ -82,7 +82,7 @@ by_period as (
         sum(case when scored.negative_p >= {{ var('sentiment_negative_from', 0.5) }} then 1 else 0 end) as n_negative,
         -- summed as whole ten-thousandths (the scores' stored precision): exact in any
         -- order, so that the mean rounds the same on every run (a float sum would not)
-        sum(cast(round(scored.negative_p * 10000) as bigint)) / (10000.0 * count(*)) as mean_negative_p
+        sum(cast(round(scored.negative_p * 10000) as bigint)) / (10000e0 * count(*)) as mean_negative_p
     from scored
     cross join grains
     {{ join_year_successor('scored.department_id', 'scored.month') }}
@@ -92,12 +92,12 @@ by_period as (
 
 select
     cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(department_id as varchar) as department_id,
-    cast(source as varchar) as source,
+    cast(period_type as string) as period_type,
+    cast(department_id as string) as department_id,
+    cast(source as string) as source,
     cast(n_scored as bigint) as n_scored,
     cast(n_negative as bigint) as n_negative,
-    {{ stored_score('100.0 * n_negative / n_scored') }} as negative_share,
+    {{ stored_score('100e0 * n_negative / n_scored') }} as negative_share,
     {{ stored_score('mean_negative_p') }} as mean_negative_p
 from by_period
 where {{ in_period_scope('period', 'period_type') }}

@@ -77,7 +77,7 @@ by_department as (
 ),
 
 city_wide as (
-    select m.period, m.period_type, 'city' as scope, cast(null as varchar) as department_id, m.keyword,
+    select m.period, m.period_type, 'city' as scope, cast(null as string) as department_id, m.keyword,
            count(distinct m.text_key) as mentions
     from mentions as m
     group by 1, 2, 3, 4, 5
@@ -108,13 +108,13 @@ themes as (
 
 select
     cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(scope as varchar) as scope,
-    cast(department_id as varchar) as department_id,
-    cast(keyword as varchar) as keyword,
+    cast(period_type as string) as period_type,
+    cast(scope as string) as scope,
+    cast(department_id as string) as department_id,
+    cast(keyword as string) as keyword,
     cast(mentions as bigint) as mentions,
     cast(complaints as bigint) as complaints,
-    {{ stored_score('100.0 * mentions / complaints') }} as mention_share,
+    {{ stored_score('100e0 * mentions / complaints') }} as mention_share,
     cast(row_number() over (
         partition by period, period_type, scope, department_id
         order by mentions desc, keyword asc

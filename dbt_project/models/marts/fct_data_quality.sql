@@ -11,16 +11,16 @@ checks as (
 
 select
     cast(checks.period as date) as period,
-    cast(checks.source as varchar) as source,
-    cast(files.file_name as varchar) as file_name,
-    cast(checks.file_hash as varchar) as file_hash,
+    cast(checks.source as string) as source,
+    cast(files.file_name as string) as file_name,
+    cast(checks.file_hash as string) as file_hash,
     cast(coalesce(files.rows_read, 0) as bigint) as rows_read,
     cast(coalesce(files.rows_accepted, 0) as bigint) as rows_accepted,
     cast(coalesce(files.rows_quarantined, 0) as bigint) as rows_quarantined,
-    cast(checks.check_name as varchar) as check_name,
-    cast(checks.severity as varchar) as severity,
+    cast(checks.check_name as string) as check_name,
+    cast(checks.severity as string) as severity,
     cast(checks.passed as boolean) as passed,
-    cast(checks.details as varchar) as details
+    cast(checks.details as string) as details
 from checks
 left join files
     on files.file_hash = checks.file_hash and files.source = checks.source and files.period = checks.period

@@ -17,12 +17,12 @@ with scores as (
 
 select
     cast(s.period as date) as period,
-    cast(s.period_type as varchar) as period_type,
-    cast(s.department_id as varchar) as department_id,
+    cast(s.period_type as string) as period_type,
+    cast(s.department_id as string) as department_id,
     cast(s.level as integer) as level,
-    cast(s.node_id as varchar) as dimension,
+    cast(s.node_id as string) as dimension,
     {{ stored_score('s.score', 'v.stored_decimals', 'v.round_mode') }} as score,
-    cast(s.catalogue_version as varchar) as catalogue_version,
+    cast(s.catalogue_version as string) as catalogue_version,
     -- ranked on the full-precision score rounded to rank_decimals (2) in the version's
     -- round_mode, like fct_rankings (the stored score is rounded to stored_decimals (4),
     -- and rounding twice could move a tie); an 'average' tie rule's fractional rank is

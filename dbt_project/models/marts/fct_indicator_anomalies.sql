@@ -21,14 +21,14 @@ rounded as (
 
 select
     cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(department_id as varchar) as department_id,
-    cast(indicator_id as varchar) as indicator_id,
+    cast(period_type as string) as period_type,
+    cast(department_id as string) as department_id,
+    cast(indicator_id as string) as indicator_id,
     {{ stored_value('raw_value') }} as raw_value,
-    cast(kind as varchar) as kind,
-    cast(reference as varchar) as reference,
+    cast(kind as string) as kind,
+    cast(reference as string) as reference,
     cast(case when (indicator_direction = 'higher' and z < 0) or (indicator_direction = 'lower' and z > 0)
-              then 'worse' else 'better' end as varchar) as direction,
+              then 'worse' else 'better' end as string) as direction,
     {% set low, high = 'centre - sensitivity * scale', 'centre + sensitivity * scale' %}
     {{ stored_value('greatest(' ~ low ~ ', coalesce(lowest_possible, ' ~ low ~ '))') }} as expected_low,
     {{ stored_value('least(' ~ high ~ ', coalesce(highest_possible, ' ~ high ~ '))') }} as expected_high,

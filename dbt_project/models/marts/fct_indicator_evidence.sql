@@ -9,19 +9,19 @@ with evidence as (
 
 select
     cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(department_id as varchar) as department_id,
-    cast(indicator_id as varchar) as indicator_id,
-    cast(source as varchar) as source,
-    cast(file_hash as varchar) as file_hash,
+    cast(period_type as string) as period_type,
+    cast(department_id as string) as department_id,
+    cast(indicator_id as string) as indicator_id,
+    cast(source as string) as source,
+    cast(file_hash as string) as file_hash,
     cast(source_line as bigint) as source_line,
-    cast(unit_key as varchar) as unit_key,
+    cast(unit_key as string) as unit_key,
     cast(n_obs_weight as bigint) as n_obs_weight,
     cast(steps_passed as integer) as steps_passed,
     cast(in_denominator or in_numerator as boolean) as included,
     cast(in_denominator as boolean) as in_denominator,
     cast(in_numerator as boolean) as in_numerator,
     cast(rule_step as integer) as rule_step,
-    cast(rule_label as varchar) as rule_label
+    cast(rule_label as string) as rule_label
 from evidence
 where {{ in_period_scope('period', 'period_type') }}

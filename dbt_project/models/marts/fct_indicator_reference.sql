@@ -15,11 +15,11 @@ indicators as (
 
 select
     cast(t.period as date) as period,
-    cast(t.period_type as varchar) as period_type,
-    cast(t.indicator_id as varchar) as indicator_id,
-    cast(t.catalogue_version as varchar) as catalogue_version,
-    cast(i.normalisation as varchar) as normalisation,
-    cast(i.direction as varchar) as direction,
+    cast(t.period_type as string) as period_type,
+    cast(t.indicator_id as string) as indicator_id,
+    cast(t.catalogue_version as string) as catalogue_version,
+    cast(i.normalisation as string) as normalisation,
+    cast(i.direction as string) as direction,
     cast(count(*) as bigint) as set_n,
     cast(min(t.treated_value) as double) as set_min,
     cast(max(t.treated_value) as double) as set_max,

@@ -4,10 +4,10 @@
 -- names, the caps it set and what it did to the distribution, for auditors.
 select
     cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(indicator_id as varchar) as indicator_id,
-    cast(catalogue_version as varchar) as catalogue_version,
-    cast(outlier_method as varchar) as outlier_method,
+    cast(period_type as string) as period_type,
+    cast(indicator_id as string) as indicator_id,
+    cast(catalogue_version as string) as catalogue_version,
+    cast(outlier_method as string) as outlier_method,
     cast(lower_cap as double) as lower_cap,
     cast(upper_cap as double) as upper_cap,
     cast(times_capped_low as integer) as times_capped_low,
@@ -22,9 +22,9 @@ select
         when 'winsorise' then '百分位缩尾'
         when 'skew_kurtosis' then
             case when times_capped_low + times_capped_high = 0 then '偏度峰度未超限，未处理'
-                 else {{ dbt.concat(["'偏度峰度规则：高端截尾 '", "cast(times_capped_high as varchar)",
-                                     "' 次，低端截尾 '", "cast(times_capped_low as varchar)", "' 次'"]) }}
+                 else {{ dbt.concat(["'偏度峰度规则：高端截尾 '", "cast(times_capped_high as string)",
+                                     "' 次，低端截尾 '", "cast(times_capped_low as string)", "' 次'"]) }}
             end
-    end as varchar) as rule
+    end as string) as rule
 from {{ ref('int_indicator_treatment') }}
 where {{ in_period_scope('period', 'period_type') }}

@@ -15,19 +15,19 @@ scores as (
 
 select
     cast(c.period as date) as period,
-    cast(c.period_type as varchar) as period_type,
-    cast(c.department_id as varchar) as department_id,
-    cast(c.indicator_id as varchar) as indicator_id,
+    cast(c.period_type as string) as period_type,
+    cast(c.department_id as string) as department_id,
+    cast(c.indicator_id as string) as indicator_id,
     cast(c.raw_value as double) as raw_value,
     cast(c.n_obs as bigint) as n_obs,
     {{ stored_score('s.score', 'v.stored_decimals') }} as score,
     cast(c.is_imputed as boolean) as is_imputed,
-    cast(c.catalogue_version as varchar) as catalogue_version,
+    cast(c.catalogue_version as string) as catalogue_version,
     cast(c.missing_reason is null as boolean) as meets_min_obs,
     cast(c.treated_value as double) as scored_value,
     cast(c.is_treated as boolean) as is_treated,
-    cast(c.imputation as varchar) as imputation,
-    cast(c.missing_reason as varchar) as missing_reason,
+    cast(c.imputation as string) as imputation,
+    cast(c.missing_reason as string) as missing_reason,
     cast(c.n_unknown as bigint) as n_unknown
 from cells as c
 left join {{ ref('stg_reference__catalogue_versions') }} as v on v.catalogue_version = c.catalogue_version

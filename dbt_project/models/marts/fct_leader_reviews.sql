@@ -4,7 +4,7 @@
 -- were masked for personal data at ingest). The department page shows them.
 select
     quarter_start as period,
-    cast('quarter' as varchar) as period_type,
+    cast('quarter' as string) as period_type,
     department_id,
     cast(score as double) as score,
     remarks,

@@ -5,12 +5,12 @@
 -- masked raw text. Rows of files withdrawn from the inbox are in history.
 select
     cast(period as date) as period,
-    cast('month' as varchar) as period_type,
-    cast(source as varchar) as source,
-    cast(file_name as varchar) as file_name,
-    cast(file_hash as varchar) as file_hash,
+    cast('month' as string) as period_type,
+    cast(source as string) as source,
+    cast(file_name as string) as file_name,
+    cast(file_hash as string) as file_hash,
     cast(line as bigint) as source_line,
-    cast(reason as varchar) as reason,
-    cast(raw_text as varchar) as raw_text
+    cast(reason as string) as reason,
+    cast(raw_text as string) as raw_text
 from {{ ref('stg_ingest__quarantine') }}
 where {{ in_period_scope('period') }}

@@ -299,12 +299,12 @@ terms as (
 
 select
     cast(terms.period as date) as period,
-    cast(terms.period_type as varchar) as period_type,
-    cast(terms.department_id as varchar) as department_id,
-    cast(terms.comparison as varchar) as comparison,
+    cast(terms.period_type as string) as period_type,
+    cast(terms.department_id as string) as department_id,
+    cast(terms.comparison as string) as comparison,
     cast(pairs.compared_period as date) as compared_period,
-    cast(terms.term as varchar) as term,
-    cast(terms.term_type as varchar) as term_type,
+    cast(terms.term as string) as term,
+    cast(terms.term_type as string) as term_type,
     cast(round(terms.score_before, 10) as double) as score_before,
     cast(round(terms.score_after, 10) as double) as score_after,
     cast(round(terms.score_after - terms.score_before, 10) as double) as score_change,
@@ -315,8 +315,8 @@ select
     cast(earlier.rank as integer) as rank_before,
     cast(cur.rank as integer) as rank_after,
     cast(earlier.rank - cur.rank as integer) as rank_change,
-    cast(terms.catalogue_version as varchar) as catalogue_version,
-    cast(pairs.compared_version as varchar) as compared_catalogue_version
+    cast(terms.catalogue_version as string) as catalogue_version,
+    cast(pairs.compared_version as string) as compared_catalogue_version
 from terms
 inner join pairs
     on pairs.period = terms.period and pairs.period_type = terms.period_type

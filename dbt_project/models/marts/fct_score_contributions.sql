@@ -7,11 +7,11 @@
 -- period add up to its fct_rankings.composite_score.
 select
     cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(department_id as varchar) as department_id,
-    cast(catalogue_version as varchar) as catalogue_version,
-    cast(term as varchar) as term,
-    cast(term_type as varchar) as term_type,
+    cast(period_type as string) as period_type,
+    cast(department_id as string) as department_id,
+    cast(catalogue_version as string) as catalogue_version,
+    cast(term as string) as term,
+    cast(term_type as string) as term_type,
     cast(score as double) as score,
     cast(weight as double) as weight,
     cast(effective_weight as double) as effective_weight,

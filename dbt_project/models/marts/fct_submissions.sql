@@ -15,17 +15,17 @@ first_delivery as (
 
 select
     cast(register.period as date) as period,
-    cast(register.source as varchar) as source,
-    cast(register.department_id as varchar) as department_id,
-    cast(register.slice as varchar) as slice,
+    cast(register.source as string) as source,
+    cast(register.department_id as string) as department_id,
+    cast(register.slice as string) as slice,
     cast(register.month as date) as month,
-    cast(register.file_name as varchar) as file_name,
-    cast(register.file_hash as varchar) as file_hash,
+    cast(register.file_name as string) as file_name,
+    cast(register.file_hash as string) as file_hash,
     cast(register.submitted_at as timestamp) as submitted_at,
     cast(register.deadline as date) as deadline,
     cast(register.rows as bigint) as rows,
-    cast(register.status as varchar) as status,
-    cast(register.superseded_by_file as varchar) as superseded_by_file,
+    cast(register.status as string) as status,
+    cast(register.superseded_by_file as string) as superseded_by_file,
     cast(cast(first_delivery.first_submitted_at as date) > register.deadline as boolean) as is_late,
     cast(greatest(
         {{ dbt.datediff('register.deadline', 'cast(first_delivery.first_submitted_at as date)', 'day') }}, 0

@@ -20,24 +20,24 @@ latest as (
 
 select
     cast(f.period as date) as period,
-    cast('month' as varchar) as period_type,
-    cast(f.department_id as varchar) as department_id,
-    cast(f.indicator_id as varchar) as indicator_id,
-    cast(f.catalogue_version as varchar) as catalogue_version,
+    cast('month' as string) as period_type,
+    cast(f.department_id as string) as department_id,
+    cast(f.indicator_id as string) as indicator_id,
+    cast(f.catalogue_version as string) as catalogue_version,
     cast(f.last_period as date) as last_period,
     {{ stored_value('latest.raw_value') }} as last_value,
     cast(f.forecast_period as date) as forecast_period,
     cast(f.horizon_months as integer) as horizon_months,
     cast(f.n_months as integer) as n_months,
-    cast(f.forecast_model as varchar) as forecast_model,
+    cast(f.forecast_model as string) as forecast_model,
     {{ stored_value('f.forecast') }} as forecast,
     {{ stored_value('f.lo80') }} as lo80,
     {{ stored_value('f.hi80') }} as hi80,
     cast(f.target as double) as target,
-    cast(f.direction as varchar) as direction,
+    cast(f.direction as string) as direction,
     {{ stored_value('f.p_meet') }} as p_meet,
-    cast(f.status as varchar) as status,
-    cast(f.reason as varchar) as reason
+    cast(f.status as string) as status,
+    cast(f.reason as string) as reason
 from forecasts as f
 left join latest
     on latest.department_id = f.department_id

@@ -27,11 +27,11 @@ threshold_warnings as (
                 then 'red'
             else 'amber'
         end as level,
-        node_name || ' ' || cast(round(raw_value, 2) as varchar) || unit
+        node_name || ' ' || cast(round(raw_value, 2) as string) || unit
             || case when direction = 'higher' then ' 低于' else ' 高于' end
             || case when (direction = 'higher' and raw_value < warn_red)
                       or (direction = 'lower' and raw_value > warn_red)
-                    then '红色预警线 ' || cast(warn_red as varchar) else '黄色预警线 ' || cast(warn_amber as varchar) end
+                    then '红色预警线 ' || cast(warn_red as string) else '黄色预警线 ' || cast(warn_amber as string) end
             || unit as message
     from values_in_scope
     where (direction = 'higher' and raw_value < coalesce(warn_amber, warn_red))
@@ -65,10 +65,10 @@ change_warnings as (
         department_id,
         indicator_id,
         case when worsening_z >= change_red then 'red' else 'amber' end as level,
-        node_name || ' ' || cast(round(raw_value, 2) as varchar) || unit
+        node_name || ' ' || cast(round(raw_value, 2) as string) || unit
             || case when kind = 'seasonal' then '，较本部门同月季节性预期 ' else '，较本部门近期中位数 ' end
-            || cast(round(centre, 2) as varchar) || unit || ' 异常变差（偏离 '
-            || cast(round(worsening_z, 1) as varchar) || ' 个稳健标准差）' as message
+            || cast(round(centre, 2) as string) || unit || ' 异常变差（偏离 '
+            || cast(round(worsening_z, 1) as string) || ' 个稳健标准差）' as message
     from change_scored
     where worsening_z >= change_amber
 ),
@@ -86,8 +86,8 @@ composite_warnings as (
         case when lowest.is_lowest_grade then 'red' else 'amber' end as level,
         case when cur.veto_reason is not null then '一票否决：' || cur.veto_reason
              when lowest.is_lowest_grade
-                 then '综合得分 ' || cast(round(cur.composite_score, 2) as varchar) || ' 等次为' || cur.grade
-             else '综合得分较上期下降 ' || cast(round(prev.composite_score - cur.composite_score, 2) as varchar) || ' 分'
+                 then '综合得分 ' || cast(round(cur.composite_score, 2) as string) || ' 等次为' || cur.grade
+             else '综合得分较上期下降 ' || cast(round(prev.composite_score - cur.composite_score, 2) as string) || ' 分'
         end as message
     from rankings as cur
     inner join {{ ref('int_rankings') }} as lowest
@@ -114,9 +114,9 @@ unioned as (
 
 select
     cast(period as date) as period,
-    cast(period_type as varchar) as period_type,
-    cast(department_id as varchar) as department_id,
-    cast(indicator_id as varchar) as indicator_id,
-    cast(level as varchar) as level,
-    cast(message as varchar) as message
+    cast(period_type as string) as period_type,
+    cast(department_id as string) as department_id,
+    cast(indicator_id as string) as indicator_id,
+    cast(level as string) as level,
+    cast(message as string) as message
 from unioned

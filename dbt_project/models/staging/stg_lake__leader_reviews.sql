@@ -8,8 +8,8 @@ select
     quarter as review_quarter,
     score,
     remarks,
-    cast({{ dbt.concat(["cast(year as varchar)", "'-'",
-                        "lpad(cast(3 * (quarter - 1) + 1 as varchar), 2, '0')", "'-01'"]) }} as date)
+    cast({{ dbt.concat(["cast(year as string)", "'-'",
+                        "lpad(cast(3 * (quarter - 1) + 1 as string), 2, '0')", "'-01'"]) }} as date)
         as quarter_start,
     _file_hash as file_hash,
     _line as source_line

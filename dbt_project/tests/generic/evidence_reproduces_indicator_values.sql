@@ -12,7 +12,7 @@
 with units as (
     select distinct
         period, period_type, department_id, indicator_id,
-        coalesce(unit_key, {{ dbt.concat(['file_hash', "':'", 'cast(source_line as varchar)']) }}) as unit,
+        coalesce(unit_key, {{ dbt.concat(['file_hash', "':'", 'cast(source_line as string)']) }}) as unit,
         n_obs_weight, in_denominator, in_numerator
     from {{ model }}
     where included and {{ in_period_scope('period', 'period_type') }}

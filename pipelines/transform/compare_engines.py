@@ -1,0 +1,111 @@
+"""Compare relations built by dbt on Spark with the same relations in a DuckDB warehouse.
+
+    python -m pipelines.transform.compare_engines <duckdb file> <schema.table> [...]
+
+Spark's side is read through a local session with the profile's warehouse folder and
+Derby metastore ($GOVPERF_HOME/spark, pipelines/settings.py spark_home), written to
+Parquet in a scratch folder, and compared in DuckDB with EXCEPT ALL both ways: the rows
+only in DuckDB, and the rows only in Spark, per relation. Columns are matched by name;
+a column in one engine only is reported. `--digits N` rounds doubles to N significant
+digits on both sides first (exact comparison by default). Run it when no dbt is
+running on Spark in the same home: the embedded Derby metastore serves one JVM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from pipelines.settings import settings
+
+
+def spark_session():
+    from pyspark.sql import SparkSession
+
+    home = settings().spark_home
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName("govperf-compare")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.ansi.enabled", "false")
+        .config("spark.sql.parquet.mergeSchema", "true")
+        .config("spark.sql.analyzer.maxIterations", "1000")
+        .config("spark.sql.optimizer.maxIterations", "1000")
+        .config("spark.sql.warehouse.dir", str(home / "warehouse"))
+        .config(
+            "spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={home}/metastore_db;create=true"
+        )
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
+        .enableHiveSupport()
+        .getOrCreate()
+    )
+
+
+def _rounded(column: str, type_name: str, digits: int | None) -> str:
+    quoted = f'"{column}"'
+    if digits is None or type_name.upper() not in ("DOUBLE", "FLOAT", "REAL"):
+        return quoted
+    return (
+        f"case when {quoted} is null or {quoted} = 0 or isnan({quoted}) or isinf({quoted}) then {quoted} "
+        f"else round({quoted}, cast({digits - 1} - floor(log10(abs({quoted}))) as integer)) end as {quoted}"
+    )
+
+
+def compare(duckdb_path: Path, relations: list[str], digits: int | None, show: int) -> int:
+    spark = spark_session()
+    spark.sparkContext.setLogLevel("ERROR")
+    scratch = Path(tempfile.mkdtemp(prefix="govperf-compare-"))
+    con = duckdb.connect()
+    con.execute(f"attach '{duckdb_path}' as duck (read_only)")
+    differing = 0
+    try:
+        for name in relations:
+            out = scratch / name.replace(".", "__")
+            spark.table(name).write.parquet(str(out))
+            con.execute(f"create or replace view sp as select * from read_parquet('{out}/*.parquet')")
+            duck_cols = {r[0]: r[1] for r in con.execute(f"describe duck.{name}").fetchall()}
+            spark_cols = {r[0]: r[1] for r in con.execute("describe sp").fetchall()}
+            common = [c for c in duck_cols if c in spark_cols]
+            only = sorted(set(duck_cols) ^ set(spark_cols))
+            cols = ", ".join(_rounded(c, duck_cols[c], digits) for c in common)
+            n_duck = con.execute(f"select count(*) from duck.{name}").fetchone()[0]
+            n_spark = con.execute("select count(*) from sp").fetchone()[0]
+            only_duck = f"select {cols} from duck.{name} except all select {cols} from sp"
+            only_spark = f"select {cols} from sp except all select {cols} from duck.{name}"
+            a = con.execute(f"select count(*) from ({only_duck})").fetchone()[0]
+            b = con.execute(f"select count(*) from ({only_spark})").fetchone()[0]
+            same = a == 0 and b == 0 and not only
+            differing += not same
+            print(
+                f"{name}: {'EQUAL' if same else 'DIFFER'} rows duckdb={n_duck} spark={n_spark}; "
+                f"only in duckdb {a}, only in spark {b}" + (f"; columns in one engine only: {only}" if only else "")
+            )
+            if not same and show:
+                for side, sql in (("duckdb", only_duck), ("spark", only_spark)):
+                    for row in con.execute(f"{sql} order by all limit {show}").fetchall():
+                        print(f"  only in {side}: {row}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"{len(relations)} relations, {differing} differ")
+    return 1 if differing else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("duckdb", type=Path)
+    parser.add_argument("relations", nargs="+", help="schema.table, as named on both engines")
+    parser.add_argument("--digits", type=int, default=None, help="round doubles to this many significant digits")
+    parser.add_argument("--show", type=int, default=3, help="rows to print per side when a relation differs")
+    args = parser.parse_args(argv)
+    return compare(args.duckdb, args.relations, args.digits, args.show)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
