@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from pipelines.publish import finding_marks  # light: the screens and outcomes a mark names
-from pipelines.settings import PROJECT_ROOT, settings
+from pipelines.settings import PROJECT_ROOT, UnknownEngine, engine, settings
 from pipelines.text import printable
 
 MONTH = re.compile(r"^\d{4}-\d{2}$")
@@ -85,12 +85,17 @@ def main() -> None:
       GOVPERF_INBOX   where departments' extracts arrive [./sources/sample]
       GOVPERF_CONFIG  mappings/ and reference/           [./sources]
       DAGSTER_HOME    Dagster run history                [$GOVPERF_HOME/dagster_home]
+      GOVPERF_ENGINE  what dbt builds on: duckdb or spark [duckdb] (docs/scale.md)
     """
     # Registered first, so it runs after every other exit handler: the interpreter's
     # last collections would otherwise walk every object Dagster, dbt's manifest and
     # the checks left (0.8-1.4 s at the end of each run, measured); frozen objects
     # are still freed, only no longer searched for cycles.
     atexit.register(gc.freeze)
+    try:
+        engine()
+    except UnknownEngine as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()

@@ -6,6 +6,7 @@ inside the project folder so that a fresh clone works with no set-up.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,26 @@ class UnknownEngine(ValueError):
     """GOVPERF_ENGINE names no engine govperf can build on."""
 
 
+def _installed(*distributions: str) -> bool:
+    try:
+        for name in distributions:
+            importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def engine() -> str:
     """The engine dbt builds on (GOVPERF_ENGINE: duckdb, the default, or spark)."""
     chosen = os.environ.get("GOVPERF_ENGINE", "").strip().lower() or "duckdb"
     if chosen not in ENGINES:
         raise UnknownEngine(
             f"GOVPERF_ENGINE={os.environ['GOVPERF_ENGINE']!r} is no engine govperf knows: use one of {', '.join(ENGINES)}"
+        )
+    if chosen == "spark" and not _installed("dbt-spark", "pyspark"):
+        raise UnknownEngine(
+            "GOVPERF_ENGINE=spark needs dbt-spark and pyspark, which are not installed: "
+            "`make install-test` installs them (or `pip install -e '.[spark]'`), and Spark needs Java 17"
         )
     return chosen
 

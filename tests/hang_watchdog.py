@@ -38,7 +38,6 @@ import pytest
 HANG_AFTER_S = float(os.environ.get("GOVPERF_TEST_HANG_AFTER_S", "900"))
 GRACE_S = float(os.environ.get("GOVPERF_TEST_HANG_GRACE_S", "60"))
 POLL_S = min(20.0, HANG_AFTER_S / 4)
-LAST_RESORT_S = HANG_AFTER_S + GRACE_S + min(60.0, HANG_AFTER_S)
 FOLDER_VARIABLE = "GOVPERF_TEST_WATCH_DIR"  # made by the controller, inherited by workers
 STACK_LINES_SHOWN = 120
 THREAD_LINES_SHOWN = 25
@@ -79,9 +78,15 @@ class HangWatchdog:
         if not self.is_worker:
             threading.Thread(target=self._watch, name="hang watchdog", daemon=True).start()
 
+    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        # A test known to run long (the Spark engine's) says so: @pytest.mark.hang_after(seconds)
+        marker = item.get_closest_marker("hang_after")
+        self._after_s = float(marker.args[0]) if marker else HANG_AFTER_S
+
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         if self.enabled and self.runs_tests:
-            note = {"test": nodeid, "pid": os.getpid(), "since": time.time()}
+            after_s = getattr(self, "_after_s", HANG_AFTER_S)
+            note = {"test": nodeid, "pid": os.getpid(), "since": time.time(), "after_s": after_s}
             running = self.folder / f"{self.name}.running"
             running.with_suffix(".tmp").write_text(json.dumps(note), encoding="utf-8")
             running.with_suffix(".tmp").replace(running)
@@ -89,7 +94,8 @@ class HangWatchdog:
                 # The watchdog is a Python thread: code that holds the GIL and never lets
                 # go stops it too. faulthandler's own timer needs no GIL: it prints every
                 # thread's stack and ends this process, a little after the watchdog's turn.
-                faulthandler.dump_traceback_later(LAST_RESORT_S, exit=True, file=self._out)
+                last_resort = after_s + GRACE_S + min(60.0, after_s)
+                faulthandler.dump_traceback_later(last_resort, exit=True, file=self._out)
 
     def pytest_runtest_logfinish(self) -> None:
         if self.enabled and self.runs_tests:
@@ -109,7 +115,7 @@ class HangWatchdog:
                 except (OSError, ValueError):
                     continue  # finished (or being replaced) as we looked
                 key = (note["pid"], note["test"], note["since"])
-                if key in handled or time.time() - note["since"] < HANG_AFTER_S:
+                if key in handled or time.time() - note["since"] < note.get("after_s", HANG_AFTER_S):
                     continue
                 handled.add(key)
                 try:

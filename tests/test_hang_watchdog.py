@@ -105,3 +105,26 @@ def test_a_hang_that_holds_the_gil_is_ended_by_faulthandler_with_the_stacks(tmp_
     assert code != 0 and seconds < 120, output
     assert "HUNG TEST" not in output  # the watchdog's thread never ran
     assert "Timeout" in output and 'test_planted.py", line 6 in test_holds_the_gil' in output, output
+
+
+ALLOWED = """
+import time
+
+import pytest
+
+
+@pytest.mark.hang_after(30)
+def test_known_to_run_long():
+    time.sleep(8)  # twice the stage's 4 s, within its own 30 s: not a hang
+
+
+def test_hangs_after_it():
+    time.sleep(600)
+"""
+
+
+def test_a_test_marked_hang_after_gets_its_own_allowance_and_the_next_test_the_stages(tmp_path):
+    code, output, _ = _run_planted(tmp_path, planted=ALLOWED)
+    assert "HUNG TEST: test_planted.py::test_known_to_run_long" not in output, output[-3000:]
+    assert "HUNG TEST: test_planted.py::test_hangs_after_it" in output, output[-3000:]
+    assert code != 0

@@ -6,6 +6,8 @@ failed a blocking check in an earlier ingest run, and refuses if so. dbt is
 the only writer of the warehouse, and it writes under the warehouse lock.
 """
 
+import contextlib
+import hashlib
 import json
 import os
 import uuid
@@ -24,7 +26,7 @@ from pipelines.ledger import events
 from pipelines.ledger.mart_digest import differences, warehouse_digests
 from pipelines.partitions import FIRST_MONTH, monthly, months_of
 from pipelines.reference import load_catalogue, lookback_months
-from pipelines.settings import settings
+from pipelines.settings import engine, settings
 from pipelines.stamps import StampStore
 from pipelines.transform import stamps
 from pipelines.transform.parse import ensure_manifest
@@ -37,8 +39,9 @@ from pipelines.transform.project import (
     keep_parse,
     prune_invocations,
 )
+from pipelines.transform.spark_marts import marts_files_sha256, publish_spark_marts
 from pipelines.transform.translator import GovperfTranslator
-from pipelines.warehouse import out_of_memory_advice, wait_while_another_process_holds, warehouse_lock
+from pipelines.warehouse import file_lock, out_of_memory_advice, wait_while_another_process_holds, warehouse_lock
 
 ensure_manifest()
 
@@ -103,7 +106,7 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[An
     # run (govperf run starts it at once) scores from that month through these.
     recorded = store.read(stamps.STEP)
     behind = sorted(m for m in built_from if m < window[0] and m in recorded and recorded[m] != built_from[m])
-    with warehouse_lock(exclusive=True):
+    with warehouse_lock(exclusive=True), engine_lock(s):
         wait_while_another_process_holds(s.duckdb_path, on_wait=context.log.warning)
         refuse_a_warehouse_changed_outside_dbt(s)
         store.forget(stamps.STEP, window)  # until this build succeeds, its months are to be redone
@@ -117,6 +120,8 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[An
             )
         yield from invocation.stream()
         succeeded = invocation.is_successful()
+        if engine() == "spark":  # the public contract: the marts in the DuckDB file, as views of Spark's Parquet
+            publish_spark_marts(s.duckdb_path, s.spark_home / "warehouse", dbt_project.manifest_path, succeeded)
         # Read while the lock is still held: the digests are of exactly what this build left.
         record_build(context, months, succeeded, target)
         if succeeded and not behind:
@@ -191,6 +196,21 @@ def out_of_memory_hint(target: Path) -> str:
     return f". {', '.join(starved)}: {out_of_memory_advice()}"
 
 
+def engine_lock(s) -> contextlib.AbstractContextManager:
+    """On Spark, one dbt process per home at a time: its embedded Derby metastore serves one JVM."""
+    if engine() != "spark":
+        return contextlib.nullcontext()
+    return file_lock(s.spark_home / "metastore.lock", exclusive=True)
+
+
+def warehouse_sha256(s) -> str:
+    """The bytes the build left: the DuckDB file's, and on Spark also its marts' Parquet files."""
+    digest = events.file_sha256(s.duckdb_path)
+    if engine() == "spark":
+        digest = hashlib.sha256(f"{digest}:{marts_files_sha256(s.spark_home / 'warehouse')}".encode()).hexdigest()
+    return digest
+
+
 def record_build(context: dg.AssetExecutionContext, months: list, succeeded: bool, target: Path) -> None:
     """The ledger's dbt build entry: the models built and every mart's digest per period."""
     s = settings()
@@ -208,7 +228,7 @@ def record_build(context: dg.AssetExecutionContext, months: list, succeeded: boo
         succeeded,
         models_built(target),
         marts,
-        events.file_sha256(s.duckdb_path),
+        warehouse_sha256(s),
         fingerprints,
     )
 
@@ -221,7 +241,7 @@ def refuse_a_warehouse_changed_outside_dbt(s) -> None:
     last = next((e for e in reversed(ledger.entries()) if e.kind in ("dbt_build", "dbt_build_started")), None)
     if last is None or last.kind != "dbt_build" or not s.duckdb_path.is_file():
         return
-    if last.body.get("warehouse_sha256") == events.file_sha256(s.duckdb_path):
+    if last.body.get("warehouse_sha256") == warehouse_sha256(s):
         return  # the very bytes that build left: its digests still hold (hashing takes 1/50 of recomputing)
     problems = differences(last.body["marts"], warehouse_digests(s.duckdb_path, fingerprint=False)[0])  # under the lock
     if problems:

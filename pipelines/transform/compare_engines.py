@@ -109,3 +109,51 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def compare_warehouses(first: Path, second: Path, digits: int | None = None, show: int = 5) -> dict[str, dict]:
+    """Every mart of two warehouses (DuckDB files, one perhaps holding Spark's marts as
+    views), row by row, columns matched by name: {mart: {"rows": (n, n), "only_first": k,
+    "only_second": k, "columns_in_one_only": [...], "examples": [...]}} for the marts
+    that differ. Doubles are compared exactly, or at `digits` significant digits."""
+    con = duckdb.connect()
+    con.execute(f"attach '{first}' as a (read_only)")
+    con.execute(f"attach '{second}' as b (read_only)")
+    marts = lambda db: {  # noqa: E731
+        r[0] for r in con.execute(f"select table_name from {db}.information_schema.tables where table_schema = 'marts'")
+    }
+    differing = {}
+    for table in sorted(marts("a") | marts("b")):
+        if table not in marts("a") or table not in marts("b"):
+            differing[table] = {"missing_in": "first" if table not in marts("a") else "second"}
+            continue
+        columns = {
+            db: dict(
+                con.execute(
+                    f"select column_name, data_type from {db}.information_schema.columns "
+                    "where table_schema = 'marts' and table_name = ? order by ordinal_position",
+                    [table],
+                ).fetchall()
+            )
+            for db in ("a", "b")
+        }
+        common = [c for c in columns["a"] if c in columns["b"]]
+        selected = ", ".join(_rounded(c, columns["a"][c], digits) for c in common)
+        only = {
+            side: f"select {selected} from {x}.marts.{table} except all select {selected} from {y}.marts.{table}"
+            for side, x, y in (("only_first", "a", "b"), ("only_second", "b", "a"))
+        }
+        counts = {side: con.execute(f"select count(*) from ({sql})").fetchone()[0] for side, sql in only.items()}
+        one_only = sorted(set(columns["a"]) ^ set(columns["b"]))
+        if any(counts.values()) or one_only:
+            differing[table] = counts | {
+                "rows": tuple(con.execute(f"select count(*) from {db}.marts.{table}").fetchone()[0] for db in "ab"),
+                "columns_in_one_only": one_only,
+                "examples": [
+                    (side, row)
+                    for side, sql in only.items()
+                    for row in con.execute(f"{sql} order by all limit {show}").fetchall()
+                ],
+            }
+    con.close()
+    return differing

@@ -5,7 +5,7 @@ build: the landed data of any source for that month (the ingest stamps, which
 already cover file bytes, delivery times and landing rules), the reference YAML
 that becomes the reference tables (catalogue, departments, holidays), the dbt
 project (every file dbt parses, and dbt's version), the code that runs dbt, the
-build's vars, and DuckDB's version. Months are chained: a month's scores read the
+build's vars, the engine (GOVPERF_ENGINE) and DuckDB's version. Months are chained: a month's scores read the
 months before (look-back imputation, year-to-date budget, rank change, streaks,
 change warnings), so a change in one month makes every later month stale.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import pyarrow.parquet as pq
 from pipelines.appeals import store
 from pipelines.ingest.land import file_logs
 from pipelines.reference import load_catalogue, lookback_months
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.settings import DBT_PROJECT_DIR, engine
 from pipelines.stamps import PACKAGE_ROOT, chain, digest, files_digest, library_versions
 
 STEP = "dbt"
@@ -40,10 +39,13 @@ PROJECT_FOLDERS = ("models", "macros", "tests", "seeds", "snapshots", "analyses"
 
 
 def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """SHA-256 of every file dbt parses (names and bytes) and of the dbt version."""
+    """SHA-256 of every file dbt parses (names and bytes), of the dbt version and of the
+    engine: each engine's parse is its own (profiles.yml's target is part of a parse)."""
     digest = hashlib.sha256()
-    for package in ("dbt-core", "dbt-duckdb"):
-        digest.update(f"{package}=={version(package)}\0".encode())
+    packages = ("dbt-core", "dbt-duckdb", *(("dbt-spark",) if engine() == "spark" else ()))
+    for package, installed in library_versions(*packages).items():
+        digest.update(f"{package}=={installed}\0".encode())
+    digest.update(f"engine={engine()}\0".encode())
     files = [project_dir / name for name in PROJECT_FILES if (project_dir / name).is_file()]
     for folder in PROJECT_FOLDERS:
         files += [p for p in (project_dir / folder).rglob("*") if p.is_file()]
@@ -90,7 +92,9 @@ def month_stamps(
             PACKAGE_ROOT / "reference.py",
         ),
         "vars": {"lookback_months": lookback_months(load_catalogue(reference_dir))},
-        "libraries": library_versions("duckdb", "dbt-core", "dbt-duckdb", "statsmodels"),
+        "engine": engine(),
+        "libraries": library_versions("duckdb", "dbt-core", "dbt-duckdb", "statsmodels")
+        | (library_versions("dbt-spark", "pyspark") if engine() == "spark" else {}),
     }
     earlier_rows = later_files(lake, months)
     appealed = appeals_by_month(appeals)
