@@ -95,7 +95,7 @@
             {{ relation }}.*,
             (ref_x + 0.5e0) / (ref_n + 1e0) as p,
             case when k >= 2 and ref_n > 0 then (ref_xx - 1e0 * ref_x * ref_x / ref_n) / (k - 1) end as msb,
-            case when ref_n > k then (ref_x - ref_xx) / (ref_n - k) end as msw,
+            case when ref_n > k then cast(ref_x - ref_xx as double) / (ref_n - k) end as msw,
             case when k >= 2 then (ref_n - ref_nn / ref_n) / (k - 1) end as n0
         from {{ relation }}
     ) as with_p
