@@ -114,7 +114,8 @@
     with rounding y's exact value (a double and its shortest text lie on the same side of
     k + 0.5, itself a double); y is x·10ⁿ rounded to a double, so when it lands exactly
     on a half, the product's rounding error (Dekker's two-product, exact in doubles)
-    says which side the exact x·10ⁿ lies on. x is bound once through a lambda. Checked
+    says which side the exact x·10ⁿ lies on. The whole number k is read back as the text
+    k·10⁻ⁿ, the double nearest it (k / 10ⁿ is not, past 10²²). x is bound once through a lambda. Checked
     against DuckDB's round on 25,005 values and scales (ties k/40000 included): equal. -#}
 {% macro spark__engine_round(x, digits) -%}
 {%- set y = '(r_.x * r_.p)' -%}
@@ -125,8 +126,11 @@
 {%- set p_lo = '(r_.p - ' ~ p_hi ~ ')' -%}
 {%- set error = '((((' ~ x_hi ~ ' * ' ~ p_hi ~ ' - ' ~ y ~ ') + ' ~ x_hi ~ ' * ' ~ p_lo ~ ' + ' ~ x_lo ~ ' * ' ~ p_hi
     ~ ') + ' ~ x_lo ~ ' * ' ~ p_lo ~ '))' -%}
-    element_at(transform(array(named_struct('x', cast({{ x }} as double), 'p', power(10, {{ digits }}))), r_ ->
-        case when abs({{ y }}) - floor(abs({{ y }})) = 0.5 and sign({{ y }}) * {{ error }} < 0
-             then sign(r_.x) * floor(abs({{ y }})) / r_.p
-             else round({{ y }}, 0) / r_.p end), 1)
+    element_at(transform(array(named_struct('x', cast({{ x }} as double), 'p', power(10, {{ digits }}),
+                                            'n', cast({{ digits }} as int))), r_ ->
+        case when abs({{ y }}) >= 4503599627370496e0 then r_.x {# 2^52: x·10ⁿ is whole already #}
+             else cast(concat(cast(cast(
+                  case when abs({{ y }}) - floor(abs({{ y }})) = 0.5 and sign({{ y }}) * {{ error }} < 0
+                       then sign(r_.x) * floor(abs({{ y }}))
+                       else round({{ y }}, 0) end as bigint) as string), 'e', cast(-r_.n as string)) as double) end), 1)
 {%- endmacro %}
