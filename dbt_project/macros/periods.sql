@@ -105,7 +105,45 @@
 {#- Pre-hook of the monthly facts: a run replaces every month in its scope, even a
     month that now yields no rows (delete+insert would leave that month's old rows). -#}
 {% macro delete_months_in_scope() -%}
+    {{ return(adapter.dispatch('delete_months_in_scope', 'govperf')()) }}
+{%- endmacro %}
+{% macro default__delete_months_in_scope() -%}
     {%- if is_incremental() -%}
     delete from {{ this }} where {{ in_period_scope('period', 'period_type') }}
     {%- endif -%}
+{%- endmacro %}
+{#- Spark: a Parquet table cannot be deleted from (that needs Delta or Iceberg). The facts
+    are partitioned by period_type and period (period_partition_by) and written with
+    insert_overwrite (period_incremental_strategy), which replaces the partitions the
+    new rows fall in; the partitions in scope are dropped first, so that a period that
+    now yields no rows loses its old ones too. The statements run here; the hook's own
+    text is empty. -#}
+{% macro spark__delete_months_in_scope() -%}
+    {%- if execute and is_incremental() -%}
+        {%- set start = build_setting('period_start', '1900-01-01') -%}
+        {%- set end = build_setting('period_end', '2999-12-01') -%}
+        {%- set months = {'month': 0, 'quarter': 2, 'year': 11} -%}
+        {%- for row in run_query('show partitions ' ~ this) -%}
+            {%- set spec = {} -%}
+            {%- for part in row[0].split('/') -%}
+                {%- do spec.update({part.split('=')[0]: part.split('=', 1)[1]}) -%}
+            {%- endfor -%}
+            {%- set first = modules.datetime.date.fromisoformat(spec['period']) -%}
+            {%- set index = first.year * 12 + first.month - 1 + months.get(spec['period_type'], 0) -%}
+            {%- set last = '%04d-%02d-01' % (index // 12, index % 12 + 1) -%}
+            {%- if start <= last <= end -%}
+                {%- do run_query("alter table " ~ this ~ " drop if exists partition (period_type = '"
+                    ~ spec['period_type'] ~ "', period = date'" ~ spec['period'] ~ "')") -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- How the monthly facts' incremental runs write: appended after the pre-hook's delete,
+    or (Spark) by partition overwrite. -#}
+{% macro period_incremental_strategy() -%}
+    {{ return('insert_overwrite' if target.type == 'spark' else 'append') }}
+{%- endmacro %}
+{% macro period_partition_by() -%}
+    {{ return(['period_type', 'period'] if target.type == 'spark' else none) }}
 {%- endmacro %}

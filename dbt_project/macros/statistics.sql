@@ -63,6 +63,17 @@
 {% macro duckdb__log_gamma(x) -%}
     lgamma({{ x }})
 {%- endmacro %}
+{#- Spark has no lgamma: Stirling's series to z^-9 at z = x + 20, in doubles (the default's
+    integer x + 6.0 is a DECIMAL in Spark, whose divisions keep 6 decimals), shifted back by
+    the recurrence; relative error near double precision. x is bound once by a lambda. -#}
+{% macro spark__log_gamma(x) -%}
+    element_at(transform(array(cast({{ x }} as double)), lg_ -> (
+        ((lg_ + 20e0) - 0.5e0) * ln(lg_ + 20e0) - (lg_ + 20e0) + 0.9189385332046728e0
+        + 1e0 / (12e0 * (lg_ + 20e0)) - 1e0 / (360e0 * power(lg_ + 20e0, 3))
+        + 1e0 / (1260e0 * power(lg_ + 20e0, 5)) - 1e0 / (1680e0 * power(lg_ + 20e0, 7))
+        + 1e0 / (1188e0 * power(lg_ + 20e0, 9))
+        - ln({% for i in range(20) %}(lg_ + {{ i }}e0){% if not loop.last %} * {% endif %}{% endfor %}))), 1)
+{%- endmacro %}
 
 {#- ln P(X = k) for X beta-binomial with n trials, mean share p and intraclass
     correlation rho (binomial when rho is 0): columns n, k, p, rho. -#}
@@ -95,7 +106,7 @@
             {{ relation }}.*,
             (ref_x + 0.5e0) / (ref_n + 1e0) as p,
             case when k >= 2 and ref_n > 0 then (ref_xx - 1e0 * ref_x * ref_x / ref_n) / (k - 1) end as msb,
-            case when ref_n > k then (ref_x - ref_xx) / (ref_n - k) end as msw,
+            case when ref_n > k then cast(ref_x - ref_xx as double) / (ref_n - k) end as msw,
             case when k >= 2 then (ref_n - ref_nn / ref_n) / (k - 1) end as n0
         from {{ relation }}
     ) as with_p

@@ -8,7 +8,9 @@ Parquet in a scratch folder, and compared in DuckDB with EXCEPT ALL both ways: t
 only in DuckDB, and the rows only in Spark, per relation. Columns are matched by name;
 a column in one engine only is reported. `--digits N` rounds doubles to N significant
 digits on both sides first (exact comparison by default). Run it when no dbt is
-running on Spark in the same home: the embedded Derby metastore serves one JVM.
+running on Spark in the same home (the embedded Derby metastore serves one JVM), or
+with `--files`, which reads the tables' Parquet files under the warehouse folder
+directly, partition folders as columns (tables only, not views).
 """
 
 from __future__ import annotations
@@ -58,18 +60,31 @@ def _rounded(column: str, type_name: str, digits: int | None) -> str:
     )
 
 
-def compare(duckdb_path: Path, relations: list[str], digits: int | None, show: int) -> int:
-    spark = spark_session()
-    spark.sparkContext.setLogLevel("ERROR")
+def compare(duckdb_path: Path, relations: list[str], digits: int | None, show: int, files: bool = False) -> int:
+    spark = None
+    if not files:
+        spark = spark_session()
+        spark.sparkContext.setLogLevel("ERROR")
+    warehouse = settings().spark_home / "warehouse"
     scratch = Path(tempfile.mkdtemp(prefix="govperf-compare-"))
     con = duckdb.connect()
     con.execute(f"attach '{duckdb_path}' as duck (read_only)")
     differing = 0
     try:
         for name in relations:
-            out = scratch / name.replace(".", "__")
-            spark.table(name).write.parquet(str(out))
-            con.execute(f"create or replace view sp as select * from read_parquet('{out}/*.parquet')")
+            if spark is None:  # the table's own Parquet files, its partition folders as columns
+                schema, table = name.split(".")
+                files_glob = warehouse / f"{schema}.db" / table / "**" / "*.parquet"
+                if any((warehouse / f"{schema}.db" / table).rglob("*.parquet")):
+                    con.execute(
+                        f"create or replace view sp as select * from read_parquet('{files_glob}', hive_partitioning = true)"
+                    )
+                else:  # Spark writes no file for an empty table
+                    con.execute(f"create or replace view sp as select * from duck.{name} where false")
+            else:
+                out = scratch / name.replace(".", "__")
+                spark.table(name).write.parquet(str(out))
+                con.execute(f"create or replace view sp as select * from read_parquet('{out}/*.parquet')")
             duck_cols = {r[0]: r[1] for r in con.execute(f"describe duck.{name}").fetchall()}
             spark_cols = {r[0]: r[1] for r in con.execute("describe sp").fetchall()}
             common = [c for c in duck_cols if c in spark_cols]
@@ -103,8 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("relations", nargs="+", help="schema.table, as named on both engines")
     parser.add_argument("--digits", type=int, default=None, help="round doubles to this many significant digits")
     parser.add_argument("--show", type=int, default=3, help="rows to print per side when a relation differs")
+    parser.add_argument(
+        "--files",
+        action="store_true",
+        help="read Spark's tables from their Parquet files in the warehouse folder (no Spark, no metastore lock)",
+    )
     args = parser.parse_args(argv)
-    return compare(args.duckdb, args.relations, args.digits, args.show)
+    return compare(args.duckdb, args.relations, args.digits, args.show, args.files)
 
 
 if __name__ == "__main__":

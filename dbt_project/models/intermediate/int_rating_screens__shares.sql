@@ -118,9 +118,9 @@ reference_sums as (
             - case when is_outlying then 0 else n end as ref_n,
         sum(case when is_outlying then 0 else observed end) over ({{ partition }})
             - case when is_outlying then 0 else observed end as ref_x,
-        sum(case when is_outlying then 0 else {{ exact_term('1.0 * observed * observed / n') }} end)
+        sum(case when is_outlying then 0 else {{ exact_term('1e0 * observed * observed / n') }} end)
             over ({{ partition }})
-            - case when is_outlying then 0 else {{ exact_term('1.0 * observed * observed / n') }} end as ref_xx,
+            - case when is_outlying then 0 else {{ exact_term('1e0 * observed * observed / n') }} end as ref_xx,
         sum(case when is_outlying then 0 else n * n end) over ({{ partition }})
             - case when is_outlying then 0 else n * n end as ref_nn,
         sum(case when is_outlying then 0 else 1 end) over ({{ partition }})

@@ -101,16 +101,16 @@ named_terms as (
 final as (
     select
         period, period_type, catalogue_version, department_id, term, term_type,
-        cast(round(score, 10) as double) as score,
-        cast(round(weight, 10) as double) as weight,
-        cast(round(effective_weight, 10) as double) as effective_weight,
-        cast(round(contribution, 10) as double) as contribution
+        cast({{ engine_round('score', 10) }} as double) as score,
+        cast({{ engine_round('weight', 10) }} as double) as weight,
+        cast({{ engine_round('effective_weight', 10) }} as double) as effective_weight,
+        cast({{ engine_round('contribution', 10) }} as double) as contribution
     from indicator_terms
     union all
     select
         period, period_type, catalogue_version, department_id, term, term as term_type,
         cast(null as double), cast(null as double), cast(null as double),
-        cast(round(contribution, 10) as double)
+        cast({{ engine_round('contribution', 10) }} as double)
     from named_terms
 )
 

@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+{{ config(materialized='incremental', incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
+          on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- The reference values each indicator's normalisation used in each period: the
 -- reference set (every department with a treated value) and its minimum, maximum,
@@ -23,8 +24,8 @@ select
     cast(count(*) as bigint) as set_n,
     cast(min(t.treated_value) as double) as set_min,
     cast(max(t.treated_value) as double) as set_max,
-    cast(round(avg(t.treated_value), 10) as double) as set_mean,
-    cast(round(stddev_samp(t.treated_value), 10) as double) as set_sd,
+    cast({{ engine_round('avg(t.treated_value)', 10) }} as double) as set_mean,
+    cast({{ engine_round('stddev_samp(t.treated_value)', 10) }} as double) as set_sd,
     cast(i.target as double) as target,
     cast(i.goalpost_lo as double) as goalpost_lo,
     cast(i.goalpost_hi as double) as goalpost_hi

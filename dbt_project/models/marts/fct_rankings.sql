@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+{{ config(materialized='incremental', incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
+          on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- Composite score, ranks, rank change, grade, the Monte Carlo rank band and the
 -- bottom-N streak, per department and period.
@@ -130,7 +131,7 @@ select
     cast(cur.base_method as string) as base_method,
     {{ stored_score('cur.built_from', 'cur.stored_decimals') }} as built_from,
     {{ stored_score('cur.annual_part', 'cur.stored_decimals') }} as annual_part,
-    cast(round(cur.annual_share, 10) as double) as annual_share,
+    cast({{ engine_round('cur.annual_share', 10) }} as double) as annual_share,
     cast(cur.overall_rank_exact as double) as rank_exact
 from banded as cur
 inner join streaks

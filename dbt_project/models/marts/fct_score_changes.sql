@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+{{ config(materialized='incremental', incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
+          on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- 排名变动原因: the change of each department's composite against the previous period
 -- ('previous': the month, quarter or year before) and the same period a year before
@@ -305,11 +306,11 @@ select
     cast(pairs.compared_period as date) as compared_period,
     cast(terms.term as string) as term,
     cast(terms.term_type as string) as term_type,
-    cast(round(terms.score_before, 10) as double) as score_before,
-    cast(round(terms.score_after, 10) as double) as score_after,
-    cast(round(terms.score_after - terms.score_before, 10) as double) as score_change,
-    cast(round(terms.effective_weight, 10) as double) as effective_weight,
-    cast(round(terms.contribution, 10) as double) as contribution,
+    cast({{ engine_round('terms.score_before', 10) }} as double) as score_before,
+    cast({{ engine_round('terms.score_after', 10) }} as double) as score_after,
+    cast({{ engine_round('terms.score_after - terms.score_before', 10) }} as double) as score_change,
+    cast({{ engine_round('terms.effective_weight', 10) }} as double) as effective_weight,
+    cast({{ engine_round('terms.contribution', 10) }} as double) as contribution,
     cast(earlier.composite_score as double) as composite_before,
     cast(cur.composite_score as double) as composite_after,
     cast(earlier.rank as integer) as rank_before,

@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+{{ config(materialized='incremental', incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
+          on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- Red and amber warnings: an indicator beyond its catalogue threshold; an
 -- indicator that moved abnormally against the department's own history (the robust
@@ -27,7 +28,7 @@ threshold_warnings as (
                 then 'red'
             else 'amber'
         end as level,
-        node_name || ' ' || cast(round(raw_value, 2) as string) || unit
+        node_name || ' ' || cast({{ engine_round('raw_value', 2) }} as string) || unit
             || case when direction = 'higher' then ' 低于' else ' 高于' end
             || case when (direction = 'higher' and raw_value < warn_red)
                       or (direction = 'lower' and raw_value > warn_red)
@@ -65,10 +66,10 @@ change_warnings as (
         department_id,
         indicator_id,
         case when worsening_z >= change_red then 'red' else 'amber' end as level,
-        node_name || ' ' || cast(round(raw_value, 2) as string) || unit
+        node_name || ' ' || cast({{ engine_round('raw_value', 2) }} as string) || unit
             || case when kind = 'seasonal' then '，较本部门同月季节性预期 ' else '，较本部门近期中位数 ' end
-            || cast(round(centre, 2) as string) || unit || ' 异常变差（偏离 '
-            || cast(round(worsening_z, 1) as string) || ' 个稳健标准差）' as message
+            || cast({{ engine_round('centre', 2) }} as string) || unit || ' 异常变差（偏离 '
+            || cast({{ engine_round('worsening_z', 1) }} as string) || ' 个稳健标准差）' as message
     from change_scored
     where worsening_z >= change_amber
 ),
@@ -86,8 +87,8 @@ composite_warnings as (
         case when lowest.is_lowest_grade then 'red' else 'amber' end as level,
         case when cur.veto_reason is not null then '一票否决：' || cur.veto_reason
              when lowest.is_lowest_grade
-                 then '综合得分 ' || cast(round(cur.composite_score, 2) as string) || ' 等次为' || cur.grade
-             else '综合得分较上期下降 ' || cast(round(prev.composite_score - cur.composite_score, 2) as string) || ' 分'
+                 then '综合得分 ' || cast({{ engine_round('cur.composite_score', 2) }} as string) || ' 等次为' || cur.grade
+             else '综合得分较上期下降 ' || cast({{ engine_round('prev.composite_score - cur.composite_score', 2) }} as string) || ' 分'
         end as message
     from rankings as cur
     inner join {{ ref('int_rankings') }} as lowest
