@@ -143,7 +143,8 @@ union all
 select composite.period, 'year', composite.catalogue_version, composite.department_id, composite.node_id,
        composite.level, {{ round_score('composite.score', 'tree_nodes.round_digits', 'tree_nodes.round_mode') }},
        composite.base_method, cast({{ engine_round('composite.built_from', 10) }} as double),
-       cast({{ engine_round('composite.annual_part', 10) }} as double), cast({{ engine_round('composite.annual_share', 10) }} as double)
+       cast({{ engine_round('composite.annual_part', 10) }} as double),
+       cast({{ engine_round('composite.annual_share', 10) }} as double)
 from composite
 inner join tree_nodes
     on tree_nodes.period = composite.period and tree_nodes.catalogue_version = composite.catalogue_version

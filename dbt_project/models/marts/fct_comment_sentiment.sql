@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
+{{ config(materialized='incremental',
+          incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
           on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- Comment sentiment (文本情感分析): per period, department and source, how many
@@ -83,7 +84,8 @@ by_period as (
         sum(case when scored.negative_p >= {{ var('sentiment_negative_from', 0.5) }} then 1 else 0 end) as n_negative,
         -- summed as whole ten-thousandths (the scores' stored precision): exact in any
         -- order, so that the mean rounds the same on every run (a float sum would not)
-        sum(cast({{ engine_round('scored.negative_p * 10000', 0) }} as bigint)) / (10000e0 * count(*)) as mean_negative_p
+        sum(cast({{ engine_round('scored.negative_p * 10000', 0) }} as bigint)) / (10000e0 * count(*))
+            as mean_negative_p
     from scored
     cross join grains
     {{ join_year_successor('scored.department_id', 'scored.month') }}

@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
+{{ config(materialized='incremental',
+          incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
           on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- 领导点评: the score and remarks per department and quarter, as reviewed (remarks

@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
+{{ config(materialized='incremental',
+          incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
           on_schema_change='append_new_columns',
           pre_hook="{{ delete_months_in_scope() }}") }}
 -- Red and amber warnings: an indicator beyond its catalogue threshold; an
@@ -88,7 +89,8 @@ composite_warnings as (
         case when cur.veto_reason is not null then '一票否决：' || cur.veto_reason
              when lowest.is_lowest_grade
                  then '综合得分 ' || cast({{ engine_round('cur.composite_score', 2) }} as string) || ' 等次为' || cur.grade
-             else '综合得分较上期下降 ' || cast({{ engine_round('prev.composite_score - cur.composite_score', 2) }} as string) || ' 分'
+             else '综合得分较上期下降 '
+                 || cast({{ engine_round('prev.composite_score - cur.composite_score', 2) }} as string) || ' 分'
         end as message
     from rankings as cur
     inner join {{ ref('int_rankings') }} as lowest
