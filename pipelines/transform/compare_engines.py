@@ -140,7 +140,10 @@ def compare_warehouses(first: Path, second: Path, digits: int | None = None, sho
     con.execute(f"attach '{first}' as a (read_only)")
     con.execute(f"attach '{second}' as b (read_only)")
     marts = lambda db: {  # noqa: E731
-        r[0] for r in con.execute(f"select table_name from {db}.information_schema.tables where table_schema = 'marts'")
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_catalog = ? and table_schema = 'marts'", [db]
+        ).fetchall()
     }
     differing = {}
     for table in sorted(marts("a") | marts("b")):
@@ -150,9 +153,9 @@ def compare_warehouses(first: Path, second: Path, digits: int | None = None, sho
         columns = {
             db: dict(
                 con.execute(
-                    f"select column_name, data_type from {db}.information_schema.columns "
-                    "where table_schema = 'marts' and table_name = ? order by ordinal_position",
-                    [table],
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_catalog = ? and table_schema = 'marts' and table_name = ? order by ordinal_position",
+                    [db, table],
                 ).fetchall()
             )
             for db in ("a", "b")
