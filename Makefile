@@ -60,8 +60,9 @@ test: install-test lint
 
 # The Spark engine's stage (tests/test_spark_engine.py, Java 17): three months of the
 # sample built on DuckDB, then on Spark in the same home, every mart compared row by row.
-# Not yet a stage of `make test`: it takes about 16 minutes here, and CI is over its
-# 60-minute budget already (docs/scale.md).
+# Not yet a stage of `make test`: it does not pass yet (fct_score_changes does not build
+# on Spark; docs/scale.md), its Spark run alone takes over 10 minutes here, and CI is
+# over its 60-minute budget already.
 test-spark: install-test
 	$(BIN)/python -m pytest -m spark
 
