@@ -93,7 +93,7 @@ def main() -> None:
     # are still freed, only no longer searched for cycles.
     atexit.register(gc.freeze)
     try:
-        engine()
+        os.environ["GOVPERF_ENGINE"] = engine()  # as dbt's profile names its target: "Spark " is "spark"
     except UnknownEngine as error:
         raise click.ClickException(str(error)) from None
 

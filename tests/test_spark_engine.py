@@ -1,8 +1,8 @@
 """The Spark engine (GOVPERF_ENGINE=spark, dbt-spark in session mode, local pyspark):
 three months of the sample, built first on DuckDB and then on Spark in the same home,
 give the same marts row by row, the same digests in the ledger, and a home that
-`govperf verify` passes. Needs Java 17 and the `spark` extra (`make test` installs
-both); its own stage in `make test`."""
+`govperf verify` passes. Needs Java 17 and the `spark` extra (`make install-test`
+installs it; `.ci/run` installs Java). Run by `make test-spark`, not yet by `make test`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines.ledger import events
@@ -50,6 +51,7 @@ def test_three_months_on_spark_give_the_duckdb_marts_row_by_row(tmp_path):
     duckdb_copy = tmp_path / "built_on_duckdb.duckdb"
     shutil.copyfile(warehouse, duckdb_copy)
 
+    built_on_duckdb = _builds(home)[-1]["marts"]
     spark = env | {"GOVPERF_ENGINE": "spark"}
     on_spark = _govperf(spark, "run", *window)
     assert on_spark.returncode == 0, on_spark.stdout[-3000:] + on_spark.stderr[-3000:]
@@ -60,20 +62,15 @@ def test_three_months_on_spark_give_the_duckdb_marts_row_by_row(tmp_path):
     differing = compare_warehouses(duckdb_copy, warehouse)
     assert differing == {}, json.dumps(differing, ensure_ascii=False, default=str, indent=1)[:6000]
 
-    # the same digests, whichever engine wrote them: the ledger's last two builds agree
-    builds = _builds(home)
-    assert len(builds) >= 2
-    assert builds[-1]["marts"] == builds[-2]["marts"]
+    con = duckdb.connect(str(warehouse), read_only=True)
+    kinds = dict(
+        con.execute("select table_name, table_type from information_schema.tables where table_schema = 'marts'")
+    )
+    con.close()
+    assert set(kinds.values()) == {"VIEW"} and "fct_rankings" in kinds, kinds
+    # the same digests, whichever engine wrote them: the DuckDB run's last build and the Spark run's
+    assert _builds(home)[-1]["marts"] == built_on_duckdb
     verified = _govperf(spark, "verify")
     assert verified.returncode == 0, verified.stdout[-3000:]
     # and back on DuckDB, the home built on Spark verifies
     assert _govperf(env, "verify").returncode == 0
-
-
-def test_an_unknown_engine_is_one_sentence(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVPERF_", "DAGSTER_"))}
-    env |= {"GOVPERF_HOME": str(tmp_path / "home"), "GOVPERF_ENGINE": "sparkle"}
-    done = _govperf(env, "run", "--from", "2025-07", "--to", "2025-07", timeout=300)
-    assert done.returncode != 0
-    assert "GOVPERF_ENGINE='sparkle' is no engine govperf knows: use one of duckdb, spark" in done.stderr
-    assert "Traceback" not in done.stderr

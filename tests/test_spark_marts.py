@@ -5,17 +5,31 @@ by the dbt contract, partition columns recovered from folder names, and hashed b
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipelines.ledger.mart_digest import mart_digests
 from pipelines.transform.parse import ensure_manifest, parse_dir
-from pipelines.transform.spark_marts import contracted_columns, register_marts, table_folders, view_sql
+from pipelines.transform.spark_marts import (
+    contracted_columns,
+    data_files_glob,
+    marts_files_sha256,
+    marts_in_manifest,
+    register_marts,
+    table_folders,
+    view_sql,
+)
 from pipelines.warehouse import duckdb_connection
 
+PARTITIONED = ["period"]
 COLUMNS = [
     ("period", "date"),
     ("department_id", "varchar"),
@@ -61,6 +75,13 @@ def _spark_layout(warehouse: Path) -> None:
         part = folder / f"period={period.isoformat()}"
         part.mkdir(parents=True)
         pq.write_table(table, part / "part-00000-c000.snappy.parquet")
+    # what Spark leaves beside the data, and a file someone put there: never read
+    (folder / "_SUCCESS").write_bytes(b"")
+    unfinished = folder / "_temporary" / "0" / "task_0" / "period=2025-09-01"
+    unfinished.mkdir(parents=True)
+    pq.write_table(table, unfinished / "part-00000-c000.snappy.parquet")
+    (folder / "a=0").mkdir()
+    pq.write_table(table, folder / "a=0" / "planted.parquet")
     (warehouse / "marts.db" / "fct_empty").mkdir(parents=True)
 
 
@@ -74,15 +95,22 @@ def test_a_spark_mart_reads_and_hashes_as_the_duckdb_builds_table(tmp_path):
     # an earlier DuckDB build's table of the same name is replaced by the view
     con.execute("create schema marts; create table marts.fct_example (stale integer)")
     registered = register_marts(
-        con, folders, {"fct_example": COLUMNS, "fct_empty": [("period", "date"), ("note", "varchar")]}
+        con,
+        folders,
+        {
+            "fct_example": (COLUMNS, PARTITIONED),
+            "fct_empty": ([("period", "date"), ("note", "varchar")], PARTITIONED),
+            "fct_not_written": ([("note", "varchar")], []),
+        },
     )
-    assert registered == ["fct_empty", "fct_example"]
+    assert registered == ["fct_empty", "fct_example", "fct_not_written"]
     types = con.execute(
         "select column_name, data_type from information_schema.columns "
         "where table_schema = 'marts' and table_name = 'fct_example' order by ordinal_position"
     ).fetchall()
     assert types == [(n, t.upper()) for n, t in COLUMNS]
     assert con.execute("select count(*) from marts.fct_empty").fetchone() == (0,)
+    assert con.execute("select count(*) from marts.fct_not_written").fetchone() == (0,)
     assert sorted(con.execute("select * from marts.fct_example").fetchall(), key=str) == sorted(ROWS, key=str)
 
     spark_digests = mart_digests(con, ["fct_example"])
@@ -92,14 +120,23 @@ def test_a_spark_mart_reads_and_hashes_as_the_duckdb_builds_table(tmp_path):
     assert set(spark_digests["fct_example"]) == {"-:2025-07-01", "-:2025-08-01"}
 
 
-def test_a_mart_spark_did_not_write_is_an_error_and_no_view_changes(tmp_path):
-    _spark_layout(tmp_path / "spark-warehouse")
+def test_only_the_declared_partition_folders_are_read(tmp_path):
+    _spark_layout(tmp_path / "w")
+    folder = table_folders(tmp_path / "w")["fct_example"]
+    assert data_files_glob(folder, PARTITIONED) == "period=*/*.parquet"
+    # undeclared, the files sit one folder down: none at the top, so none are read
+    assert data_files_glob(folder) is None
+
+
+def test_a_failed_registration_changes_no_view(tmp_path):
+    _spark_layout(tmp_path / "w")
+    folders = table_folders(tmp_path / "w")
     con = duckdb_connection(tmp_path / "spark.duckdb")
-    register_marts(con, table_folders(tmp_path / "spark-warehouse"), {"fct_example": COLUMNS})
+    register_marts(con, folders, {"fct_example": (COLUMNS, PARTITIONED)})
     before = con.execute("select sql from duckdb_views() where view_name = 'fct_example'").fetchone()
-    with pytest.raises(ValueError, match=r"Spark wrote no table for marts\.fct_missing"):
+    with pytest.raises(duckdb.Error):
         register_marts(
-            con, table_folders(tmp_path / "spark-warehouse"), {"fct_example": COLUMNS[:2], "fct_missing": COLUMNS}
+            con, folders, {"fct_example": (COLUMNS[:2], PARTITIONED), "fct_z": ([("x", "no_such_type")], [])}
         )
     assert con.execute("select sql from duckdb_views() where view_name = 'fct_example'").fetchone() == before
 
@@ -107,7 +144,9 @@ def test_a_mart_spark_did_not_write_is_an_error_and_no_view_changes(tmp_path):
 def test_an_untyped_column_is_read_as_parquet_has_it_and_an_empty_untyped_mart_is_refused(tmp_path):
     _spark_layout(tmp_path / "w")
     folders = table_folders(tmp_path / "w")
-    assert 'cast("score" as double)' not in view_sql("fct_example", folders["fct_example"], [("score", None)])
+    assert view_sql("fct_example", folders["fct_example"], [("score", None)], partition_by=PARTITIONED).startswith(
+        'create or replace view "marts"."fct_example" as select "score" from read_parquet('
+    )
     with pytest.raises(ValueError, match="does not declare every column's type"):
         view_sql("fct_empty", folders["fct_empty"], [("note", None)])
     with pytest.raises(ValueError, match="no columns declared"):
@@ -118,7 +157,49 @@ def test_every_mart_of_the_project_declares_its_columns_types():
     """The views are typed from the contract: every mart must declare each column's type."""
     ensure_manifest()
     marts = contracted_columns(parse_dir() / "manifest.json")
+    # on DuckDB no mart is partitioned (Spark's come from period_partition_by())
+    assert all(not partitions for _, partitions in marts_in_manifest(parse_dir() / "manifest.json").values())
     assert "fct_rankings" in marts and "fct_indicator_evidence" in marts
     untyped = {mart: [name for name, data_type in columns if not data_type] for mart, columns in marts.items()}
     assert {mart: names for mart, names in untyped.items() if names} == {}
     assert all(columns for columns in marts.values()), [m for m, c in marts.items() if not c]
+
+
+def test_the_marts_files_hash_sees_a_data_file_edited_and_not_sparks_own_files(tmp_path):
+    _spark_layout(tmp_path / "w")
+    manifest = tmp_path / "manifest.json"
+    node = {
+        "resource_type": "model",
+        "schema": "marts",
+        "alias": "fct_example",
+        "name": "fct_example",
+        "config": {"partition_by": PARTITIONED},
+        "columns": {name: {"name": name, "data_type": data_type} for name, data_type in COLUMNS},
+    }
+    manifest.write_text(json.dumps({"nodes": {"model.govperf.fct_example": node}}), encoding="utf-8")
+    folder = tmp_path / "w" / "marts.db" / "fct_example"
+    first = marts_files_sha256(tmp_path / "w", manifest)
+    (folder / "_SUCCESS").write_bytes(b"again")
+    assert marts_files_sha256(tmp_path / "w", manifest) == first
+    data = folder / "period=2025-07-01" / "part-00000-c000.snappy.parquet"
+    pq.write_table(pq.read_table(data).slice(0, 1), data)  # a row removed by hand
+    assert marts_files_sha256(tmp_path / "w", manifest) != first
+
+
+def test_the_engine_is_read_as_profiles_yml_names_it_and_an_unknown_one_is_one_sentence(tmp_path, monkeypatch):
+    from pipelines.settings import UnknownEngine, engine
+
+    monkeypatch.setenv("GOVPERF_ENGINE", " DuckDB ")
+    assert engine() == "duckdb"
+    monkeypatch.setenv("GOVPERF_ENGINE", "")
+    assert engine() == "duckdb"
+    monkeypatch.setenv("GOVPERF_ENGINE", "sparkle")
+    with pytest.raises(UnknownEngine):
+        engine()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVPERF_", "DAGSTER_"))}
+    env |= {"GOVPERF_HOME": str(tmp_path / "home"), "GOVPERF_ENGINE": "sparkle"}
+    govperf = str(Path(sys.executable).with_name("govperf"))
+    done = subprocess.run([govperf, "verify"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "GOVPERF_ENGINE='sparkle' is no engine govperf knows: use one of duckdb, spark" in done.stderr
+    assert "Traceback" not in done.stderr

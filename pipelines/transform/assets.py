@@ -121,7 +121,7 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[An
         yield from invocation.stream()
         succeeded = invocation.is_successful()
         if engine() == "spark":  # the public contract: the marts in the DuckDB file, as views of Spark's Parquet
-            publish_spark_marts(s.duckdb_path, s.spark_home / "warehouse", dbt_project.manifest_path, succeeded)
+            publish_spark_marts(s.duckdb_path, s.spark_home / "warehouse", dbt_project.manifest_path)
         # Read while the lock is still held: the digests are of exactly what this build left.
         record_build(context, months, succeeded, target)
         if succeeded and not behind:
@@ -207,7 +207,8 @@ def warehouse_sha256(s) -> str:
     """The bytes the build left: the DuckDB file's, and on Spark also its marts' Parquet files."""
     digest = events.file_sha256(s.duckdb_path)
     if engine() == "spark":
-        digest = hashlib.sha256(f"{digest}:{marts_files_sha256(s.spark_home / 'warehouse')}".encode()).hexdigest()
+        parquet = marts_files_sha256(s.spark_home / "warehouse", dbt_project.manifest_path)
+        digest = hashlib.sha256(f"{digest}:{parquet}".encode()).hexdigest()
     return digest
 
 
@@ -243,6 +244,10 @@ def refuse_a_warehouse_changed_outside_dbt(s) -> None:
         return
     if last.body.get("warehouse_sha256") == warehouse_sha256(s):
         return  # the very bytes that build left: its digests still hold (hashing takes 1/50 of recomputing)
+    if engine() == "spark":
+        # the views as this build will read them: a file put into a mart's folder since
+        # the last build shows in them (the last build's views might not read it)
+        publish_spark_marts(s.duckdb_path, s.spark_home / "warehouse", dbt_project.manifest_path)
     problems = differences(last.body["marts"], warehouse_digests(s.duckdb_path, fingerprint=False)[0])  # under the lock
     if problems:
         shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")

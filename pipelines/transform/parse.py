@@ -63,7 +63,7 @@ class ParseFailed(RuntimeError):
 
 def ensure_manifest() -> None:
     """Parse the project into its cache folder unless that folder exists."""
-    os.environ.update({k: v for k, v in dbt_environment().items() if k not in os.environ})
+    os.environ.update({k: v for k, v in dbt_environment().items() if k not in os.environ or k == "GOVPERF_ENGINE"})
     parsed = parse_dir()
     if (parsed / "manifest.json").exists():
         return

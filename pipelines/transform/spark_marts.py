@@ -18,6 +18,7 @@ its views again on its next build.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -33,14 +34,23 @@ Columns = Sequence[tuple[str, str | None]]  # (name, contracted type or None)
 def contracted_columns(manifest_path: Path, schema: str = MARTS_SCHEMA) -> dict[str, list[tuple[str, str | None]]]:
     """{mart: [(column, data_type)]} for every model dbt writes to `schema`, from the
     parsed project's manifest.json, in the order the model's YAML lists them."""
+    return {table: columns for table, (columns, _) in marts_in_manifest(manifest_path, schema).items()}
+
+
+def marts_in_manifest(manifest_path: Path, schema: str = MARTS_SCHEMA) -> dict[str, tuple[list, list[str]]]:
+    """{mart: ([(column, data_type)], [partition column])} of the models dbt writes to
+    `schema`: the contract, and the folders Spark partitions the mart's files by
+    (`partition_by`, empty for an unpartitioned table or on DuckDB)."""
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     marts = {}
     for node in manifest["nodes"].values():
         if node["resource_type"] != "model" or node["schema"] != schema:
             continue
-        marts[node["alias"] or node["name"]] = [
-            (column["name"], column.get("data_type")) for column in node["columns"].values()
-        ]
+        partition_by = node["config"].get("partition_by") or []
+        marts[node["alias"] or node["name"]] = (
+            [(column["name"], column.get("data_type")) for column in node["columns"].values()],
+            [partition_by] if isinstance(partition_by, str) else list(partition_by),
+        )
     return marts
 
 
@@ -56,21 +66,14 @@ def _hidden(name: str) -> bool:
     return name.startswith(("_", "."))  # Spark's own: _SUCCESS, _temporary (a job's unfinished files), .crc
 
 
-def data_files_glob(folder: Path) -> str | None:
-    """The glob of a Spark table's data files within its folder, or None if it has none: `*.parquet` in its
-    partition folders by name (`period=*/*.parquet`), so that what Spark keeps beside
-    them (_SUCCESS, a job's unfinished files under _temporary/) is never read."""
-    keys, level = [], folder
-    while True:
-        partitions = sorted(p for p in level.iterdir() if p.is_dir() and not _hidden(p.name) and "=" in p.name)
-        if not partitions:
-            break
-        keys.append(partitions[0].name.split("=", 1)[0] + "=*")
-        level = partitions[0]
-    pattern = "/".join([*keys, "*.parquet"])
-    if not any(not _hidden(path.name) for path in folder.glob(pattern)):
-        return None
-    return pattern
+def data_files_glob(folder: Path, partition_by: Sequence[str] = ()) -> str | None:
+    """The glob of a Spark table's data files within its folder, or None if it has none:
+    `*.parquet` under the partition folders the model declares (`period_type=*/period=*/`),
+    so that nothing else in the folder is read: Spark's own _SUCCESS and a job's
+    unfinished files under _temporary/, or a file someone put there."""
+    pattern = "/".join([*(f"{column}=*" for column in partition_by), "*.parquet"])
+    found = [path for path in folder.glob(pattern) if not _hidden(path.name)]
+    return pattern if found else None
 
 
 def _identifier(name: str) -> str:
@@ -81,14 +84,18 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def view_sql(table: str, folder: Path, columns: Columns, schema: str = MARTS_SCHEMA) -> str:
-    """The statement that makes `schema.table` a view over the Parquet files in `folder`."""
+def view_sql(
+    table: str, folder: Path | None, columns: Columns, schema: str = MARTS_SCHEMA, partition_by: Sequence[str] = ()
+) -> str:
+    """The statement that makes `schema.table` a view over the Parquet files in `folder`
+    (an empty view of its columns when Spark has written none, or no folder)."""
     if not columns:
         raise ValueError(f"{schema}.{table}: no columns declared in its dbt model, so its view cannot be typed")
     view = f"create or replace view {_identifier(schema)}.{_identifier(table)} as select "
-    pattern = data_files_glob(folder)
+    pattern = data_files_glob(folder, partition_by) if folder is not None and folder.is_dir() else None
     if pattern is None:
-        # Spark writes no file for an empty partitioned table: an empty view of the contract's columns
+        # Spark writes no file for an empty partitioned table, and a table it has not
+        # written (yet, or dropped by a build that then failed) has no folder at all
         if any(data_type is None for _, data_type in columns):
             raise ValueError(f"{schema}.{table}: empty, and its dbt model does not declare every column's type")
         typed_nulls = ", ".join(f"cast(null as {data_type}) as {_identifier(name)}" for name, data_type in columns)
@@ -104,57 +111,55 @@ def view_sql(table: str, folder: Path, columns: Columns, schema: str = MARTS_SCH
 def register_marts(
     con: duckdb.DuckDBPyConnection,
     folders: Mapping[str, Path],
-    columns: Mapping[str, Columns],
+    marts: Mapping[str, tuple[Columns, Sequence[str]]],
     schema: str = MARTS_SCHEMA,
 ) -> list[str]:
-    """Make each mart of `columns` a view over its folder, in one transaction: a reader
-    sees the views before or after, never half. A mart without a folder is an error
-    (the build did not write it); the DuckDB build's own tables in `schema` are
-    replaced by the views. Returns the marts registered."""
-    missing = sorted(set(columns) - set(folders))
-    if missing:
-        raise ValueError(f"Spark wrote no table for {', '.join(f'{schema}.{t}' for t in missing)}")
+    """Make each mart of `marts` ({mart: (columns, partition columns)}) a view over its
+    folder, in one transaction: a reader sees the views before or after, never half. A
+    mart Spark has not written is an empty view of its columns, as it is on Spark; the
+    DuckDB build's own tables in `schema` are replaced by the views. Returns the marts."""
     con.execute("begin transaction")
     try:
         con.execute(f"create schema if not exists {_identifier(schema)}")
-        for table in sorted(columns):
+        for table in sorted(marts):
+            columns, partition_by = marts[table]
             existing = con.execute(
                 "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
                 [schema, table],
             ).fetchone()
             if existing and existing[0] != "VIEW":
                 con.execute(f"drop table {_identifier(schema)}.{_identifier(table)}")
-            con.execute(view_sql(table, folders[table], columns[table], schema))
+            con.execute(view_sql(table, folders.get(table), columns, schema, partition_by))
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        with contextlib.suppress(duckdb.Error):  # a failed commit has already ended the transaction
+            con.execute("rollback")
         raise
-    return sorted(columns)
+    return sorted(marts)
 
 
-def publish_spark_marts(duckdb_path: Path, warehouse_dir: Path, manifest_path: Path, complete: bool) -> list[str]:
-    """After a dbt build on Spark: every mart of the project a view in the DuckDB file.
-    After a failed build (`complete` false), only the marts Spark has written so far."""
+def publish_spark_marts(duckdb_path: Path, warehouse_dir: Path, manifest_path: Path) -> list[str]:
+    """Every mart of the project a view in the DuckDB file of what Spark holds now: after
+    a build, and before one, so that the check for marts changed outside dbt reads
+    exactly what the build will then read."""
     from pipelines.warehouse import duckdb_connection
 
-    columns = contracted_columns(manifest_path)
-    folders = table_folders(warehouse_dir)
-    if not complete:
-        columns = {table: cols for table, cols in columns.items() if table in folders}
+    marts = marts_in_manifest(manifest_path)
     con = duckdb_connection(duckdb_path)
     try:
-        return register_marts(con, folders, columns)
+        return register_marts(con, table_folders(warehouse_dir), marts)
     finally:
         con.close()
 
 
-def marts_files_sha256(warehouse_dir: Path, schema: str = MARTS_SCHEMA) -> str:
+def marts_files_sha256(warehouse_dir: Path, manifest_path: Path, schema: str = MARTS_SCHEMA) -> str:
     """One SHA-256 over the marts' data files (each one's path in the warehouse and
     bytes): with the DuckDB file's, what a Spark build left, so that the next build can
     tell a hand-edited Parquet file as it tells a hand-edited DuckDB file."""
     digest = hashlib.sha256()
+    marts = marts_in_manifest(manifest_path, schema)
     for table, folder in table_folders(warehouse_dir, schema).items():
-        pattern = data_files_glob(folder)
+        pattern = data_files_glob(folder, marts[table][1]) if table in marts else "**/*"
         for path in sorted(folder.glob(pattern)) if pattern else []:
             digest.update(f"{table}/{path.relative_to(folder).as_posix()}\0".encode())
             with path.open("rb") as handle:
