@@ -203,3 +203,11 @@ def test_the_engine_is_read_as_profiles_yml_names_it_and_an_unknown_one_is_one_s
     assert done.returncode == 1
     assert "GOVPERF_ENGINE='sparkle' is no engine govperf knows: use one of duckdb, spark" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_home_whose_path_has_glob_characters_still_reads_its_marts(tmp_path):
+    warehouse = tmp_path / "gov[2]*?" / "w"
+    _spark_layout(warehouse)
+    con = duckdb_connection(tmp_path / "spark.duckdb")
+    register_marts(con, table_folders(warehouse), {"fct_example": (COLUMNS, PARTITIONED)})
+    assert con.execute("select count(*) from marts.fct_example").fetchone() == (len(ROWS),)

@@ -76,6 +76,11 @@ def data_files_glob(folder: Path, partition_by: Sequence[str] = ()) -> str | Non
     return pattern if found else None
 
 
+def _glob_escaped(path: str) -> str:
+    """A folder's path as a literal part of a DuckDB glob: a home may be named `gov[2]`."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in path)
+
+
 def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -100,7 +105,7 @@ def view_sql(
             raise ValueError(f"{schema}.{table}: empty, and its dbt model does not declare every column's type")
         typed_nulls = ", ".join(f"cast(null as {data_type}) as {_identifier(name)}" for name, data_type in columns)
         return view + typed_nulls + " where false"
-    files = _literal((folder.resolve() / pattern).as_posix())
+    files = _literal(_glob_escaped(folder.resolve().as_posix()) + "/" + pattern)
     selected = ", ".join(
         f"cast({_identifier(name)} as {data_type}) as {_identifier(name)}" if data_type else _identifier(name)
         for name, data_type in columns
