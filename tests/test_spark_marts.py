@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -26,6 +27,7 @@ from pipelines.transform.spark_marts import (
     register_marts,
     table_folders,
     view_sql,
+    wait_while_derby_is_booted,
 )
 from pipelines.warehouse import duckdb_connection
 
@@ -211,3 +213,40 @@ def test_a_home_whose_path_has_glob_characters_still_reads_its_marts(tmp_path):
     con = duckdb_connection(tmp_path / "spark.duckdb")
     register_marts(con, table_folders(warehouse), {"fct_example": (COLUMNS, PARTITIONED)})
     assert con.execute("select count(*) from marts.fct_example").fetchone() == (len(ROWS),)
+
+
+def test_a_build_waits_while_another_process_has_the_derby_metastore_booted(tmp_path):
+    """Derby's own lock, as a booted Spark session holds it: an fcntl lock on dbex.lck
+    (a real process here holds it the same way for 3 s, then ends)."""
+    metastore = tmp_path / "metastore_db"
+    metastore.mkdir()
+    (metastore / "dbex.lck").write_bytes(b"")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'r+b'); fcntl.lockf(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(3)",
+            str(metastore / "dbex.lck"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    said, started = [], time.monotonic()
+    wait_while_derby_is_booted(metastore, timeout_s=60, on_wait=said.append)
+    assert time.monotonic() - started > 1.5 and len(said) == 1 and "metastore" in said[0]
+    holder.wait(timeout=30)
+    with pytest.raises(TimeoutError):
+        again = subprocess.Popen(
+            [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'r+b'); "
+             "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(10)", str(metastore / "dbex.lck")],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert again.stdout.readline().strip() == "held"
+        try:
+            wait_while_derby_is_booted(metastore, timeout_s=1)
+        finally:
+            again.kill()
+            again.wait()
+    wait_while_derby_is_booted(tmp_path / "no_metastore_yet")  # a first build: nothing to wait for

@@ -39,7 +39,7 @@ from pipelines.transform.project import (
     keep_parse,
     prune_invocations,
 )
-from pipelines.transform.spark_marts import marts_files_sha256, publish_spark_marts
+from pipelines.transform.spark_marts import marts_files_sha256, publish_spark_marts, wait_while_derby_is_booted
 from pipelines.transform.translator import GovperfTranslator
 from pipelines.warehouse import file_lock, out_of_memory_advice, wait_while_another_process_holds, warehouse_lock
 
@@ -108,6 +108,8 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[An
     behind = sorted(m for m in built_from if m < window[0] and m in recorded and recorded[m] != built_from[m])
     with warehouse_lock(exclusive=True), engine_lock(s):
         wait_while_another_process_holds(s.duckdb_path, on_wait=context.log.warning)
+        if engine() == "spark":
+            wait_while_derby_is_booted(s.spark_home / "metastore_db", on_wait=context.log.warning)
         refuse_a_warehouse_changed_outside_dbt(s)
         store.forget(stamps.STEP, window)  # until this build succeeds, its months are to be redone
         events.ledger_of(s.home).append("dbt_build_started", {"run_id": context.run.run_id})

@@ -19,8 +19,10 @@ its views again on its next build.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -170,3 +172,27 @@ def marts_files_sha256(warehouse_dir: Path, manifest_path: Path, schema: str = M
             with path.open("rb") as handle:
                 digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()
+
+
+def wait_while_derby_is_booted(metastore: Path, timeout_s: float = 900, on_wait=None) -> None:
+    """Return once no JVM has the Derby metastore at `metastore` booted. Called under the
+    home's metastore lock, so a JVM holding it is none of ours that took turns: it is a
+    dbt left running by a run killed with SIGKILL (dbt, and Spark inside it, outlive their
+    parent and finish the build). A booted Derby holds an fcntl lock on dbex.lck (seen
+    with pyspark 4.3: lockf fails with EAGAIN while a session is up, succeeds after)."""
+    lock = metastore / "dbex.lck"
+    deadline = time.monotonic() + timeout_s
+    told = False
+    while lock.is_file():
+        with lock.open("r+b") as handle:
+            try:
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.lockf(handle, fcntl.LOCK_UN)
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Spark's metastore {metastore} is still in use by another process") from None
+        if on_wait is not None and not told:
+            on_wait(f"waiting for Spark's metastore {metastore}: another process (a dbt left by a killed run) has it")
+            told = True
+        time.sleep(0.5)
