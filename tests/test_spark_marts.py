@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -186,6 +187,12 @@ def test_the_marts_files_hash_sees_a_data_file_edited_and_not_sparks_own_files(t
     data = folder / "period=2025-07-01" / "part-00000-c000.snappy.parquet"
     pq.write_table(pq.read_table(data).slice(0, 1), data)  # a row removed by hand
     assert marts_files_sha256(tmp_path / "w", manifest) != first
+    # a table the manifest no longer names (a mart removed from the project): all its files, folders skipped
+    edited = marts_files_sha256(tmp_path / "w", manifest)
+    left = tmp_path / "w" / "marts.db" / "fct_removed" / "period=2025-07-01"
+    left.mkdir(parents=True)
+    shutil.copyfile(data, left / "part-00000.parquet")
+    assert marts_files_sha256(tmp_path / "w", manifest) != edited
 
 
 def test_the_engine_is_read_as_profiles_yml_names_it_and_an_unknown_one_is_one_sentence(tmp_path, monkeypatch):
@@ -250,3 +257,41 @@ def test_a_build_waits_while_another_process_has_the_derby_metastore_booted(tmp_
             again.kill()
             again.wait()
     wait_while_derby_is_booted(tmp_path / "no_metastore_yet")  # a first build: nothing to wait for
+
+
+def test_a_home_built_on_duckdb_then_on_spark_is_read_as_duckdb_left_it(tmp_path, monkeypatch):
+    """The first Spark build of a home the last build of which ran on DuckDB: the check
+    that refuses marts changed outside dbt reads the DuckDB build's tables, not views of
+    Spark's folders (an older Spark build's here), which would show every row gone."""
+    import dagster as dg
+
+    from pipelines.ledger import events
+    from pipelines.ledger.mart_digest import warehouse_digests
+    from pipelines.settings import settings
+    from pipelines.transform.assets import refuse_a_warehouse_changed_outside_dbt
+
+    monkeypatch.setenv("GOVPERF_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GOVPERF_DUCKDB", raising=False)
+    monkeypatch.setenv("GOVPERF_ENGINE", "spark")
+    s = settings()
+    s.duckdb_path.parent.mkdir(parents=True)
+    _duckdb_build(s.duckdb_path)
+    _spark_layout(s.spark_home / "warehouse")
+    marts = warehouse_digests(s.duckdb_path, fingerprint=False)[0]
+    events.record_build(s.home, "run-1", [dt.date(2025, 7, 1)], True, [], marts, events.file_sha256(s.duckdb_path))
+
+    refuse_a_warehouse_changed_outside_dbt(s)  # the very bytes the DuckDB build left
+    con = duckdb_connection(s.duckdb_path)
+    con.execute("create table main.unrelated (x integer)")  # other bytes, the same marts
+    con.close()
+    refuse_a_warehouse_changed_outside_dbt(s)
+    con = duckdb.connect(str(s.duckdb_path), read_only=True)
+    kinds = con.execute("select table_type from information_schema.tables where table_schema = 'marts'").fetchall()
+    con.close()
+    assert {kind for (kind,) in kinds} == {"BASE TABLE"}
+
+    con = duckdb_connection(s.duckdb_path)
+    con.execute("update marts.fct_example set score = score + 1 where department_id = 'D001'")  # a hand edit
+    con.close()
+    with pytest.raises(dg.Failure, match="changed outside dbt"):
+        refuse_a_warehouse_changed_outside_dbt(s)

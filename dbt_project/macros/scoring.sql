@@ -133,35 +133,45 @@ from (
 {%- endmacro %}
 
 
-{#- CTE definitions (to place inside a WITH) that multiply `factor` down the tree:
+{#- A CTE definition (to place inside a WITH) that multiplies `factor` down the tree:
     each row's `path_product` is the product of `factor` over the row and all its
-    ancestors up to the root (level 0). `relation`: <keys>, department_id, node_id,
-    parent_id, level, <factor>. A row whose parent is not in `relation` is left
-    out, and so are its descendants. The last CTE, `<prefix>_all`, holds the
-    relation's columns and path_product. Used for effective weights (the product of
-    the normalised weights along the catalogue path, int_score_contributions) and
-    for the mean weights of a change (fct_score_changes). -#}
+    ancestors up to the root (level 0), multiplied from the root down. `relation`:
+    <keys>, department_id, node_id, parent_id, level, <factor>. A row whose parent is
+    not in `relation` is left out, and so are its descendants. The CTE, `<prefix>_all`,
+    holds the relation's columns and path_product. Used for effective weights (the
+    product of the normalised weights along the catalogue path, int_score_contributions)
+    and for the mean weights of a change (fct_score_changes).
+    Each row is joined to its ancestors in one query (`relation` read max_depth + 1
+    times), not level by level: Spark inlines every reference to a CTE, and a union of
+    per-level CTEs, each reading the one above, would read `relation` (max_depth + 1)
+    (max_depth + 2) / 2 times. -#}
 {% macro path_product_ctes(relation, keys, factor, prefix='path', max_depth=8) -%}
-{{ prefix }}_0 as (
-    select node.*, cast(node.{{ factor }} as double) as path_product
-    from {{ relation }} as node
-    where node.level = 0
-),
-{% for level in range(1, max_depth + 1) %}
-{{ prefix }}_{{ level }} as (
-    select node.*, parent.path_product * node.{{ factor }} as path_product
-    from {{ relation }} as node
-    inner join {{ prefix }}_{{ level - 1 }} as parent
-        on parent.node_id = node.parent_id and parent.department_id = node.department_id
-       {%- for k in keys %} and parent.{{ k }} = node.{{ k }}{% endfor %}
-    where node.level = {{ level }}
-),
-{% endfor %}
 {{ prefix }}_all as (
-    {% for level in range(max_depth + 1) %}
-    select * from {{ prefix }}_{{ level }}
-    {{ "union all" if not loop.last }}
-    {% endfor %}
+    select
+        node.*,
+        case node.level
+            when 0 then cast(node.{{ factor }} as double)
+            {%- for level in range(1, max_depth + 1) %}
+            when {{ level }} then cast({{ prefix }}_up_{{ level }}.{{ factor }} as double)
+                {%- for up in range(level - 1, 0, -1) %} * {{ prefix }}_up_{{ up }}.{{ factor }}{% endfor %} * node.{{ factor }}
+            {%- endfor %}
+        end as path_product
+    from {{ relation }} as node
+    {%- for up in range(1, max_depth + 1) %}
+    {%- set below = 'node' if up == 1 else prefix ~ '_up_' ~ (up - 1) %}
+    left join {{ relation }} as {{ prefix }}_up_{{ up }}
+        on {{ prefix }}_up_{{ up }}.node_id = {{ below }}.parent_id
+       and {{ prefix }}_up_{{ up }}.department_id = {{ below }}.department_id
+       and {{ prefix }}_up_{{ up }}.level = {{ below }}.level - 1
+       {%- for k in keys %} and {{ prefix }}_up_{{ up }}.{{ k }} = {{ below }}.{{ k }}{% endfor %}
+    {%- endfor %}
+    where case node.level
+              when 0 then true
+              {%- for level in range(1, max_depth + 1) %}
+              when {{ level }} then {{ prefix }}_up_{{ level }}.level = 0
+              {%- endfor %}
+              else false
+          end
 )
 {%- endmacro %}
 

@@ -198,8 +198,10 @@ def record_build(
     marts: dict,
     warehouse_sha256: str | None = None,
     fingerprints: dict | None = None,
+    engine: str = "duckdb",
 ) -> None:
-    """`warehouse_sha256`: the warehouse file's bytes as the build left them. The next
+    """`engine`: the dbt target that built (duckdb, spark); the next build reads the
+    marts as that engine left them. `warehouse_sha256`: the warehouse file's bytes as the build left them. The next
     build finds the same bytes and need not recompute the digests to know that nobody
     changed the marts since (transform/assets.py). `fingerprints`: each mart group's
     fast hash, which tells the next build the groups it need not hash again
@@ -215,6 +217,7 @@ def record_build(
             "marts": marts,
             "warehouse_sha256": warehouse_sha256,
             "fingerprints": fingerprints or {},
+            "engine": engine,
         },
     )
 

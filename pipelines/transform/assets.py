@@ -205,10 +205,11 @@ def engine_lock(s) -> contextlib.AbstractContextManager:
     return file_lock(s.spark_home / "metastore.lock", exclusive=True)
 
 
-def warehouse_sha256(s) -> str:
-    """The bytes the build left: the DuckDB file's, and on Spark also its marts' Parquet files."""
+def warehouse_sha256(s, built_on: str | None = None) -> str:
+    """The bytes a build on `built_on` (this run's engine by default) left: the DuckDB
+    file's, and after a Spark build also its marts' Parquet files."""
     digest = events.file_sha256(s.duckdb_path)
-    if engine() == "spark":
+    if (built_on or engine()) == "spark":
         parquet = marts_files_sha256(s.spark_home / "warehouse", dbt_project.manifest_path)
         digest = hashlib.sha256(f"{digest}:{parquet}".encode()).hexdigest()
     return digest
@@ -233,6 +234,7 @@ def record_build(context: dg.AssetExecutionContext, months: list, succeeded: boo
         marts,
         warehouse_sha256(s),
         fingerprints,
+        engine(),
     )
 
 
@@ -244,11 +246,16 @@ def refuse_a_warehouse_changed_outside_dbt(s) -> None:
     last = next((e for e in reversed(ledger.entries()) if e.kind in ("dbt_build", "dbt_build_started")), None)
     if last is None or last.kind != "dbt_build" or not s.duckdb_path.is_file():
         return
-    if last.body.get("warehouse_sha256") == warehouse_sha256(s):
+    # the marts as the last build left them: a DuckDB build's tables, or a Spark build's
+    # views (entries from before the engine was recorded are DuckDB builds)
+    built_on = last.body.get("engine", "duckdb")
+    if last.body.get("warehouse_sha256") == warehouse_sha256(s, built_on):
         return  # the very bytes that build left: its digests still hold (hashing takes 1/50 of recomputing)
-    if engine() == "spark":
+    if built_on == "spark" and engine() == "spark":
         # the views as this build will read them: a file put into a mart's folder since
-        # the last build shows in them (the last build's views might not read it)
+        # the last build shows in them (the last build's views might not read it). Not
+        # after a DuckDB build: its tables are the marts, and views of Spark's folders
+        # (empty, or an older Spark build's) would replace them before they are read.
         publish_spark_marts(s.duckdb_path, s.spark_home / "warehouse", dbt_project.manifest_path)
     problems = differences(last.body["marts"], warehouse_digests(s.duckdb_path, fingerprint=False)[0])  # under the lock
     if problems:

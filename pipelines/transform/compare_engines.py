@@ -1,10 +1,15 @@
 """Compare the marts of two warehouses, row by row: a DuckDB build's, and a Spark build's
 (whose marts are views of Spark's Parquet in its DuckDB file, pipelines/transform/spark_marts.py).
 
-    python -m pipelines.transform.compare_engines <first.duckdb> <second.duckdb> [--digits N]
+    python -m pipelines.transform.compare_engines <first.duckdb> <second.duckdb>
 
-Columns are matched by name; every mart's rows only in one file are counted both ways
-(EXCEPT ALL). Doubles are compared exactly, or at `--digits` significant digits.
+The rule (docs/scale.md, "Equal, and how"): every column of every row is equal, exactly,
+at the precision the mart stores (scores at their decimals, ranks as integers,
+everything else as written). The one allowance is a double that differs by at most one
+unit in its 12th significant digit, the last digit `stored_value` keeps: p-values and
+q-values go through exp, ln and power, and the JVM's and DuckDB's differ in the last bit.
+Rows within that allowance are counted and listed, never hidden; a row that differs in
+any other way, or that has no counterpart, makes the mart differ.
 Exit status 1 when a mart differs.
 """
 
@@ -12,27 +17,55 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 import duckdb
 
-
-def _rounded(column: str, type_name: str, digits: int | None) -> str:
-    quoted = f'"{column}"'
-    if digits is None or type_name.upper() not in ("DOUBLE", "FLOAT", "REAL"):
-        return quoted
-    return (
-        f"case when {quoted} is null or {quoted} = 0 or isnan({quoted}) or isinf({quoted}) then {quoted} "
-        f"else round({quoted}, cast({digits - 1} - floor(log10(abs({quoted}))) as integer)) end as {quoted}"
-    )
+# `stored_value` (dbt_project/macros/portable.sql) keeps 12 significant digits.
+STORED_SIGNIFICANT_DIGITS = 12
+DOUBLE_TYPES = ("DOUBLE", "FLOAT", "REAL")
 
 
-def compare_warehouses(first: Path, second: Path, digits: int | None = None, show: int = 5) -> dict[str, dict]:
+def within_last_stored_digit(first: float | None, second: float | None) -> bool:
+    """Equal, or both finite and apart by at most one unit in the 12th significant digit."""
+    if first == second or (first is None) != (second is None):
+        return first == second
+    if not (math.isfinite(first) and math.isfinite(second)):
+        return False
+    magnitude = max(abs(first), abs(second))
+    unit = 10.0 ** (math.floor(math.log10(magnitude)) - (STORED_SIGNIFICANT_DIGITS - 1))
+    return abs(first - second) <= unit * (1 + 1e-9)  # the subtraction's own rounding
+
+
+def _pair_within_allowance(columns: dict[str, str], first: list[tuple], second: list[tuple]) -> list[dict] | None:
+    """Pair the rows found in one file only with the other file's, on every column that is
+    not a double; None unless each pair's doubles are within the last stored digit."""
+    names = list(columns)
+    exact = [i for i, c in enumerate(names) if columns[c].upper() not in DOUBLE_TYPES]
+    key = lambda row: tuple(row[i] for i in exact)  # noqa: E731
+    if len(first) != len(second) or len({key(r) for r in first}) != len(first):
+        return None
+    by_key = {key(r): r for r in second}
+    pairs = []
+    for row in first:
+        other = by_key.get(key(row))
+        if other is None:
+            return None
+        changed = [i for i in range(len(names)) if row[i] != other[i]]
+        if not all(within_last_stored_digit(row[i], other[i]) for i in changed):
+            return None
+        pairs.append({names[i]: (row[i], other[i]) for i in changed} | {"row": dict(zip(names, row))})
+    return pairs
+
+
+def compare_warehouses(first: Path, second: Path, show: int = 5) -> dict[str, dict]:
     """Every mart of two warehouses (DuckDB files, one perhaps holding Spark's marts as
-    views), row by row, columns matched by name: {mart: {"rows": (n, n), "only_first": k,
-    "only_second": k, "columns_in_one_only": [...], "examples": [...]}} for the marts
-    that differ. Doubles are compared exactly, or at `digits` significant digits."""
+    views), row by row, columns matched by name. Returns {mart: found} for each mart that
+    is not exactly equal: found["equal"] says whether it is equal by the rule (its rows
+    within the allowance in found["within_last_digit"]); otherwise found has the counts of
+    rows only in each file and a few of them."""
     con = duckdb.connect()
     con.execute(f"attach '{first}' as a (read_only)")
     con.execute(f"attach '{second}' as b (read_only)")
@@ -42,10 +75,11 @@ def compare_warehouses(first: Path, second: Path, digits: int | None = None, sho
             "select table_name from information_schema.tables where table_catalog = ? and table_schema = 'marts'", [db]
         ).fetchall()
     }
+    found_in = {"a": marts("a"), "b": marts("b")}
     differing = {}
-    for table in sorted(marts("a") | marts("b")):
-        if table not in marts("a") or table not in marts("b"):
-            differing[table] = {"missing_in": "first" if table not in marts("a") else "second"}
+    for table in sorted(found_in["a"] | found_in["b"]):
+        if table not in found_in["a"] or table not in found_in["b"]:
+            differing[table] = {"equal": False, "missing_in": "first" if table not in found_in["a"] else "second"}
             continue
         columns = {
             db: dict(
@@ -57,24 +91,27 @@ def compare_warehouses(first: Path, second: Path, digits: int | None = None, sho
             )
             for db in ("a", "b")
         }
-        common = [c for c in columns["a"] if c in columns["b"]]
-        selected = ", ".join(_rounded(c, columns["a"][c], digits) for c in common)
+        common = {c: t for c, t in columns["a"].items() if c in columns["b"]}
+        selected = ", ".join(f'"{c}"' for c in common)
         only = {
             side: f"select {selected} from {x}.marts.{table} except all select {selected} from {y}.marts.{table}"
             for side, x, y in (("only_first", "a", "b"), ("only_second", "b", "a"))
         }
         counts = {side: con.execute(f"select count(*) from ({sql})").fetchone()[0] for side, sql in only.items()}
         one_only = sorted(set(columns["a"]) ^ set(columns["b"]))
-        if any(counts.values()) or one_only:
-            differing[table] = counts | {
-                "rows": tuple(con.execute(f"select count(*) from {db}.marts.{table}").fetchone()[0] for db in "ab"),
-                "columns_in_one_only": one_only,
-                "examples": [
-                    (side, row)
-                    for side, sql in only.items()
-                    for row in con.execute(f"{sql} order by all limit {show}").fetchall()
-                ],
-            }
+        if not any(counts.values()) and not one_only:
+            continue
+        rows = {side: con.execute(f"{sql} order by all").fetchall() for side, sql in only.items()}
+        within = None if one_only else _pair_within_allowance(common, rows["only_first"], rows["only_second"])
+        if within is not None:
+            differing[table] = {"equal": True, "within_last_digit": within}
+            continue
+        differing[table] = counts | {
+            "equal": False,
+            "rows": tuple(con.execute(f"select count(*) from {db}.marts.{table}").fetchone()[0] for db in "ab"),
+            "columns_in_one_only": one_only,
+            "examples": [(side, row) for side, found in rows.items() for row in found[:show]],
+        }
     con.close()
     return differing
 
@@ -83,13 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first", type=Path)
     parser.add_argument("second", type=Path)
-    parser.add_argument("--digits", type=int, default=None, help="round doubles to this many significant digits")
     parser.add_argument("--show", type=int, default=3, help="rows to print per side when a mart differs")
     args = parser.parse_args(argv)
-    differing = compare_warehouses(args.first, args.second, args.digits, args.show)
-    for table, found in differing.items():
-        print(f"marts.{table}: {json.dumps(found, ensure_ascii=False, default=str)}")
-    print(f"{len(differing)} marts differ")
+    found = compare_warehouses(args.first, args.second, args.show)
+    for table, about in found.items():
+        if about["equal"]:
+            rows = about["within_last_digit"]
+            print(f"marts.{table}: equal; {len(rows)} rows within one unit of the 12th significant digit:")
+            for pair in rows:
+                print("  " + json.dumps(pair, ensure_ascii=False, default=str))
+        else:
+            print(f"marts.{table}: DIFFERS {json.dumps(about, ensure_ascii=False, default=str)}")
+    differing = [t for t, about in found.items() if not about["equal"]]
+    print(f"{len(differing)} marts differ; {len(found) - len(differing)} equal only within the last stored digit")
     return 1 if differing else 0
 
 

@@ -167,7 +167,7 @@ def marts_files_sha256(warehouse_dir: Path, manifest_path: Path, schema: str = M
     marts = marts_in_manifest(manifest_path, schema)
     for table, folder in table_folders(warehouse_dir, schema).items():
         pattern = data_files_glob(folder, marts[table][1]) if table in marts else "**/*"
-        for path in sorted(folder.glob(pattern)) if pattern else []:
+        for path in sorted(p for p in folder.glob(pattern) if p.is_file()) if pattern else []:
             digest.update(f"{table}/{path.relative_to(folder).as_posix()}\0".encode())
             with path.open("rb") as handle:
                 digest.update(hashlib.file_digest(handle, "sha256").digest())

@@ -1,7 +1,8 @@
 {{ config(materialized='incremental',
           incremental_strategy=period_incremental_strategy(), partition_by=period_partition_by(),
           on_schema_change='append_new_columns',
-          pre_hook="{{ delete_months_in_scope() }}") }}
+          pre_hook="{{ delete_months_in_scope() }}",
+          post_hook="{{ release_materialised_subquery('paired') }}") }}
 -- 排名变动原因: the change of each department's composite against the previous period
 -- ('previous': the month, quarter or year before) and the same period a year before
 -- ('year_ago': 12 months, or 4 quarters, back), split into terms that add up to it
@@ -20,7 +21,8 @@
 -- change of the published fct_rankings.composite_score.
 {%- set keys = ['period', 'period_type', 'comparison', 'catalogue_version'] %}
 {%- set side_keys = ['period', 'period_type', 'comparison', 'side', 'catalogue_version'] %}
-with levels as (
+{%- set pair_ctes %}
+levels as (
     select * from {{ ref('fct_score_contributions') }}
 ),
 
@@ -75,7 +77,13 @@ pairs as (
     where {{ in_period_scope('cur.period', 'cur.period_type') }}
       -- a year's previous period is the year before: 'year_ago' would repeat it
       and not (cur.period_type = 'year' and comparisons.comparison = 'year_ago')
-),
+)
+{%- endset %}
+
+{#- Both sides' node scores and weights: read twenty times below (path_product_ctes joins it to
+    itself at each level), so materialised once on Spark (materialised_subquery). -#}
+{%- set paired_sql %}
+with {{ pair_ctes }},
 
 -- The indicator scores of both sides ('before': the earlier period), each placed in
 -- this period's catalogue tree: an indicator this period's version lacks drops out.
@@ -144,6 +152,15 @@ paired as (
         max(case when side = 'after' then local_weight end) as weight_after
     from present
     group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+)
+
+select * from paired
+{%- endset %}
+
+with {{ pair_ctes }},
+
+paired as (
+    select * from {{ materialised_subquery('paired', paired_sql) }} as both_sides
 ),
 
 -- Nodes present on both sides (so are all their ancestors), with their mean weight.
@@ -268,35 +285,41 @@ named_terms as (
        and tree_terms.department_id = pairs.department_id
 ),
 
+-- The named terms, one row each: a cross join, not a union of six selects, because
+-- Spark inlines every reference to a CTE and named_terms holds the whole tree.
+named_term_kinds as (
+    select 'reweighting' as term
+    union all select 'geometric'
+    union all select 'catalogue_version'
+    union all select 'bonus'
+    union all select 'penalty'
+    union all select 'clamp'
+),
+
 terms as (
     select
         period, period_type, comparison, catalogue_version, department_id, term, term_type,
         score_before, score_after, effective_weight, contribution
     from indicator_terms
     union all
-    select period, period_type, comparison, catalogue_version, department_id, 'reweighting', 'reweighting',
-           null, null, null, reweighting
+    select
+        named_terms.period, named_terms.period_type, named_terms.comparison, named_terms.catalogue_version,
+        named_terms.department_id, kinds.term, kinds.term as term_type,
+        case kinds.term when 'bonus' then named_terms.bonus_before when 'penalty' then named_terms.penalty_before
+                             when 'clamp' then named_terms.clamp_before end,
+        case kinds.term when 'bonus' then named_terms.bonus_after when 'penalty' then named_terms.penalty_after
+                             when 'clamp' then named_terms.clamp_after end,
+        null,
+        case kinds.term
+            when 'reweighting' then named_terms.reweighting
+            when 'geometric' then named_terms.geometric
+            when 'catalogue_version' then named_terms.catalogue_version_change
+            when 'bonus' then named_terms.bonus_after - named_terms.bonus_before
+            when 'penalty' then named_terms.penalty_after - named_terms.penalty_before
+            when 'clamp' then named_terms.clamp_after - named_terms.clamp_before
+        end
     from named_terms
-    union all
-    select period, period_type, comparison, catalogue_version, department_id, 'geometric', 'geometric',
-           null, null, null, geometric
-    from named_terms
-    union all
-    select period, period_type, comparison, catalogue_version, department_id, 'catalogue_version',
-           'catalogue_version', null, null, null, catalogue_version_change
-    from named_terms
-    union all
-    select period, period_type, comparison, catalogue_version, department_id, 'bonus', 'bonus',
-           bonus_before, bonus_after, null, bonus_after - bonus_before
-    from named_terms
-    union all
-    select period, period_type, comparison, catalogue_version, department_id, 'penalty', 'penalty',
-           penalty_before, penalty_after, null, penalty_after - penalty_before
-    from named_terms
-    union all
-    select period, period_type, comparison, catalogue_version, department_id, 'clamp', 'clamp',
-           clamp_before, clamp_after, null, clamp_after - clamp_before
-    from named_terms
+    cross join named_term_kinds as kinds
 )
 
 select
