@@ -1,8 +1,9 @@
 """The Spark engine (GOVPERF_ENGINE=spark, dbt-spark in session mode, local pyspark):
 three months of the sample, built first on DuckDB and then on Spark in the same home,
-give the same marts row by row, the same digests in the ledger, and a home that
-`govperf verify` passes. Needs Java 17 and the `spark` extra (`make install-test`
-installs it; `.ci/run` installs Java). Run by `make test-spark`, not yet by `make test`."""
+give the same marts row by row (by the rule of pipelines/transform/compare_engines.py),
+the same digests in the ledger, and a home that `govperf verify` passes. Needs Java 17
+and the `spark` extra (`make install-test` installs it; `.ci/run` installs Java). The
+Spark stage of `make test` (beside lint, tests/run_stages.sh); `make test-spark` alone."""
 
 from __future__ import annotations
 
@@ -70,7 +71,9 @@ def test_three_months_on_spark_give_the_duckdb_marts_row_by_row(tmp_path):
 
     con = duckdb.connect(str(warehouse), read_only=True)
     kinds = dict(
-        con.execute("select table_name, table_type from information_schema.tables where table_schema = 'marts'")
+        con.execute(
+            "select table_name, table_type from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()
     )
     con.close()
     assert set(kinds.values()) == {"VIEW"} and "fct_rankings" in kinds, kinds

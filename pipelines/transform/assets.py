@@ -120,12 +120,27 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[An
                 context=context,
                 raise_on_error=False,
             )
-        yield from invocation.stream()
+        produced = set()
+        for event in invocation.stream():
+            if isinstance(event, dg.Output):
+                produced.add(event.output_name)
+            yield event
         succeeded = invocation.is_successful()
+        unread = sorted(
+            key.to_user_string() for key in context.selected_asset_keys if key.to_python_identifier() not in produced
+        )
         if engine() == "spark":  # the public contract: the marts in the DuckDB file, as views of Spark's Parquet
             publish_spark_marts(s.duckdb_path, s.spark_home / "warehouse", dbt_project.manifest_path)
         # Read while the lock is still held: the digests are of exactly what this build left.
         record_build(context, months, succeeded, target)
+        if succeeded and unread:
+            # A model dbt built whose event Dagster did not read has no output, and Dagster
+            # would skip every step after it while the run still succeeds: a half result.
+            raise dg.Failure(
+                description=f"dbt reported success, but the events of {len(unread)} models were not read "
+                f"({', '.join(unread[:5])}{' …' if len(unread) > 5 else ''}): the steps after them cannot "
+                "run on what this build made. Run again; dbt's own log is in the home's dbt/logs"
+            )
         if succeeded and not behind:
             store.record(stamps.STEP, {month: built_from[month] for month in window})
         elif succeeded:

@@ -35,8 +35,10 @@ def within_last_stored_digit(first: float | None, second: float | None) -> bool:
     if not (math.isfinite(first) and math.isfinite(second)):
         return False
     magnitude = max(abs(first), abs(second))
-    unit = 10.0 ** (math.floor(math.log10(magnitude)) - (STORED_SIGNIFICANT_DIGITS - 1))
-    return abs(first - second) <= unit * (1 + 1e-9)  # the subtraction's own rounding
+    # both as integers of 12 significant digits at the larger one's scale: a float
+    # subtraction of two values 1e-16 apart is itself off by far more than 1e-9 of that
+    scale = 10.0 ** (math.floor(math.log10(magnitude)) - (STORED_SIGNIFICANT_DIGITS - 1))
+    return abs(round(first / scale) - round(second / scale)) <= 1
 
 
 def _pair_within_allowance(columns: dict[str, str], first: list[tuple], second: list[tuple]) -> list[dict] | None:
