@@ -54,14 +54,14 @@ lint: install-test
 # stage ran with workers too, and on CI it hung three times in a row (never here);
 # in one process it passed on CI every time. tests/run_stages.sh says how the Spark
 # stage (tests/test_spark_engine.py, Java 17: the sample's three months on DuckDB and
-# on Spark, every mart compared) runs beside lint. tests/hang_watchdog.py reports and
+# on Spark, every mart compared) starts beside lint. tests/hang_watchdog.py reports and
 # ends any test that runs over 15 minutes (40 for the Spark stage's), in any stage.
 test: install-test
 	tests/run_stages.sh
 
 # The Spark stage alone.
 test-spark: install-test
-	$(BIN)/python -m pytest -m spark
+	$(BIN)/python -m pytest -m spark -rP
 
 # Published revisions are read-only folders (0555): made writable first, or rm fails for a user other than root.
 clean:

@@ -7,8 +7,10 @@
     Parquet table, `<target schema>.<model>__<name>`, when the model is rendered for
     execution, and the model reads a plain scan of it; `release_materialised_subquery`
     drops it in the model's post-hook. The target schema is not the marts': the marts'
-    views and their digests never see it, even after a failed build. Elsewhere (DuckDB,
-    and dbt's unit tests) it is the subquery itself, inline. -#}
+    views and their digests never see it, even after a failed build; a folder left by a
+    JVM that died while writing it is written over. `dbt compile` or `dbt show` on Spark
+    also write it (they render for execution) and leave it. Elsewhere (DuckDB, where
+    dbt's unit tests run) it is the subquery itself, inline. -#}
 {% macro materialised_subquery(name, sql) -%}
     {{ return(adapter.dispatch('materialised_subquery', 'govperf')(name, sql)) }}
 {%- endmacro %}
@@ -20,6 +22,7 @@
 {%- if execute -%}
     {%- do run_query('create schema if not exists ' ~ target.schema) -%}
     {%- do run_query('drop table if exists ' ~ table) -%}
+    {%- do run_query('set spark.sql.legacy.allowNonEmptyLocationInCTAS = true') -%}
     {%- do run_query('create table ' ~ table ~ ' using parquet as ' ~ sql) -%}
 {%- endif -%}
 {{ table }}

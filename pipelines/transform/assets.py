@@ -125,22 +125,17 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[An
             if isinstance(event, dg.Output):
                 produced.add(event.output_name)
             yield event
-        succeeded = invocation.is_successful()
+        # A model dbt built whose event Dagster did not read has no output: Dagster would
+        # skip every step after it while the run succeeds, a half result. Such a build
+        # counts as failed (ledger, stamps, gate) and the step fails naming the models.
         unread = sorted(
             key.to_user_string() for key in context.selected_asset_keys if key.to_python_identifier() not in produced
         )
+        succeeded = invocation.is_successful() and not unread
         if engine() == "spark":  # the public contract: the marts in the DuckDB file, as views of Spark's Parquet
             publish_spark_marts(s.duckdb_path, s.spark_home / "warehouse", dbt_project.manifest_path)
         # Read while the lock is still held: the digests are of exactly what this build left.
         record_build(context, months, succeeded, target)
-        if succeeded and unread:
-            # A model dbt built whose event Dagster did not read has no output, and Dagster
-            # would skip every step after it while the run still succeeds: a half result.
-            raise dg.Failure(
-                description=f"dbt reported success, but the events of {len(unread)} models were not read "
-                f"({', '.join(unread[:5])}{' …' if len(unread) > 5 else ''}): the steps after them cannot "
-                "run on what this build made. Run again; dbt's own log is in the home's dbt/logs"
-            )
         if succeeded and not behind:
             store.record(stamps.STEP, {month: built_from[month] for month in window})
         elif succeeded:
@@ -177,6 +172,13 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[An
             asset_key=dg.AssetKey(["marts", "fct_rankings"]), metadata=events.checkpoint_metadata(s.home)
         )
     )
+    if unread and invocation.is_successful():
+        raise dg.Failure(
+            description=f"dbt reported success for {months[0]:%Y-%m}..{months[-1]:%Y-%m}, but the events of "
+            f"{len(unread)} models were not read ({', '.join(unread[:5])}{' …' if len(unread) > 5 else ''}): "
+            "the steps after them cannot run on what this build made. Run again; dbt's own log is in the "
+            "home's dbt/logs"
+        )
     if not succeeded:
         raise dg.Failure(
             description=f"dbt build failed for {months[0]:%Y-%m}..{months[-1]:%Y-%m}; see the dbt events above"
@@ -262,7 +264,8 @@ def refuse_a_warehouse_changed_outside_dbt(s) -> None:
     if last is None or last.kind != "dbt_build" or not s.duckdb_path.is_file():
         return
     # the marts as the last build left them: a DuckDB build's tables, or a Spark build's
-    # views (entries from before the engine was recorded are DuckDB builds)
+    # views. An entry from before the engine was recorded reads as a DuckDB build's: after
+    # a Spark build that only skips the views' re-registration, and the digests decide.
     built_on = last.body.get("engine", "duckdb")
     if last.body.get("warehouse_sha256") == warehouse_sha256(s, built_on):
         return  # the very bytes that build left: its digests still hold (hashing takes 1/50 of recomputing)
