@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from pipelines.ledger import events
-from pipelines.transform.compare_engines import compare_warehouses
+from pipelines.transform.compare_engines import compare_warehouses, report
 
 pytestmark = pytest.mark.spark
 
@@ -64,10 +64,8 @@ def test_three_months_on_spark_give_the_duckdb_marts_row_by_row(tmp_path):
     differing = {table: about for table, about in found.items() if not about["equal"]}
     assert differing == {}, json.dumps(differing, ensure_ascii=False, default=str, indent=1)[:6000]
     # the rows equal only within the last stored digit (docs/scale.md), counted and listed
-    for table, about in found.items():
-        print(f"marts.{table}: {len(about['within_last_digit'])} rows within the last stored digit")
-        for pair in about["within_last_digit"]:
-            print("  " + json.dumps(pair, ensure_ascii=False, default=str))
+    for line in report(found):
+        print(line)
 
     con = duckdb.connect(str(warehouse), read_only=True)
     kinds = dict(

@@ -60,7 +60,7 @@ def _pair_within_allowance(names: list[str], loose: set[str], first: list[tuple]
     digit (and every other column equal)."""
     exact = [i for i, c in enumerate(names) if c not in loose]
     key = lambda row: tuple(row[i] for i in exact)  # noqa: E731
-    if not loose or len(first) != len(second) or len({key(r) for r in first}) != len(first):
+    if len(first) != len(second) or len({key(r) for r in first}) != len(first):
         return None
     by_key = {key(r): r for r in second}
     pairs = []
@@ -136,6 +136,20 @@ def compare_warehouses(first: Path, second: Path, show: int = 5) -> dict[str, di
     return differing
 
 
+def report(found: dict[str, dict]) -> list[str]:
+    """compare_warehouses' findings as lines: each mart equal only within the last stored
+    digit with its rows listed, and each mart that differs with its counts and examples."""
+    lines = []
+    for table, about in found.items():
+        if about["equal"]:
+            rows = about["within_last_digit"]
+            lines.append(f"marts.{table}: equal; {len(rows)} rows within one unit of the 12th significant digit:")
+            lines += ["  " + json.dumps(pair, ensure_ascii=False, default=str) for pair in rows]
+        else:
+            lines.append(f"marts.{table}: DIFFERS {json.dumps(about, ensure_ascii=False, default=str)}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first", type=Path)
@@ -143,14 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", type=int, default=3, help="rows to print per side when a mart differs")
     args = parser.parse_args(argv)
     found = compare_warehouses(args.first, args.second, args.show)
-    for table, about in found.items():
-        if about["equal"]:
-            rows = about["within_last_digit"]
-            print(f"marts.{table}: equal; {len(rows)} rows within one unit of the 12th significant digit:")
-            for pair in rows:
-                print("  " + json.dumps(pair, ensure_ascii=False, default=str))
-        else:
-            print(f"marts.{table}: DIFFERS {json.dumps(about, ensure_ascii=False, default=str)}")
+    for line in report(found):
+        print(line)
     differing = [t for t, about in found.items() if not about["equal"]]
     print(f"{len(differing)} marts differ; {len(found) - len(differing)} equal only within the last stored digit")
     return 1 if differing else 0
